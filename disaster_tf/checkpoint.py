@@ -1,0 +1,106 @@
+"""What a checkpoint holds, where it lives, and how to get a model back from one.
+
+A model dir written by training holds:
+  config.json       the run's Config (model shape and training settings)
+  flags.txt         the flags train.py was called with (for humans)
+  vocabulary.txt    the adapted vocabulary, one token a line
+  checkpoints/      the last few epochs (tf.train.CheckpointManager)
+  best/             the epoch with the best validation score
+  metrics.json      per-epoch and final validation reports
+  train/, validation/  TensorBoard events
+
+Every checkpoint also stores a fingerprint of the vocabulary and the category
+list, so that a checkpoint is never silently paired with another vocabulary.
+"""
+
+import hashlib
+import os
+from typing import Optional, Sequence, Tuple
+
+import keras
+import tensorflow as tf
+
+from disaster_tf import config as config_lib
+from disaster_tf import labels
+from disaster_tf import model as model_lib
+from disaster_tf import text
+
+CHECKPOINTS_DIR = "checkpoints"
+BEST_DIR = "best"
+
+
+def fingerprint(vocabulary: Sequence[str]) -> str:
+  """A short hash of the category list and the vocabulary."""
+  h = hashlib.sha256()
+  for item in ("\x00".join(labels.CATEGORIES), "\x00".join(vocabulary)):
+    h.update(item.encode("utf-8"))
+    h.update(b"\x01")
+  return h.hexdigest()[:16]
+
+
+class TrainState(tf.Module):
+  """Loop counters that must survive a restart, as checkpointed variables."""
+
+  def __init__(self, vocabulary_fingerprint: str):
+    super().__init__(name="train_state")
+    self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+    self.best_metric = tf.Variable(float("-inf"), dtype=tf.float64, trainable=False, name="best_metric")
+    self.best_epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="best_epoch")
+    self.bad_epochs = tf.Variable(0, dtype=tf.int64, trainable=False, name="bad_epochs")
+    self.fingerprint = tf.Variable(vocabulary_fingerprint, dtype=tf.string, trainable=False,
+                                   name="fingerprint")
+
+
+def make(model: keras.Model, optimizer: Optional[keras.optimizers.Optimizer],
+         state: TrainState) -> tf.train.Checkpoint:
+  """The checkpoint object; export builds the same one without the optimizer."""
+  if optimizer is None:
+    return tf.train.Checkpoint(model=model, state=state)
+  return tf.train.Checkpoint(model=model, optimizer=optimizer, state=state)
+
+
+def check_fingerprint(path: str, expected: str) -> None:
+  """Raises ValueError if the checkpoint at `path` was trained on another vocabulary."""
+  reader = tf.train.load_checkpoint(path)
+  key = "state/fingerprint/.ATTRIBUTES/VARIABLE_VALUE"
+  if not reader.has_tensor(key):
+    raise ValueError(f"{path}: not a disaster_tf checkpoint (no vocabulary fingerprint)")
+  found = reader.get_tensor(key)
+  found = found.decode("utf-8") if isinstance(found, bytes) else str(found)
+  if found != expected:
+    raise ValueError(f"{path}: this checkpoint was trained with another vocabulary or category list "
+                     f"(fingerprint {found}, the model dir's vocabulary.txt gives {expected}); "
+                     "export it from the model dir it was trained in")
+
+
+def resolve(model_dir: str, which: str = "best") -> str:
+  """Finds a checkpoint: "best", "latest", or an explicit checkpoint prefix."""
+  if which in ("best", "latest"):
+    directory = os.path.join(model_dir, BEST_DIR if which == "best" else CHECKPOINTS_DIR)
+    path = tf.train.latest_checkpoint(directory)
+    if path is None:
+      raise FileNotFoundError(f"{directory}: no checkpoint; has train.py finished an epoch in {model_dir!r}?")
+    return path
+  if not tf.io.gfile.exists(which + ".index"):
+    raise FileNotFoundError(f"{which}: no such checkpoint (expected {which}.index)")
+  return which
+
+
+def load_model(model_dir: str, which: str = "best") -> Tuple[config_lib.Config, list, keras.Model, str]:
+  """Rebuilds a trained model from its model dir alone.
+
+  Args:
+    model_dir: a directory written by training.
+    which: "best", "latest", or a checkpoint prefix.
+
+  Returns:
+    (config, vocabulary, model with restored weights, checkpoint path).
+  """
+  config = config_lib.load(model_dir)
+  vocabulary = text.load_vocabulary(model_dir)
+  path = resolve(model_dir, which)
+  check_fingerprint(path, fingerprint(vocabulary))
+  model = model_lib.build_model(config.model, vocab_size=len(vocabulary))
+  state = TrainState(fingerprint(vocabulary))
+  make(model, None, state).restore(path).expect_partial().assert_existing_objects_matched()
+  return config, vocabulary, model, path

@@ -1,0 +1,159 @@
+"""Run configuration: frozen dataclasses saved to and loaded from JSON.
+
+The defaults here are the project's default configuration; `train.py` takes its
+flag defaults from these fields, so there is one place to change a default and
+one line saying why. `configs/seed_article.flags` overrides them to reproduce
+the reference article's setup.
+
+Values derived from data (the vocabulary size, the class weights) are never
+stored in a config: they are computed from the run's artefacts and passed to
+the functions that need them.
+"""
+
+import dataclasses
+import json
+import os
+from typing import Any, Dict, Tuple
+
+from disaster_tf import labels
+
+CONFIG_FILE = "config.json"  # written by training, read by export / evaluate
+
+OPTIMIZERS = ("adam", "adadelta", "rmsprop", "sgd")
+CLASS_WEIGHTS = ("none", "article", "balanced", "sqrt_balanced")
+SELECT_METRICS = ("total", "mean_positive_f1", "micro_f1", "loss")
+STRATEGIES = ("default", "mirrored", "one_device")
+RNNS = ("lstm", "gru")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+  """Shape of the text pipeline and the network (everything export needs)."""
+
+  max_tokens: int = 20000  # the article's vocabulary; covers words seen >= 3 times in train
+  sequence_length: int = 64  # ~99% of messages are shorter once stop words are gone
+  embedding_dim: int = 64  # small data (20k messages): bigger embeddings overfit
+  conv_filters: int = 64  # the article's Conv1D width
+  conv_kernel_size: int = 5  # the article's window: about one short phrase
+  pool_size: int = 2  # halves the sequence for the RNN without losing short messages
+  rnn: str = "lstm"  # the article's recurrent layer; "gru" is ~25% cheaper
+  rnn_units: int = 64  # enough for 36 heads on 20k messages
+  dropout: float = 0.3  # the article's rate, before the heads
+
+  def __post_init__(self):
+    _check_positive(self, ("max_tokens", "sequence_length", "embedding_dim", "conv_filters",
+                           "conv_kernel_size", "pool_size", "rnn_units"))
+    if self.max_tokens < 3:
+      raise ValueError(f"max_tokens={self.max_tokens}: need at least 3 (padding, OOV and one word)")
+    _check_choice(self, "rnn", RNNS)
+    if not 0.0 <= self.dropout < 1.0:
+      raise ValueError(f"dropout={self.dropout}: expected a rate in [0, 1)")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+  """How one training run reads data and optimises."""
+
+  data: str = "../shared/data"  # the shared Figure Eight data, beside the checkout
+  validation_fraction: float = 0.15  # ~3,500 messages: enough positives to score most categories
+  split_seed: str = "disaster_tf"  # salt of the id hash; change it to draw another split
+  seed: int = 42  # initialisation and shuffling
+  batch_size: int = 64  # small batches generalise better here than the article's 512
+  epochs: int = 12  # early stopping usually ends the run sooner
+  optimizer: str = "adam"  # converges in a few epochs; the article's Adadelta needs ~40
+  learning_rate: float = 1e-3  # Adam's default
+  class_weight: str = "sqrt_balanced"  # lifts rare labels without the instability of "balanced"
+  class_weight_cap: float = 50.0  # bounds the weight of a label seen a handful of times
+  loss_weights: Tuple[Tuple[str, float], ...] = ()  # (category, weight) pairs; others weigh 1
+  patience: int = 3  # epochs without improvement before stopping; 0 never stops early
+  select_metric: str = "total"  # the article's Total picks the best checkpoint
+  strategy: str = "default"  # one device; "mirrored" uses every local device
+  shuffle_buffer: int = 30000  # larger than the data: a full shuffle every epoch
+  log_every: int = 50  # steps between TensorBoard scalars
+
+  def __post_init__(self):
+    _check_positive(self, ("batch_size", "epochs", "learning_rate", "class_weight_cap",
+                           "shuffle_buffer", "log_every"))
+    if not 0.0 < self.validation_fraction < 1.0:
+      raise ValueError(f"validation_fraction={self.validation_fraction}: expected a fraction in (0, 1)")
+    if self.patience < 0:
+      raise ValueError(f"patience={self.patience}: expected 0 (off) or a positive number of epochs")
+    _check_choice(self, "optimizer", OPTIMIZERS)
+    _check_choice(self, "class_weight", CLASS_WEIGHTS)
+    _check_choice(self, "select_metric", SELECT_METRICS)
+    _check_choice(self, "strategy", STRATEGIES)
+    # JSON gives lists back; keep the dataclass hashable and comparable.
+    object.__setattr__(self, "loss_weights", tuple((str(k), float(v)) for k, v in self.loss_weights))
+    for name, weight in self.loss_weights:
+      if name not in labels.CATEGORIES:
+        raise ValueError(f"loss_weights: unknown category {name!r}; expected one of "
+                         f"{', '.join(labels.CATEGORIES)}")
+      if weight < 0:
+        raise ValueError(f"loss_weights: {name}={weight}: expected a weight >= 0")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+  """Everything a run needs; saved as `<model_dir>/config.json`."""
+
+  model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+  train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+
+  def to_json(self) -> str:
+    return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+  @classmethod
+  def from_json(cls, text: str) -> "Config":
+    raw = json.loads(text)
+    return cls(model=_build(ModelConfig, raw.get("model", {}), "model"),
+               train=_build(TrainConfig, raw.get("train", {}), "train"))
+
+
+def save(config: Config, model_dir: str) -> str:
+  """Writes `config.json` into `model_dir` atomically; returns its path."""
+  path = os.path.join(model_dir, CONFIG_FILE)
+  write_text_atomic(path, config.to_json() + "\n")
+  return path
+
+
+def load(model_dir: str) -> Config:
+  """Reads `<model_dir>/config.json`, written by training."""
+  path = os.path.join(model_dir, CONFIG_FILE)
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f"{path}: no such file; is {model_dir!r} a model dir written by train.py?")
+  with open(path, encoding="utf-8") as f:
+    try:
+      return Config.from_json(f.read())
+    except (ValueError, TypeError) as e:
+      raise ValueError(f"{path}: not a valid disaster_tf config: {e}") from e
+
+
+def write_text_atomic(path: str, text: str) -> None:
+  """Writes `text` to `path` so that a reader sees the old file or the new one, never half."""
+  tmp = f"{path}.tmp-{os.getpid()}"
+  with open(tmp, "w", encoding="utf-8") as f:
+    f.write(text)
+    f.flush()
+    os.fsync(f.fileno())
+  os.replace(tmp, path)
+
+
+def _build(cls, raw: Dict[str, Any], section: str):
+  known = {f.name for f in dataclasses.fields(cls)}
+  unknown = sorted(set(raw) - known)
+  if unknown:
+    raise ValueError(f"{section}: unknown field(s) {', '.join(unknown)}; expected {', '.join(sorted(known))}")
+  return cls(**raw)
+
+
+def _check_positive(obj, names) -> None:
+  for name in names:
+    value = getattr(obj, name)
+    if not value > 0:
+      raise ValueError(f"{name}={value}: expected a positive number")
+
+
+def _check_choice(obj, name, choices) -> None:
+  value = getattr(obj, name)
+  if value not in choices:
+    raise ValueError(f"{name}={value!r}: expected one of {', '.join(choices)}")

@@ -1,0 +1,285 @@
+"""The training loop: `train_and_evaluate(config, model_dir)`.
+
+Read it top to bottom: load and split the data, adapt (or reload) the
+vocabulary, build model and optimizer under the strategy, restore the latest
+checkpoint, then per epoch: train with a GradientTape step, score the
+validation split, checkpoint, keep the best, stop early. At the end the best
+checkpoint is scored again and reported.
+"""
+
+import json
+import math
+import os
+import time
+from typing import Any, Dict, Optional
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import logging
+from tensorflow.core.framework import summary_pb2
+
+from disaster_tf import checkpoint as ckpt_lib
+from disaster_tf import config as config_lib
+from disaster_tf import data
+from disaster_tf import labels
+from disaster_tf import losses
+from disaster_tf import metrics
+from disaster_tf import model as model_lib
+from disaster_tf import text
+
+METRICS_FILE = "metrics.json"
+FLAGS_FILE = "flags.txt"
+KEEP_CHECKPOINTS = 3  # enough to step back past a bad epoch, small on disk
+
+
+def make_strategy(name: str) -> tf.distribute.Strategy:
+  """"default": one device; "mirrored": every local GPU, else every logical CPU."""
+  if name == "default":
+    return tf.distribute.get_strategy()
+  if name == "one_device":
+    return tf.distribute.OneDeviceStrategy("/cpu:0" if not tf.config.list_logical_devices("GPU") else "/gpu:0")
+  if name == "mirrored":
+    gpus = tf.config.list_logical_devices("GPU")
+    devices = [d.name for d in (gpus or tf.config.list_logical_devices("CPU"))]
+    return tf.distribute.MirroredStrategy(devices)
+  raise ValueError(f"strategy={name!r}: expected one of {', '.join(config_lib.STRATEGIES)}")
+
+
+def make_optimizer(train_config: config_lib.TrainConfig) -> keras.optimizers.Optimizer:
+  cls = {"adam": keras.optimizers.Adam, "adadelta": keras.optimizers.Adadelta,
+         "rmsprop": keras.optimizers.RMSprop, "sgd": keras.optimizers.SGD}[train_config.optimizer]
+  return cls(learning_rate=train_config.learning_rate)
+
+
+# tf.summary.scalar lives in the tensorboard package, which TF 2.21 no longer
+# installs; this is what it writes, with core TF only (TensorBoard reads it the same).
+_SCALAR_METADATA = summary_pb2.SummaryMetadata(
+    plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars")).SerializeToString()
+
+
+def scalar_summary(name: str, value: float) -> None:
+  """Writes one TensorBoard scalar to the default summary writer."""
+  tf.summary.write(name, tf.constant(value, tf.float32), metadata=_SCALAR_METADATA)
+
+
+def selection_score(scores: Dict[str, Any], validation_loss: float, metric: str) -> float:
+  """The number early stopping maximises (the negated loss for "loss")."""
+  return -validation_loss if metric == "loss" else float(scores[metric])
+
+
+def train_and_evaluate(config: config_lib.Config, model_dir: str, *, flags_text: Optional[str] = None,
+                       verbose: int = 1) -> Dict[str, Any]:
+  """Trains (or resumes training) and reports on the validation split.
+
+  Args:
+    config: the run's configuration; written to `<model_dir>/config.json`.
+    model_dir: where checkpoints, vocabulary, summaries and metrics go. If it
+      holds a checkpoint, training resumes from the latest one.
+    flags_text: the command line as a flagfile, saved for reference.
+    verbose: 1 shows a progress bar per epoch, 0 only logs.
+
+  Returns:
+    The final report of the best checkpoint on the validation split (as in
+    `metrics.report`), also written to `<model_dir>/metrics.json`.
+  """
+  tc = config.train
+  os.makedirs(model_dir, exist_ok=True)
+  _check_same_model(config, model_dir)
+  config_lib.save(config, model_dir)
+  if flags_text is not None:
+    config_lib.write_text_atomic(os.path.join(model_dir, FLAGS_FILE), flags_text)
+  keras.utils.set_random_seed(tc.seed)
+
+  # Data: one row per id, split by a hash of the id.
+  examples, load_report = data.load(tc.data)
+  logging.info("data: %s", load_report.summary())
+  is_validation = data.validation_mask(examples.ids, tc.validation_fraction, tc.split_seed)
+  train, validation = examples.subset(~is_validation), examples.subset(is_validation)
+  logging.info("split: %d train, %d validation (fraction %.2f, by id hash)", len(train), len(validation),
+               tc.validation_fraction)
+  if len(train) < tc.batch_size:
+    raise ValueError(f"batch_size={tc.batch_size} is larger than the training split ({len(train)} "
+                     "examples); lower --batch_size or add data")
+  if not len(validation):
+    raise ValueError(f"the validation split is empty ({len(examples)} examples, validation_fraction="
+                     f"{tc.validation_fraction}); add data or raise --validation_fraction")
+
+  # Vocabulary: adapted on the training split only, once; a resumed run reuses it.
+  if os.path.exists(os.path.join(model_dir, text.VOCABULARY_FILE)):
+    vocabulary = text.load_vocabulary(model_dir)
+    vectorizer = text.make_vectorizer(config.model, vocabulary)
+    logging.info("vocabulary: %d tokens, reloaded from %s", len(vocabulary), model_dir)
+  else:
+    vectorizer = text.make_vectorizer(config.model)
+    vocabulary = [str(t) for t in text.adapt(vectorizer, train.texts)]
+    text.save_vocabulary(vocabulary, model_dir)
+    logging.info("vocabulary: %d tokens, adapted on the training split", len(vocabulary))
+
+  # Class weights come from the training split's counts: derived, so not in the config.
+  class_weights = losses.class_weight_table(tc.class_weight, losses.label_counts(train.labels),
+                                            tc.class_weight_cap)
+  loss_weights = losses.loss_weight_vector(tc.loss_weights)
+  thresholds = tf.constant(np.full(labels.NUM_CATEGORIES, 0.5, np.float32))
+
+  strategy = make_strategy(tc.strategy)
+  if tc.batch_size % strategy.num_replicas_in_sync:
+    raise ValueError(f"batch_size={tc.batch_size} does not split evenly over "
+                     f"{strategy.num_replicas_in_sync} replicas")
+  with strategy.scope():
+    model = model_lib.build_model(config.model, vocab_size=len(vocabulary))
+    optimizer = make_optimizer(tc)
+    # Keras 3 optimizers must create their slots inside the scope (keras-team/keras#23085).
+    optimizer.build(model.trainable_variables)
+    state = ckpt_lib.TrainState(ckpt_lib.fingerprint(vocabulary))
+  checkpoint = ckpt_lib.make(model, optimizer, state)
+  manager = tf.train.CheckpointManager(checkpoint, os.path.join(model_dir, ckpt_lib.CHECKPOINTS_DIR),
+                                       max_to_keep=KEEP_CHECKPOINTS)
+  best_manager = tf.train.CheckpointManager(checkpoint, os.path.join(model_dir, ckpt_lib.BEST_DIR),
+                                            max_to_keep=1)
+  if manager.latest_checkpoint:
+    ckpt_lib.check_fingerprint(manager.latest_checkpoint, ckpt_lib.fingerprint(vocabulary))
+    checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+    logging.info("resumed from %s (epoch %d)", manager.latest_checkpoint, int(state.epoch.numpy()))
+
+  train_ds = data.vectorized_dataset(train.texts, train.labels, vectorizer)
+  validation_ds = data.batched(data.vectorized_dataset(validation.texts, validation.labels, vectorizer),
+                               max(tc.batch_size, 256))
+  steps_per_epoch = len(train) // tc.batch_size
+  class_weights_t = tf.constant(class_weights)
+  loss_weights_t = tf.constant(loss_weights)
+
+  @tf.function
+  def train_step(batch):
+    def step_fn(token_ids, label_matrix):
+      with tf.GradientTape() as tape:
+        outputs = model(token_ids, training=True)
+        loss, components = losses.combined_loss(label_matrix, outputs, class_weights_t, loss_weights_t,
+                                                 tc.batch_size)
+      grads = tape.gradient(loss, model.trainable_variables)
+      optimizer.apply_gradients(zip(grads, model.trainable_variables))
+      return loss, components
+    loss, components = strategy.run(step_fn, args=batch)
+    return (strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None),
+            strategy.reduce(tf.distribute.ReduceOp.SUM, components, axis=None))
+
+  seq = config.model.sequence_length
+  @tf.function(input_signature=[tf.TensorSpec([None, seq], tf.int64),
+                                tf.TensorSpec([None, labels.NUM_CATEGORIES], tf.int32)])
+  def eval_step(token_ids, label_matrix):
+    outputs = model(token_ids, training=False)
+    loss_sum = tf.reduce_sum(losses.per_head_loss(label_matrix, outputs, class_weights_t, loss_weights_t))
+    scores, related_probs = model_lib.probabilities(outputs)
+    return loss_sum, model_lib.decide(scores, related_probs, thresholds)
+
+  def evaluate():
+    loss_sum, predictions = 0.0, []
+    for token_ids, label_matrix in validation_ds:
+      batch_loss, batch_pred = eval_step(token_ids, label_matrix)
+      loss_sum += float(batch_loss)
+      predictions.append(batch_pred.numpy())
+    scores = metrics.report(validation.labels, np.concatenate(predictions))
+    return scores, loss_sum / len(validation)
+
+  history = _load_history(model_dir, int(state.epoch.numpy()))
+  train_writer = tf.summary.create_file_writer(os.path.join(model_dir, "train"))
+  validation_writer = tf.summary.create_file_writer(os.path.join(model_dir, "validation"))
+
+  first_epoch = int(state.epoch.numpy()) + 1
+  for epoch in range(first_epoch, tc.epochs + 1):
+    if tc.patience and int(state.bad_epochs.numpy()) >= tc.patience:
+      break  # a resumed run that had already stopped early
+    start = time.time()
+    progbar = keras.utils.Progbar(steps_per_epoch, verbose=verbose, unit_name="step")
+    epoch_ds = data.batched(train_ds, tc.batch_size, shuffle_seed=tc.seed * 1000 + epoch,
+                            shuffle_buffer=tc.shuffle_buffer)
+    loss_sum, component_sum = 0.0, np.zeros(labels.NUM_CATEGORIES)
+    for step, batch in enumerate(strategy.experimental_distribute_dataset(epoch_ds), start=1):
+      loss, components = train_step(batch)
+      loss_value = float(loss)
+      loss_sum += loss_value
+      component_sum += components.numpy()
+      progbar.update(step, [("loss", loss_value)])
+      global_step = int(optimizer.iterations.numpy())
+      if global_step % tc.log_every == 0:
+        with train_writer.as_default(step=global_step):
+          scalar_summary("loss/total", loss_value)
+          for name, value in zip(labels.CATEGORIES, components.numpy()):
+            scalar_summary(f"loss/{name}", value)
+    train_loss = loss_sum / steps_per_epoch
+    if not math.isfinite(train_loss):
+      raise FloatingPointError(
+          f"epoch {epoch}: the training loss is {train_loss}; stopping without saving this epoch. "
+          f"The last good checkpoint is {manager.latest_checkpoint}; lower --learning_rate or "
+          "--class_weight_cap")
+    train_seconds = time.time() - start
+
+    scores, validation_loss = evaluate()
+    score = selection_score(scores, validation_loss, tc.select_metric)
+    improved = score > float(state.best_metric.numpy())
+    state.epoch.assign(epoch)
+    if improved:
+      state.best_metric.assign(score)
+      state.best_epoch.assign(epoch)
+      state.bad_epochs.assign(0)
+    else:
+      state.bad_epochs.assign_add(1)
+    manager.save(checkpoint_number=epoch)
+    if improved:
+      best_manager.save(checkpoint_number=epoch)
+
+    history.append({"epoch": epoch, "train_loss": train_loss,
+                    "train_loss_per_category": dict(zip(labels.CATEGORIES, (component_sum / steps_per_epoch).tolist())),
+                    "validation_loss": validation_loss, "train_seconds": train_seconds,
+                    "validation": scores})
+    _write_metrics(model_dir, config, load_report, history, final=None)
+    with validation_writer.as_default(step=epoch):
+      scalar_summary("loss/total", validation_loss)
+      for key, value in metrics.summary(scores).items():
+        scalar_summary(key, value)
+    with train_writer.as_default(step=epoch):
+      scalar_summary("epoch_loss", train_loss)
+    logging.info("epoch %d/%d: train loss %.4f, validation loss %.4f, total %.2f, mean positive F1 %.3f, "
+                 "micro-F1 %.3f, %.1fs%s", epoch, tc.epochs, train_loss, validation_loss, scores["total"],
+                 scores["mean_positive_f1"], scores["micro_f1"], train_seconds,
+                 " (best so far)" if improved else "")
+
+  # Final report: the best checkpoint, scored again.
+  best_path = best_manager.latest_checkpoint
+  checkpoint.restore(best_path).assert_existing_objects_matched()
+  final, final_loss = evaluate()
+  final = dict(final, validation_loss=final_loss, best_epoch=int(state.best_epoch.numpy()),
+               checkpoint=best_path, select_metric=tc.select_metric)
+  _write_metrics(model_dir, config, load_report, history, final=final)
+  train_writer.flush()
+  validation_writer.flush()
+  print(metrics.format_table(final, title=f"validation split, best epoch {final['best_epoch']} "
+                                           f"({best_path}):"), flush=True)
+  return final
+
+
+def _check_same_model(config: config_lib.Config, model_dir: str) -> None:
+  """Refuses to resume a model dir whose checkpoints have another model shape."""
+  if not os.path.exists(os.path.join(model_dir, config_lib.CONFIG_FILE)):
+    return
+  old = config_lib.load(model_dir)
+  if old.model != config.model:
+    changed = [k for k, v in old.model.__dict__.items() if getattr(config.model, k) != v]
+    raise ValueError(f"{model_dir} holds a run with another model ({', '.join(changed)} differ); "
+                     "use a new --model_dir or the same model flags")
+
+
+def _load_history(model_dir: str, last_epoch: int) -> list:
+  """Per-epoch entries of an interrupted run, up to its last checkpointed epoch."""
+  path = os.path.join(model_dir, METRICS_FILE)
+  if not last_epoch or not os.path.exists(path):
+    return []
+  with open(path, encoding="utf-8") as f:
+    return [e for e in json.load(f).get("epochs", []) if e["epoch"] <= last_epoch]
+
+
+def _write_metrics(model_dir: str, config: config_lib.Config, load_report: data.LoadReport, history: list,
+                   final: Optional[Dict[str, Any]]) -> None:
+  body = {"config": json.loads(config.to_json()), "data": load_report.__dict__, "epochs": history,
+          "final": final}
+  config_lib.write_text_atomic(os.path.join(model_dir, METRICS_FILE), json.dumps(body, indent=1) + "\n")

@@ -1,0 +1,129 @@
+"""In-graph text standardisation and the TextVectorization layer.
+
+`standardize` is the only text cleaning in the project. Training calls it
+through the TextVectorization layer inside tf.data; the exported SavedModel
+calls the same layer in its serving function. It uses only ops that the stock
+TF Serving binary has (StaticRegexReplace, UnicodeTranscode, StringJoin,
+StringStrip, and TF Text's CaseFoldUTF8), so the export takes raw strings.
+"""
+
+import os
+from typing import List, Sequence
+
+import keras
+import tensorflow as tf
+import tensorflow_text as tf_text
+
+from disaster_tf import config as config_lib
+
+VOCABULARY_FILE = "vocabulary.txt"  # one token a line, as get_vocabulary() returns it
+URL_TOKEN = "xxurl"  # a link is a signal (news, appeals), its address is noise
+NUMBER_TOKEN = "xxnum"  # street numbers, counts, SMS short codes: the fact, not the value
+
+# English stop words (the NLTK list that the reference article used), written
+# the way `standardize` leaves them: apostrophes removed ("don't" -> "dont").
+# Negations ("no", "not", "nor") are kept: "no food" and "food" differ here.
+STOP_WORDS = (
+    "i", "me", "my", "myself", "we", "our", "ours", "ourselves", "you", "youre", "youve", "youll",
+    "youd", "your", "yours", "yourself", "yourselves", "he", "him", "his", "himself", "she",
+    "shes", "her", "hers", "herself", "it", "its", "itself", "they", "them", "their", "theirs",
+    "themselves", "what", "which", "who", "whom", "this", "that", "thatll", "these", "those", "am",
+    "is", "are", "was", "were", "be", "been", "being", "have", "has", "had", "having", "do", "does",
+    "did", "doing", "a", "an", "the", "and", "but", "if", "or", "because", "as", "until", "while",
+    "of", "at", "by", "for", "with", "about", "against", "between", "into", "through", "during",
+    "before", "after", "above", "below", "to", "from", "up", "down", "in", "out", "on", "off",
+    "over", "under", "again", "further", "then", "once", "here", "there", "when", "where", "why",
+    "how", "all", "any", "both", "each", "few", "more", "most", "other", "some", "such", "only",
+    "own", "same", "so", "than", "too", "very", "s", "t", "can", "will", "just", "should",
+    "shouldve", "now", "d", "ll", "m", "o", "re", "ve", "y",
+)
+
+_STOP_WORDS_RE = " (?:" + "|".join(STOP_WORDS) + ") "
+
+
+@keras.saving.register_keras_serializable(package="disaster_tf")
+def standardize(text: tf.Tensor) -> tf.Tensor:
+  """Cleans raw messages; elementwise, so any shape works.
+
+  In order, each step for a reason:
+    1. invalid UTF-8 bytes -> U+FFFD, so later ops never fail on user input;
+    2. Unicode case folding with NFKC (`É` -> `é`, full-width -> ASCII);
+    3. URLs -> `xxurl`;
+    4. @mentions removed (a handle names a person, not a need);
+    5. `#` dropped, the hashtag's word kept (`#flood` -> `flood`);
+    6. apostrophes removed (`don't` -> `dont`, one token);
+    7. runs of digits -> `xxnum`;
+    8. everything that is not a letter or a combining mark (punctuation,
+       symbols, emoji, underscores) -> space; letters of every script stay;
+    9. English stop words removed, whitespace collapsed, ends stripped.
+
+  Args:
+    text: string tensor of any shape, e.g. [batch] or [batch, 1].
+
+  Returns:
+    A string tensor of the same shape: space-separated tokens.
+  """
+  text = tf.strings.unicode_transcode(text, "UTF-8", "UTF-8", errors="replace",
+                                      replacement_char=0xFFFD)
+  text = tf_text.case_fold_utf8(text)
+  text = tf.strings.regex_replace(text, r"(?:https?://|www\.)\S*", f" {URL_TOKEN} ")
+  text = tf.strings.regex_replace(text, r"@\w+", " ")
+  text = tf.strings.regex_replace(text, r"['’`]", "")
+  text = tf.strings.regex_replace(text, r"\pN+", f" {NUMBER_TOKEN} ")
+  text = tf.strings.regex_replace(text, r"[^\pL\pM]+", " ")  # `#` goes here
+  # Give every token its own pair of spaces so that adjacent stop words both
+  # match: " of  the  flood " -> " flood ".
+  text = tf.strings.join([" ", tf.strings.regex_replace(text, " ", "  "), " "])
+  text = tf.strings.regex_replace(text, _STOP_WORDS_RE, " ")
+  text = tf.strings.regex_replace(text, " +", " ")
+  return tf.strings.strip(text)
+
+
+def make_vectorizer(model_config: config_lib.ModelConfig,
+                    vocabulary: Sequence[str] = None) -> keras.layers.TextVectorization:
+  """Builds the TextVectorization layer; adapt it, or pass a saved vocabulary.
+
+  Args:
+    model_config: gives `max_tokens` and `sequence_length`.
+    vocabulary: tokens as `get_vocabulary()` returns them (padding "" and
+      "[UNK]" first), or None for a layer still to adapt.
+
+  Returns:
+    A layer mapping [batch] strings to [batch, sequence_length] int64 ids
+    (0 padding, 1 out-of-vocabulary).
+  """
+  layer = keras.layers.TextVectorization(
+      max_tokens=model_config.max_tokens,
+      standardize=standardize,
+      split="whitespace",
+      output_mode="int",
+      output_sequence_length=model_config.sequence_length,
+      name="vectorizer")
+  if vocabulary is not None:
+    layer.set_vocabulary(list(vocabulary))
+  return layer
+
+
+def adapt(layer: keras.layers.TextVectorization, texts: Sequence[str]) -> List[str]:
+  """Adapts `layer` on `texts` (the training split only) and returns its vocabulary."""
+  layer.adapt(tf.data.Dataset.from_tensor_slices(list(texts)).batch(1024))
+  return layer.get_vocabulary()
+
+
+def save_vocabulary(vocabulary: Sequence[str], model_dir: str) -> str:
+  """Writes the vocabulary to `<model_dir>/vocabulary.txt` atomically."""
+  path = os.path.join(model_dir, VOCABULARY_FILE)
+  config_lib.write_text_atomic(path, "".join(f"{token}\n" for token in vocabulary))
+  return path
+
+
+def load_vocabulary(model_dir: str) -> List[str]:
+  """Reads `<model_dir>/vocabulary.txt` as written by `save_vocabulary`."""
+  path = os.path.join(model_dir, VOCABULARY_FILE)
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f"{path}: no such file; is {model_dir!r} a model dir written by train.py?")
+  with open(path, encoding="utf-8") as f:
+    tokens = f.read().split("\n")[:-1]
+  if len(tokens) < 2 or tokens[0] != "" or tokens[1] != "[UNK]":
+    raise ValueError(f"{path}: not a vocabulary written by train.py (expected '' and '[UNK]' first)")
+  return tokens

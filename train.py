@@ -1,0 +1,92 @@
+"""Trains the disaster-response classifier.
+
+  python train.py --flagfile=configs/disaster_response.flags --model_dir=/tmp/run1 --epochs=3
+
+Flags are read here once and passed down as a Config; the library never reads
+FLAGS. Flag defaults are the dataclass defaults in disaster_tf/config.py, where
+each carries its reason. Later flags override a --flagfile.
+"""
+
+import dataclasses
+import sys
+
+from absl import app
+from absl import flags
+from absl import logging
+
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+  """Defines train.py's flags (called under __main__ only: export.py defines --model_dir too)."""
+  from disaster_tf import config as c  # pylint: disable=import-outside-toplevel
+  m, t = c.ModelConfig(), c.TrainConfig()
+  flags.DEFINE_string("model_dir", None, "Directory for checkpoints, vocabulary, summaries, metrics.json.",
+                      required=True)
+  flags.DEFINE_string("data", t.data, "A two-file data directory or one wide-format CSV file.")
+  flags.DEFINE_integer("epochs", t.epochs, "Maximum number of epochs.")
+  flags.DEFINE_float("validation_fraction", t.validation_fraction, "Share of ids held out for validation.")
+  flags.DEFINE_string("split_seed", t.split_seed, "Salt of the id hash that assigns the split.")
+  flags.DEFINE_integer("seed", t.seed, "Seed of initialisation and shuffling.")
+  flags.DEFINE_integer("batch_size", t.batch_size, "Global batch size (split over replicas).")
+  flags.DEFINE_enum("optimizer", t.optimizer, c.OPTIMIZERS, "Optimizer.")
+  flags.DEFINE_float("learning_rate", t.learning_rate, "Learning rate.")
+  flags.DEFINE_enum("class_weight", t.class_weight, c.CLASS_WEIGHTS, "Class weighting scheme.")
+  flags.DEFINE_float("class_weight_cap", t.class_weight_cap, "Upper bound on computed class weights.")
+  flags.DEFINE_list("loss_weights", [], "Per-head loss weights as category=weight, e.g. related=0.5,offer=2.")
+  flags.DEFINE_integer("patience", t.patience, "Epochs without improvement before stopping (0: never).")
+  flags.DEFINE_enum("select_metric", t.select_metric, c.SELECT_METRICS, "Validation score that picks the best epoch.")
+  flags.DEFINE_enum("strategy", t.strategy, c.STRATEGIES, "tf.distribute strategy.")
+  flags.DEFINE_integer("shuffle_buffer", t.shuffle_buffer, "Shuffle buffer size.")
+  flags.DEFINE_integer("log_every", t.log_every, "Steps between TensorBoard scalars.")
+  flags.DEFINE_integer("max_tokens", m.max_tokens, "Vocabulary size, padding and OOV included.")
+  flags.DEFINE_integer("sequence_length", m.sequence_length, "Tokens kept per message.")
+  flags.DEFINE_integer("embedding_dim", m.embedding_dim, "Embedding width.")
+  flags.DEFINE_integer("conv_filters", m.conv_filters, "Conv1D filters.")
+  flags.DEFINE_integer("conv_kernel_size", m.conv_kernel_size, "Conv1D window.")
+  flags.DEFINE_integer("pool_size", m.pool_size, "Max-pooling window.")
+  flags.DEFINE_enum("rnn", m.rnn, c.RNNS, "Recurrent layer.")
+  flags.DEFINE_integer("rnn_units", m.rnn_units, "Recurrent units.")
+  flags.DEFINE_float("dropout", m.dropout, "Dropout before the heads.")
+  flags.DEFINE_integer("verbose", 1, "1: a progress bar per epoch; 0: log lines only.")
+
+
+def config_from_flags():
+  """Builds the run's Config from the parsed flags."""
+  from disaster_tf import config as c  # pylint: disable=import-outside-toplevel
+  values = FLAGS.flag_values_dict()
+  def pick(cls):
+    return {f.name: values[f.name] for f in dataclasses.fields(cls) if f.name in values}
+  train_values = pick(c.TrainConfig)
+  pairs = []
+  for item in FLAGS.loss_weights:
+    name, eq, weight = item.partition("=")
+    try:
+      pairs.append((name.strip(), float(weight)))
+    except ValueError:
+      raise app.UsageError(f"--loss_weights: {item!r} is not category=weight") from None
+    if not eq:
+      raise app.UsageError(f"--loss_weights: {item!r} is not category=weight")
+  train_values["loss_weights"] = tuple(pairs)
+  try:
+    return c.Config(model=c.ModelConfig(**pick(c.ModelConfig)), train=c.TrainConfig(**train_values))
+  except ValueError as e:
+    raise app.UsageError(str(e)) from None
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  from disaster_tf import data, loop  # pylint: disable=import-outside-toplevel
+  config = config_from_flags()
+  try:
+    loop.train_and_evaluate(config, FLAGS.model_dir, flags_text=FLAGS.flags_into_string(),
+                            verbose=FLAGS.verbose)
+  except (data.DataError, ValueError, FileNotFoundError, FloatingPointError) as e:
+    logging.error("%s", e)
+    sys.exit(f"train.py: {e}")
+
+
+if __name__ == "__main__":
+  define_flags()
+  app.run(main)
