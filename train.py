@@ -60,13 +60,11 @@ def config_from_flags():
   train_values = pick(c.TrainConfig)
   pairs = []
   for item in FLAGS.loss_weights:
-    name, eq, weight = item.partition("=")
+    name, _, weight = item.partition("=")
     try:
       pairs.append((name.strip(), float(weight)))
-    except ValueError:
+    except ValueError:  # also catches a missing "=" (the weight is then "")
       raise app.UsageError(f"--loss_weights: {item!r} is not category=weight") from None
-    if not eq:
-      raise app.UsageError(f"--loss_weights: {item!r} is not category=weight")
   train_values["loss_weights"] = tuple(pairs)
   try:
     return c.Config(model=c.ModelConfig(**pick(c.ModelConfig)), train=c.TrainConfig(**train_values))

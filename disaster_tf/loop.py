@@ -68,6 +68,51 @@ def selection_score(scores: Dict[str, Any], validation_loss: float, metric: str)
   return -validation_loss if metric == "loss" else float(scores[metric])
 
 
+def make_train_step(model: keras.Model, optimizer: keras.optimizers.Optimizer,
+                    strategy: tf.distribute.Strategy, class_weights: tf.Tensor, loss_weights: tf.Tensor,
+                    global_batch_size: int):
+  """Builds the compiled training step.
+
+  Returns:
+    A tf.function taking one (distributed) batch (token_ids [B, L] int64,
+    labels [B, 36] int32), applying one optimizer update, and returning the
+    global-batch loss (scalar) and its per-head components ([36]).
+  """
+  @tf.function
+  def train_step(batch):
+    def step_fn(token_ids, label_matrix):
+      with tf.GradientTape() as tape:
+        outputs = model(token_ids, training=True)
+        loss, components = losses.combined_loss(label_matrix, outputs, class_weights, loss_weights,
+                                                 global_batch_size)
+      grads = tape.gradient(loss, model.trainable_variables)
+      optimizer.apply_gradients(zip(grads, model.trainable_variables))
+      return loss, components
+    loss, components = strategy.run(step_fn, args=batch)
+    # Each replica's loss is already divided by the global batch: summing gives the mean.
+    return (strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None),
+            strategy.reduce(tf.distribute.ReduceOp.SUM, components, axis=None))
+  return train_step
+
+
+def make_eval_step(model: keras.Model, sequence_length: int, class_weights: tf.Tensor,
+                   loss_weights: tf.Tensor, thresholds: tf.Tensor):
+  """Builds the compiled evaluation step (one trace for every batch size).
+
+  Returns:
+    A tf.function (token_ids [B, L] int64, labels [B, 36] int32) ->
+    (summed weighted loss, scalar; decided labels [B, 36] int32).
+  """
+  @tf.function(input_signature=[tf.TensorSpec([None, sequence_length], tf.int64),
+                                tf.TensorSpec([None, labels.NUM_CATEGORIES], tf.int32)])
+  def eval_step(token_ids, label_matrix):
+    outputs = model(token_ids, training=False)
+    loss_sum = tf.reduce_sum(losses.per_head_loss(label_matrix, outputs, class_weights, loss_weights))
+    scores, related_probs = model_lib.probabilities(outputs)
+    return loss_sum, model_lib.decide(scores, related_probs, thresholds)
+  return eval_step
+
+
 def train_and_evaluate(config: config_lib.Config, model_dir: str, *, flags_text: Optional[str] = None,
                        verbose: int = 1) -> Dict[str, Any]:
   """Trains (or resumes training) and reports on the validation split.
@@ -141,6 +186,11 @@ def train_and_evaluate(config: config_lib.Config, model_dir: str, *, flags_text:
     ckpt_lib.check_fingerprint(manager.latest_checkpoint, ckpt_lib.fingerprint(vocabulary))
     checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
     logging.info("resumed from %s (epoch %d)", manager.latest_checkpoint, int(state.epoch.numpy()))
+    # The checkpoint restores the optimizer's learning-rate variable too; the flags win.
+    restored_rate = float(optimizer.learning_rate.numpy())
+    if restored_rate != tc.learning_rate:
+      logging.info("learning rate %g (flags) replaces %g (checkpoint)", tc.learning_rate, restored_rate)
+      optimizer.learning_rate = tc.learning_rate
 
   train_ds = data.vectorized_dataset(train.texts, train.labels, vectorizer)
   validation_ds = data.batched(data.vectorized_dataset(validation.texts, validation.labels, vectorizer),
@@ -149,28 +199,8 @@ def train_and_evaluate(config: config_lib.Config, model_dir: str, *, flags_text:
   class_weights_t = tf.constant(class_weights)
   loss_weights_t = tf.constant(loss_weights)
 
-  @tf.function
-  def train_step(batch):
-    def step_fn(token_ids, label_matrix):
-      with tf.GradientTape() as tape:
-        outputs = model(token_ids, training=True)
-        loss, components = losses.combined_loss(label_matrix, outputs, class_weights_t, loss_weights_t,
-                                                 tc.batch_size)
-      grads = tape.gradient(loss, model.trainable_variables)
-      optimizer.apply_gradients(zip(grads, model.trainable_variables))
-      return loss, components
-    loss, components = strategy.run(step_fn, args=batch)
-    return (strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None),
-            strategy.reduce(tf.distribute.ReduceOp.SUM, components, axis=None))
-
-  seq = config.model.sequence_length
-  @tf.function(input_signature=[tf.TensorSpec([None, seq], tf.int64),
-                                tf.TensorSpec([None, labels.NUM_CATEGORIES], tf.int32)])
-  def eval_step(token_ids, label_matrix):
-    outputs = model(token_ids, training=False)
-    loss_sum = tf.reduce_sum(losses.per_head_loss(label_matrix, outputs, class_weights_t, loss_weights_t))
-    scores, related_probs = model_lib.probabilities(outputs)
-    return loss_sum, model_lib.decide(scores, related_probs, thresholds)
+  train_step = make_train_step(model, optimizer, strategy, class_weights_t, loss_weights_t, tc.batch_size)
+  eval_step = make_eval_step(model, config.model.sequence_length, class_weights_t, loss_weights_t, thresholds)
 
   def evaluate():
     loss_sum, predictions = 0.0, []

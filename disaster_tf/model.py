@@ -16,6 +16,23 @@ from disaster_tf import labels
 TOKEN_IDS = "token_ids"
 
 
+class RightAlign(keras.layers.Layer):
+  """Moves each row's padding from the end to the front: [5 7 0 0] -> [0 0 5 7].
+
+  TextVectorization pads at the end; an RNN without masking that reads padding
+  last forgets the message before its final state is taken (the reference
+  article padded at the front for that reason). Pure index arithmetic, so it
+  runs under XLA and in TF Serving.
+  """
+
+  def call(self, token_ids):
+    length = tf.shape(token_ids)[1]
+    used = tf.reduce_sum(tf.cast(token_ids != 0, tf.int32), axis=1, keepdims=True)  # [batch, 1]
+    # Output position j takes input position (j - pads) mod length, pads = length - used.
+    index = tf.math.floormod(tf.range(length)[tf.newaxis, :] - (length - used), length)
+    return tf.gather(token_ids, index, batch_dims=1)
+
+
 def build_model(model_config: config_lib.ModelConfig, vocab_size: int) -> keras.Model:
   """Builds the classifier over token ids.
 
@@ -30,7 +47,8 @@ def build_model(model_config: config_lib.ModelConfig, vocab_size: int) -> keras.
   """
   c = model_config
   ids = keras.Input(shape=(c.sequence_length,), dtype="int64", name=TOKEN_IDS)
-  x = keras.layers.Embedding(vocab_size, c.embedding_dim, name="embedding")(ids)
+  x = RightAlign(name="right_align")(ids)
+  x = keras.layers.Embedding(vocab_size, c.embedding_dim, name="embedding")(x)
   x = keras.layers.Conv1D(c.conv_filters, c.conv_kernel_size, padding="same", activation="relu",
                           name="conv")(x)
   x = keras.layers.MaxPooling1D(c.pool_size, padding="same", name="pool")(x)

@@ -1,0 +1,28 @@
+"""Test setup: two logical CPUs (for MirroredStrategy), quiet TF logs, fixtures."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+# Must happen before TF initialises its devices: split the CPU in two so that
+# MirroredStrategy has two replicas on a machine without accelerators.
+_cpus = tf.config.list_physical_devices("CPU")
+tf.config.set_logical_device_configuration(
+    _cpus[0], [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
+
+from tests import fixtures  # noqa: E402
+
+
+@pytest.fixture
+def two_file_dir(tmp_path):
+  """A small generated two-file data directory (120 messages)."""
+  fixtures.write_two_file(tmp_path / "data", fixtures.synthetic_rows(120))
+  return str(tmp_path / "data")
+
+
+@pytest.fixture
+def tiny_config(two_file_dir):
+  return fixtures.tiny_config(two_file_dir)

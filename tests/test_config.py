@@ -1,0 +1,37 @@
+"""Configs: JSON round trip and a clear error for every invalid field."""
+
+import pytest
+
+from disaster_tf import config as config_lib
+
+
+def test_json_round_trip(tmp_path):
+  cfg = config_lib.Config(model=config_lib.ModelConfig(rnn="gru", rnn_units=7),
+                          train=config_lib.TrainConfig(loss_weights=(("offer", 2.0),)))
+  config_lib.save(cfg, str(tmp_path))
+  assert config_lib.load(str(tmp_path)) == cfg
+
+
+@pytest.mark.parametrize("section, kwargs, message", [
+    ("model", dict(max_tokens=0), "max_tokens=0: expected a positive number"),
+    ("model", dict(max_tokens=2), "need at least 3"),
+    ("model", dict(rnn="transformer"), "rnn='transformer': expected one of lstm, gru"),
+    ("model", dict(dropout=1.0), r"dropout=1.0: expected a rate in \[0, 1\)"),
+    ("train", dict(validation_fraction=1.5), r"validation_fraction=1.5: expected a fraction"),
+    ("train", dict(patience=-1), "patience=-1"),
+    ("train", dict(optimizer="lion"), "optimizer='lion'"),
+    ("train", dict(loss_weights=(("blaze", 1.0),)), "loss_weights: unknown category 'blaze'"),
+    ("train", dict(loss_weights=(("fire", -1.0),)), r"loss_weights: fire=-1.0: expected a weight >= 0"),
+])
+def test_invalid_fields(section, kwargs, message):
+  cls = config_lib.ModelConfig if section == "model" else config_lib.TrainConfig
+  with pytest.raises(ValueError, match=message):
+    cls(**kwargs)
+
+
+def test_load_errors(tmp_path):
+  with pytest.raises(FileNotFoundError, match="config.json: no such file"):
+    config_lib.load(str(tmp_path))
+  (tmp_path / "config.json").write_text('{"model": {"layers": 3}}')
+  with pytest.raises(ValueError, match=r"not a valid disaster_tf config: model: unknown field\(s\) layers"):
+    config_lib.load(str(tmp_path))

@@ -1,0 +1,189 @@
+"""Reading both formats, merging repeats, the id split, and every bad input."""
+
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from disaster_tf import data
+from disaster_tf import labels
+from tests import fixtures
+
+HEADER_M = "id,message,original,genre\n"
+HEADER_C = "id,categories\n"
+ZEROS = fixtures.categories_cell({c: 0 for c in labels.CATEGORIES})
+
+
+def cell(**positives):
+  return fixtures.categories_cell({c: positives.get(c, 0) for c in labels.CATEGORIES})
+
+
+def write(directory, messages: str, categories: str):
+  os.makedirs(directory, exist_ok=True)
+  with open(os.path.join(directory, data.MESSAGES_FILE), "w", encoding="utf-8") as f:
+    f.write(messages)
+  with open(os.path.join(directory, data.CATEGORIES_FILE), "w", encoding="utf-8") as f:
+    f.write(categories)
+  return str(directory)
+
+
+def test_two_file_loads_in_category_order(tmp_path):
+  rows = fixtures.synthetic_rows(30)
+  fixtures.write_two_file(tmp_path, rows)
+  examples, report = data.load(str(tmp_path))
+  assert len(examples) == 30 and report.examples == 30 and report.format == "two-file"
+  assert list(examples.ids) == [r["id"] for r in rows]
+  assert examples.texts[3] == rows[3]["message"]
+  np.testing.assert_array_equal(examples.labels[5], [rows[5]["labels"][c] for c in labels.CATEGORIES])
+  assert examples.labels.dtype == np.int32 and examples.labels.shape == (30, 36)
+
+
+def test_wide_format_reads_columns_by_name(tmp_path):
+  rows = fixtures.synthetic_rows(20, seed=3)
+  fixtures.write_wide(tmp_path / "wide.csv", rows)
+  examples, report = data.load(str(tmp_path / "wide.csv"))
+  assert report.format == "wide" and len(examples) == 20
+  np.testing.assert_array_equal(examples.labels[7], [rows[7]["labels"][c] for c in labels.CATEGORIES])
+
+
+def test_both_formats_give_the_same_examples(tmp_path):
+  rows = fixtures.synthetic_rows(25, seed=5)
+  fixtures.write_two_file(tmp_path / "two", rows)
+  fixtures.write_wide(tmp_path / "wide.csv", rows)
+  a, _ = data.load(str(tmp_path / "two"))
+  b, _ = data.load(str(tmp_path / "wide.csv"))
+  np.testing.assert_array_equal(a.labels, b.labels)
+  assert list(a.texts) == list(b.texts)
+
+
+def test_repeated_ids_merge_with_per_label_max_and_are_counted(tmp_path):
+  d = write(tmp_path, HEADER_M + "1,need water,,direct\n1,need water,,direct\n2,fire here,,direct\n"
+            "3,hello,,direct\n3,hello,,direct\n",
+            HEADER_C + f"1,{cell(related=1, water=1)}\n1,{cell(related=2, food=1)}\n2,{cell(fire=1)}\n"
+            f"3,{ZEROS}\n3,{ZEROS}\n")
+  examples, report = data.load(d)
+  assert list(examples.ids) == ["1", "2", "3"]
+  row = dict(zip(labels.CATEGORIES, examples.labels[0]))
+  assert row["related"] == 2 and row["water"] == 1 and row["food"] == 1
+  assert report.duplicate_rows == 2 and report.conflicting_duplicates == 1 and report.rows == 5
+
+
+def test_empty_messages_are_dropped_and_counted(tmp_path):
+  d = write(tmp_path, HEADER_M + '1,need water,,direct\n2,"   ",,direct\n3,,,direct\n',
+            HEADER_C + f"1,{ZEROS}\n2,{ZEROS}\n3,{ZEROS}\n")
+  examples, report = data.load(d)
+  assert list(examples.ids) == ["1"] and report.dropped_empty_text == 2
+  assert "2 dropped for empty text" in report.summary()
+
+
+def test_multiline_quoted_message_and_bom(tmp_path):
+  d = write(tmp_path, "\ufeff" + HEADER_M + '1,"line one\nline two, still one",,direct\n',
+            HEADER_C + f"1,{ZEROS}\n")
+  examples, _ = data.load(d)
+  assert examples.texts[0] == "line one\nline two, still one"
+
+
+# --- bad input: every error names the file, the line and the field ---------------------
+
+
+@pytest.mark.parametrize("messages, categories, expected", [
+    (HEADER_M + "1,a,,direct\n", HEADER_C + "1," + ZEROS.replace("water-0", "water-2") + "\n",
+     r"disaster_categories.csv:2: column 'categories': category 'water': label 2 is out of range; expected 0 or 1"),
+    (HEADER_M + "1,a,,direct\n", HEADER_C + "1," + ZEROS.replace("related-0", "related-3") + "\n",
+     r"category 'related': label 3 is out of range; expected 0, 1 or 2"),
+    (HEADER_M + "1,a,,direct\n", HEADER_C + "1," + ZEROS.replace("fire-0", "fire-x") + "\n",
+     r"disaster_categories.csv:2: column 'categories': category 'fire': label 'x' is not an integer"),
+    (HEADER_M + "1,a,,direct\n", HEADER_C + "1," + ZEROS.replace("fire-0", "blaze-0") + "\n",
+     r"disaster_categories.csv:2: column 'categories': unknown category 'blaze'"),
+    (HEADER_M + "1,a,,direct\n", HEADER_C + "1," + ZEROS.replace(";fire-0", "") + "\n",
+     r"disaster_categories.csv:2: column 'categories': missing category fire"),
+    (HEADER_M + "1,a,,direct\n", HEADER_C + "1," + ZEROS.replace("fire-0", "storm-0") + "\n",
+     r"category 'storm' appears twice"),
+    (HEADER_M + "1,a,,direct\n", HEADER_C + "1," + ZEROS.replace("fire-0", "fire0") + "\n",
+     r"'fire0' is not of the form name-value"),
+    (HEADER_M + "1,a,,direct\n2,b,,direct\n", HEADER_C + f"1,{ZEROS}\n",
+     r"disaster_messages.csv:3: id '2' has no row in .*disaster_categories.csv"),
+    (HEADER_M + "1,a,,direct\n", HEADER_C + f"1,{ZEROS}\n9,{ZEROS}\n",
+     r"disaster_categories.csv: 1 id\(s\) have no message in .*, e.g. 9"),
+    (HEADER_M + "1,a,direct\n", HEADER_C + f"1,{ZEROS}\n",
+     r"disaster_messages.csv:2: expected 4 fields \(id, message, original, genre\), found 3"),
+    (HEADER_M + '1,"broken "quote,,direct\n', HEADER_C + f"1,{ZEROS}\n",
+     r"disaster_messages.csv:2: malformed CSV .*quoting"),
+    ("id,text\n1,a\n", HEADER_C + f"1,{ZEROS}\n",
+     r"disaster_messages.csv:1: header lacks column\(s\) message; found id, text"),
+    ("", HEADER_C + f"1,{ZEROS}\n", r"disaster_messages.csv: the file is empty"),
+    (HEADER_M + " ,a,,direct\n", HEADER_C + f"1,{ZEROS}\n", r"disaster_messages.csv:2: column 'id' is empty"),
+    (HEADER_M + '1,"  ",,direct\n', HEADER_C + f"1,{ZEROS}\n", r"no usable rows \(1 read, 1 with empty text\)"),
+])
+def test_bad_two_file_input_names_file_line_and_field(tmp_path, messages, categories, expected):
+  d = write(tmp_path, messages, categories)
+  with pytest.raises(data.DataError, match=expected):
+    data.load(d)
+
+
+def test_non_utf8_bytes_name_the_line(tmp_path):
+  d = write(tmp_path, HEADER_M + "1,fine,,direct\n", HEADER_C + f"1,{ZEROS}\n")
+  with open(os.path.join(d, data.MESSAGES_FILE), "ab") as f:
+    f.write(b"2,caf\xe9 latin-1,,direct\n")
+  with pytest.raises(data.DataError, match=r"disaster_messages.csv:3: byte 6 of the line is not valid UTF-8"):
+    data.load(d)
+
+
+def test_missing_paths(tmp_path):
+  with pytest.raises(data.DataError, match=r"nope: no such file or directory; expected a directory with"):
+    data.load(str(tmp_path / "nope"))
+  os.makedirs(tmp_path / "half")
+  with open(tmp_path / "half" / data.MESSAGES_FILE, "w") as f:
+    f.write(HEADER_M)
+  with pytest.raises(data.DataError, match=r"half/disaster_categories.csv: no such file"):
+    data.load(str(tmp_path / "half"))
+
+
+def test_bad_wide_input(tmp_path):
+  rows = fixtures.synthetic_rows(3)
+  fixtures.write_wide(tmp_path / "w.csv", rows, extra_columns=("split", "mood"))
+  with pytest.raises(data.DataError, match=r"w.csv:1: unknown column\(s\) mood"):
+    data.load(str(tmp_path / "w.csv"))
+  with open(tmp_path / "h.csv", "w") as f:
+    f.write("id,message," + ",".join(labels.CATEGORIES) + "\n")
+  with pytest.raises(data.DataError, match=r"h.csv: the header has no data rows"):
+    data.load(str(tmp_path / "h.csv"))
+  with open(tmp_path / "m.csv", "w") as f:
+    f.write("id,message," + ",".join(c for c in labels.CATEGORIES if c != "shops") + "\n")
+  with pytest.raises(data.DataError, match=r"m.csv:1: header lacks column\(s\) shops"):
+    data.load(str(tmp_path / "m.csv"))
+  rows[1]["labels"]["offer"] = 5
+  fixtures.write_wide(tmp_path / "r.csv", rows)
+  with pytest.raises(data.DataError, match=r"r.csv:3: category 'offer': label 5 is out of range"):
+    data.load(str(tmp_path / "r.csv"))
+
+
+# --- split and tf.data -------------------------------------------------------------------
+
+
+def test_validation_split_is_deterministic_and_stable_when_rows_are_added():
+  ids = [str(i) for i in range(2000)]
+  mask = data.validation_mask(ids, 0.2, "s")
+  assert 0.17 < mask.mean() < 0.23
+  np.testing.assert_array_equal(mask, data.validation_mask(ids, 0.2, "s"))
+  more = data.validation_mask([str(i) for i in range(5000, 6000)] + ids, 0.2, "s")
+  np.testing.assert_array_equal(more[1000:], mask)  # old ids keep their side
+  assert (data.validation_mask(ids, 0.2, "other salt") != mask).any()
+
+
+def test_training_batches_are_full_and_shuffled_by_seed():
+  n = 50
+  texts = np.array([f"w{i}" for i in range(n)], dtype=object)
+  label_matrix = np.zeros((n, 36), np.int32)
+  label_matrix[:, 1] = np.arange(n) % 2
+  vectorize = lambda t: tf.strings.to_hash_bucket_fast(tf.strings.split(t).to_tensor(shape=[None, 2]), 100)
+  cached = data.vectorized_dataset(texts, label_matrix, vectorize)
+  batches = list(data.batched(cached, 16, shuffle_seed=1, shuffle_buffer=100))
+  assert [b[0].shape[0] for b in batches] == [16, 16, 16]  # remainder dropped
+  again = list(data.batched(cached, 16, shuffle_seed=1, shuffle_buffer=100))
+  other = list(data.batched(cached, 16, shuffle_seed=2, shuffle_buffer=100))
+  np.testing.assert_array_equal(batches[0][0], again[0][0])
+  assert not np.array_equal(batches[0][0], other[0][0])
+  evaluation = list(data.batched(cached, 16))
+  assert [b[0].shape[0] for b in evaluation] == [16, 16, 16, 2]  # evaluation keeps every example

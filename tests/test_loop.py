@@ -1,0 +1,224 @@
+"""The training loop on generated data: one step, a whole run, resume, two replicas."""
+
+import dataclasses
+import glob
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from disaster_tf import checkpoint as ckpt_lib
+from disaster_tf import config as config_lib
+from disaster_tf import data
+from disaster_tf import labels
+from disaster_tf import loop
+from disaster_tf import model as model_lib
+from disaster_tf import text
+from tests import fixtures
+
+
+def test_one_compiled_step_on_a_13_word_vocabulary_changes_the_weights():
+  cfg = config_lib.ModelConfig(sequence_length=5, embedding_dim=4, conv_filters=4, conv_kernel_size=2,
+                               rnn_units=4, dropout=0.0)
+  strategy = tf.distribute.get_strategy()
+  model = model_lib.build_model(cfg, vocab_size=13)
+  optimizer = keras.optimizers.Adam(0.1)
+  optimizer.build(model.trainable_variables)
+  step = loop.make_train_step(model, optimizer, strategy, tf.ones([36, 3]), tf.ones([36]), global_batch_size=2)
+  before = [v.numpy().copy() for v in model.trainable_variables]
+  ids = tf.constant([[2, 3, 4, 0, 0], [5, 6, 12, 1, 0]], tf.int64)
+  y = np.zeros((2, 36), np.int32)
+  y[0, :5] = 1
+  loss, components = step((ids, tf.constant(y)))
+  assert np.isfinite(float(loss)) and components.shape == (36,)
+  assert float(tf.reduce_sum(components)) == pytest.approx(float(loss), rel=1e-5)
+  changed = [not np.allclose(b, v.numpy()) for b, v in zip(before, model.trainable_variables)]
+  assert all(changed), [v.name for v, c in zip(model.trainable_variables, changed) if not c]
+  assert int(optimizer.iterations.numpy()) == 1
+
+
+def read_scalars(event_dir):
+  tags = set()
+  for path in glob.glob(os.path.join(event_dir, "events.out.tfevents.*")):
+    for event in tf.compat.v1.train.summary_iterator(path):
+      tags.update(v.tag for v in event.summary.value)
+  return tags
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+  """One tiny run of 6 epochs, shared by the assertions below."""
+  root = tmp_path_factory.mktemp("run")
+  rows = fixtures.synthetic_rows(400)
+  # A word that only validation messages contain: the vocabulary must not know it.
+  is_validation = data.validation_mask([r["id"] for r in rows], 0.25, config_lib.TrainConfig().split_seed)
+  for r, v in zip(rows, is_validation):
+    if v:
+      r["message"] += " zanzibarx"
+  fixtures.write_two_file(root / "data", rows)
+  config = fixtures.tiny_config(str(root / "data"), epochs=6, learning_rate=0.03)
+  final = loop.train_and_evaluate(config, str(root / "model"), flags_text="--epochs=6\n", verbose=0)
+  return config, str(root / "model"), final
+
+
+def test_run_writes_checkpoints_metrics_summaries_and_learns(trained):
+  config, model_dir, final = trained
+  with open(os.path.join(model_dir, loop.METRICS_FILE)) as f:
+    body = json.load(f)
+  epochs = body["epochs"]
+  assert [e["epoch"] for e in epochs] == [1, 2, 3, 4, 5, 6]
+  assert epochs[-1]["train_loss"] < 0.6 * epochs[0]["train_loss"]  # the loss goes down
+  assert body["final"]["total"] == final["total"] and 0 < final["total"] <= 36
+  assert set(final["categories"]) == set(labels.CATEGORIES)
+  # The keyword signal is learned: each keyword's categories are predicted far above chance.
+  def keyword_f1(scores):
+    return np.mean([scores["categories"][c]["f1"] for c in ("water", "food", "fire", "floods", "earthquake")])
+  assert keyword_f1(final) > 0.4 and keyword_f1(final) > keyword_f1(epochs[0]["validation"]) + 0.2
+  assert body["data"]["examples"] == 400 and body["config"] == json.loads(config.to_json())
+  assert sorted(os.listdir(os.path.join(model_dir, ckpt_lib.CHECKPOINTS_DIR)))[0] == "checkpoint"
+  assert tf.train.latest_checkpoint(os.path.join(model_dir, ckpt_lib.CHECKPOINTS_DIR)).endswith("ckpt-6")
+  assert final["checkpoint"].endswith(f"ckpt-{final['best_epoch']}")
+  assert {"loss/total", "loss/water", "loss/related", "epoch_loss"} <= read_scalars(os.path.join(model_dir, "train"))
+  assert {"total", "mean_positive_f1", "micro_f1"} <= read_scalars(os.path.join(model_dir, "validation"))
+  assert config_lib.load(model_dir) == config
+  assert open(os.path.join(model_dir, loop.FLAGS_FILE)).read() == "--epochs=6\n"
+
+
+def test_vocabulary_is_adapted_on_the_training_split_only(trained):
+  _, model_dir, _ = trained
+  vocabulary = text.load_vocabulary(model_dir)
+  assert "water" in vocabulary and "zanzibarx" not in vocabulary
+
+
+def test_load_model_restores_the_best_checkpoint(trained):
+  config, model_dir, final = trained
+  loaded_config, vocabulary, model, path = ckpt_lib.load_model(model_dir)
+  assert loaded_config == config and path == final["checkpoint"]
+  vectorizer = text.make_vectorizer(config.model, vocabulary)
+  scores, _ = model_lib.probabilities(model(vectorizer(tf.constant(["we need water", "the fire"]))))
+  water, fire = labels.CATEGORIES.index("water"), labels.CATEGORIES.index("fire")
+  assert scores[0, water] > scores[1, water] and scores[1, fire] > scores[0, fire]
+
+
+def test_resume_continues_from_the_latest_checkpoint(tmp_path, tiny_config):
+  model_dir = str(tmp_path / "model")
+  loop.train_and_evaluate(dataclasses.replace(tiny_config, train=dataclasses.replace(tiny_config.train, epochs=2)),
+                          model_dir, verbose=0)
+  with open(os.path.join(model_dir, loop.METRICS_FILE)) as f:
+    first = json.load(f)["epochs"]
+  vocabulary_before = text.load_vocabulary(model_dir)
+  loop.train_and_evaluate(tiny_config, model_dir, verbose=0)  # epochs=3: one more
+  with open(os.path.join(model_dir, loop.METRICS_FILE)) as f:
+    body = json.load(f)
+  assert [e["epoch"] for e in body["epochs"]] == [1, 2, 3]
+  assert body["epochs"][:2] == first  # the first two epochs were not re-run
+  assert text.load_vocabulary(model_dir) == vocabulary_before
+  reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints")))
+  assert reader.get_tensor("state/epoch/.ATTRIBUTES/VARIABLE_VALUE") == 3
+  steps_per_epoch = (body["data"]["examples"] - body["final"]["examples"]) // 16  # train rows // batch
+  assert reader.get_tensor("optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE") == 3 * steps_per_epoch
+
+
+def test_mirrored_strategy_over_two_logical_cpus(tmp_path, tiny_config):
+  assert len(tf.config.list_logical_devices("CPU")) == 2
+  strategy = loop.make_strategy("mirrored")
+  assert strategy.num_replicas_in_sync == 2
+  config = dataclasses.replace(tiny_config, train=dataclasses.replace(tiny_config.train, strategy="mirrored",
+                                                                      epochs=2))
+  final = loop.train_and_evaluate(config, str(tmp_path / "model"), verbose=0)
+  with open(tmp_path / "model" / loop.METRICS_FILE) as f:
+    epochs = json.load(f)["epochs"]
+  assert len(epochs) == 2 and all(np.isfinite(e["train_loss"]) for e in epochs)
+  assert epochs[1]["train_loss"] < epochs[0]["train_loss"]
+  assert 0 < final["total"] <= 36
+
+
+def test_early_stopping_stops_and_a_finished_run_stays_stopped(tmp_path, tiny_config):
+  # learning rate 0: nothing improves after epoch 1, so patience 1 stops after epoch 2.
+  config = dataclasses.replace(tiny_config, train=dataclasses.replace(
+      tiny_config.train, epochs=5, patience=1, learning_rate=1e-12, select_metric="loss"))
+  model_dir = str(tmp_path / "model")
+  final = loop.train_and_evaluate(config, model_dir, verbose=0)
+  with open(os.path.join(model_dir, loop.METRICS_FILE)) as f:
+    assert len(json.load(f)["epochs"]) == 2
+  assert final["best_epoch"] == 1
+  loop.train_and_evaluate(config, model_dir, verbose=0)
+  with open(os.path.join(model_dir, loop.METRICS_FILE)) as f:
+    assert len(json.load(f)["epochs"]) == 2
+
+
+def test_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path, tiny_config):
+  model_dir = str(tmp_path / "model")
+  good = dataclasses.replace(tiny_config, train=dataclasses.replace(tiny_config.train, epochs=1))
+  loop.train_and_evaluate(good, model_dir, verbose=0)
+  bad = dataclasses.replace(tiny_config, train=dataclasses.replace(
+      tiny_config.train, epochs=2, optimizer="sgd", learning_rate=float("inf")))
+  with pytest.raises(FloatingPointError, match=r"epoch 2: the training loss is (nan|inf).*ckpt-1"):
+    loop.train_and_evaluate(bad, model_dir, verbose=0)
+  assert tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints")).endswith("ckpt-1")
+
+
+def test_a_resumed_run_uses_the_learning_rate_of_its_flags(tmp_path, tiny_config):
+  model_dir = str(tmp_path / "model")
+  loop.train_and_evaluate(dataclasses.replace(tiny_config, train=dataclasses.replace(tiny_config.train, epochs=1)),
+                          model_dir, verbose=0)
+  slower = dataclasses.replace(tiny_config, train=dataclasses.replace(tiny_config.train, epochs=2,
+                                                                      learning_rate=0.001))
+  loop.train_and_evaluate(slower, model_dir, verbose=0)
+  reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints")))
+  rate = [k for k in reader.get_variable_to_shape_map() if k.startswith("optimizer/") and "learning_rate" in k]
+  assert rate and reader.get_tensor(rate[0]) == pytest.approx(0.001)
+
+
+def test_refuses_a_batch_larger_than_the_training_split(tmp_path, tiny_config):
+  config = dataclasses.replace(tiny_config, train=dataclasses.replace(tiny_config.train, batch_size=1000))
+  with pytest.raises(ValueError, match=r"batch_size=1000 is larger than the training split \(\d+ examples\)"):
+    loop.train_and_evaluate(config, str(tmp_path / "m"), verbose=0)
+
+
+def test_refuses_a_batch_that_does_not_split_over_replicas(tmp_path, tiny_config):
+  config = dataclasses.replace(tiny_config, train=dataclasses.replace(tiny_config.train, batch_size=15,
+                                                                      strategy="mirrored"))
+  with pytest.raises(ValueError, match="batch_size=15 does not split evenly over 2 replicas"):
+    loop.train_and_evaluate(config, str(tmp_path / "m"), verbose=0)
+
+
+def test_refuses_an_empty_validation_split(tmp_path):
+  fixtures.write_two_file(tmp_path / "d", fixtures.synthetic_rows(40))
+  config = fixtures.tiny_config(str(tmp_path / "d"), validation_fraction=1e-9)
+  with pytest.raises(ValueError, match="the validation split is empty"):
+    loop.train_and_evaluate(config, str(tmp_path / "m"), verbose=0)
+
+
+def test_refuses_to_resume_with_another_model_shape(tmp_path, tiny_config):
+  model_dir = str(tmp_path / "model")
+  loop.train_and_evaluate(dataclasses.replace(tiny_config, train=dataclasses.replace(tiny_config.train, epochs=1)),
+                          model_dir, verbose=0)
+  other = dataclasses.replace(tiny_config, model=dataclasses.replace(tiny_config.model, rnn_units=9))
+  with pytest.raises(ValueError, match=r"holds a run with another model \(rnn_units differ\)"):
+    loop.train_and_evaluate(other, model_dir, verbose=0)
+
+
+def test_a_checkpoint_from_another_vocabulary_is_refused(tmp_path, tiny_config):
+  model_dir = str(tmp_path / "model")
+  loop.train_and_evaluate(dataclasses.replace(tiny_config, train=dataclasses.replace(tiny_config.train, epochs=1)),
+                          model_dir, verbose=0)
+  vocabulary = text.load_vocabulary(model_dir)
+  text.save_vocabulary(vocabulary[:-1] + ["someotherword"], model_dir)
+  with pytest.raises(ValueError, match="trained with another vocabulary or category list"):
+    ckpt_lib.load_model(model_dir)
+  with pytest.raises(ValueError, match="trained with another vocabulary or category list"):
+    loop.train_and_evaluate(tiny_config, model_dir, verbose=0)
+
+
+def test_resolve_errors(tmp_path):
+  with pytest.raises(FileNotFoundError, match="no checkpoint; has train.py finished an epoch"):
+    ckpt_lib.resolve(str(tmp_path))
+  with pytest.raises(FileNotFoundError, match=r"nope: no such checkpoint \(expected .*nope.index\)"):
+    ckpt_lib.resolve(str(tmp_path), str(tmp_path / "nope"))
+  tf.train.Checkpoint(v=tf.Variable(1)).write(str(tmp_path / "foreign"))
+  with pytest.raises(ValueError, match="not a disaster_tf checkpoint"):
+    ckpt_lib.check_fingerprint(str(tmp_path / "foreign"), "x")

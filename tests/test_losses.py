@@ -1,0 +1,82 @@
+"""Class weights become per-head sample weights; the combined loss by hand."""
+
+import math
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from disaster_tf import labels
+from disaster_tf import losses
+
+
+def outputs_from(binary_logit: float, related_logits):
+  """Logits dict: every binary head gives `binary_logit`, related gives `related_logits` [B, 3]."""
+  related = tf.constant(related_logits, tf.float32)
+  batch = related.shape[0]
+  out = {name: tf.fill([batch, 1], binary_logit) for name in labels.BINARY_CATEGORIES}
+  out[labels.RELATED] = related
+  return out
+
+
+def bce(y, logit):
+  p = 1 / (1 + math.exp(-logit))
+  return -(y * math.log(p) + (1 - y) * math.log(1 - p))
+
+
+def test_combined_loss_matches_a_hand_computation():
+  # Two examples. Binary logits all 0 (p = 0.5); related logits favour class 1.
+  y = np.zeros((2, 36), np.int32)
+  y[0, labels.RELATED_INDEX] = 1
+  y[1, labels.RELATED_INDEX] = 2
+  y[0, labels.CATEGORIES.index("water")] = 1
+  related_logits = [[0.0, 1.0, 0.0], [0.0, 1.0, 0.0]]
+  class_weights = losses.class_weight_table("article", np.zeros((36, 3)), cap=100)
+  loss_weights = losses.loss_weight_vector([("water", 2.0)])
+  total, components = losses.combined_loss(tf.constant(y), outputs_from(0.0, related_logits),
+                                           tf.constant(class_weights), tf.constant(loss_weights),
+                                           global_batch_size=4)
+  log_softmax = [v - math.log(sum(math.exp(u) for u in [0.0, 1.0, 0.0])) for v in [0.0, 1.0, 0.0]]
+  ln2 = math.log(2)
+  # Example 0: related=1 (weight 0.43); water=1 (class weight 7, loss weight 2); 34 zeros (0.5).
+  ex0 = 0.43 * -log_softmax[1] + 7 * 2 * ln2 + 34 * 0.5 * ln2
+  # Example 1: related=2 (weight 7); water=0 (0.5, loss weight 2); 34 zeros (0.5).
+  ex1 = 7 * -log_softmax[2] + 0.5 * 2 * ln2 + 34 * 0.5 * ln2
+  assert bce(1, 0.0) == pytest.approx(ln2)
+  assert float(total) == pytest.approx((ex0 + ex1) / 4, rel=1e-5)  # divided by the global batch
+  assert float(tf.reduce_sum(components)) == pytest.approx(float(total), rel=1e-5)
+  water = labels.CATEGORIES.index("water")
+  assert float(components[water]) == pytest.approx((7 * 2 * ln2 + 0.5 * 2 * ln2) / 4, rel=1e-5)
+  assert float(components[0]) == pytest.approx((0.43 * -log_softmax[1] + 7 * -log_softmax[2]) / 4, rel=1e-5)
+
+
+def test_label_counts():
+  y = np.zeros((5, 36), np.int32)
+  y[:3, 0] = [0, 1, 2]
+  y[:2, 4] = 1
+  counts = losses.label_counts(y)
+  assert counts.shape == (36, 3)
+  np.testing.assert_array_equal(counts[0], [3, 1, 1])
+  np.testing.assert_array_equal(counts[4], [3, 2, 0])
+
+
+def test_class_weight_schemes_on_a_tiny_count_table():
+  counts = np.zeros((36, 3), np.int64)
+  counts[:, :2] = [90, 10]  # every binary head: 90 negatives, 10 positives
+  counts[0] = [20, 70, 10]  # related
+  counts[labels.CATEGORIES.index("child_alone")] = [100, 0, 0]
+  none = losses.class_weight_table("none", counts, cap=50)
+  assert (none == 1).all()
+  article = losses.class_weight_table("article", counts, cap=50)
+  np.testing.assert_allclose(article[0], [1.4, 0.43, 7.0])
+  np.testing.assert_allclose(article[1, :2], [0.5, 7.0])
+  balanced = losses.class_weight_table("balanced", counts, cap=50)
+  np.testing.assert_allclose(balanced[1, :2], [100 / (2 * 90), 100 / (2 * 10)], rtol=1e-6)
+  np.testing.assert_allclose(balanced[0], [100 / (3 * 20), 100 / (3 * 70), 100 / (3 * 10)], rtol=1e-6)
+  np.testing.assert_allclose(balanced[labels.CATEGORIES.index("child_alone"), :2], [0.5, 1.0])  # absent: 1
+  sqrt = losses.class_weight_table("sqrt_balanced", counts, cap=50)
+  np.testing.assert_allclose(sqrt[1, :2], np.sqrt(balanced[1, :2]), rtol=1e-6)
+  capped = losses.class_weight_table("balanced", counts, cap=2.0)
+  assert capped.max() == pytest.approx(2.0)
+  with pytest.raises(ValueError, match="class_weight='focal'"):
+    losses.class_weight_table("focal", counts, cap=50)

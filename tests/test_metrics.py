@@ -1,0 +1,37 @@
+"""Per-category scores and the article's Total on small hand-checked cases."""
+
+import numpy as np
+import pytest
+
+from disaster_tf import labels
+from disaster_tf import metrics
+
+
+def test_report_on_a_hand_checked_case():
+  y_true = np.zeros((4, 36), np.int32)
+  y_pred = np.zeros((4, 36), np.int32)
+  water = labels.CATEGORIES.index("water")
+  y_true[:, water] = [1, 1, 0, 0]
+  y_pred[:, water] = [1, 0, 1, 0]  # tp 1, fp 1, fn 1 -> p = r = f1 = 0.5; class 0 f1 = 0.5
+  y_true[:, 0] = [0, 1, 2, 1]
+  y_pred[:, 0] = [0, 1, 1, 1]  # related: class 1 p = 2/3, r = 1, f1 = 0.8; class 0 f1 = 1; class 2 f1 = 0
+  r = metrics.report(y_true, y_pred)
+  w = r["categories"]["water"]
+  assert (w["precision"], w["recall"], w["f1"], w["support"]) == (0.5, 0.5, 0.5, 2)
+  assert w["macro_f1"] == pytest.approx(0.5)
+  rel = r["categories"]["related"]
+  assert rel["f1"] == pytest.approx(0.8) and rel["macro_f1"] == pytest.approx((1 + 0.8 + 0) / 3)
+  assert rel["per_class"]["2"]["support"] == 1
+  # The 34 untouched categories are all-0 in truth and prediction: macro F1 over {0} = 1.
+  assert r["total"] == pytest.approx(34 + 0.5 + (1.8 / 3))
+  # Only water has positives among the binary categories.
+  assert r["mean_positive_f1"] == pytest.approx(0.5)
+  # Pooled positives: water (tp 1, fp 1, fn 1) + related==1 (tp 2, fp 1, fn 0).
+  assert r["micro_f1"] == pytest.approx(2 * 3 / (2 * 3 + 2 + 1))
+  table = metrics.format_table(r, "t")
+  assert "water" in table and "Total" in table and len(table.splitlines()) == 2 + 36 + 1
+
+
+def test_report_rejects_bad_shapes():
+  with pytest.raises(ValueError, match=r"expected two \[N, 36\] label matrices"):
+    metrics.report(np.zeros((3, 36)), np.zeros((3, 35)))

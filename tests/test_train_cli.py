@@ -1,0 +1,44 @@
+"""train.py as a user runs it: a flagfile, later flags overriding it, clear errors."""
+
+import json
+import os
+import subprocess
+import sys
+
+from tests import fixtures
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_train(*args):
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+  return subprocess.run([sys.executable, os.path.join(ROOT, "train.py"), *args], capture_output=True,
+                        text=True, env=env, cwd=ROOT, timeout=300)
+
+
+def test_flagfile_with_an_overriding_flag(tmp_path):
+  fixtures.write_two_file(tmp_path / "data", fixtures.synthetic_rows(80))
+  flagfile = tmp_path / "tiny.flags"
+  flagfile.write_text(f"--data={tmp_path / 'data'}\n--model_dir={tmp_path / 'ignored'}\n--epochs=5\n"
+                      "--max_tokens=50\n--sequence_length=8\n--embedding_dim=4\n--conv_filters=4\n"
+                      "--rnn_units=4\n--batch_size=16\n--loss_weights=related=0.5,offer=2\n")
+  result = run_train(f"--flagfile={flagfile}", f"--model_dir={tmp_path / 'model'}", "--epochs=1", "--verbose=0")
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert not (tmp_path / "ignored").exists()  # the later --model_dir won
+  with open(tmp_path / "model" / "metrics.json") as f:
+    body = json.load(f)
+  assert len(body["epochs"]) == 1 and body["final"]["best_epoch"] == 1
+  assert body["config"]["train"]["loss_weights"] == [["related", 0.5], ["offer", 2.0]]
+  assert body["config"]["model"]["max_tokens"] == 50
+  assert "--epochs=1" in (tmp_path / "model" / "flags.txt").read_text()
+  assert "Total (sum of macro-F1, max 36)" in result.stdout
+
+
+def test_bad_flags_and_missing_data_are_clear_errors(tmp_path):
+  result = run_train(f"--model_dir={tmp_path / 'm'}", "--loss_weights=offer:2")
+  assert result.returncode != 0 and "--loss_weights: 'offer:2' is not category=weight" in result.stderr
+  result = run_train(f"--model_dir={tmp_path / 'm'}", "--dropout=1.5")
+  assert result.returncode != 0 and "dropout=1.5: expected a rate in [0, 1)" in result.stderr
+  result = run_train(f"--model_dir={tmp_path / 'm'}", f"--data={tmp_path / 'nowhere'}")
+  assert result.returncode == 1
+  assert f"train.py: {tmp_path / 'nowhere'}: no such file or directory" in result.stderr
