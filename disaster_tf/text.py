@@ -2,9 +2,14 @@
 
 `standardize` is the only text cleaning in the project. Training calls it
 through the TextVectorization layer inside tf.data; the exported SavedModel
-calls the same layer in its serving function. It uses only ops that the stock
-TF Serving binary has (StaticRegexReplace, UnicodeTranscode, StringJoin,
-StringStrip, and TF Text's CaseFoldUTF8), so the export takes raw strings.
+calls the same layer in its serving function.
+
+It uses core TensorFlow string ops only (UnicodeTranscode, StringLower,
+StaticRegexReplace, StringJoin, StringStrip): the export then holds no custom
+op, so it loads in any TF Serving version, in `saved_model_cli run`, and in a
+Python process that never imports tensorflow_text. (TF Text's CaseFoldUTF8
+would add NFKC normalisation, e.g. full-width letters to ASCII, at the price of
+a custom op in the graph; messages here are almost all plain text.)
 """
 
 import os
@@ -12,7 +17,6 @@ from typing import List, Sequence
 
 import keras
 import tensorflow as tf
-import tensorflow_text as tf_text
 
 from disaster_tf import config as config_lib
 
@@ -47,7 +51,7 @@ def standardize(text: tf.Tensor) -> tf.Tensor:
 
   In order, each step for a reason:
     1. invalid UTF-8 bytes -> U+FFFD, so later ops never fail on user input;
-    2. Unicode case folding with NFKC (`É` -> `é`, full-width -> ASCII);
+    2. Unicode lower-casing (`É` -> `é`, `Д` -> `д`);
     3. URLs -> `xxurl`;
     4. @mentions removed (a handle names a person, not a need);
     5. `#` dropped, the hashtag's word kept (`#flood` -> `flood`);
@@ -65,7 +69,7 @@ def standardize(text: tf.Tensor) -> tf.Tensor:
   """
   text = tf.strings.unicode_transcode(text, "UTF-8", "UTF-8", errors="replace",
                                       replacement_char=0xFFFD)
-  text = tf_text.case_fold_utf8(text)
+  text = tf.strings.lower(text, encoding="utf-8")
   text = tf.strings.regex_replace(text, r"(?:https?://|www\.)\S*", f" {URL_TOKEN} ")
   text = tf.strings.regex_replace(text, r"@\w+", " ")
   text = tf.strings.regex_replace(text, r"['’`]", "")

@@ -26,3 +26,14 @@ def two_file_dir(tmp_path):
 @pytest.fixture
 def tiny_config(two_file_dir):
   return fixtures.tiny_config(two_file_dir)
+
+
+@pytest.fixture(scope="session")
+def exported(tmp_path_factory):
+  """A tiny model trained for 2 epochs and exported: (model_dir, version dir)."""
+  from disaster_tf import loop, serving  # pylint: disable=import-outside-toplevel
+  root = tmp_path_factory.mktemp("export")
+  fixtures.write_two_file(root / "data", fixtures.synthetic_rows(200))
+  config = fixtures.tiny_config(str(root / "data"), epochs=2)
+  loop.train_and_evaluate(config, str(root / "model"), verbose=0)
+  return str(root / "model"), serving.export(str(root / "model"), str(root / "models" / "disaster"))

@@ -1,0 +1,88 @@
+"""Scores an exported SavedModel on labelled data, from its own `labels` output.
+
+  python -m disaster_tf.evaluate --export_dir=/tmp/models/disaster --data=../shared/data --split=validation
+
+`--export_dir` is a version directory or a base directory (its highest version
+is used). `--split` applies the training run's own id split (fraction and salt
+are read from the export), so `validation` scores only messages the model
+never trained on. Prints the same report as training and writes it as JSON.
+"""
+
+import json
+import sys
+from typing import Any, Dict, Tuple
+
+import numpy as np
+import tensorflow as tf
+from absl import app
+from absl import flags
+from absl import logging
+
+from disaster_tf import data
+from disaster_tf import metrics
+from disaster_tf import serving
+
+SPLITS = ("all", "train", "validation")
+
+
+def evaluate_export(export_dir: str, data_path: str, split: str = "all",
+                    batch_size: int = 256) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+  """Runs the export's serving_default on labelled messages and scores its `labels`.
+
+  Args:
+    export_dir: a version directory, or a base directory holding versions.
+    data_path: labelled data in either format (see `data.load`).
+    split: "all", or "train" / "validation" by the training run's id split.
+    batch_size: messages per call.
+
+  Returns:
+    (report as in `metrics.report`, plus `export`, `data` and `split` keys;
+     the export's metadata).
+  """
+  if split not in SPLITS:
+    raise ValueError(f"split={split!r}: expected one of {', '.join(SPLITS)}")
+  path = serving.version_dir(export_dir)
+  metadata = serving.read_metadata(path)
+  examples, load_report = data.load(data_path)
+  logging.info("data: %s", load_report.summary())
+  if split != "all":
+    train_config = metadata["config"]["train"]
+    is_validation = data.validation_mask(examples.ids, train_config["validation_fraction"],
+                                         train_config["split_seed"])
+    examples = examples.subset(is_validation if split == "validation" else ~is_validation)
+    if not len(examples):
+      raise ValueError(f"{data_path}: no examples in the {split} split")
+  predict = tf.saved_model.load(path).signatures[serving.PREDICT_KEY]
+  predictions = [predict(text=tf.constant(list(examples.texts[i:i + batch_size]), tf.string))["labels"].numpy()
+                 for i in range(0, len(examples), batch_size)]
+  scores = metrics.report(examples.labels, np.concatenate(predictions))
+  scores.update(export=path, data=load_report.__dict__, split=split)
+  return scores, metadata
+
+
+def define_flags() -> None:
+  flags.DEFINE_string("export_dir", None, "A SavedModel version directory or its base directory.", required=True)
+  flags.DEFINE_string("data", None, "Labelled data: a two-file directory or a wide CSV file.", required=True)
+  flags.DEFINE_enum("split", "all", SPLITS, "Which messages to score, by the training run's id split.")
+  flags.DEFINE_string("output", "evaluation.json", "Where to write the report as JSON.")
+  flags.DEFINE_integer("batch_size", 256, "Messages per call.", lower_bound=1)
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  f = flags.FLAGS
+  try:
+    scores, _ = evaluate_export(f.export_dir, f.data, f.split, f.batch_size)
+  except (data.DataError, FileNotFoundError, ValueError) as e:
+    logging.error("%s", e)
+    sys.exit(f"evaluate: {e}")
+  print(metrics.format_table(scores, title=f"{scores['export']} on {f.data} ({f.split} split):"))
+  with open(f.output, "w", encoding="utf-8") as out:
+    json.dump(scores, out, indent=1)
+  print(f"report written to {f.output}")
+
+
+if __name__ == "__main__":
+  define_flags()
+  app.run(main)

@@ -1,0 +1,233 @@
+"""The exported model: raw strings in, self-describing predictions out.
+
+`ServingModule` wraps the training code's own TextVectorization layer (same
+`text.standardize`, same vocabulary) and the trained Keras model in a
+`tf.Module` with two signatures:
+
+  serving_default (tensorflow/serving/predict)
+    text [batch] string -> scores [batch, 36] float32, labels [batch, 36] int32,
+                           classes [batch, 36] string, related_probabilities [batch, 3] float32
+  classify (tensorflow/serving/classify)
+    inputs [batch] serialized tf.Example with a `text` bytes feature
+                        -> classes [batch, 36] string, scores [batch, 36] float32
+
+`export` writes a numbered version directory atomically: everything is built in
+a hidden temporary directory beside it (TF Serving ignores names that are not
+integers) and renamed into place at the end.
+"""
+
+import json
+import os
+import re
+import shutil
+from typing import Dict, Optional, Sequence
+
+import numpy as np
+import tensorflow as tf
+from absl import logging
+from tensorflow.core.protobuf import saved_model_pb2
+from tensorflow.python.saved_model import fingerprinting_utils
+
+from disaster_tf import checkpoint as ckpt_lib
+from disaster_tf import labels
+from disaster_tf import model as model_lib
+from disaster_tf import text
+
+PREDICT_KEY = "serving_default"
+CLASSIFY_KEY = "classify"
+CLASSIFY_METHOD = "tensorflow/serving/classify"
+METADATA_FILE = "disaster_tf.json"  # in assets.extra/: config and provenance of the export
+WARMUP_FILE = "tf_serving_warmup_requests"  # in assets.extra/, read by TF Serving at load
+# Written for warmup only; sizes 1, 3 and 8 so that the common batch shapes are traced.
+WARMUP_TEXTS = (
+    "We need water and food in Leogane, please help",
+    "Is the hurricane over? The roads are flooded near the river",
+    "People are trapped under a collapsed building near the hospital",
+    "Fire in the market, several shops destroyed",
+    "We have no tents and it is cold at night",
+    "Where can we find medicine for the children?",
+    "Thank you for the information",
+    "The earthquake destroyed our house, my family sleeps outside",
+)
+WARMUP_BATCHES = ((0, 1), (1, 4), (0, 8))
+
+
+class ServingModule(tf.Module):
+  """Raw text in, per-category scores and decisions out."""
+
+  def __init__(self, model, vectorizer, thresholds: np.ndarray):
+    """Args: the trained Keras model, its TextVectorization layer, [36] thresholds."""
+    super().__init__(name="disaster_classifier")
+    # Keras 3 saves each keras.Variable as an object of its own, while the
+    # traced function reads the tf.Variable inside it; session-based loaders
+    # (TF Serving, saved_model_cli run) then restore the copies and serve
+    # uninitialised weights: "Could not find variable head_x/kernel"
+    # (keras-team/keras#20095, #19274). So the module tracks the tf.Variables
+    # themselves, and holds the Keras model without tracking it.
+    object.__setattr__(self, "_model", model)
+    self.model_variables = [v.value for v in model.variables]
+    self.vectorizer = vectorizer
+    # A variable, so the thresholds live in the export's variables and can be tuned later.
+    self.thresholds = tf.Variable(np.asarray(thresholds, np.float32), trainable=False, name="thresholds")
+    self.category_names = tf.constant(labels.CATEGORIES)
+
+  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+  def predict(self, text_batch: tf.Tensor) -> Dict[str, tf.Tensor]:
+    """Scores raw messages.
+
+    Args:
+      text_batch: [batch] raw UTF-8 messages (invalid bytes are tolerated).
+
+    Returns:
+      scores [batch, 36], labels [batch, 36], classes [batch, 36],
+      related_probabilities [batch, 3].
+    """
+    batch = tf.shape(text_batch)[0]
+
+    def run():
+      outputs = self._model(self.vectorizer(text_batch), training=False)
+      return model_lib.probabilities(outputs)
+
+    def empty():  # an LSTM fails on a batch of 0; answer it with empty outputs
+      return (tf.zeros([0, labels.NUM_CATEGORIES], tf.float32), tf.zeros([0, labels.RELATED_CLASSES], tf.float32))
+
+    scores, related = tf.cond(batch > 0, run, empty)
+    return {
+        "scores": scores,
+        "labels": model_lib.decide(scores, related, self.thresholds),
+        "classes": tf.tile(self.category_names[tf.newaxis, :], [batch, 1]),
+        "related_probabilities": related,
+    }
+
+  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="inputs")])
+  def classify(self, serialized: tf.Tensor) -> Dict[str, tf.Tensor]:
+    """TF Serving's Classify API: serialized tf.Examples with a `text` bytes feature."""
+    features = tf.io.parse_example(serialized, {"text": tf.io.FixedLenFeature([], tf.string, default_value="")})
+    out = self.predict(features["text"])
+    return {"classes": out["classes"], "scores": out["scores"]}
+
+
+def _versions(export_base: str) -> list:
+  """The integer-named subdirectories of `export_base` (what TF Serving loads)."""
+  if not os.path.isdir(export_base):
+    return []
+  return [int(name) for name in os.listdir(export_base)
+          if re.fullmatch(r"\d+", name) and os.path.isdir(os.path.join(export_base, name))]
+
+
+def next_version(export_base: str) -> int:
+  """1 + the largest version under `export_base` (1 if none)."""
+  return max(_versions(export_base), default=0) + 1
+
+
+def export(model_dir: str, export_base: str, *, checkpoint: str = "best", version: Optional[int] = None,
+           thresholds: Optional[Sequence[float]] = None, warmup: bool = True) -> str:
+  """Exports a trained model as version `version` under `export_base`.
+
+  Args:
+    model_dir: a directory written by training; the export is rebuilt from its
+      config.json, vocabulary.txt and a checkpoint, nothing else.
+    export_base: the model base path TF Serving watches.
+    checkpoint: "best", "latest" or a checkpoint prefix.
+    version: the version number; None takes the next one.
+    thresholds: [36] decision thresholds (None: 0.5 everywhere).
+    warmup: write assets.extra/tf_serving_warmup_requests (needs the
+      tensorflow-serving-api package: `pip install .[serving]`).
+
+  Returns:
+    The version directory.
+
+  Raises:
+    FileExistsError: the version exists already (it is never overwritten).
+  """
+  config, vocabulary, model, checkpoint_path = ckpt_lib.load_model(model_dir, checkpoint)
+  if thresholds is None:
+    thresholds = np.full(labels.NUM_CATEGORIES, 0.5, np.float32)
+  thresholds = np.asarray(thresholds, np.float32)
+  if thresholds.shape != (labels.NUM_CATEGORIES,):
+    raise ValueError(f"thresholds: expected {labels.NUM_CATEGORIES} values, got shape {thresholds.shape}")
+  version = next_version(export_base) if version is None else version
+  if version < 0:
+    raise ValueError(f"version={version}: TF Serving versions are non-negative integers")
+  final_dir = os.path.join(export_base, str(version))
+  if os.path.exists(final_dir):
+    raise FileExistsError(f"{final_dir} exists; versions are never overwritten (omit --version for the next one)")
+  os.makedirs(export_base, exist_ok=True)
+  tmp_dir = os.path.join(export_base, f".tmp-{version}-{os.getpid()}")
+  module = ServingModule(model, text.make_vectorizer(config.model, vocabulary), thresholds)
+  try:
+    tf.saved_model.save(module, tmp_dir, signatures={PREDICT_KEY: module.predict,
+                                                     CLASSIFY_KEY: module.classify})
+    _mark_classify_signature(tmp_dir)
+    extra = os.path.join(tmp_dir, "assets.extra")
+    os.makedirs(extra, exist_ok=True)
+    metadata = {"categories": list(labels.CATEGORIES), "config": json.loads(config.to_json()),
+                "checkpoint": checkpoint_path, "model_dir": os.path.abspath(model_dir),
+                "vocabulary_fingerprint": ckpt_lib.fingerprint(vocabulary), "thresholds": thresholds.tolist()}
+    with open(os.path.join(extra, METADATA_FILE), "w", encoding="utf-8") as f:
+      json.dump(metadata, f, indent=1)
+    if warmup:
+      write_warmup(os.path.join(extra, WARMUP_FILE))
+    if os.path.exists(final_dir):  # someone else took the number meanwhile
+      raise FileExistsError(f"{final_dir} appeared during the export; not overwriting it")
+    os.rename(tmp_dir, final_dir)  # atomic on one filesystem: the server sees all or nothing
+  finally:
+    shutil.rmtree(tmp_dir, ignore_errors=True)
+  logging.info("exported %s (checkpoint %s) to %s", model_dir, checkpoint_path, final_dir)
+  return final_dir
+
+
+def _mark_classify_signature(export_dir: str) -> None:
+  """Gives the classify signature TF Serving's classify method name.
+
+  tf.saved_model.save names every signature `tensorflow/serving/predict`, and
+  TF Serving's Classify API refuses those, so the name is set in the saved
+  proto; the fingerprint is then written again to match the edited file.
+  """
+  path = os.path.join(export_dir, "saved_model.pb")
+  saved_model = saved_model_pb2.SavedModel()
+  with open(path, "rb") as f:
+    saved_model.ParseFromString(f.read())
+  for meta_graph in saved_model.meta_graphs:
+    meta_graph.signature_def[CLASSIFY_KEY].method_name = CLASSIFY_METHOD
+  with open(path, "wb") as f:
+    f.write(saved_model.SerializeToString())
+  fingerprinting_utils.write_fingerprint(export_dir)
+
+
+def write_warmup(path: str) -> None:
+  """Writes TF Serving warmup requests: a TFRecord of PredictionLogs."""
+  try:
+    from tensorflow_serving.apis import predict_pb2  # pylint: disable=import-outside-toplevel
+    from tensorflow_serving.apis import prediction_log_pb2  # pylint: disable=import-outside-toplevel
+  except ImportError:
+    logging.warning("tensorflow-serving-api is not installed: no warmup requests written, so TF Serving's "
+                    "first requests will be slow. Install it with: pip install .[serving]")
+    return
+  with tf.io.TFRecordWriter(path) as writer:
+    for start, size in WARMUP_BATCHES:
+      request = predict_pb2.PredictRequest()
+      request.model_spec.signature_name = PREDICT_KEY
+      request.inputs["text"].CopyFrom(tf.make_tensor_proto(list(WARMUP_TEXTS[start:start + size]), tf.string))
+      log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
+      writer.write(log.SerializeToString())
+
+
+def version_dir(export_dir: str) -> str:
+  """A version directory as given, or the highest version under a base directory."""
+  if os.path.isfile(os.path.join(export_dir, "saved_model.pb")):
+    return export_dir
+  versions = _versions(export_dir)
+  if not versions:
+    raise FileNotFoundError(f"{export_dir}: neither a SavedModel (no saved_model.pb) nor a base directory "
+                            "with numbered versions")
+  return os.path.join(export_dir, str(max(versions)))
+
+
+def read_metadata(version_path: str) -> dict:
+  """The export's assets.extra/disaster_tf.json."""
+  path = os.path.join(version_path, "assets.extra", METADATA_FILE)
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f"{path}: no such file; was {version_path} exported by export.py?")
+  with open(path, encoding="utf-8") as f:
+    return json.load(f)

@@ -1,0 +1,68 @@
+"""Scoring an export on labelled data from its own `labels` output."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from disaster_tf import data
+from disaster_tf import evaluate
+from disaster_tf import metrics
+from tests import fixtures
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_report_comes_from_the_exports_labels(exported, tmp_path):
+  _, path = exported
+  rows = fixtures.synthetic_rows(60, seed=9)
+  fixtures.write_two_file(tmp_path / "d", rows)
+  scores, metadata = evaluate.evaluate_export(os.path.dirname(path), str(tmp_path / "d"), batch_size=7)
+  assert scores["export"] == path and scores["split"] == "all" and scores["examples"] == 60
+  examples, _ = data.load(str(tmp_path / "d"))
+  labels = tf.saved_model.load(path).signatures["serving_default"](text=tf.constant(list(examples.texts)))["labels"]
+  assert scores["total"] == pytest.approx(metrics.report(examples.labels, labels.numpy())["total"])
+  assert metadata["thresholds"] == [0.5] * 36
+
+
+def test_split_uses_the_training_runs_id_split(exported, tmp_path):
+  _, path = exported
+  rows = fixtures.synthetic_rows(80, seed=4)
+  fixtures.write_wide(tmp_path / "wide.csv", rows)
+  validation, metadata = evaluate.evaluate_export(path, str(tmp_path / "wide.csv"), split="validation")
+  train, _ = evaluate.evaluate_export(path, str(tmp_path / "wide.csv"), split="train")
+  tc = metadata["config"]["train"]
+  expected = int(data.validation_mask([r["id"] for r in rows], tc["validation_fraction"], tc["split_seed"]).sum())
+  assert validation["examples"] == expected and train["examples"] == 80 - expected
+
+
+def test_errors(exported, tmp_path):
+  _, path = exported
+  with pytest.raises(ValueError, match="split='test'"):
+    evaluate.evaluate_export(path, str(tmp_path), split="test")
+  fixtures.write_two_file(tmp_path / "d", fixtures.synthetic_rows(1))
+  ids = [r["id"] for r in fixtures.synthetic_rows(1)]
+  side = "train" if data.validation_mask(ids, 0.25, "disaster_tf")[0] else "validation"
+  with pytest.raises(ValueError, match=f"no examples in the {side} split"):
+    evaluate.evaluate_export(path, str(tmp_path / "d"), split=side)
+
+
+def test_cli_prints_and_writes_the_report(exported, tmp_path):
+  _, path = exported
+  fixtures.write_two_file(tmp_path / "d", fixtures.synthetic_rows(40))
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+  out = tmp_path / "report.json"
+  result = subprocess.run([sys.executable, "-m", "disaster_tf.evaluate", f"--export_dir={path}",
+                           f"--data={tmp_path / 'd'}", "--split=all", f"--output={out}"],
+                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert "Total (sum of macro-F1, max 36)" in result.stdout and "water" in result.stdout
+  assert json.loads(out.read_text())["examples"] == 40
+  result = subprocess.run([sys.executable, "-m", "disaster_tf.evaluate", f"--export_dir={tmp_path}",
+                           f"--data={tmp_path / 'd'}"], capture_output=True, text=True, env=env, cwd=ROOT,
+                          timeout=300)
+  assert result.returncode == 1 and "evaluate: " in result.stderr and "neither a SavedModel" in result.stderr

@@ -1,0 +1,218 @@
+"""The export: its contract, fresh-process loading, bad input, warmup, atomicity, ops."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorflow.core.protobuf import saved_model_pb2
+
+from disaster_tf import checkpoint as ckpt_lib
+from disaster_tf import labels
+from disaster_tf import model as model_lib
+from disaster_tf import serving
+from disaster_tf import text
+from tests import fixtures
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ALLOWED_OPS = os.path.join(ROOT, "serving", "allowed_ops.txt")
+MESSAGES = ["We need water and food", "Fire in the market", "", "the of and", "日本語 🙂 नमस्ते"]
+
+
+def in_memory_scores(model_dir, texts):
+  config, vocabulary, model, _ = ckpt_lib.load_model(model_dir)
+  vectorizer = text.make_vectorizer(config.model, vocabulary)
+  scores, _ = model_lib.probabilities(model(vectorizer(tf.constant(texts))))
+  return scores.numpy()
+
+
+def test_export_layout_and_next_version(exported):
+  model_dir, path = exported
+  base = os.path.dirname(path)
+  assert os.path.basename(path) == "1" and sorted(os.listdir(base)) == ["1"]  # no temporary left behind
+  for name in ("saved_model.pb", "variables", "assets.extra/tf_serving_warmup_requests", "assets.extra/disaster_tf.json"):
+    assert os.path.exists(os.path.join(path, name)), name
+  assert serving.next_version(base) == 2
+  assert serving.version_dir(base) == path and serving.version_dir(path) == path
+  meta = serving.read_metadata(path)
+  assert meta["categories"] == list(labels.CATEGORIES) and meta["thresholds"] == [0.5] * 36
+
+
+def test_fresh_process_with_only_tensorflow_gives_the_in_memory_scores(exported, tmp_path):
+  model_dir, path = exported
+  script = (
+      "import json, sys\n"
+      "import tensorflow as tf\n"
+      "import tensorflow_text  # what a user loading exports with TF Text ops imports\n"
+      "assert not any(m.startswith('disaster_tf') for m in sys.modules)\n"
+      f"fn = tf.saved_model.load({path!r}).signatures['serving_default']\n"
+      f"out = fn(text=tf.constant({MESSAGES!r}))\n"
+      "print(json.dumps({k: v.numpy().tolist() for k, v in out.items() if k != 'classes'}))\n")
+  result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), cwd=str(tmp_path))
+  assert result.returncode == 0, result.stderr[-2000:]
+  out = json.loads(result.stdout.strip().splitlines()[-1])
+  np.testing.assert_allclose(out["scores"], in_memory_scores(model_dir, MESSAGES), rtol=1e-5, atol=1e-6)
+  assert np.array(out["labels"]).shape == (5, 36) and np.array(out["related_probabilities"]).shape == (5, 3)
+
+
+def test_session_loader_like_tf_serving_gives_the_same_scores(exported):
+  """TF Serving loads with a session and the saver's restore op, not Python objects.
+
+  Keras 3 variables inside a tf.Module used to restore into copies the graph
+  never reads there (keras-team/keras#20095); this is the check for that.
+  """
+  model_dir, path = exported
+  with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+    meta_graph = tf.compat.v1.saved_model.loader.load(sess, ["serve"], path)
+    signature = meta_graph.signature_def["serving_default"]
+    scores = sess.run(signature.outputs["scores"].name, {signature.inputs["text"].name: MESSAGES})
+  np.testing.assert_allclose(scores, in_memory_scores(model_dir, MESSAGES), rtol=1e-5, atol=1e-6)
+
+
+def test_saved_model_cli_shows_the_contract(exported):
+  _, path = exported
+  result = subprocess.run([sys.executable, "-m", "tensorflow.python.tools.saved_model_cli", "show", "--all",
+                           "--dir", path], capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+  assert result.returncode == 0, result.stderr[-2000:]
+  show = result.stdout
+  predict = show[show.index("signature_def['serving_default']"):]
+  classify = show[show.index("signature_def['classify']"):show.index("signature_def['serving_default']")]
+  assert "inputs['text'] tensor_info:\n        dtype: DT_STRING\n        shape: (-1)" in predict
+  for name, dtype, shape in (("scores", "DT_FLOAT", "(-1, 36)"), ("labels", "DT_INT32", "(-1, 36)"),
+                             ("classes", "DT_STRING", "(-1, 36)"), ("related_probabilities", "DT_FLOAT", "(-1, 3)")):
+    assert f"outputs['{name}'] tensor_info:\n        dtype: {dtype}\n        shape: {shape}" in predict, name
+  assert "Method name is: tensorflow/serving/predict" in predict
+  assert "inputs['inputs'] tensor_info:\n        dtype: DT_STRING" in classify
+  assert "outputs['classes']" in classify and "outputs['scores']" in classify
+  assert "Method name is: tensorflow/serving/classify" in classify
+
+
+def test_saved_model_cli_run_prints_the_four_outputs(exported):
+  _, path = exported
+  result = subprocess.run([sys.executable, "-m", "tensorflow.python.tools.saved_model_cli", "run", "--dir", path,
+                           "--tag_set", "serve", "--signature_def", "serving_default",
+                           "--input_exprs", 'text=["we need water"]'], capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+  assert result.returncode == 0, result.stderr[-2000:]
+  for name in ("scores", "labels", "classes", "related_probabilities"):
+    assert f"Result for output key {name}:" in result.stdout
+
+
+def test_bad_serving_input_gives_outputs_never_a_crash(exported):
+  _, path = exported
+  fn = tf.saved_model.load(path).signatures["serving_default"]
+  weird = [b"", b"   \t\n", "🙂🙂🔥".encode(), "مرحبا Здравствуйте 你好".encode(), b"help " * 20000,
+           b"\xff\xfe\xfd invalid utf-8 \xc3"]
+  out = fn(text=tf.constant(weird, tf.string))
+  assert out["scores"].shape == (6, 36) and np.isfinite(out["scores"].numpy()).all()
+  assert out["labels"].shape == (6, 36) and out["classes"].shape == (6, 36)
+  assert out["classes"].numpy()[4, 10].decode() == labels.CATEGORIES[10]
+  empty = fn(text=tf.constant([], tf.string))
+  assert {k: tuple(v.shape) for k, v in empty.items()} == {
+      "scores": (0, 36), "labels": (0, 36), "classes": (0, 36), "related_probabilities": (0, 3)}
+
+
+def test_related_score_and_label_match_its_probabilities(exported):
+  _, path = exported
+  out = tf.saved_model.load(path).signatures["serving_default"](text=tf.constant(MESSAGES))
+  related = out["related_probabilities"].numpy()
+  np.testing.assert_allclose(out["scores"].numpy()[:, 0], related[:, 1], rtol=1e-6)
+  np.testing.assert_array_equal(out["labels"].numpy()[:, 0], related.argmax(axis=1))
+  np.testing.assert_array_equal(out["labels"].numpy()[:, 1:], (out["scores"].numpy()[:, 1:] >= 0.5).astype(int))
+
+
+def test_classify_signature_reads_tf_examples(exported):
+  _, path = exported
+  loaded = tf.saved_model.load(path)
+  examples = [tf.train.Example(features=tf.train.Features(feature={
+      "text": tf.train.Feature(bytes_list=tf.train.BytesList(value=[m.encode()]))})).SerializeToString()
+              for m in MESSAGES[:2]]
+  out = loaded.signatures["classify"](inputs=tf.constant(examples))
+  direct = loaded.signatures["serving_default"](text=tf.constant(MESSAGES[:2]))
+  np.testing.assert_allclose(out["scores"].numpy(), direct["scores"].numpy(), rtol=1e-6)
+  assert out["classes"].shape == (2, 36)
+
+
+def test_warmup_requests_parse_and_run(exported):
+  from tensorflow_serving.apis import prediction_log_pb2  # pylint: disable=import-outside-toplevel
+  _, path = exported
+  fn = tf.saved_model.load(path).signatures["serving_default"]
+  sizes = []
+  for record in tf.data.TFRecordDataset(os.path.join(path, "assets.extra", serving.WARMUP_FILE)):
+    log = prediction_log_pb2.PredictionLog.FromString(record.numpy())
+    request = log.predict_log.request
+    assert request.model_spec.signature_name == "serving_default"
+    out = fn(text=tf.constant(tf.make_ndarray(request.inputs["text"])))
+    sizes.append(out["scores"].shape[0])
+  assert sizes == [1, 4, 8]
+
+
+def test_serving_graph_uses_only_allowed_ops(exported):
+  _, path = exported
+  saved_model = saved_model_pb2.SavedModel()
+  with open(os.path.join(path, "saved_model.pb"), "rb") as f:
+    saved_model.ParseFromString(f.read())
+  ops = set()
+  for meta_graph in saved_model.meta_graphs:
+    ops.update(node.op for node in meta_graph.graph_def.node)
+    for function in meta_graph.graph_def.library.function:
+      ops.update(node.op for node in function.node_def)
+  functions = {f.signature.name for mg in saved_model.meta_graphs for f in mg.graph_def.library.function}
+  ops -= functions  # calls to the graph's own functions are not kernels
+  with open(ALLOWED_OPS) as f:
+    allowed = {line.split("#")[0].strip() for line in f} - {""}
+  assert ops <= allowed, f"ops outside serving/allowed_ops.txt: {sorted(ops - allowed)}"
+  # Every allowed op is a core TensorFlow op (no custom op library needed to serve).
+  assert all(hasattr(tf.raw_ops, op) for op in allowed), [op for op in allowed if not hasattr(tf.raw_ops, op)]
+
+
+def test_an_existing_version_is_never_overwritten(exported, tmp_path):
+  model_dir, path = exported
+  base = os.path.dirname(path)
+  with pytest.raises(FileExistsError, match="versions are never overwritten"):
+    serving.export(model_dir, base, version=1)
+  assert sorted(os.listdir(base)) == ["1"]
+
+
+def test_a_failure_mid_export_leaves_no_version_behind(exported, tmp_path, monkeypatch):
+  model_dir, _ = exported
+  def fail(path):
+    assert os.path.isfile(os.path.join(os.path.dirname(os.path.dirname(path)), "saved_model.pb"))  # mid-way
+    raise OSError("disk full")
+  monkeypatch.setattr(serving, "write_warmup", fail)
+  base = str(tmp_path / "models")
+  with pytest.raises(OSError, match="disk full"):
+    serving.export(model_dir, base)
+  assert os.listdir(base) == []
+
+
+def test_export_rejects_bad_arguments(exported, tmp_path):
+  model_dir, _ = exported
+  with pytest.raises(ValueError, match="version=-1"):
+    serving.export(model_dir, str(tmp_path / "m"), version=-1)
+  with pytest.raises(ValueError, match=r"thresholds: expected 36 values, got shape \(3,\)"):
+    serving.export(model_dir, str(tmp_path / "m"), thresholds=[0.5, 0.5, 0.5])
+  with pytest.raises(FileNotFoundError, match="neither a SavedModel"):
+    serving.version_dir(str(tmp_path))
+  with pytest.raises(FileNotFoundError, match="was .* exported by export.py"):
+    serving.read_metadata(str(tmp_path))
+
+
+def test_export_cli(exported, tmp_path):
+  model_dir, _ = exported
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+  base = tmp_path / "models"
+  result = subprocess.run([sys.executable, os.path.join(ROOT, "export.py"), f"--model_dir={model_dir}",
+                           f"--export_base={base}", "--version=7", "--nowarmup"], capture_output=True,
+                          text=True, env=env, timeout=300)
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert result.stdout.strip().endswith(str(base / "7"))
+  assert not os.path.exists(base / "7" / "assets.extra" / serving.WARMUP_FILE)
+  result = subprocess.run([sys.executable, os.path.join(ROOT, "export.py"), f"--model_dir={tmp_path / 'none'}",
+                           f"--export_base={base}"], capture_output=True, text=True, env=env, timeout=300)
+  assert result.returncode == 1 and "export.py: " in result.stderr and "config.json: no such file" in result.stderr
