@@ -26,6 +26,10 @@ def define_flags() -> None:
   flags.DEFINE_string("data", t.data, "A two-file data directory or one wide-format CSV file.")
   flags.DEFINE_integer("epochs", t.epochs, "Maximum number of epochs.")
   flags.DEFINE_float("validation_fraction", t.validation_fraction, "Share of ids held out for validation.")
+  flags.DEFINE_float("tune_fraction", t.tune_fraction,
+                     "Share of ids that pick the best epoch and tune thresholds (0: select on validation).")
+  flags.DEFINE_integer("min_tune_positives", t.min_tune_positives,
+                       "Categories with fewer tune positives keep threshold 0.5.")
   flags.DEFINE_string("split_seed", t.split_seed, "Salt of the id hash that assigns the split.")
   flags.DEFINE_integer("seed", t.seed, "Seed of initialisation and shuffling.")
   flags.DEFINE_integer("batch_size", t.batch_size, "Global batch size (split over replicas).")
@@ -39,6 +43,7 @@ def define_flags() -> None:
   flags.DEFINE_enum("strategy", t.strategy, c.STRATEGIES, "tf.distribute strategy.")
   flags.DEFINE_integer("shuffle_buffer", t.shuffle_buffer, "Shuffle buffer size.")
   flags.DEFINE_integer("log_every", t.log_every, "Steps between TensorBoard scalars.")
+  flags.DEFINE_enum("model", m.architecture, c.ARCHITECTURES, "Backbone (see ModelConfig in disaster_tf/config.py).")
   flags.DEFINE_integer("max_tokens", m.max_tokens, "Vocabulary size, padding and OOV included.")
   flags.DEFINE_integer("sequence_length", m.sequence_length, "Tokens kept per message.")
   flags.DEFINE_integer("embedding_dim", m.embedding_dim, "Embedding width.")
@@ -48,6 +53,7 @@ def define_flags() -> None:
   flags.DEFINE_enum("rnn", m.rnn, c.RNNS, "Recurrent layer.")
   flags.DEFINE_integer("rnn_units", m.rnn_units, "Recurrent units.")
   flags.DEFINE_float("dropout", m.dropout, "Dropout before the heads.")
+  flags.DEFINE_integer("ngrams", m.ngrams, "--model=linear: n-grams up to this length.")
   flags.DEFINE_integer("verbose", 1, "1: a progress bar per epoch; 0: log lines only.")
 
 
@@ -55,6 +61,7 @@ def config_from_flags():
   """Builds the run's Config from the parsed flags."""
   from disaster_tf import config as c  # pylint: disable=import-outside-toplevel
   values = FLAGS.flag_values_dict()
+  values["architecture"] = values["model"]  # the flag users know as --model
   def pick(cls):
     return {f.name: values[f.name] for f in dataclasses.fields(cls) if f.name in values}
   train_values = pick(c.TrainConfig)

@@ -6,7 +6,8 @@ A model dir written by training holds:
   vocabulary.txt    the adapted vocabulary, one token a line
   checkpoints/      the last few epochs (tf.train.CheckpointManager)
   best/             the epoch with the best validation score
-  metrics.json      per-epoch and final validation reports
+  thresholds.json   per-category decision thresholds, tuned after training
+  metrics.json      per-epoch and final reports
   train/, validation/  TensorBoard events
 
 Every checkpoint also stores a fingerprint of the vocabulary and the category
@@ -14,11 +15,14 @@ list, so that a checkpoint is never silently paired with another vocabulary.
 """
 
 import hashlib
+import json
 import os
 from typing import Optional, Sequence, Tuple
 
 import keras
+import numpy as np
 import tensorflow as tf
+from absl import logging
 
 from disaster_tf import config as config_lib
 from disaster_tf import labels
@@ -27,6 +31,7 @@ from disaster_tf import text
 
 CHECKPOINTS_DIR = "checkpoints"
 BEST_DIR = "best"
+THRESHOLDS_FILE = "thresholds.json"
 
 
 def fingerprint(vocabulary: Sequence[str]) -> str:
@@ -104,3 +109,23 @@ def load_model(model_dir: str, which: str = "best") -> Tuple[config_lib.Config, 
   state = TrainState(fingerprint(vocabulary))
   make(model, None, state).restore(path).expect_partial().assert_existing_objects_matched()
   return config, vocabulary, model, path
+
+
+def write_thresholds(thresholds: np.ndarray, model_dir: str) -> None:
+  """Writes [36] thresholds as `<model_dir>/thresholds.json` ({category: threshold}), atomically."""
+  by_name = dict(zip(labels.CATEGORIES, np.asarray(thresholds, np.float64).tolist()))
+  config_lib.write_text_atomic(os.path.join(model_dir, THRESHOLDS_FILE), json.dumps(by_name, indent=1) + "\n")
+
+
+def read_thresholds(model_dir: str) -> np.ndarray:
+  """[36] float32 thresholds from `<model_dir>/thresholds.json` (0.5 everywhere if absent)."""
+  path = os.path.join(model_dir, THRESHOLDS_FILE)
+  if not os.path.exists(path):
+    logging.warning("%s: not found; every category is decided at 0.5", path)
+    return np.full(labels.NUM_CATEGORIES, 0.5, np.float32)
+  with open(path, encoding="utf-8") as f:
+    by_name = json.load(f)
+  if sorted(by_name) != sorted(labels.CATEGORIES):
+    raise ValueError(f"{path}: expected one threshold for each of the 36 categories, found {len(by_name)} "
+                     "names; was it written for another category list?")
+  return np.array([by_name[c] for c in labels.CATEGORIES], np.float32)

@@ -96,24 +96,38 @@ def load(path: str) -> Tuple[Examples, LoadReport]:
                   f"{CATEGORIES_FILE}, or one wide-format CSV file")
 
 
-def validation_mask(ids: Sequence[str], fraction: float, salt: str) -> np.ndarray:
-  """Assigns each id to validation (True) or train (False) by a hash of the id.
+TRAIN, TUNE, VALIDATION = 0, 1, 2
 
-  The decision for an id depends only on the id, `salt` and `fraction`, so adding
-  rows never moves old ones between splits.
+
+def split_ids(ids: Sequence[str], validation_fraction: float, tune_fraction: float, salt: str) -> np.ndarray:
+  """Assigns each id to TRAIN, TUNE or VALIDATION by a hash of the id.
+
+  An id's side depends only on the id, `salt` and the fractions, so adding
+  rows never moves old ones; and the validation side does not depend on
+  `tune_fraction`, so turning tuning on or off never changes what is reported on.
 
   Args:
     ids: [N] message ids.
-    fraction: the expected share of ids in validation.
+    validation_fraction: the expected share of ids in VALIDATION.
+    tune_fraction: the expected share of ids in TUNE (may be 0).
     salt: mixed into the hash; another salt draws another split.
 
   Returns:
-    [N] bool.
+    [N] int8 of TRAIN (0), TUNE (1) or VALIDATION (2).
   """
   def bucket(i: str) -> float:
     digest = hashlib.sha256(f"{salt}:{i}".encode("utf-8")).digest()
     return int.from_bytes(digest[:8], "big") / 2.0**64
-  return np.array([bucket(str(i)) < fraction for i in ids], dtype=bool)
+  buckets = np.array([bucket(str(i)) for i in ids], dtype=np.float64)
+  sides = np.full(len(buckets), TRAIN, dtype=np.int8)
+  sides[buckets < validation_fraction + tune_fraction] = TUNE
+  sides[buckets < validation_fraction] = VALIDATION
+  return sides
+
+
+def validation_mask(ids: Sequence[str], fraction: float, salt: str) -> np.ndarray:
+  """[N] bool: True for ids in the validation split (see `split_ids`)."""
+  return split_ids(ids, fraction, 0.0, salt) == VALIDATION
 
 
 def vectorized_dataset(texts: np.ndarray, label_matrix: np.ndarray,

@@ -22,7 +22,7 @@ from disaster_tf import data
 from disaster_tf import metrics
 from disaster_tf import serving
 
-SPLITS = ("all", "train", "validation")
+SPLITS = ("all", "train", "tune", "validation")
 
 
 def evaluate_export(export_dir: str, data_path: str, split: str = "all",
@@ -32,7 +32,7 @@ def evaluate_export(export_dir: str, data_path: str, split: str = "all",
   Args:
     export_dir: a version directory, or a base directory holding versions.
     data_path: labelled data in either format (see `data.load`).
-    split: "all", or "train" / "validation" by the training run's id split.
+    split: "all", or "train" / "tune" / "validation" by the training run's id split.
     batch_size: messages per call.
 
   Returns:
@@ -46,10 +46,9 @@ def evaluate_export(export_dir: str, data_path: str, split: str = "all",
   examples, load_report = data.load(data_path)
   logging.info("data: %s", load_report.summary())
   if split != "all":
-    train_config = metadata["config"]["train"]
-    is_validation = data.validation_mask(examples.ids, train_config["validation_fraction"],
-                                         train_config["split_seed"])
-    examples = examples.subset(is_validation if split == "validation" else ~is_validation)
+    tc = metadata["config"]["train"]
+    sides = data.split_ids(examples.ids, tc["validation_fraction"], tc.get("tune_fraction", 0.0), tc["split_seed"])
+    examples = examples.subset(sides == {"train": data.TRAIN, "tune": data.TUNE, "validation": data.VALIDATION}[split])
     if not len(examples):
       raise ValueError(f"{data_path}: no examples in the {split} split")
   predict = tf.saved_model.load(path).signatures[serving.PREDICT_KEY]

@@ -1,17 +1,19 @@
 """The training loop: `train_and_evaluate(config, model_dir)`.
 
-Read it top to bottom: load and split the data, adapt (or reload) the
-vocabulary, build model and optimizer under the strategy, restore the latest
-checkpoint, then per epoch: train with a GradientTape step, score the
-validation split, checkpoint, keep the best, stop early. At the end the best
-checkpoint is scored again and reported.
+Read it top to bottom: load the data and split it by id into train / tune /
+validation, adapt (or reload) the vocabulary, build model and optimizer under
+the strategy, restore the latest checkpoint, then per epoch: train with a
+GradientTape step, score the tune split, checkpoint, keep the best, stop
+early. At the end the best checkpoint's per-category thresholds are tuned on
+the tune split, and it is reported on the validation split, which chose
+nothing.
 """
 
 import json
 import math
 import os
 import time
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 import keras
 import numpy as np
@@ -63,9 +65,9 @@ def scalar_summary(name: str, value: float) -> None:
   tf.summary.write(name, tf.constant(value, tf.float32), metadata=_SCALAR_METADATA)
 
 
-def selection_score(scores: Dict[str, Any], validation_loss: float, metric: str) -> float:
+def selection_score(scores: Dict[str, Any], loss: float, metric: str) -> float:
   """The number early stopping maximises (the negated loss for "loss")."""
-  return -validation_loss if metric == "loss" else float(scores[metric])
+  return -loss if metric == "loss" else float(scores[metric])
 
 
 def make_train_step(model: keras.Model, optimizer: keras.optimizers.Optimizer,
@@ -95,22 +97,40 @@ def make_train_step(model: keras.Model, optimizer: keras.optimizers.Optimizer,
   return train_step
 
 
-def make_eval_step(model: keras.Model, sequence_length: int, class_weights: tf.Tensor,
-                   loss_weights: tf.Tensor, thresholds: tf.Tensor):
+def make_eval_step(model: keras.Model, input_spec, class_weights: tf.Tensor, loss_weights: tf.Tensor):
   """Builds the compiled evaluation step (one trace for every batch size).
 
+  Args:
+    input_spec: the TensorSpec (or SparseTensorSpec) of one batch of
+      vectorizer output, batch dimension None.
+
   Returns:
-    A tf.function (token_ids [B, L] int64, labels [B, 36] int32) ->
-    (summed weighted loss, scalar; decided labels [B, 36] int32).
+    A tf.function (inputs, labels [B, 36] int32) -> (summed weighted loss,
+    scalar; scores [B, 36]; related probabilities [B, 3]).
   """
-  @tf.function(input_signature=[tf.TensorSpec([None, sequence_length], tf.int64),
-                                tf.TensorSpec([None, labels.NUM_CATEGORIES], tf.int32)])
-  def eval_step(token_ids, label_matrix):
-    outputs = model(token_ids, training=False)
+  @tf.function(input_signature=[input_spec, tf.TensorSpec([None, labels.NUM_CATEGORIES], tf.int32)])
+  def eval_step(inputs, label_matrix):
+    outputs = model(inputs, training=False)
     loss_sum = tf.reduce_sum(losses.per_head_loss(label_matrix, outputs, class_weights, loss_weights))
     scores, related_probs = model_lib.probabilities(outputs)
-    return loss_sum, model_lib.decide(scores, related_probs, thresholds)
+    return loss_sum, scores, related_probs
   return eval_step
+
+
+def predict(eval_step, dataset: tf.data.Dataset) -> Tuple[float, np.ndarray, np.ndarray]:
+  """Runs `eval_step` over a batched dataset: (summed loss, scores [N, 36], related [N, 3])."""
+  loss_sum, scores, related = 0.0, [], []
+  for inputs, label_matrix in dataset:
+    batch_loss, batch_scores, batch_related = eval_step(inputs, label_matrix)
+    loss_sum += float(batch_loss)
+    scores.append(batch_scores.numpy())
+    related.append(batch_related.numpy())
+  return loss_sum, np.concatenate(scores), np.concatenate(related)
+
+
+def decide(scores: np.ndarray, related: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+  """`model.decide` on NumPy arrays: the same rule as the exported `labels` output."""
+  return model_lib.decide(tf.constant(scores), tf.constant(related), tf.constant(thresholds, tf.float32)).numpy()
 
 
 def train_and_evaluate(config: config_lib.Config, model_dir: str, *, flags_text: Optional[str] = None,
@@ -126,7 +146,9 @@ def train_and_evaluate(config: config_lib.Config, model_dir: str, *, flags_text:
 
   Returns:
     The final report of the best checkpoint on the validation split (as in
-    `metrics.report`), also written to `<model_dir>/metrics.json`.
+    `metrics.report`) at the thresholds the export uses (tuned on the tune
+    split, or 0.5 without one), with `at_0.5` (the same at 0.5) and
+    `thresholds`; also written to `<model_dir>/metrics.json`.
   """
   tc = config.train
   os.makedirs(model_dir, exist_ok=True)
@@ -136,19 +158,24 @@ def train_and_evaluate(config: config_lib.Config, model_dir: str, *, flags_text:
     config_lib.write_text_atomic(os.path.join(model_dir, FLAGS_FILE), flags_text)
   keras.utils.set_random_seed(tc.seed)
 
-  # Data: one row per id, split by a hash of the id.
+  # Data: one row per id, split by a hash of the id into train / tune / validation.
   examples, load_report = data.load(tc.data)
   logging.info("data: %s", load_report.summary())
-  is_validation = data.validation_mask(examples.ids, tc.validation_fraction, tc.split_seed)
-  train, validation = examples.subset(~is_validation), examples.subset(is_validation)
-  logging.info("split: %d train, %d validation (fraction %.2f, by id hash)", len(train), len(validation),
-               tc.validation_fraction)
+  sides = data.split_ids(examples.ids, tc.validation_fraction, tc.tune_fraction, tc.split_seed)
+  train, tune, validation = (examples.subset(sides == side) for side in (data.TRAIN, data.TUNE, data.VALIDATION))
+  logging.info("split by id hash: %d train, %d tune, %d validation", len(train), len(tune), len(validation))
   if len(train) < tc.batch_size:
     raise ValueError(f"batch_size={tc.batch_size} is larger than the training split ({len(train)} "
                      "examples); lower --batch_size or add data")
   if not len(validation):
     raise ValueError(f"the validation split is empty ({len(examples)} examples, validation_fraction="
                      f"{tc.validation_fraction}); add data or raise --validation_fraction")
+  if tc.tune_fraction and not len(tune):
+    raise ValueError(f"the tune split is empty ({len(examples)} examples, tune_fraction={tc.tune_fraction}); "
+                     "add data, raise --tune_fraction, or set it to 0")
+  # The best epoch is chosen on the tune split when there is one, so that the
+  # validation split, which is reported, chooses nothing.
+  selection_name, selection = ("tune", tune) if len(tune) else ("validation", validation)
 
   # Vocabulary: adapted on the training split only, once; a resumed run reuses it.
   if os.path.exists(os.path.join(model_dir, text.VOCABULARY_FILE)):
@@ -165,7 +192,7 @@ def train_and_evaluate(config: config_lib.Config, model_dir: str, *, flags_text:
   class_weights = losses.class_weight_table(tc.class_weight, losses.label_counts(train.labels),
                                             tc.class_weight_cap)
   loss_weights = losses.loss_weight_vector(tc.loss_weights)
-  thresholds = tf.constant(np.full(labels.NUM_CATEGORIES, 0.5, np.float32))
+  default_thresholds = np.full(labels.NUM_CATEGORIES, 0.5, np.float32)
 
   strategy = make_strategy(tc.strategy)
   if tc.batch_size % strategy.num_replicas_in_sync:
@@ -193,27 +220,20 @@ def train_and_evaluate(config: config_lib.Config, model_dir: str, *, flags_text:
       optimizer.learning_rate = tc.learning_rate
 
   train_ds = data.vectorized_dataset(train.texts, train.labels, vectorizer)
-  validation_ds = data.batched(data.vectorized_dataset(validation.texts, validation.labels, vectorizer),
-                               max(tc.batch_size, 256))
+  def eval_dataset(split: data.Examples) -> tf.data.Dataset:
+    return data.batched(data.vectorized_dataset(split.texts, split.labels, vectorizer), max(tc.batch_size, 256))
+  selection_ds = eval_dataset(selection)
   steps_per_epoch = len(train) // tc.batch_size
   class_weights_t = tf.constant(class_weights)
   loss_weights_t = tf.constant(loss_weights)
 
   train_step = make_train_step(model, optimizer, strategy, class_weights_t, loss_weights_t, tc.batch_size)
-  eval_step = make_eval_step(model, config.model.sequence_length, class_weights_t, loss_weights_t, thresholds)
-
-  def evaluate():
-    loss_sum, predictions = 0.0, []
-    for token_ids, label_matrix in validation_ds:
-      batch_loss, batch_pred = eval_step(token_ids, label_matrix)
-      loss_sum += float(batch_loss)
-      predictions.append(batch_pred.numpy())
-    scores = metrics.report(validation.labels, np.concatenate(predictions))
-    return scores, loss_sum / len(validation)
+  input_spec = selection_ds.element_spec[0]
+  eval_step = make_eval_step(model, input_spec, class_weights_t, loss_weights_t)
 
   history = _load_history(model_dir, int(state.epoch.numpy()))
   train_writer = tf.summary.create_file_writer(os.path.join(model_dir, "train"))
-  validation_writer = tf.summary.create_file_writer(os.path.join(model_dir, "validation"))
+  selection_writer = tf.summary.create_file_writer(os.path.join(model_dir, selection_name))
 
   first_epoch = int(state.epoch.numpy()) + 1
   for epoch in range(first_epoch, tc.epochs + 1):
@@ -244,8 +264,10 @@ def train_and_evaluate(config: config_lib.Config, model_dir: str, *, flags_text:
           "--class_weight_cap")
     train_seconds = time.time() - start
 
-    scores, validation_loss = evaluate()
-    score = selection_score(scores, validation_loss, tc.select_metric)
+    loss_sum, probs, related = predict(eval_step, selection_ds)
+    selection_loss = loss_sum / len(selection)
+    scores = metrics.report(selection.labels, decide(probs, related, default_thresholds))
+    score = selection_score(scores, selection_loss, tc.select_metric)
     improved = score > float(state.best_metric.numpy())
     state.epoch.assign(epoch)
     if improved:
@@ -260,31 +282,43 @@ def train_and_evaluate(config: config_lib.Config, model_dir: str, *, flags_text:
 
     history.append({"epoch": epoch, "train_loss": train_loss,
                     "train_loss_per_category": dict(zip(labels.CATEGORIES, (component_sum / steps_per_epoch).tolist())),
-                    "validation_loss": validation_loss, "train_seconds": train_seconds,
-                    "validation": scores})
+                    "selection_split": selection_name, "selection_loss": selection_loss,
+                    "train_seconds": train_seconds, "selection": scores})
     _write_metrics(model_dir, config, load_report, history, final=None)
-    with validation_writer.as_default(step=epoch):
-      scalar_summary("loss/total", validation_loss)
+    with selection_writer.as_default(step=epoch):
+      scalar_summary("loss/total", selection_loss)
       for key, value in metrics.summary(scores).items():
         scalar_summary(key, value)
     with train_writer.as_default(step=epoch):
       scalar_summary("epoch_loss", train_loss)
-    logging.info("epoch %d/%d: train loss %.4f, validation loss %.4f, total %.2f, mean positive F1 %.3f, "
-                 "micro-F1 %.3f, %.1fs%s", epoch, tc.epochs, train_loss, validation_loss, scores["total"],
+    logging.info("epoch %d/%d: train loss %.4f, %s loss %.4f, total %.2f, mean positive F1 %.3f, "
+                 "micro-F1 %.3f, %.1fs%s", epoch, tc.epochs, train_loss, selection_name, selection_loss, scores["total"],
                  scores["mean_positive_f1"], scores["micro_f1"], train_seconds,
                  " (best so far)" if improved else "")
 
-  # Final report: the best checkpoint, scored again.
+  # Final: the best checkpoint; thresholds tuned on the tune split; reported on validation.
   best_path = best_manager.latest_checkpoint
   checkpoint.restore(best_path).assert_existing_objects_matched()
-  final, final_loss = evaluate()
-  final = dict(final, validation_loss=final_loss, best_epoch=int(state.best_epoch.numpy()),
-               checkpoint=best_path, select_metric=tc.select_metric)
+  thresholds = default_thresholds
+  if len(tune):
+    _, tune_probs, _ = predict(eval_step, eval_dataset(tune))
+    thresholds = metrics.tune_thresholds(tune.labels, tune_probs, tc.min_tune_positives)
+  ckpt_lib.write_thresholds(thresholds, model_dir)
+  loss_sum, probs, related = predict(eval_step, eval_dataset(validation))
+  final = metrics.report(validation.labels, decide(probs, related, thresholds))
+  final.update({"at_0.5": metrics.report(validation.labels, decide(probs, related, default_thresholds)),
+                "thresholds": dict(zip(labels.CATEGORIES, thresholds.tolist())),
+                "threshold_source": f"tuned on the tune split ({len(tune)} messages)" if len(tune) else "0.5",
+                "validation_loss": loss_sum / len(validation), "best_epoch": int(state.best_epoch.numpy()),
+                "checkpoint": best_path, "select_metric": tc.select_metric, "selected_on": selection_name})
   _write_metrics(model_dir, config, load_report, history, final=final)
   train_writer.flush()
-  validation_writer.flush()
-  print(metrics.format_table(final, title=f"validation split, best epoch {final['best_epoch']} "
-                                           f"({best_path}):"), flush=True)
+  selection_writer.flush()
+  print(metrics.format_table(final, title=f"validation split, best epoch {final['best_epoch']} ({best_path}), "
+                                          f"thresholds {final['threshold_source']}:"))
+  at_half = final["at_0.5"]
+  print(f"at threshold 0.5: Total {at_half['total']:.2f} | mean positive-class F1 "
+        f"{at_half['mean_positive_f1']:.3f} | micro-F1 {at_half['micro_f1']:.3f}", flush=True)
   return final
 
 

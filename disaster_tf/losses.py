@@ -16,6 +16,9 @@ from disaster_tf import model as model_lib
 # The reference article's fixed dictionaries.
 ARTICLE_BINARY_WEIGHTS = {0: 0.5, 1: 7.0}
 ARTICLE_RELATED_WEIGHTS = {0: 1.4, 1: 0.43, 2: 7.0}
+# Cui et al. 2019, "Class-balanced loss based on effective number of samples":
+# 0.999 suits classes of hundreds to thousands of examples, as here.
+EFFECTIVE_NUMBER_BETA = 0.999
 
 
 def label_counts(label_matrix: np.ndarray) -> np.ndarray:
@@ -37,7 +40,9 @@ def class_weight_table(scheme: str, counts: np.ndarray, cap: float) -> np.ndarra
   Args:
     scheme: "none" (all 1), "article" (the article's fixed dictionaries),
       "balanced" (n / (classes * count), as scikit-learn's), or
-      "sqrt_balanced" (the square root of "balanced": a smoothed scheme).
+      "sqrt_balanced" (the square root of "balanced": a smoothed scheme), or
+      "effective_number" ((1 - beta) / (1 - beta^count), scaled so that a
+      category's weights average 1 over its examples: another smoothed scheme).
     counts: [36, 3] class counts of the training split (`label_counts`).
     cap: upper bound on any weight of the computed schemes.
 
@@ -62,8 +67,17 @@ def class_weight_table(scheme: str, counts: np.ndarray, cap: float) -> np.ndarra
     if scheme == "sqrt_balanced":
       table = np.sqrt(table)
     table = np.minimum(table, cap)
+  elif scheme == "effective_number":
+    for k, name in enumerate(labels.CATEGORIES):
+      n_classes = labels.num_classes(name)
+      c = counts[k, :n_classes].astype(np.float64)
+      present = c > 0
+      w = (1 - EFFECTIVE_NUMBER_BETA) / (1 - EFFECTIVE_NUMBER_BETA ** c[present])
+      table[k, :n_classes][present] = w * c.sum() / (w * c[present]).sum()
+    table = np.minimum(table, cap)
   else:
-    raise ValueError(f"class_weight={scheme!r}: expected none, article, balanced or sqrt_balanced")
+    raise ValueError(f"class_weight={scheme!r}: expected one of none, article, balanced, sqrt_balanced, "
+                     "effective_number")
   return table.astype(np.float32)
 
 

@@ -1,4 +1,4 @@
-"""The network: embedding -> Conv1D -> max-pool -> LSTM/GRU -> one head per category.
+"""The networks: a backbone (see ModelConfig.architecture) and one head per category.
 
 Heads output logits; `probabilities` and `decide` turn them into scores and
 labels. Losses are computed from logits (`from_logits`), which is the
@@ -34,31 +34,61 @@ class RightAlign(keras.layers.Layer):
 
 
 def build_model(model_config: config_lib.ModelConfig, vocab_size: int) -> keras.Model:
-  """Builds the classifier over token ids.
+  """Builds the classifier: a backbone, then one head per category.
 
   Args:
-    model_config: layer sizes.
-    vocab_size: rows of the embedding; the adapted vocabulary's length (derived
-      from the data, hence passed explicitly, never stored in the config).
+    model_config: the architecture and layer sizes.
+    vocab_size: the adapted vocabulary's length (derived from the data, hence
+      passed explicitly, never stored in the config).
 
   Returns:
-    A Keras model: int64 [batch, sequence_length] -> dict of logits keyed by
-    category, [batch, 1] for the 35 binary heads and [batch, 3] for `related`.
+    A Keras model from the vectorizer's output (int64 [batch, sequence_length]
+    ids, or for `linear` a sparse [batch, vocab_size] multi-hot) to a dict of
+    logits keyed by category: [batch, 1] for the 35 binary heads and
+    [batch, 3] for `related`.
   """
   c = model_config
-  ids = keras.Input(shape=(c.sequence_length,), dtype="int64", name=TOKEN_IDS)
+  if c.architecture == "linear":
+    inputs = keras.Input(shape=(vocab_size,), sparse=True, name=TOKEN_IDS)
+    features = inputs  # logistic regression: the heads read the bag of n-grams directly
+  else:
+    inputs = keras.Input(shape=(c.sequence_length,), dtype="int64", name=TOKEN_IDS)
+    features = {"cnn_rnn": _cnn_rnn, "bigru": _bigru, "multi_cnn": _multi_cnn}[c.architecture](inputs, c, vocab_size)
+  outputs = {name: keras.layers.Dense(labels.num_classes(name) if name == labels.RELATED else 1,
+                                      name=f"head_{name}")(features)
+             for name in labels.CATEGORIES}
+  return keras.Model(inputs, outputs, name=f"disaster_{c.architecture}")
+
+
+def _cnn_rnn(ids, c: config_lib.ModelConfig, vocab_size: int):
   x = RightAlign(name="right_align")(ids)
   x = keras.layers.Embedding(vocab_size, c.embedding_dim, name="embedding")(x)
-  x = keras.layers.Conv1D(c.conv_filters, c.conv_kernel_size, padding="same", activation="relu",
-                          name="conv")(x)
+  x = keras.layers.Conv1D(c.conv_filters, c.conv_kernel_size, padding="same", activation="relu", name="conv")(x)
   x = keras.layers.MaxPooling1D(c.pool_size, padding="same", name="pool")(x)
   rnn = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU}[c.rnn]
   x = rnn(c.rnn_units, name=c.rnn)(x)
-  x = keras.layers.Dropout(c.dropout, name="dropout")(x)
-  outputs = {name: keras.layers.Dense(labels.num_classes(name) if name == labels.RELATED else 1,
-                                      name=f"head_{name}")(x)
-             for name in labels.CATEGORIES}
-  return keras.Model(ids, outputs, name="disaster_classifier")
+  return keras.layers.Dropout(c.dropout, name="dropout")(x)
+
+
+def _bigru(ids, c: config_lib.ModelConfig, vocab_size: int):
+  # Reads both directions, so padding position does not matter; pooling over
+  # every step keeps a word's signal wherever it sits in the message.
+  x = keras.layers.Embedding(vocab_size, c.embedding_dim, name="embedding")(ids)
+  x = keras.layers.SpatialDropout1D(c.dropout / 2, name="embedding_dropout")(x)
+  x = keras.layers.Bidirectional(keras.layers.GRU(c.rnn_units, return_sequences=True), name="bigru")(x)
+  x = keras.layers.Concatenate(name="pool")([keras.layers.GlobalMaxPooling1D(name="max_pool")(x),
+                                             keras.layers.GlobalAveragePooling1D(name="mean_pool")(x)])
+  return keras.layers.Dropout(c.dropout, name="dropout")(x)
+
+
+def _multi_cnn(ids, c: config_lib.ModelConfig, vocab_size: int):
+  # Kim (2014): n-gram detectors of several widths, each max-pooled over the message.
+  x = keras.layers.Embedding(vocab_size, c.embedding_dim, name="embedding")(ids)
+  pooled = [keras.layers.GlobalMaxPooling1D(name=f"pool_{width}")(
+      keras.layers.Conv1D(c.conv_filters, width, padding="same", activation="relu", name=f"conv_{width}")(x))
+            for width in (2, 3, 4, 5)]
+  x = keras.layers.Concatenate(name="pool")(pooled)
+  return keras.layers.Dropout(c.dropout, name="dropout")(x)
 
 
 def split_logits(outputs: Dict[str, tf.Tensor]) -> Tuple[tf.Tensor, tf.Tensor]:

@@ -130,7 +130,8 @@ def export(model_dir: str, export_base: str, *, checkpoint: str = "best", versio
     export_base: the model base path TF Serving watches.
     checkpoint: "best", "latest" or a checkpoint prefix.
     version: the version number; None takes the next one.
-    thresholds: [36] decision thresholds (None: 0.5 everywhere).
+    thresholds: [36] decision thresholds (None: the model dir's
+      thresholds.json, tuned by training; 0.5 everywhere without one).
     warmup: write assets.extra/tf_serving_warmup_requests (needs the
       tensorflow-serving-api package: `pip install .[serving]`).
 
@@ -142,7 +143,7 @@ def export(model_dir: str, export_base: str, *, checkpoint: str = "best", versio
   """
   config, vocabulary, model, checkpoint_path = ckpt_lib.load_model(model_dir, checkpoint)
   if thresholds is None:
-    thresholds = np.full(labels.NUM_CATEGORIES, 0.5, np.float32)
+    thresholds = ckpt_lib.read_thresholds(model_dir)
   thresholds = np.asarray(thresholds, np.float32)
   if thresholds.shape != (labels.NUM_CATEGORIES,):
     raise ValueError(f"thresholds: expected {labels.NUM_CATEGORIES} values, got shape {thresholds.shape}")

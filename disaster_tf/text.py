@@ -88,21 +88,25 @@ def make_vectorizer(model_config: config_lib.ModelConfig,
   """Builds the TextVectorization layer; adapt it, or pass a saved vocabulary.
 
   Args:
-    model_config: gives `max_tokens` and `sequence_length`.
-    vocabulary: tokens as `get_vocabulary()` returns them (padding "" and
-      "[UNK]" first), or None for a layer still to adapt.
+    model_config: gives the architecture, `max_tokens`, `sequence_length` and
+      `ngrams`.
+    vocabulary: tokens as `get_vocabulary()` returns them, or None for a layer
+      still to adapt.
 
   Returns:
-    A layer mapping [batch] strings to [batch, sequence_length] int64 ids
-    (0 padding, 1 out-of-vocabulary).
+    For sequence models, a layer mapping [batch] strings to [batch,
+    sequence_length] int64 ids (0 padding, 1 out-of-vocabulary). For the
+    linear model, [batch, vocabulary size] sparse multi-hot uni+bigrams
+    (sparse: a dense cache of the training set would take gigabytes).
   """
-  layer = keras.layers.TextVectorization(
-      max_tokens=model_config.max_tokens,
-      standardize=standardize,
-      split="whitespace",
-      output_mode="int",
-      output_sequence_length=model_config.sequence_length,
-      name="vectorizer")
+  if model_config.architecture == "linear":
+    layer = keras.layers.TextVectorization(
+        max_tokens=model_config.max_tokens, standardize=standardize, split="whitespace",
+        ngrams=model_config.ngrams, output_mode="multi_hot", sparse=True, name="vectorizer")
+  else:
+    layer = keras.layers.TextVectorization(
+        max_tokens=model_config.max_tokens, standardize=standardize, split="whitespace",
+        output_mode="int", output_sequence_length=model_config.sequence_length, name="vectorizer")
   if vocabulary is not None:
     layer.set_vocabulary(list(vocabulary))
   return layer
@@ -128,6 +132,7 @@ def load_vocabulary(model_dir: str) -> List[str]:
     raise FileNotFoundError(f"{path}: no such file; is {model_dir!r} a model dir written by train.py?")
   with open(path, encoding="utf-8") as f:
     tokens = f.read().split("\n")[:-1]
-  if len(tokens) < 2 or tokens[0] != "" or tokens[1] != "[UNK]":
-    raise ValueError(f"{path}: not a vocabulary written by train.py (expected '' and '[UNK]' first)")
+  # int mode starts with padding "" then "[UNK]"; multi-hot mode with "[UNK]".
+  if tokens[:2] != ["", "[UNK]"] and tokens[:1] != ["[UNK]"]:
+    raise ValueError(f"{path}: not a vocabulary written by train.py (expected '' and '[UNK]', or '[UNK]', first)")
   return tokens

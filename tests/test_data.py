@@ -187,3 +187,12 @@ def test_training_batches_are_full_and_shuffled_by_seed():
   assert not np.array_equal(batches[0][0], other[0][0])
   evaluation = list(data.batched(cached, 16))
   assert [b[0].shape[0] for b in evaluation] == [16, 16, 16, 2]  # evaluation keeps every example
+
+
+def test_three_way_split_keeps_validation_fixed_whatever_the_tune_fraction():
+  ids = [str(i) for i in range(3000)]
+  sides = data.split_ids(ids, 0.15, 0.1, "s")
+  assert set(np.unique(sides)) == {data.TRAIN, data.TUNE, data.VALIDATION}
+  assert 0.13 < (sides == data.VALIDATION).mean() < 0.17 and 0.08 < (sides == data.TUNE).mean() < 0.12
+  np.testing.assert_array_equal(sides == data.VALIDATION, data.split_ids(ids, 0.15, 0.0, "s") == data.VALIDATION)
+  np.testing.assert_array_equal(sides == data.VALIDATION, data.validation_mask(ids, 0.15, "s"))

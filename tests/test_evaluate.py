@@ -9,16 +9,18 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from disaster_tf import checkpoint as ckpt_lib
 from disaster_tf import data
 from disaster_tf import evaluate
 from disaster_tf import metrics
+from disaster_tf import serving
 from tests import fixtures
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_report_comes_from_the_exports_labels(exported, tmp_path):
-  _, path = exported
+  model_dir, path = exported
   rows = fixtures.synthetic_rows(60, seed=9)
   fixtures.write_two_file(tmp_path / "d", rows)
   scores, metadata = evaluate.evaluate_export(os.path.dirname(path), str(tmp_path / "d"), batch_size=7)
@@ -26,18 +28,20 @@ def test_report_comes_from_the_exports_labels(exported, tmp_path):
   examples, _ = data.load(str(tmp_path / "d"))
   labels = tf.saved_model.load(path).signatures["serving_default"](text=tf.constant(list(examples.texts)))["labels"]
   assert scores["total"] == pytest.approx(metrics.report(examples.labels, labels.numpy())["total"])
-  assert metadata["thresholds"] == [0.5] * 36
+  assert metadata["thresholds"] == pytest.approx(ckpt_lib.read_thresholds(model_dir).tolist())
 
 
 def test_split_uses_the_training_runs_id_split(exported, tmp_path):
   _, path = exported
   rows = fixtures.synthetic_rows(80, seed=4)
   fixtures.write_wide(tmp_path / "wide.csv", rows)
-  validation, metadata = evaluate.evaluate_export(path, str(tmp_path / "wide.csv"), split="validation")
-  train, _ = evaluate.evaluate_export(path, str(tmp_path / "wide.csv"), split="train")
-  tc = metadata["config"]["train"]
-  expected = int(data.validation_mask([r["id"] for r in rows], tc["validation_fraction"], tc["split_seed"]).sum())
-  assert validation["examples"] == expected and train["examples"] == 80 - expected
+  counts = {split: evaluate.evaluate_export(path, str(tmp_path / "wide.csv"), split=split)[0]["examples"]
+            for split in ("train", "tune", "validation")}
+  tc = serving.read_metadata(path)["config"]["train"]
+  sides = data.split_ids([r["id"] for r in rows], tc["validation_fraction"], tc["tune_fraction"], tc["split_seed"])
+  assert counts == {"train": int((sides == data.TRAIN).sum()), "tune": int((sides == data.TUNE).sum()),
+                    "validation": int((sides == data.VALIDATION).sum())}
+  assert sum(counts.values()) == 80 and min(counts.values()) > 0
 
 
 def test_errors(exported, tmp_path):

@@ -15,6 +15,7 @@ from disaster_tf import config as config_lib
 from disaster_tf import data
 from disaster_tf import labels
 from disaster_tf import loop
+from disaster_tf import metrics
 from disaster_tf import model as model_lib
 from disaster_tf import text
 from tests import fixtures
@@ -76,13 +77,16 @@ def test_run_writes_checkpoints_metrics_summaries_and_learns(trained):
   # The keyword signal is learned: each keyword's categories are predicted far above chance.
   def keyword_f1(scores):
     return np.mean([scores["categories"][c]["f1"] for c in ("water", "food", "fire", "floods", "earthquake")])
-  assert keyword_f1(final) > 0.4 and keyword_f1(final) > keyword_f1(epochs[0]["validation"]) + 0.2
+  assert keyword_f1(final) > 0.4 and keyword_f1(final) > keyword_f1(epochs[0]["selection"]) + 0.2
   assert body["data"]["examples"] == 400 and body["config"] == json.loads(config.to_json())
   assert sorted(os.listdir(os.path.join(model_dir, ckpt_lib.CHECKPOINTS_DIR)))[0] == "checkpoint"
   assert tf.train.latest_checkpoint(os.path.join(model_dir, ckpt_lib.CHECKPOINTS_DIR)).endswith("ckpt-6")
   assert final["checkpoint"].endswith(f"ckpt-{final['best_epoch']}")
   assert {"loss/total", "loss/water", "loss/related", "epoch_loss"} <= read_scalars(os.path.join(model_dir, "train"))
-  assert {"total", "mean_positive_f1", "micro_f1"} <= read_scalars(os.path.join(model_dir, "validation"))
+  assert {"total", "mean_positive_f1", "micro_f1"} <= read_scalars(os.path.join(model_dir, "tune"))
+  assert all(e["selection_split"] == "tune" for e in epochs) and final["selected_on"] == "tune"
+  assert set(final["thresholds"]) == set(labels.CATEGORIES) and "at_0.5" in final
+  assert final["threshold_source"].startswith("tuned on the tune split")
   assert config_lib.load(model_dir) == config
   assert open(os.path.join(model_dir, loop.FLAGS_FILE)).read() == "--epochs=6\n"
 
@@ -93,14 +97,18 @@ def test_vocabulary_is_adapted_on_the_training_split_only(trained):
   assert "water" in vocabulary and "zanzibarx" not in vocabulary
 
 
-def test_load_model_restores_the_best_checkpoint(trained):
+def test_load_model_and_thresholds_reproduce_the_final_report(trained):
   config, model_dir, final = trained
   loaded_config, vocabulary, model, path = ckpt_lib.load_model(model_dir)
   assert loaded_config == config and path == final["checkpoint"]
+  examples, _ = data.load(config.train.data)
+  tc = config.train
+  validation = examples.subset(data.split_ids(examples.ids, tc.validation_fraction, tc.tune_fraction,
+                                              tc.split_seed) == data.VALIDATION)
   vectorizer = text.make_vectorizer(config.model, vocabulary)
-  scores, _ = model_lib.probabilities(model(vectorizer(tf.constant(["we need water", "the fire"]))))
-  water, fire = labels.CATEGORIES.index("water"), labels.CATEGORIES.index("fire")
-  assert scores[0, water] > scores[1, water] and scores[1, fire] > scores[0, fire]
+  scores, related = model_lib.probabilities(model(vectorizer(tf.constant(list(validation.texts)))))
+  decided = loop.decide(scores.numpy(), related.numpy(), ckpt_lib.read_thresholds(model_dir))
+  assert metrics.report(validation.labels, decided)["total"] == pytest.approx(final["total"], abs=1e-9)
 
 
 def test_resume_continues_from_the_latest_checkpoint(tmp_path, tiny_config):
@@ -222,3 +230,18 @@ def test_resolve_errors(tmp_path):
   tf.train.Checkpoint(v=tf.Variable(1)).write(str(tmp_path / "foreign"))
   with pytest.raises(ValueError, match="not a disaster_tf checkpoint"):
     ckpt_lib.check_fingerprint(str(tmp_path / "foreign"), "x")
+
+
+def test_refuses_an_empty_tune_split(tmp_path):
+  fixtures.write_two_file(tmp_path / "d", fixtures.synthetic_rows(40))
+  config = fixtures.tiny_config(str(tmp_path / "d"), tune_fraction=1e-9)
+  with pytest.raises(ValueError, match="the tune split is empty"):
+    loop.train_and_evaluate(config, str(tmp_path / "m"), verbose=0)
+
+
+def test_without_a_tune_split_selection_is_on_validation_and_thresholds_stay_at_half(tmp_path):
+  fixtures.write_two_file(tmp_path / "d", fixtures.synthetic_rows(100))
+  final = loop.train_and_evaluate(fixtures.tiny_config(str(tmp_path / "d"), tune_fraction=0.0, epochs=1),
+                                  str(tmp_path / "m"), verbose=0)
+  assert final["selected_on"] == "validation" and final["threshold_source"] == "0.5"
+  assert set(final["thresholds"].values()) == {0.5} and final["total"] == final["at_0.5"]["total"]

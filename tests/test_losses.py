@@ -80,3 +80,19 @@ def test_class_weight_schemes_on_a_tiny_count_table():
   assert capped.max() == pytest.approx(2.0)
   with pytest.raises(ValueError, match="class_weight='focal'"):
     losses.class_weight_table("focal", counts, cap=50)
+
+
+def test_effective_number_weights():
+  counts = np.zeros((36, 3), np.int64)
+  counts[:, :2] = [900, 100]
+  counts[0] = [200, 700, 100]
+  table = losses.class_weight_table("effective_number", counts, cap=50)
+  beta = losses.EFFECTIVE_NUMBER_BETA
+  raw = np.array([(1 - beta) / (1 - beta ** 900), (1 - beta) / (1 - beta ** 100)])
+  expected = raw * 1000 / (raw * [900, 100]).sum()  # weights average 1 over the head's examples
+  np.testing.assert_allclose(table[1, :2], expected, rtol=1e-5)
+  assert (table[1, :2] * [900, 100]).sum() / 1000 == pytest.approx(1.0, rel=1e-5)
+  assert table[0, 2] > table[0, 0] > table[0, 1]  # rarer classes weigh more
+  # Smoother than "balanced": the rare class gains less.
+  balanced = losses.class_weight_table("balanced", counts, cap=50)
+  assert table[1, 1] / table[1, 0] < balanced[1, 1] / balanced[1, 0]

@@ -35,3 +35,30 @@ def test_report_on_a_hand_checked_case():
 def test_report_rejects_bad_shapes():
   with pytest.raises(ValueError, match=r"expected two \[N, 36\] label matrices"):
     metrics.report(np.zeros((3, 36)), np.zeros((3, 35)))
+
+
+def test_tune_thresholds_finds_the_known_best_cut():
+  y = np.zeros((10, 36), np.int32)
+  scores = np.full((10, 36), 0.1, np.float32)
+  water, offer = labels.CATEGORIES.index("water"), labels.CATEGORIES.index("offer")
+  # water: positives score 0.30..0.34, negatives at most 0.25: the best cut lies between 0.25 and 0.30.
+  y[:5, water] = 1
+  scores[:, water] = [0.30, 0.31, 0.32, 0.33, 0.34, 0.25, 0.2, 0.1, 0.05, 0.01]
+  # offer: two positives only: below min_positives, so it keeps 0.5.
+  y[:2, offer] = 1
+  scores[:, offer] = np.linspace(0.9, 0.0, 10)
+  thresholds = metrics.tune_thresholds(y, scores, min_positives=3)
+  assert thresholds.dtype == np.float32 and thresholds.shape == (36,)
+  assert thresholds[water] == pytest.approx((0.30 + 0.25) / 2)
+  assert thresholds[offer] == 0.5 and thresholds[0] == 0.5  # too few positives; related is argmax
+  decided = (scores[:, water] >= thresholds[water]).astype(int)
+  np.testing.assert_array_equal(decided, y[:, water])  # F1 = 1 at the tuned threshold
+
+
+def test_tune_thresholds_never_splits_tied_scores():
+  y = np.zeros((6, 36), np.int32)
+  scores = np.zeros((6, 36), np.float32)
+  y[:3, 1] = 1
+  scores[:, 1] = [0.9, 0.6, 0.6, 0.6, 0.2, 0.1]  # a cut between the tied 0.6s is not expressible
+  threshold = metrics.tune_thresholds(y, scores, min_positives=1)[1]
+  assert threshold == pytest.approx(0.4)  # all 0.6s in (F1 0.86) beats 0.9 alone (F1 0.5)

@@ -1,6 +1,7 @@
 """The network's outputs, probabilities and decisions."""
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from disaster_tf import config as config_lib
@@ -27,3 +28,25 @@ def test_decide_thresholds_binary_heads_and_argmaxes_related():
   assert out.dtype == np.int32
   np.testing.assert_array_equal(out[0], [1] + [0] * 35)
   np.testing.assert_array_equal(out[1], [2] + [1] * 34 + [0])  # last category's threshold is 0.8
+
+
+@pytest.mark.parametrize("architecture", config_lib.ARCHITECTURES)
+def test_every_backbone_builds_and_trains_one_step(architecture):
+  import keras  # pylint: disable=import-outside-toplevel
+  from disaster_tf import loop, text  # pylint: disable=import-outside-toplevel
+  cfg = config_lib.ModelConfig(architecture=architecture, max_tokens=30, sequence_length=6, embedding_dim=4,
+                               conv_filters=4, conv_kernel_size=2, rnn_units=4, dropout=0.1)
+  vectorizer = text.make_vectorizer(cfg)
+  vocabulary = text.adapt(vectorizer, ["we need water", "fire in the market", "food and water now"])
+  model = model_lib.build_model(cfg, vocab_size=len(vocabulary))
+  optimizer = keras.optimizers.Adam(0.05)
+  optimizer.build(model.trainable_variables)
+  step = loop.make_train_step(model, optimizer, tf.distribute.get_strategy(), tf.ones([36, 3]), tf.ones([36]), 2)
+  inputs = vectorizer(tf.constant(["need water", "market fire"]))
+  before = [v.numpy().copy() for v in model.trainable_variables]
+  y = np.zeros((2, 36), np.int32)
+  y[0, 10] = 1
+  loss, _ = step((inputs, tf.constant(y)))
+  assert np.isfinite(float(loss))
+  assert all(not np.allclose(b, v.numpy()) for b, v in zip(before, model.trainable_variables))
+  assert model.name == f"disaster_{architecture}"

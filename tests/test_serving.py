@@ -1,5 +1,6 @@
 """The export: its contract, fresh-process loading, bad input, warmup, atomicity, ops."""
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -38,7 +39,9 @@ def test_export_layout_and_next_version(exported):
   assert serving.next_version(base) == 2
   assert serving.version_dir(base) == path and serving.version_dir(path) == path
   meta = serving.read_metadata(path)
-  assert meta["categories"] == list(labels.CATEGORIES) and meta["thresholds"] == [0.5] * 36
+  assert meta["categories"] == list(labels.CATEGORIES)
+  tuned = ckpt_lib.read_thresholds(model_dir)
+  assert meta["thresholds"] == pytest.approx(tuned.tolist()) and (tuned[1:] != 0.5).any()
 
 
 def test_fresh_process_with_only_tensorflow_gives_the_in_memory_scores(exported, tmp_path):
@@ -117,13 +120,15 @@ def test_bad_serving_input_gives_outputs_never_a_crash(exported):
       "scores": (0, 36), "labels": (0, 36), "classes": (0, 36), "related_probabilities": (0, 3)}
 
 
-def test_related_score_and_label_match_its_probabilities(exported):
-  _, path = exported
+def test_labels_use_the_tuned_thresholds_and_argmax_for_related(exported):
+  model_dir, path = exported
   out = tf.saved_model.load(path).signatures["serving_default"](text=tf.constant(MESSAGES))
   related = out["related_probabilities"].numpy()
   np.testing.assert_allclose(out["scores"].numpy()[:, 0], related[:, 1], rtol=1e-6)
   np.testing.assert_array_equal(out["labels"].numpy()[:, 0], related.argmax(axis=1))
-  np.testing.assert_array_equal(out["labels"].numpy()[:, 1:], (out["scores"].numpy()[:, 1:] >= 0.5).astype(int))
+  thresholds = ckpt_lib.read_thresholds(model_dir)
+  np.testing.assert_array_equal(out["labels"].numpy()[:, 1:],
+                                (out["scores"].numpy()[:, 1:] >= thresholds[1:]).astype(int))
 
 
 def test_classify_signature_reads_tf_examples(exported):
@@ -152,8 +157,8 @@ def test_warmup_requests_parse_and_run(exported):
   assert sizes == [1, 4, 8]
 
 
-def test_serving_graph_uses_only_allowed_ops(exported):
-  _, path = exported
+def graph_ops(path):
+  """Every op of a SavedModel's graph and function library (calls to its own functions excluded)."""
   saved_model = saved_model_pb2.SavedModel()
   with open(os.path.join(path, "saved_model.pb"), "rb") as f:
     saved_model.ParseFromString(f.read())
@@ -162,13 +167,34 @@ def test_serving_graph_uses_only_allowed_ops(exported):
     ops.update(node.op for node in meta_graph.graph_def.node)
     for function in meta_graph.graph_def.library.function:
       ops.update(node.op for node in function.node_def)
-  functions = {f.signature.name for mg in saved_model.meta_graphs for f in mg.graph_def.library.function}
-  ops -= functions  # calls to the graph's own functions are not kernels
+  return ops - {f.signature.name for mg in saved_model.meta_graphs for f in mg.graph_def.library.function}
+
+
+def assert_only_allowed_ops(path):
   with open(ALLOWED_OPS) as f:
     allowed = {line.split("#")[0].strip() for line in f} - {""}
+  ops = graph_ops(path)
   assert ops <= allowed, f"ops outside serving/allowed_ops.txt: {sorted(ops - allowed)}"
   # Every allowed op is a core TensorFlow op (no custom op library needed to serve).
   assert all(hasattr(tf.raw_ops, op) for op in allowed), [op for op in allowed if not hasattr(tf.raw_ops, op)]
+
+
+def test_serving_graph_uses_only_allowed_ops(exported):
+  assert_only_allowed_ops(exported[1])
+
+
+@pytest.mark.parametrize("architecture", ["bigru", "multi_cnn"])
+def test_every_backbone_exports_with_allowed_ops_only(architecture, tmp_path):
+  from disaster_tf import loop  # pylint: disable=import-outside-toplevel
+  fixtures.write_two_file(tmp_path / "data", fixtures.synthetic_rows(60))
+  config = fixtures.tiny_config(str(tmp_path / "data"), epochs=1, tune_fraction=0.0)
+  config = config.__class__(model=dataclasses.replace(config.model, architecture=architecture), train=config.train)
+  loop.train_and_evaluate(config, str(tmp_path / "model"), verbose=0)
+  path = serving.export(str(tmp_path / "model"), str(tmp_path / "models"), warmup=False)
+  out = tf.saved_model.load(path).signatures["serving_default"](text=tf.constant(MESSAGES))
+  np.testing.assert_allclose(out["scores"].numpy(), in_memory_scores(str(tmp_path / "model"), MESSAGES),
+                             rtol=1e-5, atol=1e-6)
+  assert_only_allowed_ops(path)
 
 
 def test_an_existing_version_is_never_overwritten(exported, tmp_path):
@@ -216,3 +242,27 @@ def test_export_cli(exported, tmp_path):
   result = subprocess.run([sys.executable, os.path.join(ROOT, "export.py"), f"--model_dir={tmp_path / 'none'}",
                            f"--export_base={base}"], capture_output=True, text=True, env=env, timeout=300)
   assert result.returncode == 1 and "export.py: " in result.stderr and "config.json: no such file" in result.stderr
+
+
+def test_a_linear_model_exports_and_serves_raw_text(tmp_path):
+  from disaster_tf import loop  # pylint: disable=import-outside-toplevel
+  fixtures.write_two_file(tmp_path / "data", fixtures.synthetic_rows(120))
+  config = fixtures.tiny_config(str(tmp_path / "data"), epochs=1)
+  config = config.__class__(model=config.model.__class__(architecture="linear", max_tokens=200), train=config.train)
+  loop.train_and_evaluate(config, str(tmp_path / "model"), verbose=0)
+  path = serving.export(str(tmp_path / "model"), str(tmp_path / "models"), warmup=False)
+  out = tf.saved_model.load(path).signatures["serving_default"](text=tf.constant(MESSAGES + [""]))
+  np.testing.assert_allclose(out["scores"].numpy()[:5], in_memory_scores(str(tmp_path / "model"), MESSAGES),
+                             rtol=1e-5, atol=1e-6)
+  with tf.Graph().as_default(), tf.compat.v1.Session() as sess:  # the TF Serving way
+    signature = tf.compat.v1.saved_model.loader.load(sess, ["serve"], path).signature_def["serving_default"]
+    scores = sess.run(signature.outputs["scores"].name, {signature.inputs["text"].name: MESSAGES})
+  np.testing.assert_allclose(scores, out["scores"].numpy()[:5], rtol=1e-5, atol=1e-6)
+  assert_only_allowed_ops(path)
+
+
+def test_thresholds_file_errors(tmp_path):
+  np.testing.assert_array_equal(ckpt_lib.read_thresholds(str(tmp_path)), np.full(36, 0.5, np.float32))
+  (tmp_path / "thresholds.json").write_text('{"water": 0.3}')
+  with pytest.raises(ValueError, match="expected one threshold for each of the 36 categories, found 1"):
+    ckpt_lib.read_thresholds(str(tmp_path))
