@@ -43,6 +43,8 @@ def define_flags() -> None:
   flags.DEFINE_enum("strategy", t.strategy, c.STRATEGIES, "tf.distribute strategy.")
   flags.DEFINE_integer("shuffle_buffer", t.shuffle_buffer, "Shuffle buffer size.")
   flags.DEFINE_integer("log_every", t.log_every, "Steps between TensorBoard scalars.")
+  flags.DEFINE_integer("steps_per_execution", t.steps_per_execution, "Training steps per compiled call.")
+  flags.DEFINE_bool("jit_compile", t.jit_compile, "XLA-compile the forward/backward pass.")
   flags.DEFINE_enum("model", m.architecture, c.ARCHITECTURES, "Backbone (see ModelConfig in disaster_tf/config.py).")
   flags.DEFINE_integer("max_tokens", m.max_tokens, "Vocabulary size, padding and OOV included.")
   flags.DEFINE_integer("sequence_length", m.sequence_length, "Tokens kept per message.")
@@ -87,6 +89,10 @@ def main(argv):
   try:
     loop.train_and_evaluate(config, FLAGS.model_dir, flags_text=FLAGS.flags_into_string(),
                             verbose=FLAGS.verbose)
+  except loop.TrainingInterrupted as e:
+    logging.warning("%s", e)
+    print(f"train.py: {e}", file=sys.stderr)
+    sys.exit(130)  # the shell's code for a run stopped by a signal
   except (data.DataError, ValueError, FileNotFoundError, FloatingPointError) as e:
     logging.error("%s", e)
     sys.exit(f"train.py: {e}")

@@ -21,12 +21,16 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402  (bench/common.py)
 
 DEFAULT = "configs/disaster_response.flags"
+# The default (multi_cnn, 128 wide) and the other backbones and settings it was chosen against.
 RUNS = (
     ("article", "configs/seed_article.flags", []),
     ("linear", "configs/linear.flags", []),
     ("default", DEFAULT, []),
-    ("bigru", DEFAULT, ["--model=bigru"]),
-    ("multi_cnn", DEFAULT, ["--model=multi_cnn"]),
+    ("cnn_rnn", DEFAULT, ["--model=cnn_rnn", "--embedding_dim=64", "--conv_filters=64"]),
+    ("bigru", DEFAULT, ["--model=bigru", "--embedding_dim=64"]),
+    ("multi_cnn 64", DEFAULT, ["--conv_filters=64", "--embedding_dim=64"]),
+    ("default, effective_number", DEFAULT, ["--class_weight=effective_number"]),
+    ("default, dropout 0.5", DEFAULT, ["--dropout=0.5"]),
 )
 RARE = ("offer", "security", "tools", "shops", "fire", "clothing", "missing_people", "hospitals", "aid_centers",
         "electricity", "money", "cold")

@@ -4,8 +4,9 @@ A model dir written by training holds:
   config.json       the run's Config (model shape and training settings)
   flags.txt         the flags train.py was called with (for humans)
   vocabulary.txt    the adapted vocabulary, one token a line
-  checkpoints/      the last few epochs (tf.train.CheckpointManager)
-  best/             the epoch with the best validation score
+  checkpoints/      the last few saves, named by global step (tf.train.CheckpointManager):
+                    one at the end of every epoch, and one at a clean stop (SIGINT/SIGTERM)
+  best/             the epoch with the best tune (or validation) score
   thresholds.json   per-category decision thresholds, tuned after training
   metrics.json      per-epoch and final reports
   train/, validation/  TensorBoard events
@@ -52,6 +53,9 @@ class TrainState(tf.Module):
     self.best_metric = tf.Variable(float("-inf"), dtype=tf.float64, trainable=False, name="best_metric")
     self.best_epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="best_epoch")
     self.bad_epochs = tf.Variable(0, dtype=tf.int64, trainable=False, name="bad_epochs")
+    # Batches of epoch `epoch + 1` already trained: non-zero only in a checkpoint
+    # written by a clean stop mid-epoch; a resumed run skips that many batches.
+    self.step_in_epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="step_in_epoch")
     self.fingerprint = tf.Variable(vocabulary_fingerprint, dtype=tf.string, trainable=False,
                                    name="fingerprint")
 

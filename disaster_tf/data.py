@@ -131,7 +131,7 @@ def validation_mask(ids: Sequence[str], fraction: float, salt: str) -> np.ndarra
 
 
 def vectorized_dataset(texts: np.ndarray, label_matrix: np.ndarray,
-                       vectorize: Callable[[tf.Tensor], tf.Tensor]) -> tf.data.Dataset:
+                       vectorize: Callable[[tf.Tensor], tf.Tensor], cache: bool = True) -> tf.data.Dataset:
   """Vectorises raw texts once, in the graph, and caches (ids, labels) pairs.
 
   Args:
@@ -139,15 +139,18 @@ def vectorized_dataset(texts: np.ndarray, label_matrix: np.ndarray,
     label_matrix: [N, 36] int.
     vectorize: maps a [batch] string tensor to [batch, sequence_length] ids;
       the TextVectorization layer, the same one the export uses.
+    cache: keep the vectorised examples in memory (vectorising is
+      deterministic, so it then runs once per run); False re-vectorises on
+      every pass (bench/speed.py measures the difference).
 
   Returns:
-    A dataset of unbatched (token_ids [sequence_length] int64, labels [36] int32),
-    cached in memory: vectorising is deterministic, so it runs once per run.
+    A dataset of unbatched (token_ids [sequence_length] int64, labels [36] int32).
   """
   ds = tf.data.Dataset.from_tensor_slices((texts.astype(object), label_matrix.astype(np.int32)))
   # Vectorising a batch at a time is ~50x faster than one string at a time.
   ds = ds.batch(1024).map(lambda t, y: (vectorize(t), y), num_parallel_calls=tf.data.AUTOTUNE)
-  return ds.unbatch().cache()
+  ds = ds.unbatch()
+  return ds.cache() if cache else ds
 
 
 def batched(ds: tf.data.Dataset, batch_size: int, *, shuffle_seed: Optional[int] = None,

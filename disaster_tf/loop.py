@@ -12,6 +12,8 @@ nothing.
 import json
 import math
 import os
+import signal
+import threading
 import time
 from typing import Any, Dict, Optional, Tuple
 
@@ -33,6 +35,42 @@ from disaster_tf import text
 METRICS_FILE = "metrics.json"
 FLAGS_FILE = "flags.txt"
 KEEP_CHECKPOINTS = 3  # enough to step back past a bad epoch, small on disk
+
+
+class TrainingInterrupted(Exception):
+  """Training stopped on SIGINT or SIGTERM after saving a checkpoint; rerun to resume."""
+
+
+class _StopRequests:
+  """Turns SIGINT and SIGTERM into a flag the loop checks between compiled calls.
+
+  A signal then never lands in the middle of an optimizer update or a
+  checkpoint write: the loop finishes the call, saves, and stops. A second
+  signal while stopping falls through to the previous handler.
+  """
+
+  def __init__(self):
+    self.requested = None
+    self._previous = {}
+
+  def __enter__(self):
+    if threading.current_thread() is threading.main_thread():  # signals reach the main thread only
+      for sig in (signal.SIGINT, signal.SIGTERM):
+        self._previous[sig] = signal.signal(sig, self._handle)
+    return self
+
+  def _handle(self, signum, frame):
+    if self.requested is not None:  # asked twice: stop the hard way
+      previous = self._previous[signum]
+      if callable(previous):
+        previous(signum, frame)
+      raise KeyboardInterrupt
+    self.requested = signal.Signals(signum).name
+    logging.warning("%s received: stopping after the current step and saving a checkpoint", self.requested)
+
+  def __exit__(self, *exc):
+    for sig, previous in self._previous.items():
+      signal.signal(sig, previous)
 
 
 def make_strategy(name: str) -> tf.distribute.Strategy:
@@ -70,31 +108,72 @@ def selection_score(scores: Dict[str, Any], loss: float, metric: str) -> float:
   return -loss if metric == "loss" else float(scores[metric])
 
 
+def _replica_step(model: keras.Model, optimizer: keras.optimizers.Optimizer, class_weights: tf.Tensor,
+                  loss_weights: tf.Tensor, global_batch_size: int, jit_compile: bool):
+  """The per-replica step: forward, combined loss, backward, one optimizer update."""
+  def forward_backward(token_ids, label_matrix):
+    with tf.GradientTape() as tape:
+      outputs = model(token_ids, training=True)
+      loss, components = losses.combined_loss(label_matrix, outputs, class_weights, loss_weights,
+                                               global_batch_size)
+    return loss, components, tape.gradient(loss, model.trainable_variables)
+  if jit_compile:  # XLA for the numeric part only; the optimizer update stays outside
+    forward_backward = tf.function(forward_backward, jit_compile=True)
+
+  def step_fn(token_ids, label_matrix):
+    loss, components, grads = forward_backward(token_ids, label_matrix)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+    return loss, components
+  return step_fn
+
+
+def _reduce(strategy: tf.distribute.Strategy, per_replica):
+  # Each replica's loss is already divided by the global batch: summing gives the mean.
+  loss, components = per_replica
+  return (strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None),
+          strategy.reduce(tf.distribute.ReduceOp.SUM, components, axis=None))
+
+
 def make_train_step(model: keras.Model, optimizer: keras.optimizers.Optimizer,
                     strategy: tf.distribute.Strategy, class_weights: tf.Tensor, loss_weights: tf.Tensor,
-                    global_batch_size: int):
-  """Builds the compiled training step.
+                    global_batch_size: int, jit_compile: bool = False):
+  """Builds a compiled step that trains on one batch per call.
 
   Returns:
-    A tf.function taking one (distributed) batch (token_ids [B, L] int64,
-    labels [B, 36] int32), applying one optimizer update, and returning the
-    global-batch loss (scalar) and its per-head components ([36]).
+    A tf.function taking one (distributed) batch (inputs, labels [B, 36]
+    int32), applying one optimizer update, and returning the global-batch
+    loss (scalar) and its per-head components ([36]).
   """
+  step_fn = _replica_step(model, optimizer, class_weights, loss_weights, global_batch_size, jit_compile)
+
   @tf.function
   def train_step(batch):
-    def step_fn(token_ids, label_matrix):
-      with tf.GradientTape() as tape:
-        outputs = model(token_ids, training=True)
-        loss, components = losses.combined_loss(label_matrix, outputs, class_weights, loss_weights,
-                                                 global_batch_size)
-      grads = tape.gradient(loss, model.trainable_variables)
-      optimizer.apply_gradients(zip(grads, model.trainable_variables))
-      return loss, components
-    loss, components = strategy.run(step_fn, args=batch)
-    # Each replica's loss is already divided by the global batch: summing gives the mean.
-    return (strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None),
-            strategy.reduce(tf.distribute.ReduceOp.SUM, components, axis=None))
+    return _reduce(strategy, strategy.run(step_fn, args=batch))
   return train_step
+
+
+def make_train_steps(model: keras.Model, optimizer: keras.optimizers.Optimizer,
+                     strategy: tf.distribute.Strategy, class_weights: tf.Tensor, loss_weights: tf.Tensor,
+                     global_batch_size: int, jit_compile: bool = False):
+  """Builds a compiled function that runs several steps per call (what the loop uses).
+
+  Returns:
+    A tf.function (iterator, steps: int32 scalar tensor) -> (sum of the steps'
+    losses, sum of their per-head components [36]). One trace serves every
+    `steps`; the steps run in a graph loop, with no Python between them.
+  """
+  step_fn = _replica_step(model, optimizer, class_weights, loss_weights, global_batch_size, jit_compile)
+
+  @tf.function
+  def train_steps(iterator, steps):
+    loss_sum = tf.constant(0.0)
+    component_sum = tf.zeros([labels.NUM_CATEGORIES])
+    for _ in tf.range(steps):
+      loss, components = _reduce(strategy, strategy.run(step_fn, args=next(iterator)))
+      loss_sum += loss
+      component_sum += components
+    return loss_sum, component_sum
+  return train_steps
 
 
 def make_eval_step(model: keras.Model, input_spec, class_weights: tf.Tensor, loss_weights: tf.Tensor):
@@ -140,9 +219,14 @@ def train_and_evaluate(config: config_lib.Config, model_dir: str, *, flags_text:
   Args:
     config: the run's configuration; written to `<model_dir>/config.json`.
     model_dir: where checkpoints, vocabulary, summaries and metrics go. If it
-      holds a checkpoint, training resumes from the latest one.
+      holds a checkpoint, training resumes from the latest one (mid-epoch if
+      that is where a clean stop saved it).
     flags_text: the command line as a flagfile, saved for reference.
     verbose: 1 shows a progress bar per epoch, 0 only logs.
+
+  Raises:
+    TrainingInterrupted: on SIGINT or SIGTERM, after saving a checkpoint.
+    FloatingPointError: on a non-finite training loss, without saving.
 
   Returns:
     The final report of the best checkpoint on the validation split (as in
@@ -227,7 +311,8 @@ def train_and_evaluate(config: config_lib.Config, model_dir: str, *, flags_text:
   class_weights_t = tf.constant(class_weights)
   loss_weights_t = tf.constant(loss_weights)
 
-  train_step = make_train_step(model, optimizer, strategy, class_weights_t, loss_weights_t, tc.batch_size)
+  train_steps = make_train_steps(model, optimizer, strategy, class_weights_t, loss_weights_t, tc.batch_size,
+                                 jit_compile=tc.jit_compile)
   input_spec = selection_ds.element_spec[0]
   eval_step = make_eval_step(model, input_spec, class_weights_t, loss_weights_t)
 
@@ -235,66 +320,86 @@ def train_and_evaluate(config: config_lib.Config, model_dir: str, *, flags_text:
   train_writer = tf.summary.create_file_writer(os.path.join(model_dir, "train"))
   selection_writer = tf.summary.create_file_writer(os.path.join(model_dir, selection_name))
 
-  first_epoch = int(state.epoch.numpy()) + 1
-  for epoch in range(first_epoch, tc.epochs + 1):
-    if tc.patience and int(state.bad_epochs.numpy()) >= tc.patience:
-      break  # a resumed run that had already stopped early
-    start = time.time()
-    progbar = keras.utils.Progbar(steps_per_epoch, verbose=verbose, unit_name="step")
-    epoch_ds = data.batched(train_ds, tc.batch_size, shuffle_seed=tc.seed * 1000 + epoch,
-                            shuffle_buffer=tc.shuffle_buffer)
-    loss_sum, component_sum = 0.0, np.zeros(labels.NUM_CATEGORIES)
-    for step, batch in enumerate(strategy.experimental_distribute_dataset(epoch_ds), start=1):
-      loss, components = train_step(batch)
-      loss_value = float(loss)
-      loss_sum += loss_value
-      component_sum += components.numpy()
-      progbar.update(step, [("loss", loss_value)])
-      global_step = int(optimizer.iterations.numpy())
-      if global_step % tc.log_every == 0:
-        with train_writer.as_default(step=global_step):
-          scalar_summary("loss/total", loss_value)
-          for name, value in zip(labels.CATEGORIES, components.numpy()):
-            scalar_summary(f"loss/{name}", value)
-    train_loss = loss_sum / steps_per_epoch
-    if not math.isfinite(train_loss):
-      raise FloatingPointError(
-          f"epoch {epoch}: the training loss is {train_loss}; stopping without saving this epoch. "
-          f"The last good checkpoint is {manager.latest_checkpoint}; lower --learning_rate or "
-          "--class_weight_cap")
-    train_seconds = time.time() - start
+  with _StopRequests() as stop:
+    first_epoch = int(state.epoch.numpy()) + 1
+    for epoch in range(first_epoch, tc.epochs + 1):
+      if tc.patience and int(state.bad_epochs.numpy()) >= tc.patience:
+        break  # a resumed run that had already stopped early
+      start = time.time()
+      progbar = keras.utils.Progbar(steps_per_epoch, verbose=verbose, unit_name="step")
+      # Each epoch's order is fixed by its seed, so a run stopped mid-epoch
+      # resumes by skipping the batches it had trained on.
+      skip = int(state.step_in_epoch.numpy())
+      epoch_ds = data.batched(train_ds, tc.batch_size, shuffle_seed=tc.seed * 1000 + epoch,
+                              shuffle_buffer=tc.shuffle_buffer).skip(skip)
+      if skip:
+        logging.info("epoch %d: resuming after step %d of %d", epoch, skip, steps_per_epoch)
+      iterator = iter(strategy.experimental_distribute_dataset(epoch_ds))
+      loss_sum, component_sum, done = 0.0, np.zeros(labels.NUM_CATEGORIES), skip
+      while done < steps_per_epoch and not stop.requested:
+        steps = min(tc.steps_per_execution, steps_per_epoch - done)
+        chunk_loss, chunk_components = train_steps(iterator, tf.constant(steps))
+        chunk_loss, chunk_components = float(chunk_loss), chunk_components.numpy()
+        loss_sum += chunk_loss
+        component_sum += chunk_components
+        done += steps
+        progbar.update(done, [("loss", chunk_loss / steps)])
+        global_step = int(optimizer.iterations.numpy())
+        if global_step // tc.log_every > (global_step - steps) // tc.log_every:  # crossed a logging step
+          with train_writer.as_default(step=global_step):
+            scalar_summary("loss/total", chunk_loss / steps)
+            for name, value in zip(labels.CATEGORIES, chunk_components / steps):
+              scalar_summary(f"loss/{name}", value)
+      if stop.requested and done < steps_per_epoch:
+        state.step_in_epoch.assign(done)
+        path = manager.save(checkpoint_number=optimizer.iterations)
+        raise TrainingInterrupted(f"{stop.requested}: stopped at step {done} of {steps_per_epoch} in epoch "
+                                  f"{epoch}; saved {path}. Run the same command to resume.")
+      trained = steps_per_epoch - skip  # steps of this epoch run in this process
+      train_loss = loss_sum / trained
+      if not math.isfinite(train_loss):
+        raise FloatingPointError(
+            f"epoch {epoch}: the training loss is {train_loss}; stopping without saving this epoch. "
+            f"The last good checkpoint is {manager.latest_checkpoint}; lower --learning_rate or "
+            "--class_weight_cap")
+      train_seconds = time.time() - start
 
-    loss_sum, probs, related = predict(eval_step, selection_ds)
-    selection_loss = loss_sum / len(selection)
-    scores = metrics.report(selection.labels, decide(probs, related, default_thresholds))
-    score = selection_score(scores, selection_loss, tc.select_metric)
-    improved = score > float(state.best_metric.numpy())
-    state.epoch.assign(epoch)
-    if improved:
-      state.best_metric.assign(score)
-      state.best_epoch.assign(epoch)
-      state.bad_epochs.assign(0)
-    else:
-      state.bad_epochs.assign_add(1)
-    manager.save(checkpoint_number=epoch)
-    if improved:
-      best_manager.save(checkpoint_number=epoch)
+      loss_sum, probs, related = predict(eval_step, selection_ds)
+      selection_loss = loss_sum / len(selection)
+      scores = metrics.report(selection.labels, decide(probs, related, default_thresholds))
+      score = selection_score(scores, selection_loss, tc.select_metric)
+      improved = score > float(state.best_metric.numpy())
+      state.epoch.assign(epoch)
+      state.step_in_epoch.assign(0)
+      if improved:
+        state.best_metric.assign(score)
+        state.best_epoch.assign(epoch)
+        state.bad_epochs.assign(0)
+      else:
+        state.bad_epochs.assign_add(1)
+      # Named by global step (TF's convention), so a mid-epoch save never collides with an epoch's.
+      manager.save(checkpoint_number=optimizer.iterations)
+      if improved:
+        best_manager.save(checkpoint_number=optimizer.iterations)
 
-    history.append({"epoch": epoch, "train_loss": train_loss,
-                    "train_loss_per_category": dict(zip(labels.CATEGORIES, (component_sum / steps_per_epoch).tolist())),
-                    "selection_split": selection_name, "selection_loss": selection_loss,
-                    "train_seconds": train_seconds, "selection": scores})
-    _write_metrics(model_dir, config, load_report, history, final=None)
-    with selection_writer.as_default(step=epoch):
-      scalar_summary("loss/total", selection_loss)
-      for key, value in metrics.summary(scores).items():
-        scalar_summary(key, value)
-    with train_writer.as_default(step=epoch):
-      scalar_summary("epoch_loss", train_loss)
-    logging.info("epoch %d/%d: train loss %.4f, %s loss %.4f, total %.2f, mean positive F1 %.3f, "
-                 "micro-F1 %.3f, %.1fs%s", epoch, tc.epochs, train_loss, selection_name, selection_loss, scores["total"],
-                 scores["mean_positive_f1"], scores["micro_f1"], train_seconds,
-                 " (best so far)" if improved else "")
+      history.append({"epoch": epoch, "train_loss": train_loss,
+                      "train_loss_per_category": dict(zip(labels.CATEGORIES, (component_sum / trained).tolist())),
+                      "selection_split": selection_name, "selection_loss": selection_loss,
+                      "train_seconds": train_seconds, "selection": scores})
+      _write_metrics(model_dir, config, load_report, history, final=None)
+      with selection_writer.as_default(step=epoch):
+        scalar_summary("loss/total", selection_loss)
+        for key, value in metrics.summary(scores).items():
+          scalar_summary(key, value)
+      with train_writer.as_default(step=epoch):
+        scalar_summary("epoch_loss", train_loss)
+      logging.info("epoch %d/%d: train loss %.4f, %s loss %.4f, total %.2f, mean positive F1 %.3f, "
+                   "micro-F1 %.3f, %.1fs%s", epoch, tc.epochs, train_loss, selection_name, selection_loss, scores["total"],
+                   scores["mean_positive_f1"], scores["micro_f1"], train_seconds,
+                   " (best so far)" if improved else "")
+      if stop.requested:  # arrived during evaluation: the epoch is saved, stop here
+        raise TrainingInterrupted(f"{stop.requested}: stopped after epoch {epoch}; saved "
+                                  f"{manager.latest_checkpoint}. Run the same command to resume.")
 
   # Final: the best checkpoint; thresholds tuned on the tune split; reported on validation.
   best_path = best_manager.latest_checkpoint

@@ -41,6 +41,10 @@ def test_one_compiled_step_on_a_13_word_vocabulary_changes_the_weights():
   assert int(optimizer.iterations.numpy()) == 1
 
 
+def saved_epoch(path):
+  return int(tf.train.load_checkpoint(path).get_tensor("state/epoch/.ATTRIBUTES/VARIABLE_VALUE"))
+
+
 def read_scalars(event_dir):
   tags = set()
   for path in glob.glob(os.path.join(event_dir, "events.out.tfevents.*")):
@@ -80,8 +84,8 @@ def test_run_writes_checkpoints_metrics_summaries_and_learns(trained):
   assert keyword_f1(final) > 0.4 and keyword_f1(final) > keyword_f1(epochs[0]["selection"]) + 0.2
   assert body["data"]["examples"] == 400 and body["config"] == json.loads(config.to_json())
   assert sorted(os.listdir(os.path.join(model_dir, ckpt_lib.CHECKPOINTS_DIR)))[0] == "checkpoint"
-  assert tf.train.latest_checkpoint(os.path.join(model_dir, ckpt_lib.CHECKPOINTS_DIR)).endswith("ckpt-6")
-  assert final["checkpoint"].endswith(f"ckpt-{final['best_epoch']}")
+  assert saved_epoch(tf.train.latest_checkpoint(os.path.join(model_dir, ckpt_lib.CHECKPOINTS_DIR))) == 6
+  assert saved_epoch(final["checkpoint"]) == final["best_epoch"]
   assert {"loss/total", "loss/water", "loss/related", "epoch_loss"} <= read_scalars(os.path.join(model_dir, "train"))
   assert {"total", "mean_positive_f1", "micro_f1"} <= read_scalars(os.path.join(model_dir, "tune"))
   assert all(e["selection_split"] == "tune" for e in epochs) and final["selected_on"] == "tune"
@@ -164,9 +168,11 @@ def test_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path, ti
   loop.train_and_evaluate(good, model_dir, verbose=0)
   bad = dataclasses.replace(tiny_config, train=dataclasses.replace(
       tiny_config.train, epochs=2, optimizer="sgd", learning_rate=float("inf")))
-  with pytest.raises(FloatingPointError, match=r"epoch 2: the training loss is (nan|inf).*ckpt-1"):
+  last_good = tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints"))
+  with pytest.raises(FloatingPointError, match=rf"epoch 2: the training loss is (nan|inf).*{last_good}"):
     loop.train_and_evaluate(bad, model_dir, verbose=0)
-  assert tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints")).endswith("ckpt-1")
+  assert tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints")) == last_good
+  assert saved_epoch(last_good) == 1
 
 
 def test_a_resumed_run_uses_the_learning_rate_of_its_flags(tmp_path, tiny_config):
@@ -245,3 +251,43 @@ def test_without_a_tune_split_selection_is_on_validation_and_thresholds_stay_at_
                                   str(tmp_path / "m"), verbose=0)
   assert final["selected_on"] == "validation" and final["threshold_source"] == "0.5"
   assert set(final["thresholds"].values()) == {0.5} and final["total"] == final["at_0.5"]["total"]
+
+
+def test_steps_per_execution_and_xla_train_the_same_number_of_steps(tmp_path, tiny_config):
+  config = dataclasses.replace(tiny_config, train=dataclasses.replace(
+      tiny_config.train, epochs=2, steps_per_execution=4, jit_compile=True))
+  model_dir = str(tmp_path / "model")
+  loop.train_and_evaluate(config, model_dir, verbose=0)
+  with open(os.path.join(model_dir, loop.METRICS_FILE)) as f:
+    body = json.load(f)
+  epochs = body["epochs"]
+  assert epochs[1]["train_loss"] < epochs[0]["train_loss"]
+  reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints")))
+  examples, _ = data.load(config.train.data)
+  sides = data.split_ids(examples.ids, config.train.validation_fraction, config.train.tune_fraction,
+                         config.train.split_seed)
+  steps_per_epoch = int((sides == data.TRAIN).sum()) // config.train.batch_size
+  assert steps_per_epoch % 4 != 0  # so the last call of an epoch runs fewer steps
+  assert reader.get_tensor("optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE") == 2 * steps_per_epoch
+
+
+def test_train_and_eval_functions_trace_a_bounded_number_of_times():
+  cfg = config_lib.ModelConfig(sequence_length=5, embedding_dim=4, conv_filters=4, conv_kernel_size=2,
+                               rnn_units=4, dropout=0.0)
+  strategy = tf.distribute.get_strategy()
+  model = model_lib.build_model(cfg, vocab_size=13)
+  optimizer = keras.optimizers.Adam(0.01)
+  optimizer.build(model.trainable_variables)
+  train_steps = loop.make_train_steps(model, optimizer, strategy, tf.ones([36, 3]), tf.ones([36]), 4)
+  eval_step = loop.make_eval_step(model, tf.TensorSpec([None, 5], tf.int64), tf.ones([36, 3]), tf.ones([36]))
+  ids = np.random.default_rng(0).integers(0, 13, size=(40, 5))
+  ds = tf.data.Dataset.from_tensor_slices((ids, np.zeros((40, 36), np.int32))).batch(4, drop_remainder=True)
+  for epoch in range(3):  # a new iterator each epoch, and a varying number of steps per call
+    iterator = iter(ds)
+    for steps in (1, 3, 6):
+      train_steps(iterator, tf.constant(steps))
+  assert train_steps.experimental_get_tracing_count() == 1
+  many = np.tile(ids, (2, 1))  # 80 rows
+  for batch in (1, 2, 7, 64, 3):
+    eval_step(tf.constant(many[:batch]), tf.zeros([batch, 36], tf.int32))
+  assert eval_step.experimental_get_tracing_count() == 1

@@ -183,7 +183,7 @@ def test_serving_graph_uses_only_allowed_ops(exported):
   assert_only_allowed_ops(exported[1])
 
 
-@pytest.mark.parametrize("architecture", ["bigru", "multi_cnn"])
+@pytest.mark.parametrize("architecture", ["cnn_rnn", "bigru", "multi_cnn"])
 def test_every_backbone_exports_with_allowed_ops_only(architecture, tmp_path):
   from disaster_tf import loop  # pylint: disable=import-outside-toplevel
   fixtures.write_two_file(tmp_path / "data", fixtures.synthetic_rows(60))
@@ -266,3 +266,12 @@ def test_thresholds_file_errors(tmp_path):
   (tmp_path / "thresholds.json").write_text('{"water": 0.3}')
   with pytest.raises(ValueError, match="expected one threshold for each of the 36 categories, found 1"):
     ckpt_lib.read_thresholds(str(tmp_path))
+
+
+def test_the_serving_function_traces_once_for_every_batch_size(exported):
+  model_dir, _ = exported
+  config, vocabulary, model, _ = ckpt_lib.load_model(model_dir)
+  module = serving.ServingModule(model, text.make_vectorizer(config.model, vocabulary), np.full(36, 0.5))
+  for batch in (1, 5, 0, 64, 2):
+    module.predict(tf.constant(["we need water"] * batch, tf.string))
+  assert module.predict.experimental_get_tracing_count() == 1
