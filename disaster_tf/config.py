@@ -86,7 +86,7 @@ class TrainConfig:
   select_metric: str = "total"  # the article's Total picks the best checkpoint
   strategy: str = "default"  # one device; "mirrored" uses every local device
   shuffle_buffer: int = 30000  # larger than the data: a full shuffle every epoch
-  steps_per_execution: int = 16  # steps per compiled call: +5-9% examples/s over 1 (bench/speed.py)
+  steps_per_execution: int = 16  # steps per compiled call: +4-5% examples/s over 1 (bench/speed.py)
   jit_compile: bool = False  # XLA was 25-37% slower on CPU here (bench/speed.py); try it on GPU
   log_every: int = 50  # steps between TensorBoard scalars
 

@@ -28,6 +28,7 @@ from disaster_tf import labels
 MESSAGES_FILE = "disaster_messages.csv"
 CATEGORIES_FILE = "disaster_categories.csv"
 # Columns of the public wide release that are not categories (PII is 0 everywhere).
+MAX_FIELD_CHARS = 64 * 2**20  # a field (a message) may hold up to 64 Mi characters
 WIDE_METADATA_COLUMNS = ("original", "genre", "split", "PII", "event", "actionable_haiti", "date_haiti")
 
 
@@ -187,6 +188,9 @@ def _rows(path: str, required: Sequence[str]) -> Iterator[Tuple[int, Dict[str, s
     DataError: empty file, missing columns, a row with the wrong number of
       fields, or broken quoting.
   """
+  # The csv module refuses fields over 128 KiB by default; a pasted document can be
+  # longer, and the vectorizer truncates it anyway. Unclosed quotes still fail (strict).
+  csv.field_size_limit(max(csv.field_size_limit(), MAX_FIELD_CHARS))
   reader = csv.reader(_decoded_lines(path), strict=True)
   try:
     header = next(reader, None)

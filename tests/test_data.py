@@ -196,3 +196,17 @@ def test_three_way_split_keeps_validation_fixed_whatever_the_tune_fraction():
   assert 0.13 < (sides == data.VALIDATION).mean() < 0.17 and 0.08 < (sides == data.TUNE).mean() < 0.12
   np.testing.assert_array_equal(sides == data.VALIDATION, data.split_ids(ids, 0.15, 0.0, "s") == data.VALIDATION)
   np.testing.assert_array_equal(sides == data.VALIDATION, data.validation_mask(ids, 0.15, "s"))
+
+
+def test_a_1mb_message_loads_whole(tmp_path):
+  rows = fixtures.synthetic_rows(3)
+  rows[1]["message"] = "help " * 200_000  # 1 MB: over the csv module's default field limit
+  fixtures.write_two_file(tmp_path, rows)
+  examples, _ = data.load(str(tmp_path))
+  assert examples.texts[1] == rows[1]["message"]
+
+
+def test_an_unclosed_quote_is_still_an_error(tmp_path):
+  d = write(tmp_path, HEADER_M + '1,"never closed,,direct\n2,b,,direct\n', HEADER_C + f"1,{ZEROS}\n2,{ZEROS}\n")
+  with pytest.raises(data.DataError, match=r"disaster_messages.csv:\d+: malformed CSV"):
+    data.load(d)

@@ -21,14 +21,20 @@ from disaster_tf import text
 from tests import fixtures
 
 
-def test_one_compiled_step_on_a_13_word_vocabulary_changes_the_weights():
+def tiny_model_and_optimizer(learning_rate):
+  """A 13-word-vocabulary model over 5 token ids, and its built optimizer."""
   cfg = config_lib.ModelConfig(sequence_length=5, embedding_dim=4, conv_filters=4, conv_kernel_size=2,
                                rnn_units=4, dropout=0.0)
-  strategy = tf.distribute.get_strategy()
   model = model_lib.build_model(cfg, vocab_size=13)
-  optimizer = keras.optimizers.Adam(0.1)
+  optimizer = keras.optimizers.Adam(learning_rate)
   optimizer.build(model.trainable_variables)
-  step = loop.make_train_step(model, optimizer, strategy, tf.ones([36, 3]), tf.ones([36]), global_batch_size=2)
+  return model, optimizer
+
+
+def test_one_compiled_step_on_a_13_word_vocabulary_changes_the_weights():
+  model, optimizer = tiny_model_and_optimizer(0.1)
+  step = loop.make_train_step(model, optimizer, tf.distribute.get_strategy(), tf.ones([36, 3]), tf.ones([36]),
+                              global_batch_size=2)
   before = [v.numpy().copy() for v in model.trainable_variables]
   ids = tf.constant([[2, 3, 4, 0, 0], [5, 6, 12, 1, 0]], tf.int64)
   y = np.zeros((2, 36), np.int32)
@@ -272,13 +278,9 @@ def test_steps_per_execution_and_xla_train_the_same_number_of_steps(tmp_path, ti
 
 
 def test_train_and_eval_functions_trace_a_bounded_number_of_times():
-  cfg = config_lib.ModelConfig(sequence_length=5, embedding_dim=4, conv_filters=4, conv_kernel_size=2,
-                               rnn_units=4, dropout=0.0)
-  strategy = tf.distribute.get_strategy()
-  model = model_lib.build_model(cfg, vocab_size=13)
-  optimizer = keras.optimizers.Adam(0.01)
-  optimizer.build(model.trainable_variables)
-  train_steps = loop.make_train_steps(model, optimizer, strategy, tf.ones([36, 3]), tf.ones([36]), 4)
+  model, optimizer = tiny_model_and_optimizer(0.01)
+  train_steps = loop.make_train_steps(model, optimizer, tf.distribute.get_strategy(), tf.ones([36, 3]),
+                                      tf.ones([36]), 4)
   eval_step = loop.make_eval_step(model, tf.TensorSpec([None, 5], tf.int64), tf.ones([36, 3]), tf.ones([36]))
   ids = np.random.default_rng(0).integers(0, 13, size=(40, 5))
   ds = tf.data.Dataset.from_tensor_slices((ids, np.zeros((40, 36), np.int32))).batch(4, drop_remainder=True)

@@ -1,0 +1,31 @@
+"""The shipped flagfiles: the article's baseline must not drift with the defaults."""
+
+import dataclasses
+import os
+
+from disaster_tf import config as config_lib
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Flags that are not model or optimisation choices: where data and outputs go, how the
+# split is drawn (the same for every run, so that runs compare), logging and resources.
+NOT_CHOICES = {"data", "model_dir", "validation_fraction", "tune_fraction", "min_tune_positives", "split_seed",
+               "seed", "select_metric", "strategy", "shuffle_buffer", "log_every", "class_weight_cap", "ngrams"}
+
+
+def flag_names(path):
+  with open(os.path.join(ROOT, path)) as f:
+    return {line.strip()[2:].split("=")[0] for line in f if line.strip().startswith("--")}
+
+
+def test_the_article_flagfile_pins_every_choice():
+  fields = {f.name for cls in (config_lib.ModelConfig, config_lib.TrainConfig) for f in dataclasses.fields(cls)}
+  fields = {"model" if f == "architecture" else f for f in fields}
+  missing = fields - NOT_CHOICES - flag_names("configs/seed_article.flags")
+  assert not missing, f"configs/seed_article.flags leaves these to the defaults: {sorted(missing)}"
+
+
+def test_flagfiles_name_only_real_flags():
+  fields = {f.name for cls in (config_lib.ModelConfig, config_lib.TrainConfig) for f in dataclasses.fields(cls)}
+  known = ({"model" if f == "architecture" else f for f in fields} | {"model_dir", "verbose"})
+  for path in ("configs/seed_article.flags", "configs/disaster_response.flags", "configs/linear.flags"):
+    assert flag_names(path) <= known, (path, flag_names(path) - known)
