@@ -23,7 +23,7 @@ ARCHITECTURES = ("cnn_rnn", "bigru", "multi_cnn", "linear")
 OPTIMIZERS = ("adam", "adadelta", "rmsprop", "sgd")
 CLASS_WEIGHTS = ("none", "article", "balanced", "sqrt_balanced", "effective_number")
 SELECT_METRICS = ("total", "mean_positive_f1", "micro_f1", "loss")
-STRATEGIES = ("default", "mirrored", "one_device")
+STRATEGIES = ("default", "mirrored", "one_device", "multi_worker")
 RNNS = ("lstm", "gru")
 
 
@@ -84,7 +84,7 @@ class TrainConfig:
   loss_weights: Tuple[Tuple[str, float], ...] = ()  # (category, weight) pairs; others weigh 1
   patience: int = 3  # epochs without improvement before stopping; 0 never stops early
   select_metric: str = "total"  # the article's Total picks the best checkpoint
-  strategy: str = "default"  # one device; "mirrored" uses every local device
+  strategy: str = "default"  # one device; "mirrored": every local device; "multi_worker": TF_CONFIG
   shuffle_buffer: int = 30000  # larger than the data: a full shuffle every epoch
   steps_per_execution: int = 16  # steps per compiled call: +4-5% examples/s over 1 (bench/speed.py)
   jit_compile: bool = False  # XLA was 25-37% slower on CPU here (bench/speed.py); try it on GPU

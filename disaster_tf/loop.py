@@ -12,6 +12,7 @@ nothing.
 import json
 import math
 import os
+import shutil
 import signal
 import threading
 import time
@@ -33,6 +34,9 @@ from disaster_tf import model as model_lib
 from disaster_tf import text
 
 METRICS_FILE = "metrics.json"
+# In-memory data has no files to shard: each worker keeps its share of every global batch.
+_SHARD_BY_DATA = tf.data.Options()
+_SHARD_BY_DATA.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
 FLAGS_FILE = "flags.txt"
 KEEP_CHECKPOINTS = 3  # enough to step back past a bad epoch, small on disk
 
@@ -83,7 +87,22 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
     gpus = tf.config.list_logical_devices("GPU")
     devices = [d.name for d in (gpus or tf.config.list_logical_devices("CPU"))]
     return tf.distribute.MirroredStrategy(devices)
+  if name == "multi_worker":
+    if "TF_CONFIG" not in os.environ:
+      raise ValueError("strategy=multi_worker needs TF_CONFIG (the cluster and this task); see BUILD.md")
+    # Reads TF_CONFIG; must exist before any other TF op runs (collectives are set up at start).
+    return tf.distribute.MultiWorkerMirroredStrategy()
   raise ValueError(f"strategy={name!r}: expected one of {', '.join(config_lib.STRATEGIES)}")
+
+
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+  """True for the one task that writes checkpoints, summaries, metrics and the vocabulary."""
+  resolver = getattr(strategy, "cluster_resolver", None)
+  if resolver is None or not resolver.task_type:
+    return True
+  has_chief = "chief" in resolver.cluster_spec().as_dict()
+  return resolver.task_type == "chief" or (not has_chief and resolver.task_type == "worker"
+                                           and resolver.task_id == 0)
 
 
 def make_optimizer(train_config: config_lib.TrainConfig) -> keras.optimizers.Optimizer:
@@ -235,11 +254,15 @@ def train_and_evaluate(config: config_lib.Config, model_dir: str, *, flags_text:
     `thresholds`; also written to `<model_dir>/metrics.json`.
   """
   tc = config.train
+  # The strategy comes first: a multi-worker one must exist before any other TF op runs.
+  strategy = make_strategy(tc.strategy)
+  chief = is_chief(strategy)
   os.makedirs(model_dir, exist_ok=True)
   _check_same_model(config, model_dir)
-  config_lib.save(config, model_dir)
-  if flags_text is not None:
-    config_lib.write_text_atomic(os.path.join(model_dir, FLAGS_FILE), flags_text)
+  if chief:  # other workers only read the model dir, and write to a temporary one they delete
+    config_lib.save(config, model_dir)
+    if flags_text is not None:
+      config_lib.write_text_atomic(os.path.join(model_dir, FLAGS_FILE), flags_text)
   keras.utils.set_random_seed(tc.seed)
 
   # Data: one row per id, split by a hash of the id into train / tune / validation.
@@ -268,8 +291,9 @@ def train_and_evaluate(config: config_lib.Config, model_dir: str, *, flags_text:
     logging.info("vocabulary: %d tokens, reloaded from %s", len(vocabulary), model_dir)
   else:
     vectorizer = text.make_vectorizer(config.model)
-    vocabulary = [str(t) for t in text.adapt(vectorizer, train.texts)]
-    text.save_vocabulary(vocabulary, model_dir)
+    vocabulary = [str(t) for t in text.adapt(vectorizer, train.texts)]  # the same on every worker
+    if chief:
+      text.save_vocabulary(vocabulary, model_dir)
     logging.info("vocabulary: %d tokens, adapted on the training split", len(vocabulary))
 
   # Class weights come from the training split's counts: derived, so not in the config.
@@ -278,7 +302,6 @@ def train_and_evaluate(config: config_lib.Config, model_dir: str, *, flags_text:
   loss_weights = losses.loss_weight_vector(tc.loss_weights)
   default_thresholds = np.full(labels.NUM_CATEGORIES, 0.5, np.float32)
 
-  strategy = make_strategy(tc.strategy)
   if tc.batch_size % strategy.num_replicas_in_sync:
     raise ValueError(f"batch_size={tc.batch_size} does not split evenly over "
                      f"{strategy.num_replicas_in_sync} replicas")
@@ -287,16 +310,21 @@ def train_and_evaluate(config: config_lib.Config, model_dir: str, *, flags_text:
     optimizer = make_optimizer(tc)
     # Keras 3 optimizers must create their slots inside the scope (keras-team/keras#23085).
     optimizer.build(model.trainable_variables)
-    state = ckpt_lib.TrainState(ckpt_lib.fingerprint(vocabulary))
+  # Plain variables, outside the scope: the loop sets them from Python, the same on every
+  # worker, and a multi-worker scope would try to broadcast the string fingerprint.
+  state = ckpt_lib.TrainState(ckpt_lib.fingerprint(vocabulary))
   checkpoint = ckpt_lib.make(model, optimizer, state)
-  manager = tf.train.CheckpointManager(checkpoint, os.path.join(model_dir, ckpt_lib.CHECKPOINTS_DIR),
+  # Every worker saves (a save is a collective op), but only the chief into the model dir.
+  save_dir = model_dir if chief else os.path.join(model_dir, f".worker-{strategy.cluster_resolver.task_id}")
+  manager = tf.train.CheckpointManager(checkpoint, os.path.join(save_dir, ckpt_lib.CHECKPOINTS_DIR),
                                        max_to_keep=KEEP_CHECKPOINTS)
-  best_manager = tf.train.CheckpointManager(checkpoint, os.path.join(model_dir, ckpt_lib.BEST_DIR),
+  best_manager = tf.train.CheckpointManager(checkpoint, os.path.join(save_dir, ckpt_lib.BEST_DIR),
                                             max_to_keep=1)
-  if manager.latest_checkpoint:
-    ckpt_lib.check_fingerprint(manager.latest_checkpoint, ckpt_lib.fingerprint(vocabulary))
-    checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-    logging.info("resumed from %s (epoch %d)", manager.latest_checkpoint, int(state.epoch.numpy()))
+  latest = tf.train.latest_checkpoint(os.path.join(model_dir, ckpt_lib.CHECKPOINTS_DIR))  # the chief's
+  if latest:
+    ckpt_lib.check_fingerprint(latest, ckpt_lib.fingerprint(vocabulary))
+    checkpoint.restore(latest).assert_existing_objects_matched()
+    logging.info("resumed from %s (epoch %d)", latest, int(state.epoch.numpy()))
     # The checkpoint restores the optimizer's learning-rate variable too; the flags win.
     restored_rate = float(optimizer.learning_rate.numpy())
     if restored_rate != tc.learning_rate:
@@ -317,8 +345,11 @@ def train_and_evaluate(config: config_lib.Config, model_dir: str, *, flags_text:
   eval_step = make_eval_step(model, input_spec, class_weights_t, loss_weights_t)
 
   history = _load_history(model_dir, int(state.epoch.numpy()))
-  train_writer = tf.summary.create_file_writer(os.path.join(model_dir, "train"))
-  selection_writer = tf.summary.create_file_writer(os.path.join(model_dir, selection_name))
+  if chief:
+    train_writer = tf.summary.create_file_writer(os.path.join(model_dir, "train"))
+    selection_writer = tf.summary.create_file_writer(os.path.join(model_dir, selection_name))
+  else:
+    train_writer = selection_writer = tf.summary.create_noop_writer()
 
   with _StopRequests() as stop:
     first_epoch = int(state.epoch.numpy()) + 1
@@ -331,7 +362,7 @@ def train_and_evaluate(config: config_lib.Config, model_dir: str, *, flags_text:
       # resumes by skipping the batches it had trained on.
       skip = int(state.step_in_epoch.numpy())
       epoch_ds = data.batched(train_ds, tc.batch_size, shuffle_seed=tc.seed * 1000 + epoch,
-                              shuffle_buffer=tc.shuffle_buffer).skip(skip)
+                              shuffle_buffer=tc.shuffle_buffer).skip(skip).with_options(_SHARD_BY_DATA)
       if skip:
         logging.info("epoch %d: resuming after step %d of %d", epoch, skip, steps_per_epoch)
       iterator = iter(strategy.experimental_distribute_dataset(epoch_ds))
@@ -386,7 +417,8 @@ def train_and_evaluate(config: config_lib.Config, model_dir: str, *, flags_text:
                       "train_loss_per_category": dict(zip(labels.CATEGORIES, (component_sum / trained).tolist())),
                       "selection_split": selection_name, "selection_loss": selection_loss,
                       "train_seconds": train_seconds, "selection": scores})
-      _write_metrics(model_dir, config, load_report, history, final=None)
+      if chief:
+        _write_metrics(model_dir, config, load_report, history, final=None)
       with selection_writer.as_default(step=epoch):
         scalar_summary("loss/total", selection_loss)
         for key, value in metrics.summary(scores).items():
@@ -408,7 +440,8 @@ def train_and_evaluate(config: config_lib.Config, model_dir: str, *, flags_text:
   if len(tune):
     _, tune_probs, _ = predict(eval_step, eval_dataset(tune))
     thresholds = metrics.tune_thresholds(tune.labels, tune_probs, tc.min_tune_positives)
-  ckpt_lib.write_thresholds(thresholds, model_dir)
+  if chief:
+    ckpt_lib.write_thresholds(thresholds, model_dir)
   loss_sum, probs, related = predict(eval_step, eval_dataset(validation))
   final = metrics.report(validation.labels, decide(probs, related, thresholds))
   final.update({"at_0.5": metrics.report(validation.labels, decide(probs, related, default_thresholds)),
@@ -416,7 +449,13 @@ def train_and_evaluate(config: config_lib.Config, model_dir: str, *, flags_text:
                 "threshold_source": f"tuned on the tune split ({len(tune)} messages)" if len(tune) else "0.5",
                 "validation_loss": loss_sum / len(validation), "best_epoch": int(state.best_epoch.numpy()),
                 "checkpoint": best_path, "select_metric": tc.select_metric, "selected_on": selection_name})
-  _write_metrics(model_dir, config, load_report, history, final=final)
+  if chief:
+    _write_metrics(model_dir, config, load_report, history, final=final)
+  else:
+    shutil.rmtree(save_dir, ignore_errors=True)
+  # A cheap fingerprint of the weights: every worker of a run logs the same one.
+  logging.info("final weights: sum of |w| = %.6f",
+               float(sum(tf.reduce_sum(tf.abs(v)) for v in model.trainable_variables)))
   train_writer.flush()
   selection_writer.flush()
   print(metrics.format_table(final, title=f"validation split, best epoch {final['best_epoch']} ({best_path}), "

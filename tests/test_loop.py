@@ -293,3 +293,12 @@ def test_train_and_eval_functions_trace_a_bounded_number_of_times():
   for batch in (1, 2, 7, 64, 3):
     eval_step(tf.constant(many[:batch]), tf.zeros([batch, 36], tf.int32))
   assert eval_step.experimental_get_tracing_count() == 1
+
+
+def test_make_strategy_errors(monkeypatch):
+  monkeypatch.delenv("TF_CONFIG", raising=False)
+  with pytest.raises(ValueError, match="strategy=multi_worker needs TF_CONFIG"):
+    loop.make_strategy("multi_worker")
+  with pytest.raises(ValueError, match="strategy='tpu': expected one of default, mirrored, one_device, multi_worker"):
+    loop.make_strategy("tpu")
+  assert loop.is_chief(loop.make_strategy("default"))
