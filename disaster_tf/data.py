@@ -126,11 +126,6 @@ def split_ids(ids: Sequence[str], validation_fraction: float, tune_fraction: flo
   return sides
 
 
-def validation_mask(ids: Sequence[str], fraction: float, salt: str) -> np.ndarray:
-  """[N] bool: True for ids in the validation split (see `split_ids`)."""
-  return split_ids(ids, fraction, 0.0, salt) == VALIDATION
-
-
 def vectorized_dataset(texts: np.ndarray, label_matrix: np.ndarray,
                        vectorize: Callable[[tf.Tensor], tf.Tensor], cache: bool = True) -> tf.data.Dataset:
   """Vectorises raw texts once, in the graph, and caches (ids, labels) pairs.

@@ -164,12 +164,12 @@ def test_bad_wide_input(tmp_path):
 
 def test_validation_split_is_deterministic_and_stable_when_rows_are_added():
   ids = [str(i) for i in range(2000)]
-  mask = data.validation_mask(ids, 0.2, "s")
-  assert 0.17 < mask.mean() < 0.23
-  np.testing.assert_array_equal(mask, data.validation_mask(ids, 0.2, "s"))
-  more = data.validation_mask([str(i) for i in range(5000, 6000)] + ids, 0.2, "s")
-  np.testing.assert_array_equal(more[1000:], mask)  # old ids keep their side
-  assert (data.validation_mask(ids, 0.2, "other salt") != mask).any()
+  sides = data.split_ids(ids, 0.2, 0.1, "s")
+  assert 0.17 < (sides == data.VALIDATION).mean() < 0.23
+  np.testing.assert_array_equal(sides, data.split_ids(ids, 0.2, 0.1, "s"))
+  more = data.split_ids([str(i) for i in range(5000, 6000)] + ids, 0.2, 0.1, "s")
+  np.testing.assert_array_equal(more[1000:], sides)  # old ids keep their side
+  assert (data.split_ids(ids, 0.2, 0.1, "other salt") != sides).any()
 
 
 def test_training_batches_are_full_and_shuffled_by_seed():
@@ -195,7 +195,6 @@ def test_three_way_split_keeps_validation_fixed_whatever_the_tune_fraction():
   assert set(np.unique(sides)) == {data.TRAIN, data.TUNE, data.VALIDATION}
   assert 0.13 < (sides == data.VALIDATION).mean() < 0.17 and 0.08 < (sides == data.TUNE).mean() < 0.12
   np.testing.assert_array_equal(sides == data.VALIDATION, data.split_ids(ids, 0.15, 0.0, "s") == data.VALIDATION)
-  np.testing.assert_array_equal(sides == data.VALIDATION, data.validation_mask(ids, 0.15, "s"))
 
 
 def test_a_1mb_message_loads_whole(tmp_path):

@@ -50,7 +50,9 @@ def test_errors(exported, tmp_path):
     evaluate.evaluate_export(path, str(tmp_path), split="test")
   fixtures.write_two_file(tmp_path / "d", fixtures.synthetic_rows(1))
   ids = [r["id"] for r in fixtures.synthetic_rows(1)]
-  side = "train" if data.validation_mask(ids, 0.25, "disaster_tf")[0] else "validation"
+  tc = serving.read_metadata(path)["config"]["train"]
+  on_validation = data.split_ids(ids, tc["validation_fraction"], tc["tune_fraction"], tc["split_seed"])[0] == data.VALIDATION
+  side = "train" if on_validation else "validation"  # the split that the one row is not in
   with pytest.raises(ValueError, match=f"no examples in the {side} split"):
     evaluate.evaluate_export(path, str(tmp_path / "d"), split=side)
 

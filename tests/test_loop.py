@@ -65,7 +65,8 @@ def trained(tmp_path_factory):
   root = tmp_path_factory.mktemp("run")
   rows = fixtures.synthetic_rows(400)
   # A word that only validation messages contain: the vocabulary must not know it.
-  is_validation = data.validation_mask([r["id"] for r in rows], 0.25, config_lib.TrainConfig().split_seed)
+  t = config_lib.TrainConfig()
+  is_validation = data.split_ids([r["id"] for r in rows], 0.25, t.tune_fraction, t.split_seed) == data.VALIDATION
   for r, v in zip(rows, is_validation):
     if v:
       r["message"] += " zanzibarx"
