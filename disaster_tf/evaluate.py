@@ -36,8 +36,8 @@ def evaluate_export(export_dir: str, data_path: str, split: str = "all",
     batch_size: messages per call.
 
   Returns:
-    (report as in `metrics.report`, plus `export`, `data` and `split` keys;
-     the export's metadata).
+    (report as in `metrics.report`, plus `export`, `data`, `split` and the
+     export's `thresholds` by category; the export's metadata).
   """
   if split not in SPLITS:
     raise ValueError(f"split={split!r}: expected one of {', '.join(SPLITS)}")
@@ -55,7 +55,8 @@ def evaluate_export(export_dir: str, data_path: str, split: str = "all",
   predictions = [predict(text=tf.constant(list(examples.texts[i:i + batch_size]), tf.string))["labels"].numpy()
                  for i in range(0, len(examples), batch_size)]
   scores = metrics.report(examples.labels, np.concatenate(predictions))
-  scores.update(export=path, data=load_report.__dict__, split=split)
+  scores.update(export=path, data=load_report.__dict__, split=split,
+                thresholds=dict(zip(metadata["categories"], metadata["thresholds"])))
   return scores, metadata
 
 
@@ -77,6 +78,9 @@ def main(argv):
     logging.error("%s", e)
     sys.exit(f"evaluate: {e}")
   print(metrics.format_table(scores, title=f"{scores['export']} on {f.data} ({f.split} split):"))
+  tuned = {c: t for c, t in scores["thresholds"].items() if t != 0.5}
+  print(f"decision thresholds stored in the export: {len(tuned)} categories tuned"
+        + (": " + ", ".join(f"{c} {t:.3f}" for c, t in tuned.items()) if tuned else ", all at 0.5"))
   with open(f.output, "w", encoding="utf-8") as out:
     json.dump(scores, out, indent=1)
   print(f"report written to {f.output}")

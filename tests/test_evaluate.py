@@ -12,6 +12,7 @@ import tensorflow as tf
 from disaster_tf import checkpoint as ckpt_lib
 from disaster_tf import data
 from disaster_tf import evaluate
+from disaster_tf import labels
 from disaster_tf import metrics
 from disaster_tf import serving
 from tests import fixtures
@@ -26,9 +27,11 @@ def test_report_comes_from_the_exports_labels(exported, tmp_path):
   scores, metadata = evaluate.evaluate_export(os.path.dirname(path), str(tmp_path / "d"), batch_size=7)
   assert scores["export"] == path and scores["split"] == "all" and scores["examples"] == 60
   examples, _ = data.load(str(tmp_path / "d"))
-  labels = tf.saved_model.load(path).signatures["serving_default"](text=tf.constant(list(examples.texts)))["labels"]
-  assert scores["total"] == pytest.approx(metrics.report(examples.labels, labels.numpy())["total"])
+  decided = tf.saved_model.load(path).signatures["serving_default"](text=tf.constant(list(examples.texts)))["labels"]
+  assert scores["total"] == pytest.approx(metrics.report(examples.labels, decided.numpy())["total"])
   assert metadata["thresholds"] == pytest.approx(ckpt_lib.read_thresholds(model_dir).tolist())
+  assert list(scores["thresholds"]) == list(labels.CATEGORIES)
+  assert list(scores["thresholds"].values()) == metadata["thresholds"]
 
 
 def test_split_uses_the_training_runs_id_split(exported, tmp_path):
@@ -68,6 +71,8 @@ def test_cli_prints_and_writes_the_report(exported, tmp_path):
   assert result.returncode == 0, result.stderr[-2000:]
   assert "Total (sum of macro-F1, max 36)" in result.stdout and "water" in result.stdout
   assert json.loads(out.read_text())["examples"] == 40
+  assert "decision thresholds stored in the export: " in result.stdout
+  assert set(json.loads(out.read_text())["thresholds"]) == set(labels.CATEGORIES)
   result = subprocess.run([sys.executable, "-m", "disaster_tf.evaluate", f"--export_dir={tmp_path}",
                            f"--data={tmp_path / 'd'}"], capture_output=True, text=True, env=env, cwd=ROOT,
                           timeout=300)
