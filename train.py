@@ -56,7 +56,8 @@ def define_flags() -> None:
   flags.DEFINE_integer("rnn_units", m.rnn_units, "Recurrent units.")
   flags.DEFINE_float("dropout", m.dropout, "Dropout before the heads.")
   flags.DEFINE_integer("ngrams", m.ngrams, "--model=linear: n-grams up to this length.")
-  flags.DEFINE_integer("verbose", 1, "1: a progress bar per epoch; 0: log lines only.")
+  flags.DEFINE_integer("verbose", None, "1: a progress bar per epoch; 0: log lines only. Default: 1 on a "
+                       "terminal, 0 otherwise (a bar in a log file is noise).")
 
 
 def config_from_flags():
@@ -87,8 +88,8 @@ def main(argv):
   from disaster_tf import data, loop  # pylint: disable=import-outside-toplevel
   config = config_from_flags()
   try:
-    loop.train_and_evaluate(config, FLAGS.model_dir, flags_text=FLAGS.flags_into_string(),
-                            verbose=FLAGS.verbose)
+    verbose = FLAGS.verbose if FLAGS.verbose is not None else int(sys.stdout.isatty())
+    loop.train_and_evaluate(config, FLAGS.model_dir, flags_text=FLAGS.flags_into_string(), verbose=verbose)
   except loop.TrainingInterrupted as e:
     logging.warning("%s", e)
     print(f"train.py: {e}", file=sys.stderr)

@@ -22,8 +22,9 @@ def test_flagfile_with_an_overriding_flag(tmp_path):
   flagfile.write_text(f"--data={tmp_path / 'data'}\n--model_dir={tmp_path / 'ignored'}\n--epochs=5\n"
                       "--max_tokens=50\n--sequence_length=8\n--embedding_dim=4\n--conv_filters=4\n"
                       "--rnn_units=4\n--batch_size=16\n--loss_weights=related=0.5,offer=2\n")
-  result = run_train(f"--flagfile={flagfile}", f"--model_dir={tmp_path / 'model'}", "--epochs=1", "--verbose=0")
+  result = run_train(f"--flagfile={flagfile}", f"--model_dir={tmp_path / 'model'}", "--epochs=1")
   assert result.returncode == 0, result.stderr[-3000:]
+  assert "\x1b" not in result.stdout + result.stderr  # no progress bar escapes when output is not a terminal
   assert not (tmp_path / "ignored").exists()  # the later --model_dir won
   with open(tmp_path / "model" / "metrics.json") as f:
     body = json.load(f)
