@@ -34,11 +34,11 @@ from disaster_tf import model as model_lib
 from disaster_tf import text
 
 METRICS_FILE = "metrics.json"
+FLAGS_FILE = "flags.txt"
+KEEP_CHECKPOINTS = 3  # enough to step back past a bad epoch, small on disk
 # In-memory data has no files to shard: each worker keeps its share of every global batch.
 _SHARD_BY_DATA = tf.data.Options()
 _SHARD_BY_DATA.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-FLAGS_FILE = "flags.txt"
-KEEP_CHECKPOINTS = 3  # enough to step back past a bad epoch, small on disk
 
 
 class TrainingInterrupted(Exception):
@@ -334,7 +334,10 @@ def train_and_evaluate(config: config_lib.Config, model_dir: str, *, flags_text:
   train_ds = data.vectorized_dataset(train.texts, train.labels, vectorizer)
   def eval_dataset(split: data.Examples) -> tf.data.Dataset:
     return data.batched(data.vectorized_dataset(split.texts, split.labels, vectorizer), max(tc.batch_size, 256))
-  selection_ds = eval_dataset(selection)
+  # Built once: each is vectorised on its first pass and cached for every later one.
+  validation_ds = eval_dataset(validation)
+  tune_ds = eval_dataset(tune) if len(tune) else None
+  selection_ds = tune_ds if len(tune) else validation_ds
   steps_per_epoch = len(train) // tc.batch_size
   class_weights_t = tf.constant(class_weights)
   loss_weights_t = tf.constant(loss_weights)
@@ -438,11 +441,11 @@ def train_and_evaluate(config: config_lib.Config, model_dir: str, *, flags_text:
   checkpoint.restore(best_path).assert_existing_objects_matched()
   thresholds = default_thresholds
   if len(tune):
-    _, tune_probs, _ = predict(eval_step, eval_dataset(tune))
+    _, tune_probs, _ = predict(eval_step, tune_ds)
     thresholds = metrics.tune_thresholds(tune.labels, tune_probs, tc.min_tune_positives)
   if chief:
     ckpt_lib.write_thresholds(thresholds, model_dir)
-  loss_sum, probs, related = predict(eval_step, eval_dataset(validation))
+  loss_sum, probs, related = predict(eval_step, validation_ds)
   final = metrics.report(validation.labels, decide(probs, related, thresholds))
   final.update({"at_0.5": metrics.report(validation.labels, decide(probs, related, default_thresholds)),
                 "thresholds": dict(zip(labels.CATEGORIES, thresholds.tolist())),
