@@ -126,7 +126,7 @@ def read_thresholds(model_dir: str) -> np.ndarray:
   path = os.path.join(model_dir, THRESHOLDS_FILE)
   if not os.path.exists(path):
     logging.warning("%s: not found; every category is decided at 0.5", path)
-    return np.full(labels.NUM_CATEGORIES, 0.5, np.float32)
+    return labels.default_thresholds()
   with open(path, encoding="utf-8") as f:
     by_name = json.load(f)
   if sorted(by_name) != sorted(labels.CATEGORIES):

@@ -19,6 +19,7 @@ from absl import flags
 from absl import logging
 
 from disaster_tf import data
+from disaster_tf import labels
 from disaster_tf import metrics
 from disaster_tf import serving
 
@@ -78,7 +79,7 @@ def main(argv):
     logging.error("%s", e)
     sys.exit(f"evaluate: {e}")
   print(metrics.format_table(scores, title=f"{scores['export']} on {f.data} ({f.split} split):"))
-  tuned = {c: t for c, t in scores["thresholds"].items() if t != 0.5}
+  tuned = {c: t for c, t in scores["thresholds"].items() if t != labels.DEFAULT_THRESHOLD}
   print(f"decision thresholds stored in the export: {len(tuned)} categories tuned"
         + (": " + ", ".join(f"{c} {t:.3f}" for c, t in tuned.items()) if tuned else ", all at 0.5"))
   with open(f.output, "w", encoding="utf-8") as out:

@@ -7,6 +7,8 @@ exported model's outputs, so it must never change for a trained model.
 
 from typing import Tuple
 
+import numpy as np
+
 CATEGORIES: Tuple[str, ...] = (
     "related", "request", "offer", "aid_related", "medical_help",
     "medical_products", "search_and_rescue", "security", "military",
@@ -30,6 +32,15 @@ BINARY_INDICES: Tuple[int, ...] = tuple(CATEGORIES.index(c) for c in BINARY_CATE
 
 # The largest class number, per category: 2 for `related`, 1 otherwise.
 MAX_LABEL: Tuple[int, ...] = tuple(RELATED_CLASSES - 1 if c == RELATED else 1 for c in CATEGORIES)
+
+
+# Binary categories are decided at this probability until thresholds are tuned.
+DEFAULT_THRESHOLD = 0.5
+
+
+def default_thresholds() -> np.ndarray:
+  """[36] float32, DEFAULT_THRESHOLD everywhere (`related`'s entry is unused: argmax)."""
+  return np.full(NUM_CATEGORIES, DEFAULT_THRESHOLD, np.float32)
 
 
 def num_classes(category: str) -> int:

@@ -300,7 +300,7 @@ def train_and_evaluate(config: config_lib.Config, model_dir: str, *, flags_text:
   class_weights = losses.class_weight_table(tc.class_weight, losses.label_counts(train.labels),
                                             tc.class_weight_cap)
   loss_weights = losses.loss_weight_vector(tc.loss_weights)
-  default_thresholds = np.full(labels.NUM_CATEGORIES, 0.5, np.float32)
+  default_thresholds = labels.default_thresholds()
 
   if tc.batch_size % strategy.num_replicas_in_sync:
     raise ValueError(f"batch_size={tc.batch_size} does not split evenly over "

@@ -89,7 +89,7 @@ def tune_thresholds(y_true: np.ndarray, scores: np.ndarray, min_positives: int) 
     sits halfway between the score that maximises F1 and the next lower
     score, so it does not hug one example's score.
   """
-  thresholds = np.full(labels.NUM_CATEGORIES, 0.5, np.float32)
+  thresholds = labels.default_thresholds()
   for k in labels.BINARY_INDICES:
     positive = y_true[:, k] == 1
     if positive.sum() < min_positives:
