@@ -100,13 +100,11 @@ def make_vectorizer(model_config: config_lib.ModelConfig,
     (sparse: a dense cache of the training set would take gigabytes).
   """
   if model_config.architecture == "linear":
-    layer = keras.layers.TextVectorization(
-        max_tokens=model_config.max_tokens, standardize=standardize, split="whitespace",
-        ngrams=model_config.ngrams, output_mode="multi_hot", sparse=True, name="vectorizer")
+    output = dict(output_mode="multi_hot", ngrams=model_config.ngrams, sparse=True)
   else:
-    layer = keras.layers.TextVectorization(
-        max_tokens=model_config.max_tokens, standardize=standardize, split="whitespace",
-        output_mode="int", output_sequence_length=model_config.sequence_length, name="vectorizer")
+    output = dict(output_mode="int", output_sequence_length=model_config.sequence_length)
+  layer = keras.layers.TextVectorization(max_tokens=model_config.max_tokens, standardize=standardize,
+                                         split="whitespace", name="vectorizer", **output)
   if vocabulary is not None:
     layer.set_vocabulary(list(vocabulary))
   return layer
