@@ -174,8 +174,6 @@ def profile_worker(config, data_path, steps, warmup):
 
 # --- worker: serving -------------------------------------------------------------------
 
-_STOP = None
-
 
 def python_clean(message: str, stop_words) -> list:
   """The article's way: regex cleaning and tokenising in Python."""
