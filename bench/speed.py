@@ -19,10 +19,12 @@ worker process (so that each peak RSS is its own):
 Ratios (disaster_tf / baseline) are what count; the machine is noisy.
 """
 
+import atexit
 import json
 import os
 import re
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -64,15 +66,17 @@ def peak_rss_mb() -> float:
 
 def prepare(config, data_path):
   from disaster_tf import data, losses, text  # pylint: disable=import-outside-toplevel
-  examples, _ = data.load(data_path)
+  scratch = tempfile.mkdtemp(prefix="bench-speed-")  # text spool and vectorised cache, as train.py has
+  atexit.register(shutil.rmtree, scratch, True)
+  examples, _ = data.load(data_path, scratch)
   tc = config.train
   sides = data.split_ids(examples.ids, tc.validation_fraction, tc.tune_fraction, tc.split_seed)
   train = examples.subset(sides == data.TRAIN)
   vectorizer = text.make_vectorizer(config.model)
-  vocabulary = text.adapt(vectorizer, train.texts)
+  vocabulary = text.adapt(vectorizer, train.texts())
   class_weights = losses.class_weight_table(tc.class_weight, losses.label_counts(train.labels),
                                             tc.class_weight_cap)
-  return examples, sides, train, vectorizer, vocabulary, class_weights
+  return examples, sides, train, vectorizer, vocabulary, class_weights, os.path.join(scratch, "train")
 
 
 def train_worker(config, variant, data_path, steps, warmup):
@@ -81,15 +85,14 @@ def train_worker(config, variant, data_path, steps, warmup):
   from disaster_tf import data, labels, loop, losses, model as model_lib  # pylint: disable=import-outside-toplevel
   _, kind, spe, jit, cache = next(v for v in TRAIN_VARIANTS if v[0] == variant)
   tc = config.train
-  _, _, train, vectorizer, vocabulary, class_weights = prepare(config, data_path)
+  _, _, train, vectorizer, vocabulary, class_weights, cache_file = prepare(config, data_path)
   keras.utils.set_random_seed(tc.seed)
   model = model_lib.build_model(config.model, vocab_size=len(vocabulary))
   optimizer = loop.make_optimizer(tc)
   loss_weights = losses.loss_weight_vector(tc.loss_weights)
-  base = data.vectorized_dataset(train.texts, train.labels, vectorizer, cache=cache)
+  base = data.vectorized_dataset(train, vectorizer, cache=cache_file if cache else None)
   if cache:
-    for _ in base.batch(4096):  # fill the cache: time the steady state, as every epoch after the first
-      pass
+    data.fill_cache(base)  # as train.py does before its first epoch
   ds = data.batched(base, tc.batch_size, shuffle_seed=tc.seed, shuffle_buffer=tc.shuffle_buffer).repeat()
   if kind == "custom":
     optimizer.build(model.trainable_variables)
@@ -133,13 +136,13 @@ def profile_worker(config, data_path, steps, warmup):
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   from disaster_tf import data, loop, losses, model as model_lib  # pylint: disable=import-outside-toplevel
   tc = config.train
-  _, _, train, vectorizer, vocabulary, class_weights = prepare(config, data_path)
+  _, _, train, vectorizer, vocabulary, class_weights, cache_file = prepare(config, data_path)
   keras.utils.set_random_seed(tc.seed)
   model = model_lib.build_model(config.model, vocab_size=len(vocabulary))
   optimizer = loop.make_optimizer(tc)
   optimizer.build(model.trainable_variables)
   cw, lw = tf.constant(class_weights), tf.constant(losses.loss_weight_vector(tc.loss_weights))
-  cached = data.vectorized_dataset(train.texts, train.labels, vectorizer)
+  cached = data.vectorized_dataset(train, vectorizer, cache=cache_file)
   ds = data.batched(cached, tc.batch_size, shuffle_seed=tc.seed, shuffle_buffer=tc.shuffle_buffer).repeat()
   batches = list(ds.take(16))  # in memory: the parts below exclude the input pipeline
 
@@ -190,9 +193,9 @@ def serve_worker(config, data_path, calls):
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   from disaster_tf import checkpoint as ckpt_lib  # pylint: disable=import-outside-toplevel
   from disaster_tf import config as config_lib, data, model as model_lib, serving, text  # pylint: disable=import-outside-toplevel
-  examples, sides, _, _, vocabulary, _ = prepare(config, data_path)
+  examples, sides, _, _, vocabulary, _, _ = prepare(config, data_path)
   vocabulary = [str(t) for t in vocabulary]
-  messages = [str(t) for t in examples.subset(sides == data.VALIDATION).texts]
+  messages = examples.subset(sides == data.VALIDATION).read_texts()
   model = model_lib.build_model(config.model, vocab_size=len(vocabulary))  # weights do not change speed
   work = tempfile.mkdtemp()
   model_dir = os.path.join(work, "model")

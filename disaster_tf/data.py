@@ -12,13 +12,22 @@ Every label is validated (`related` in {0,1,2}, the rest in {0,1}); a bad one is
 `DataError` naming file, line and column. Repeated ids become one row with the
 per-label maximum. Rows whose message is empty are dropped, counted and reported
 in the `LoadReport`; nothing else is dropped.
+
+Loading streams: one pass over the CSV keeps, per message, its id and 36 int8
+labels (needed to merge repeats, split, weight and score), and writes the text
+straight to a TFRecord spool on disk. Texts are read back from the spool by
+tf.data, vectorised once into a file cache, and never held in Python, so memory
+grows with the vocabulary and the batch, not with the file (BENCHMARKS.md).
 """
 
+import array
 import csv
 import dataclasses
 import hashlib
+import math
 import os
-from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+import tempfile
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import tensorflow as tf
@@ -27,8 +36,8 @@ from disaster_tf import labels
 
 MESSAGES_FILE = "disaster_messages.csv"
 CATEGORIES_FILE = "disaster_categories.csv"
-# Columns of the public wide release that are not categories (PII is 0 everywhere).
 MAX_FIELD_CHARS = 64 * 2**20  # a field (a message) may hold up to 64 Mi characters
+# Columns of the public wide release that are not categories (PII is 0 everywhere).
 WIDE_METADATA_COLUMNS = ("original", "genre", "split", "PII", "event", "actionable_haiti", "date_haiti")
 
 
@@ -38,23 +47,60 @@ class DataError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class Examples:
-  """Labelled messages, one per id.
+  """Labelled messages, one per id; the texts stay on disk.
 
   Attributes:
     ids: [N] str, the message ids.
-    texts: [N] str, the raw messages (no cleaning: that happens in the graph).
-    labels: [N, 36] int32, in `labels.CATEGORIES` order.
+    labels: [N, 36] int8, in `labels.CATEGORIES` order.
+    text_file: the TFRecord spool written by `load`; record k is one raw
+      message as UTF-8 (no cleaning: that happens in the graph).
+    positions: [N] int64, increasing: the record of each example's text.
+    records: how many records `text_file` holds (a subset keeps the file).
   """
 
   ids: np.ndarray
-  texts: np.ndarray
   labels: np.ndarray
+  text_file: str
+  positions: np.ndarray
+  records: int
 
   def __len__(self) -> int:
     return len(self.ids)
 
-  def subset(self, mask: np.ndarray) -> "Examples":
-    return Examples(self.ids[mask], self.texts[mask], self.labels[mask])
+  def subset(self, mask: Union[np.ndarray, slice]) -> "Examples":
+    return Examples(self.ids[mask], self.labels[mask], self.text_file, self.positions[mask], self.records)
+
+  def texts(self) -> tf.data.Dataset:
+    """The raw messages, in order, streamed from the spool: a dataset of scalar tf.string."""
+    ds = tf.data.TFRecordDataset(self.text_file)
+    if not len(self):
+      return ds.take(0)
+    first, end = int(self.positions[0]), int(self.positions[-1]) + 1
+    if (first, end) != (0, self.records):
+      ds = ds.skip(first).take(end - first)
+    if len(self) == end - first:  # contiguous
+      return ds
+    # A mask over this subset's span only: the masks of all the blocks of a
+    # split then add up to one byte a record, not one a record per block.
+    wanted = np.zeros(end - first, dtype=bool)
+    wanted[self.positions - first] = True
+    wanted = tf.constant(wanted)
+    return ds.enumerate(first).filter(lambda k, _: tf.gather(wanted, k - first)).map(lambda _, t: t)
+
+  def blocks(self, size: int) -> List["Examples"]:
+    """Splits into consecutive parts of (near) equal length, at most `size` each (see `batched`)."""
+    count = max(1, math.ceil(len(self) / size))
+    edges = np.linspace(0, len(self), count + 1).astype(int)
+    return [self.subset(slice(a, b)) for a, b in zip(edges[:-1], edges[1:])]
+
+  def labelled(self) -> tf.data.Dataset:
+    """(text: scalar tf.string, labels: [36] int32) pairs, streamed."""
+    label_ds = tf.data.Dataset.from_tensor_slices(self.labels).map(lambda y: tf.cast(y, tf.int32))
+    return tf.data.Dataset.zip(self.texts(), label_ds)
+
+  def read_texts(self) -> List[str]:
+    """All texts as Python strings: for small data and tests only (memory grows with the file)."""
+    return [t.decode("utf-8") for t in self.texts().as_numpy_iterator()]
 
 
 @dataclasses.dataclass
@@ -75,26 +121,35 @@ class LoadReport:
             f"conflicting labels, per-label max kept); {self.dropped_empty_text} dropped for empty text")
 
 
-def load(path: str) -> Tuple[Examples, LoadReport]:
+def load(path: str, spool_dir: str) -> Tuple[Examples, LoadReport]:
   """Loads labelled messages from a two-file directory or a wide CSV file.
 
   Args:
     path: a directory holding `disaster_messages.csv` and
       `disaster_categories.csv`, or one wide-format CSV file.
+    spool_dir: an existing directory for the text spool (a new file each
+      call); it must outlive the returned examples. Training uses a scratch
+      directory under the model dir.
 
   Returns:
-    The examples (one per id, in first-seen order) and a report of what was
-    merged or dropped.
+    The examples (one per id, in the order of the file holding the messages)
+    and a report of what was merged or dropped.
 
   Raises:
     DataError: on any malformed input; the message names file, line and field.
   """
-  if os.path.isdir(path):
-    return _load_two_file(path)
-  if os.path.isfile(path):
-    return _load_wide(path)
-  raise DataError(f"{path}: no such file or directory; expected a directory with {MESSAGES_FILE} and "
+  if not os.path.exists(path):
+    raise DataError(f"{path}: no such file or directory; expected a directory with {MESSAGES_FILE} and "
                   f"{CATEGORIES_FILE}, or one wide-format CSV file")
+  fd, spool = tempfile.mkstemp(suffix=".tfrecord", prefix="messages-", dir=spool_dir)
+  os.close(fd)
+  try:
+    with tf.io.TFRecordWriter(spool) as writer:
+      examples, report = (_load_two_file if os.path.isdir(path) else _load_wide)(path, spool, writer)
+  except BaseException:
+    os.remove(spool)  # a half-written spool is of no use to anyone
+    raise
+  return examples, report
 
 
 TRAIN, TUNE, VALIDATION = 0, 1, 2
@@ -126,36 +181,63 @@ def split_ids(ids: Sequence[str], validation_fraction: float, tune_fraction: flo
   return sides
 
 
-def vectorized_dataset(texts: np.ndarray, label_matrix: np.ndarray,
-                       vectorize: Callable[[tf.Tensor], tf.Tensor], cache: bool = True) -> tf.data.Dataset:
-  """Vectorises raw texts once, in the graph, and caches (ids, labels) pairs.
+def vectorized_dataset(examples: Examples, vectorize: Callable[[tf.Tensor], tf.Tensor],
+                       cache: Optional[str] = "") -> tf.data.Dataset:
+  """Vectorises the examples' texts in the graph and caches (ids, labels) pairs.
 
   Args:
-    texts: [N] str.
-    label_matrix: [N, 36] int.
+    examples: what to vectorise; the texts stream from its spool.
     vectorize: maps a [batch] string tensor to [batch, sequence_length] ids;
       the TextVectorization layer, the same one the export uses.
-    cache: keep the vectorised examples in memory (vectorising is
-      deterministic, so it then runs once per run); False re-vectorises on
-      every pass (bench/speed.py measures the difference).
+    cache: a file prefix for tf.data's cache (vectorising is deterministic, so
+      it then runs once: see `fill_cache`), "" for an in-memory cache, or None
+      to re-vectorise on every pass (bench/speed.py measures the difference).
 
   Returns:
     A dataset of unbatched (token_ids [sequence_length] int64, labels [36] int32).
   """
-  ds = tf.data.Dataset.from_tensor_slices((texts.astype(object), label_matrix.astype(np.int32)))
   # Vectorising a batch at a time is ~50x faster than one string at a time.
-  ds = ds.batch(1024).map(lambda t, y: (vectorize(t), y), num_parallel_calls=tf.data.AUTOTUNE)
+  ds = examples.labelled().batch(1024).map(lambda t, y: (vectorize(t), y), num_parallel_calls=tf.data.AUTOTUNE)
   ds = ds.unbatch()
-  return ds.cache() if cache else ds
+  return ds if cache is None else ds.cache(cache)
 
 
-def batched(ds: tf.data.Dataset, batch_size: int, *, shuffle_seed: Optional[int] = None,
-            shuffle_buffer: int = 0) -> tf.data.Dataset:
-  """Shuffles (when a seed is given) and batches a cached dataset.
+def fill_cache(ds: tf.data.Dataset) -> int:
+  """Runs once through a cached dataset so that the cache is complete; returns its length.
+
+  tf.data discards a cache whose first pass stops early, and a training epoch
+  does stop early (its last partial batch is dropped, and a shuffle buffer
+  smaller than the data is never drained): unfilled, the cache would be
+  rebuilt, i.e. everything re-vectorised, every epoch.
+  """
+  return int(ds.batch(4096).reduce(np.int64(0), lambda n, batch: n + tf.shape(batch[1], out_type=tf.int64)[0]))
+
+
+def batched(ds: Union[tf.data.Dataset, Sequence[tf.data.Dataset]], batch_size: int, *,
+            shuffle_seed: Optional[int] = None, shuffle_buffer: int = 0) -> tf.data.Dataset:
+  """Shuffles (when a seed is given) and batches cached data.
+
+  Args:
+    ds: a dataset; or, to train, the blocks of one (`Examples.blocks` of at
+      most `shuffle_buffer` examples, each vectorised and cached). Each block
+      is read in order while the next example is taken from a block drawn at
+      random, and then passes the shuffle buffer: an epoch mixes the whole
+      split, not one buffer-sized window of the file, while memory holds one
+      buffer. Data that fits the buffer is one block, shuffled fully.
+    batch_size: examples per batch.
+    shuffle_seed: fixes the epoch's order (a resumed run skips what it did);
+      None for evaluation: in order, every example kept.
+    shuffle_buffer: examples held for shuffling.
 
   Training batches drop the remainder, so every step has the same static shape
   (one trace) and no replica of a distributed step ever sees an empty batch.
   """
+  if not isinstance(ds, tf.data.Dataset):
+    blocks, ds = ds[1:], ds[0]
+    for block in blocks if shuffle_seed is None else ():
+      ds = ds.concatenate(block)
+    if shuffle_seed is not None and blocks:
+      ds = tf.data.Dataset.sample_from_datasets([ds, *blocks], seed=shuffle_seed)
   if shuffle_seed is not None:
     ds = ds.shuffle(shuffle_buffer, seed=shuffle_seed, reshuffle_each_iteration=False)
   return ds.batch(batch_size, drop_remainder=shuffle_seed is not None).prefetch(tf.data.AUTOTUNE)
@@ -238,42 +320,70 @@ def _parse_categories(cell: str, where: str) -> List[int]:
   return [found[c] for c in labels.CATEGORIES]
 
 
-class _Merger:
-  """Collects labelled rows into one example per id (labels: per-label max)."""
+_NO_TEXT, _EMPTY_TEXT = -1, -2  # a row's record_of until its message is seen / if it is blank
 
-  def __init__(self, report: LoadReport):
+
+class _Merger:
+  """Collects labelled rows into one example per id (labels: per-label max).
+
+  Per id it keeps 36 int8 labels and where its text went; the text itself goes
+  to the TFRecord spool as soon as it is seen (the first one, for repeats).
+  """
+
+  def __init__(self, report: LoadReport, spool: str, writer: tf.io.TFRecordWriter):
     self.report = report
-    self.labels: Dict[str, List[int]] = {}  # insertion-ordered: first-seen order
-    self.texts: Dict[str, str] = {}
-    self.conflicting = set()
+    self.spool = spool
+    self.writer = writer
+    self.row_of: Dict[str, int] = {}  # id -> row; insertion-ordered
+    self.label_rows = bytearray()  # NUM_CATEGORIES int8 labels per row
+    self.record_of = array.array("q")  # per row: its text's record, or _NO_TEXT / _EMPTY_TEXT
+    self.conflicting = bytearray()  # per row: 1 if its repeats disagree
+    self.records = 0
 
   def add_labels(self, id_: str, row_labels: List[int]) -> None:
     self.report.rows += 1
-    old = self.labels.get(id_)
-    if old is None:
-      self.labels[id_] = row_labels
+    row = self.row_of.get(id_)
+    new = bytes(row_labels)
+    if row is None:
+      self.row_of[id_] = len(self.record_of)
+      self.label_rows += new
+      self.record_of.append(_NO_TEXT)
+      self.conflicting.append(0)
       return
     self.report.duplicate_rows += 1
-    if old != row_labels:
-      self.conflicting.add(id_)
-      old[:] = [max(a, b) for a, b in zip(old, row_labels)]
+    span = slice(row * labels.NUM_CATEGORIES, (row + 1) * labels.NUM_CATEGORIES)
+    old = self.label_rows[span]
+    if old != new:
+      self.conflicting[row] = 1
+      self.label_rows[span] = bytes(map(max, old, new))
 
   def add_text(self, id_: str, text: str) -> None:
-    self.texts.setdefault(id_, text)  # repeats carry the same message; keep the first
+    row = self.row_of[id_]
+    if self.record_of[row] != _NO_TEXT:
+      return  # repeats carry the same message; keep the first
+    if not text.strip():
+      self.record_of[row] = _EMPTY_TEXT
+      return
+    self.writer.write(text.encode("utf-8"))
+    self.record_of[row] = self.records
+    self.records += 1
+
+  def ids_without_text(self) -> List[str]:
+    return [i for i, row in self.row_of.items() if self.record_of[row] == _NO_TEXT]
 
   def finish(self) -> Tuple[Examples, LoadReport]:
-    ids = list(self.labels)
-    texts = [self.texts[i] for i in ids]
-    keep = np.array([bool(t.strip()) for t in texts], dtype=bool)
-    self.report.conflicting_duplicates = len(self.conflicting)
-    self.report.dropped_empty_text = int((~keep).sum())
+    record_of = np.frombuffer(self.record_of, dtype=np.int64)
+    keep = record_of >= 0
+    self.report.conflicting_duplicates = int(sum(self.conflicting))
+    self.report.dropped_empty_text = int((record_of == _EMPTY_TEXT).sum())
     self.report.examples = int(keep.sum())
     if not self.report.examples:
       raise DataError(f"{self.report.source}: no usable rows ({self.report.rows} read, "
                       f"{self.report.dropped_empty_text} with empty text)")
-    label_matrix = np.array([self.labels[i] for i in ids], dtype=np.int32).reshape(-1, labels.NUM_CATEGORIES)
-    examples = Examples(np.array(ids, dtype=object), np.array(texts, dtype=object), label_matrix)
-    return examples.subset(keep), self.report
+    order = np.argsort(record_of[keep], kind="stable")  # the order the texts were written in
+    ids = np.array(list(self.row_of), dtype=object)[keep][order]
+    label_matrix = np.frombuffer(self.label_rows, dtype=np.int8).reshape(-1, labels.NUM_CATEGORIES)
+    return Examples(ids, label_matrix[keep][order], self.spool, record_of[keep][order], self.records), self.report
 
 
 def _id(row: Dict[str, str], where: str) -> str:
@@ -283,38 +393,35 @@ def _id(row: Dict[str, str], where: str) -> str:
   return id_
 
 
-def _load_two_file(directory: str) -> Tuple[Examples, LoadReport]:
+def _load_two_file(directory: str, spool: str, writer: tf.io.TFRecordWriter) -> Tuple[Examples, LoadReport]:
   messages_path = os.path.join(directory, MESSAGES_FILE)
   categories_path = os.path.join(directory, CATEGORIES_FILE)
   for p in (messages_path, categories_path):
     if not os.path.isfile(p):
       raise DataError(f"{p}: no such file; a two-file data directory holds {MESSAGES_FILE} and "
                       f"{CATEGORIES_FILE}")
-  report = LoadReport(source=directory, format="two-file")
-  merger = _Merger(report)
+  merger = _Merger(LoadReport(source=directory, format="two-file"), spool, writer)
   for line, row in _rows(categories_path, ("id", "categories")):
     where = f"{categories_path}:{line}"
     merger.add_labels(_id(row, where), _parse_categories(row["categories"], where))
   for line, row in _rows(messages_path, ("id", "message")):
     where = f"{messages_path}:{line}"
     id_ = _id(row, where)
-    if id_ not in merger.labels:
+    if id_ not in merger.row_of:
       raise DataError(f"{where}: id {id_!r} has no row in {categories_path}")
     merger.add_text(id_, row["message"])
-  unmatched = [i for i in merger.labels if i not in merger.texts]
+  unmatched = merger.ids_without_text()
   if unmatched:
     raise DataError(f"{categories_path}: {len(unmatched)} id(s) have no message in {messages_path}, "
                     f"e.g. {', '.join(unmatched[:5])}")
   return merger.finish()
 
 
-def _load_wide(path: str) -> Tuple[Examples, LoadReport]:
+def _load_wide(path: str, spool: str, writer: tf.io.TFRecordWriter) -> Tuple[Examples, LoadReport]:
   required = ("id", "message") + labels.CATEGORIES
-  rows = _rows(path, required)
-  report = LoadReport(source=path, format="wide")
-  merger = _Merger(report)
+  merger = _Merger(LoadReport(source=path, format="wide"), spool, writer)
   first = True
-  for line, row in rows:
+  for line, row in _rows(path, required):
     if first:
       unknown = [c for c in row if c not in required and c not in WIDE_METADATA_COLUMNS]
       if unknown:

@@ -10,6 +10,7 @@ never trained on. Prints the same report as training and writes it as JSON.
 
 import json
 import sys
+import tempfile
 from typing import Any, Dict, Tuple
 
 import numpy as np
@@ -44,17 +45,19 @@ def evaluate_export(export_dir: str, data_path: str, split: str = "all",
     raise ValueError(f"split={split!r}: expected one of {', '.join(SPLITS)}")
   path = serving.version_dir(export_dir)
   metadata = serving.read_metadata(path)
-  examples, load_report = data.load(data_path)
-  logging.info("data: %s", load_report.summary())
-  if split != "all":
-    tc = metadata["config"]["train"]
-    sides = data.split_ids(examples.ids, tc["validation_fraction"], tc.get("tune_fraction", 0.0), tc["split_seed"])
-    examples = examples.subset(sides == {"train": data.TRAIN, "tune": data.TUNE, "validation": data.VALIDATION}[split])
-    if not len(examples):
-      raise ValueError(f"{data_path}: no examples in the {split} split")
-  predict = tf.saved_model.load(path).signatures[serving.PREDICT_KEY]
-  predictions = [predict(text=tf.constant(list(examples.texts[i:i + batch_size]), tf.string))["labels"].numpy()
-                 for i in range(0, len(examples), batch_size)]
+  with tempfile.TemporaryDirectory(prefix="disaster_tf-evaluate-") as spool_dir:
+    examples, load_report = data.load(data_path, spool_dir)
+    logging.info("data: %s", load_report.summary())
+    if split != "all":
+      tc = metadata["config"]["train"]
+      sides = data.split_ids(examples.ids, tc["validation_fraction"], tc.get("tune_fraction", 0.0), tc["split_seed"])
+      side = {"train": data.TRAIN, "tune": data.TUNE, "validation": data.VALIDATION}[split]
+      examples = examples.subset(sides == side)
+      if not len(examples):
+        raise ValueError(f"{data_path}: no examples in the {split} split")
+    predict = tf.saved_model.load(path).signatures[serving.PREDICT_KEY]
+    # Messages stream from the spool a batch at a time; only the decisions are kept.
+    predictions = [predict(text=batch)["labels"].numpy() for batch in examples.texts().batch(batch_size)]
   scores = metrics.report(examples.labels, np.concatenate(predictions))
   scores.update(export=path, data=load_report.__dict__, split=split,
                 thresholds=dict(zip(metadata["categories"], metadata["thresholds"])))

@@ -35,8 +35,9 @@ from disaster_tf import text
 
 METRICS_FILE = "metrics.json"
 FLAGS_FILE = "flags.txt"
+SCRATCH_DIR = "scratch"  # per process: text spool and vectorised caches (see train_and_evaluate)
 KEEP_CHECKPOINTS = 3  # enough to step back past a bad epoch, small on disk
-# In-memory data has no files to shard: each worker keeps its share of every global batch.
+# The data is one spool file, not shards: each worker keeps its share of every global batch.
 _SHARD_BY_DATA = tf.data.Options()
 _SHARD_BY_DATA.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
 
@@ -253,11 +254,26 @@ def train_and_evaluate(config: config_lib.Config, model_dir: str, *, flags_text:
     split, or 0.5 without one), with `at_0.5` (the same at 0.5) and
     `thresholds`; also written to `<model_dir>/metrics.json`.
   """
-  tc = config.train
   # The strategy comes first: a multi-worker one must exist before any other TF op runs.
-  strategy = make_strategy(tc.strategy)
+  strategy = make_strategy(config.train.strategy)
   chief = is_chief(strategy)
-  os.makedirs(model_dir, exist_ok=True)
+  # Every worker saves (a save is a collective op), but only the chief into the model dir.
+  save_dir = model_dir if chief else os.path.join(model_dir, f".worker-{strategy.cluster_resolver.task_id}")
+  # The text spool and vectorised caches: this process's alone, removed when it ends
+  # (and, if it was killed, when the next run starts).
+  scratch = os.path.join(save_dir, SCRATCH_DIR)
+  shutil.rmtree(scratch, ignore_errors=True)
+  os.makedirs(scratch)
+  try:
+    return _train_and_evaluate(config, model_dir, strategy, save_dir, scratch, flags_text, verbose)
+  finally:
+    shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _train_and_evaluate(config: config_lib.Config, model_dir: str, strategy: tf.distribute.Strategy,
+                        save_dir: str, scratch: str, flags_text: Optional[str], verbose: int) -> Dict[str, Any]:
+  tc = config.train
+  chief = save_dir == model_dir
   _check_same_model(config, model_dir)
   if chief:  # other workers only read the model dir, and write to a temporary one they delete
     config_lib.save(config, model_dir)
@@ -266,7 +282,7 @@ def train_and_evaluate(config: config_lib.Config, model_dir: str, *, flags_text:
   keras.utils.set_random_seed(tc.seed)
 
   # Data: one row per id, split by a hash of the id into train / tune / validation.
-  examples, load_report = data.load(tc.data)
+  examples, load_report = data.load(tc.data, scratch)
   logging.info("data: %s", load_report.summary())
   sides = data.split_ids(examples.ids, tc.validation_fraction, tc.tune_fraction, tc.split_seed)
   train, tune, validation = (examples.subset(sides == side) for side in (data.TRAIN, data.TUNE, data.VALIDATION))
@@ -291,7 +307,7 @@ def train_and_evaluate(config: config_lib.Config, model_dir: str, *, flags_text:
     logging.info("vocabulary: %d tokens, reloaded from %s", len(vocabulary), model_dir)
   else:
     vectorizer = text.make_vectorizer(config.model)
-    vocabulary = [str(t) for t in text.adapt(vectorizer, train.texts)]  # the same on every worker
+    vocabulary = [str(t) for t in text.adapt(vectorizer, train.texts())]  # the same on every worker
     if chief:
       text.save_vocabulary(vocabulary, model_dir)
     logging.info("vocabulary: %d tokens, adapted on the training split", len(vocabulary))
@@ -314,8 +330,6 @@ def train_and_evaluate(config: config_lib.Config, model_dir: str, *, flags_text:
   # worker, and a multi-worker scope would try to broadcast the string fingerprint.
   state = ckpt_lib.TrainState(ckpt_lib.fingerprint(vocabulary))
   checkpoint = ckpt_lib.make(model, optimizer, state)
-  # Every worker saves (a save is a collective op), but only the chief into the model dir.
-  save_dir = model_dir if chief else os.path.join(model_dir, f".worker-{strategy.cluster_resolver.task_id}")
   manager = tf.train.CheckpointManager(checkpoint, os.path.join(save_dir, ckpt_lib.CHECKPOINTS_DIR),
                                        max_to_keep=KEEP_CHECKPOINTS)
   best_manager = tf.train.CheckpointManager(checkpoint, os.path.join(save_dir, ckpt_lib.BEST_DIR),
@@ -331,12 +345,21 @@ def train_and_evaluate(config: config_lib.Config, model_dir: str, *, flags_text:
       logging.info("learning rate %g (flags) replaces %g (checkpoint)", tc.learning_rate, restored_rate)
       optimizer.learning_rate = tc.learning_rate
 
-  train_ds = data.vectorized_dataset(train.texts, train.labels, vectorizer)
-  def eval_dataset(split: data.Examples) -> tf.data.Dataset:
-    return data.batched(data.vectorized_dataset(split.texts, split.labels, vectorizer), max(tc.batch_size, 256))
-  # Built once: each is vectorised on its first pass and cached for every later one.
-  validation_ds = eval_dataset(validation)
-  tune_ds = eval_dataset(tune) if len(tune) else None
+  # Vectorised once into file caches under the scratch dir: every epoch then reads
+  # token ids from disk, and memory holds the shuffle buffer and the batch, not the data.
+  def vectorized(split: data.Examples, name: str) -> tf.data.Dataset:
+    return data.vectorized_dataset(split, vectorizer, cache=os.path.join(scratch, name))
+  start = time.time()
+  train_blocks = [vectorized(block, f"train-{i}") for i, block in enumerate(train.blocks(tc.shuffle_buffer))]
+  for block in train_blocks:
+    data.fill_cache(block)
+  logging.info("vectorised the training split in %.1fs (%d block(s) of up to %d: the shuffle buffer)",
+               time.time() - start, len(train_blocks), tc.shuffle_buffer)
+  def eval_dataset(split: data.Examples, name: str) -> tf.data.Dataset:
+    # An evaluation pass reads to the end, so its first pass fills the cache.
+    return data.batched(vectorized(split, name), max(tc.batch_size, 256))
+  validation_ds = eval_dataset(validation, "validation")
+  tune_ds = eval_dataset(tune, "tune") if len(tune) else None
   selection_ds = tune_ds if len(tune) else validation_ds
   steps_per_epoch = len(train) // tc.batch_size
   class_weights_t = tf.constant(class_weights)
@@ -364,7 +387,7 @@ def train_and_evaluate(config: config_lib.Config, model_dir: str, *, flags_text:
       # Each epoch's order is fixed by its seed, so a run stopped mid-epoch
       # resumes by skipping the batches it had trained on.
       skip = int(state.step_in_epoch.numpy())
-      epoch_ds = data.batched(train_ds, tc.batch_size, shuffle_seed=tc.seed * 1000 + epoch,
+      epoch_ds = data.batched(train_blocks, tc.batch_size, shuffle_seed=tc.seed * 1000 + epoch,
                               shuffle_buffer=tc.shuffle_buffer).skip(skip).with_options(_SHARD_BY_DATA)
       if skip:
         logging.info("epoch %d: resuming after step %d of %d", epoch, skip, steps_per_epoch)

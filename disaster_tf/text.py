@@ -13,7 +13,7 @@ a custom op in the graph; messages here are almost all plain text.)
 """
 
 import os
-from typing import List, Sequence
+from typing import List, Sequence, Union
 
 import keras
 import tensorflow as tf
@@ -110,9 +110,16 @@ def make_vectorizer(model_config: config_lib.ModelConfig,
   return layer
 
 
-def adapt(layer: keras.layers.TextVectorization, texts: Sequence[str]) -> List[str]:
-  """Adapts `layer` on `texts` (the training split only) and returns its vocabulary."""
-  layer.adapt(tf.data.Dataset.from_tensor_slices(list(texts)).batch(1024))
+def adapt(layer: keras.layers.TextVectorization, texts: Union[tf.data.Dataset, Sequence[str]]) -> List[str]:
+  """Adapts `layer` on `texts` (the training split only) and returns its vocabulary.
+
+  Args:
+    texts: a dataset of scalar strings, streamed (memory grows with the
+      distinct tokens, not with the data), or a list for small inputs.
+  """
+  if not isinstance(texts, tf.data.Dataset):
+    texts = tf.data.Dataset.from_tensor_slices(list(texts))
+  layer.adapt(texts.batch(1024))
   return layer.get_vocabulary()
 
 

@@ -31,18 +31,18 @@ def write(directory, messages: str, categories: str):
 def test_two_file_loads_in_category_order(tmp_path):
   rows = fixtures.synthetic_rows(30)
   fixtures.write_two_file(tmp_path, rows)
-  examples, report = data.load(str(tmp_path))
+  examples, report = data.load(str(tmp_path), str(tmp_path))
   assert len(examples) == 30 and report.examples == 30 and report.format == "two-file"
   assert list(examples.ids) == [r["id"] for r in rows]
-  assert examples.texts[3] == rows[3]["message"]
+  assert examples.read_texts()[3] == rows[3]["message"]
   np.testing.assert_array_equal(examples.labels[5], [rows[5]["labels"][c] for c in labels.CATEGORIES])
-  assert examples.labels.dtype == np.int32 and examples.labels.shape == (30, 36)
+  assert examples.labels.dtype == np.int8 and examples.labels.shape == (30, 36)
 
 
 def test_wide_format_reads_columns_by_name(tmp_path):
   rows = fixtures.synthetic_rows(20, seed=3)
   fixtures.write_wide(tmp_path / "wide.csv", rows)
-  examples, report = data.load(str(tmp_path / "wide.csv"))
+  examples, report = data.load(str(tmp_path / "wide.csv"), str(tmp_path))
   assert report.format == "wide" and len(examples) == 20
   np.testing.assert_array_equal(examples.labels[7], [rows[7]["labels"][c] for c in labels.CATEGORIES])
 
@@ -51,10 +51,10 @@ def test_both_formats_give_the_same_examples(tmp_path):
   rows = fixtures.synthetic_rows(25, seed=5)
   fixtures.write_two_file(tmp_path / "two", rows)
   fixtures.write_wide(tmp_path / "wide.csv", rows)
-  a, _ = data.load(str(tmp_path / "two"))
-  b, _ = data.load(str(tmp_path / "wide.csv"))
+  a, _ = data.load(str(tmp_path / "two"), str(tmp_path))
+  b, _ = data.load(str(tmp_path / "wide.csv"), str(tmp_path))
   np.testing.assert_array_equal(a.labels, b.labels)
-  assert list(a.texts) == list(b.texts)
+  assert a.read_texts() == b.read_texts()
 
 
 def test_repeated_ids_merge_with_per_label_max_and_are_counted(tmp_path):
@@ -62,7 +62,7 @@ def test_repeated_ids_merge_with_per_label_max_and_are_counted(tmp_path):
             "3,hello,,direct\n3,hello,,direct\n",
             HEADER_C + f"1,{cell(related=1, water=1)}\n1,{cell(related=2, food=1)}\n2,{cell(fire=1)}\n"
             f"3,{ZEROS}\n3,{ZEROS}\n")
-  examples, report = data.load(d)
+  examples, report = data.load(d, str(tmp_path))
   assert list(examples.ids) == ["1", "2", "3"]
   row = dict(zip(labels.CATEGORIES, examples.labels[0]))
   assert row["related"] == 2 and row["water"] == 1 and row["food"] == 1
@@ -72,7 +72,7 @@ def test_repeated_ids_merge_with_per_label_max_and_are_counted(tmp_path):
 def test_empty_messages_are_dropped_and_counted(tmp_path):
   d = write(tmp_path, HEADER_M + '1,need water,,direct\n2,"   ",,direct\n3,,,direct\n',
             HEADER_C + f"1,{ZEROS}\n2,{ZEROS}\n3,{ZEROS}\n")
-  examples, report = data.load(d)
+  examples, report = data.load(d, str(tmp_path))
   assert list(examples.ids) == ["1"] and report.dropped_empty_text == 2
   assert "2 dropped for empty text" in report.summary()
 
@@ -80,8 +80,8 @@ def test_empty_messages_are_dropped_and_counted(tmp_path):
 def test_multiline_quoted_message_and_bom(tmp_path):
   d = write(tmp_path, "\ufeff" + HEADER_M + '1,"line one\nline two, still one",,direct\n',
             HEADER_C + f"1,{ZEROS}\n")
-  examples, _ = data.load(d)
-  assert examples.texts[0] == "line one\nline two, still one"
+  examples, _ = data.load(d, str(tmp_path))
+  assert examples.read_texts()[0] == "line one\nline two, still one"
 
 
 # --- bad input: every error names the file, the line and the field ---------------------
@@ -119,7 +119,7 @@ def test_multiline_quoted_message_and_bom(tmp_path):
 def test_bad_two_file_input_names_file_line_and_field(tmp_path, messages, categories, expected):
   d = write(tmp_path, messages, categories)
   with pytest.raises(data.DataError, match=expected):
-    data.load(d)
+    data.load(d, str(tmp_path))
 
 
 def test_non_utf8_bytes_name_the_line(tmp_path):
@@ -127,36 +127,36 @@ def test_non_utf8_bytes_name_the_line(tmp_path):
   with open(os.path.join(d, data.MESSAGES_FILE), "ab") as f:
     f.write(b"2,caf\xe9 latin-1,,direct\n")
   with pytest.raises(data.DataError, match=r"disaster_messages.csv:3: byte 6 of the line is not valid UTF-8"):
-    data.load(d)
+    data.load(d, str(tmp_path))
 
 
 def test_missing_paths(tmp_path):
   with pytest.raises(data.DataError, match=r"nope: no such file or directory; expected a directory with"):
-    data.load(str(tmp_path / "nope"))
+    data.load(str(tmp_path / "nope"), str(tmp_path))
   os.makedirs(tmp_path / "half")
   with open(tmp_path / "half" / data.MESSAGES_FILE, "w") as f:
     f.write(HEADER_M)
   with pytest.raises(data.DataError, match=r"half/disaster_categories.csv: no such file"):
-    data.load(str(tmp_path / "half"))
+    data.load(str(tmp_path / "half"), str(tmp_path))
 
 
 def test_bad_wide_input(tmp_path):
   rows = fixtures.synthetic_rows(3)
   fixtures.write_wide(tmp_path / "w.csv", rows, extra_columns=("split", "mood"))
   with pytest.raises(data.DataError, match=r"w.csv:1: unknown column\(s\) mood"):
-    data.load(str(tmp_path / "w.csv"))
+    data.load(str(tmp_path / "w.csv"), str(tmp_path))
   with open(tmp_path / "h.csv", "w") as f:
     f.write("id,message," + ",".join(labels.CATEGORIES) + "\n")
   with pytest.raises(data.DataError, match=r"h.csv: the header has no data rows"):
-    data.load(str(tmp_path / "h.csv"))
+    data.load(str(tmp_path / "h.csv"), str(tmp_path))
   with open(tmp_path / "m.csv", "w") as f:
     f.write("id,message," + ",".join(c for c in labels.CATEGORIES if c != "shops") + "\n")
   with pytest.raises(data.DataError, match=r"m.csv:1: header lacks column\(s\) shops"):
-    data.load(str(tmp_path / "m.csv"))
+    data.load(str(tmp_path / "m.csv"), str(tmp_path))
   rows[1]["labels"]["offer"] = 5
   fixtures.write_wide(tmp_path / "r.csv", rows)
   with pytest.raises(data.DataError, match=r"r.csv:3: category 'offer': label 5 is out of range"):
-    data.load(str(tmp_path / "r.csv"))
+    data.load(str(tmp_path / "r.csv"), str(tmp_path))
 
 
 # --- split and tf.data -------------------------------------------------------------------
@@ -172,13 +172,24 @@ def test_validation_split_is_deterministic_and_stable_when_rows_are_added():
   assert (data.split_ids(ids, 0.2, 0.1, "other salt") != sides).any()
 
 
-def test_training_batches_are_full_and_shuffled_by_seed():
-  n = 50
-  texts = np.array([f"w{i}" for i in range(n)], dtype=object)
-  label_matrix = np.zeros((n, 36), np.int32)
-  label_matrix[:, 1] = np.arange(n) % 2
-  vectorize = lambda t: tf.strings.to_hash_bucket_fast(tf.strings.split(t).to_tensor(shape=[None, 2]), 100)
-  cached = data.vectorized_dataset(texts, label_matrix, vectorize)
+def spooled(tmp_path, n):
+  """n examples whose texts are "w0".."w{n-1}" and whose `request` label is i % 2."""
+  rows = fixtures.synthetic_rows(n)
+  for i, r in enumerate(rows):
+    r["message"], r["labels"]["request"] = f"w{i}", i % 2
+  fixtures.write_two_file(tmp_path / "d", rows)
+  return data.load(str(tmp_path / "d"), str(tmp_path))[0]
+
+
+def hash_words(t):
+  return tf.strings.to_hash_bucket_fast(tf.strings.split(t).to_tensor(shape=[None, 2]), 100)
+
+
+def test_training_batches_are_full_and_shuffled_by_seed(tmp_path):
+  examples = spooled(tmp_path, 50)
+  cached = data.vectorized_dataset(examples, hash_words, cache=str(tmp_path / "cache"))
+  assert data.fill_cache(cached) == 50
+  assert os.path.exists(str(tmp_path / "cache") + ".index")  # complete, so never rebuilt
   batches = list(data.batched(cached, 16, shuffle_seed=1, shuffle_buffer=100))
   assert [b[0].shape[0] for b in batches] == [16, 16, 16]  # remainder dropped
   again = list(data.batched(cached, 16, shuffle_seed=1, shuffle_buffer=100))
@@ -187,6 +198,66 @@ def test_training_batches_are_full_and_shuffled_by_seed():
   assert not np.array_equal(batches[0][0], other[0][0])
   evaluation = list(data.batched(cached, 16))
   assert [b[0].shape[0] for b in evaluation] == [16, 16, 16, 2]  # evaluation keeps every example
+  token_ids = np.concatenate([b[0] for b in evaluation])
+  label_matrix = np.concatenate([b[1] for b in evaluation])
+  np.testing.assert_array_equal(token_ids, hash_words(tf.constant([f"w{i}" for i in range(50)])))
+  np.testing.assert_array_equal(label_matrix[:, labels.CATEGORIES.index("request")], np.arange(50) % 2)
+  assert label_matrix.dtype == np.int32
+
+
+def test_a_subset_streams_its_own_texts_with_their_labels(tmp_path):
+  examples = spooled(tmp_path, 20)
+  odd = examples.subset(np.arange(20) % 2 == 1)
+  assert odd.read_texts() == [f"w{i}" for i in range(1, 20, 2)]
+  pairs = list(odd.labelled().as_numpy_iterator())
+  assert [t for t, _ in pairs] == [f"w{i}".encode() for i in range(1, 20, 2)]
+  assert all(y[labels.CATEGORIES.index("request")] == 1 for _, y in pairs)
+
+
+def number_of(t):
+  """"w12" -> [12, 12]: a vectorizer whose ids say which example they came from."""
+  n = tf.strings.to_number(tf.strings.substr(t, 1, 9), tf.int64)
+  return tf.stack([n, n], axis=1)
+
+
+def test_blocks_bound_the_shuffle_yet_mix_the_whole_split(tmp_path):
+  examples = spooled(tmp_path, 60)
+  train = examples.subset(np.arange(60) % 3 != 0)  # 40 examples, not contiguous on disk
+  blocks = train.blocks(15)
+  assert [len(b) for b in blocks] == [13, 13, 14] and len(train.blocks(40)) == 1
+  assert sum((b.read_texts() for b in blocks), []) == train.read_texts()
+  cached = [data.vectorized_dataset(b, number_of, cache=str(tmp_path / f"b{i}")) for i, b in enumerate(blocks)]
+  assert [data.fill_cache(c) for c in cached] == [13, 13, 14]
+  rank = {n: i for i, n in enumerate(i for i in range(60) if i % 3)}  # example number -> place in the split
+  def order(seed):
+    batches = data.batched(cached, 4, shuffle_seed=seed, shuffle_buffer=5)
+    return [rank[n] for n in np.concatenate([x for x, _ in batches.as_numpy_iterator()])[:, 0]]
+  first = order(7)
+  assert first == order(7)  # an epoch's order is fixed by its seed (exact resume)
+  assert sorted(first) == list(range(40))  # every example once
+  # The first batches draw on every block, far beyond one 5-example buffer of the file's order.
+  assert {r // 13 for r in first[:8]} == {0, 1, 2} and max(first[:8]) >= 26
+  in_order = np.concatenate([x for x, _ in data.batched(cached, 4).as_numpy_iterator()])[:, 0]
+  assert [rank[n] for n in in_order] == list(range(40))  # no seed: all blocks, in order
+
+
+def test_texts_are_spooled_to_disk_and_read_back_unchanged(tmp_path):
+  rows = fixtures.synthetic_rows(4)
+  rows[2]["message"] = "Aide: l'eau \u00e0 Jacmel\nligne deux \U0001F30A"
+  fixtures.write_wide(tmp_path / "w.csv", rows)
+  examples, _ = data.load(str(tmp_path / "w.csv"), str(tmp_path))
+  assert os.path.dirname(examples.text_file) == str(tmp_path) and examples.records == 4
+  assert examples.read_texts() == [r["message"] for r in rows]
+
+
+def test_a_failed_load_leaves_no_spool(tmp_path):
+  os.makedirs(tmp_path / "spool")
+  rows = fixtures.synthetic_rows(5)
+  rows[4]["labels"]["fire"] = 3
+  fixtures.write_wide(tmp_path / "w.csv", rows)
+  with pytest.raises(data.DataError, match=r"w.csv:6: category 'fire': label 3 is out of range"):
+    data.load(str(tmp_path / "w.csv"), str(tmp_path / "spool"))
+  assert os.listdir(tmp_path / "spool") == []
 
 
 def test_three_way_split_keeps_validation_fixed_whatever_the_tune_fraction():
@@ -201,11 +272,11 @@ def test_a_1mb_message_loads_whole(tmp_path):
   rows = fixtures.synthetic_rows(3)
   rows[1]["message"] = "help " * 200_000  # 1 MB: over the csv module's default field limit
   fixtures.write_two_file(tmp_path, rows)
-  examples, _ = data.load(str(tmp_path))
-  assert examples.texts[1] == rows[1]["message"]
+  examples, _ = data.load(str(tmp_path), str(tmp_path))
+  assert examples.read_texts()[1] == rows[1]["message"]
 
 
 def test_an_unclosed_quote_is_still_an_error(tmp_path):
   d = write(tmp_path, HEADER_M + '1,"never closed,,direct\n2,b,,direct\n', HEADER_C + f"1,{ZEROS}\n2,{ZEROS}\n")
   with pytest.raises(data.DataError, match=r"disaster_messages.csv:\d+: malformed CSV"):
-    data.load(d)
+    data.load(d, str(tmp_path))

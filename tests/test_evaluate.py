@@ -26,8 +26,8 @@ def test_report_comes_from_the_exports_labels(exported, tmp_path):
   fixtures.write_two_file(tmp_path / "d", rows)
   scores, metadata = evaluate.evaluate_export(os.path.dirname(path), str(tmp_path / "d"), batch_size=7)
   assert scores["export"] == path and scores["split"] == "all" and scores["examples"] == 60
-  examples, _ = data.load(str(tmp_path / "d"))
-  decided = tf.saved_model.load(path).signatures["serving_default"](text=tf.constant(list(examples.texts)))["labels"]
+  examples, _ = data.load(str(tmp_path / "d"), str(tmp_path))
+  decided = tf.saved_model.load(path).signatures["serving_default"](text=tf.constant(examples.read_texts()))["labels"]
   assert scores["total"] == pytest.approx(metrics.report(examples.labels, decided.numpy())["total"])
   assert metadata["thresholds"] == pytest.approx(ckpt_lib.read_thresholds(model_dir).tolist())
   assert list(scores["thresholds"]) == list(labels.CATEGORIES)

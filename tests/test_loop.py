@@ -100,6 +100,7 @@ def test_run_writes_checkpoints_metrics_summaries_and_learns(trained):
   assert final["threshold_source"].startswith("tuned on the tune split")
   assert config_lib.load(model_dir) == config
   assert open(os.path.join(model_dir, loop.FLAGS_FILE)).read() == "--epochs=6\n"
+  assert not os.path.exists(os.path.join(model_dir, loop.SCRATCH_DIR))  # spool and caches removed at the end
 
 
 def test_vocabulary_is_adapted_on_the_training_split_only(trained):
@@ -108,16 +109,16 @@ def test_vocabulary_is_adapted_on_the_training_split_only(trained):
   assert "water" in vocabulary and "zanzibarx" not in vocabulary
 
 
-def test_load_model_and_thresholds_reproduce_the_final_report(trained):
+def test_load_model_and_thresholds_reproduce_the_final_report(trained, tmp_path):
   config, model_dir, final = trained
   loaded_config, vocabulary, model, path = ckpt_lib.load_model(model_dir)
   assert loaded_config == config and path == final["checkpoint"]
-  examples, _ = data.load(config.train.data)
+  examples, _ = data.load(config.train.data, str(tmp_path))
   tc = config.train
   validation = examples.subset(data.split_ids(examples.ids, tc.validation_fraction, tc.tune_fraction,
                                               tc.split_seed) == data.VALIDATION)
   vectorizer = text.make_vectorizer(config.model, vocabulary)
-  scores, related = model_lib.probabilities(model(vectorizer(tf.constant(list(validation.texts)))))
+  scores, related = model_lib.probabilities(model(vectorizer(tf.constant(validation.read_texts()))))
   decided = loop.decide(scores.numpy(), related.numpy(), ckpt_lib.read_thresholds(model_dir))
   assert metrics.report(validation.labels, decided)["total"] == pytest.approx(final["total"], abs=1e-9)
 
@@ -270,7 +271,7 @@ def test_steps_per_execution_and_xla_train_the_same_number_of_steps(tmp_path, ti
   epochs = body["epochs"]
   assert epochs[1]["train_loss"] < epochs[0]["train_loss"]
   reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints")))
-  examples, _ = data.load(config.train.data)
+  examples, _ = data.load(config.train.data, str(tmp_path))
   sides = data.split_ids(examples.ids, config.train.validation_fraction, config.train.tune_fraction,
                          config.train.split_seed)
   steps_per_epoch = int((sides == data.TRAIN).sum()) // config.train.batch_size

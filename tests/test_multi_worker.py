@@ -29,7 +29,8 @@ def train_flags(tmp_path, model_dir, strategy):
   return [sys.executable, os.path.join(ROOT, "train.py"), f"--data={tmp_path / 'data'}", f"--model_dir={model_dir}",
           f"--strategy={strategy}", "--epochs=2", "--batch_size=16", "--max_tokens=60", "--sequence_length=8",
           "--embedding_dim=4", "--conv_filters=4", "--patience=0", "--verbose=0", "--steps_per_execution=4",
-          "--dropout=0"]  # dropout masks would come from different random streams
+          "--dropout=0",  # dropout masks would come from different random streams
+          "--shuffle_buffer=64"]  # ~3 blocks drawn at random: every worker must draw the same order
 
 
 def weights_sum(log):
