@@ -57,6 +57,16 @@ def test_both_formats_give_the_same_examples(tmp_path):
   assert a.read_texts() == b.read_texts()
 
 
+def test_labels_follow_their_ids_when_the_two_files_disagree_on_order(tmp_path):
+  d = write(tmp_path, HEADER_M + "1,need water,,direct\n2,fire here,,direct\n3,hello,,direct\n",
+            HEADER_C + f"3,{ZEROS}\n2,{cell(fire=1)}\n1,{cell(water=1)}\n")
+  examples, _ = data.load(d, str(tmp_path))
+  assert list(examples.ids) == ["1", "2", "3"]  # the messages file's order
+  assert examples.read_texts() == ["need water", "fire here", "hello"]
+  assert [tuple(np.flatnonzero(row)) for row in examples.labels] == [
+      (labels.CATEGORIES.index("water"),), (labels.CATEGORIES.index("fire"),), ()]
+
+
 def test_repeated_ids_merge_with_per_label_max_and_are_counted(tmp_path):
   d = write(tmp_path, HEADER_M + "1,need water,,direct\n1,need water,,direct\n2,fire here,,direct\n"
             "3,hello,,direct\n3,hello,,direct\n",
