@@ -71,28 +71,7 @@ def summary_table(rows) -> str:
 
 
 def config_from_flagfile(path: str, **train_overrides):
-  """The Config that `train.py --flagfile=path` builds (defaults for flags the file leaves out).
-
-  Benchmarks use it instead of defining train.py's flags in their own process.
-  """
-  import dataclasses  # pylint: disable=import-outside-toplevel
+  """The Config that `train.py --flagfile=path --key=value ...` builds; `path` relative to the repository."""
   sys.path.insert(0, ROOT)
-  from disaster_tf import config as config_lib  # pylint: disable=import-outside-toplevel
-  values = {}
-  with open(os.path.join(ROOT, path), encoding="utf-8") as f:
-    for line in f:
-      line = line.strip()
-      if line.startswith("--"):
-        key, _, value = line[2:].partition("=")
-        values["architecture" if key == "model" else key] = value
-  def build(cls, overrides):
-    kwargs = {}
-    for field in dataclasses.fields(cls):
-      if field.name in values and field.name != "loss_weights":
-        kind = type(getattr(cls(), field.name))
-        raw = values[field.name]
-        kwargs[field.name] = raw.lower() in ("1", "true") if kind is bool else kind(raw)
-    kwargs.update(overrides)
-    return cls(**kwargs)
-  return config_lib.Config(model=build(config_lib.ModelConfig, {}),
-                           train=build(config_lib.TrainConfig, train_overrides))
+  import train  # pylint: disable=import-outside-toplevel
+  return train.config_from_flagfile(os.path.join(ROOT, path), *(f"--{k}={v}" for k, v in train_overrides.items()))

@@ -3,6 +3,9 @@
 import dataclasses
 import os
 
+import pytest
+
+import train
 from disaster_tf import config as config_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -29,3 +32,13 @@ def test_flagfiles_name_only_real_flags():
   known = ({"model" if f == "architecture" else f for f in fields} | {"model_dir", "verbose"})
   for path in ("configs/seed_article.flags", "configs/disaster_response.flags", "configs/linear.flags"):
     assert flag_names(path) <= known, (path, flag_names(path) - known)
+
+
+@pytest.mark.parametrize("path", ["configs/seed_article.flags", "configs/disaster_response.flags",
+                                  "configs/linear.flags"])
+def test_flagfiles_parse_into_the_config_train_py_runs(path):
+  config = train.config_from_flagfile(os.path.join(ROOT, path), "--epochs=2", "--loss_weights=offer=2")
+  assert config.train.epochs == 2 and config.train.loss_weights == (("offer", 2.0),)  # later flags win
+  expected = {"seed_article": "cnn_rnn", "disaster_response": "multi_cnn", "linear": "linear"}
+  assert config.model.architecture == expected[os.path.basename(path)[:-len(".flags")]]  # --model
+  assert config_lib.Config.from_json(config.to_json()) == config
