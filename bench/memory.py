@@ -40,6 +40,7 @@ def define_flags():
   flags.DEFINE_string("data", "../shared/data", "Two-file data to replicate.")
   flags.DEFINE_list("copies", ["1", "10", "20"], "Data sizes to run, as copies of --data (1: --data itself).")
   flags.DEFINE_integer("epochs", 1, "Epochs per run (memory peaks in the first).")
+  flags.DEFINE_integer("repeats", 2, "Runs per code and size: peak RSS varies by tens of MB between runs.")
   flags.DEFINE_string("baseline", "cee3f7c", "Git revision whose code is the baseline; empty: no baseline.")
 
 
@@ -102,31 +103,38 @@ def main(argv):
     try:
       for code, code_dir in codes.items():
         for name, path in inputs.items():
-          model_dir = os.path.join(work, "model", str(len(results)))
-          results[code, name] = run(code_dir, path, model_dir, f.epochs)
-          shutil.rmtree(model_dir)  # its scratch is gone already; keep the disk for the next size
+          for _ in range(f.repeats):
+            model_dir = os.path.join(work, "model")
+            results.setdefault((code, name), []).append(run(code_dir, path, model_dir, f.epochs))
+            shutil.rmtree(model_dir)  # its scratch is gone already; keep the disk for the next run
     finally:
       if f.baseline:
         subprocess.run(["git", "worktree", "remove", "--force", baseline_dir], cwd=common.ROOT, check=False)
   finally:
     shutil.rmtree(work, ignore_errors=True)
 
-  lines = ["| code | data | CSV MB | messages | peak RSS MiB | epoch 1 s | wall s | validation Total |",
+  def mean(values):
+    return sum(values) / len(values)
+  lines = ["| code | data | CSV MB | messages | peak RSS MiB, each run | epoch 1 s | wall s | validation Total |",
            "| --- | --- | --- | --- | --- | --- | --- | --- |"]
-  for (code, name), (rss, wall, body) in results.items():
-    lines.append(f"| {code} | {name} | {sizes[name]:.0f} | {body['data']['examples']} | {rss:.0f} | "
-                 f"{body['epochs'][0]['train_seconds']:.0f} | {wall:.0f} | {body['final']['total']:.4f} |")
+  for (code, name), runs in results.items():
+    peaks = ", ".join(f"{rss:.0f}" for rss, _, _ in runs)
+    totals = ", ".join(sorted({f"{body['final']['total']:.4f}" for _, _, body in runs}))
+    epoch = mean([body["epochs"][0]["train_seconds"] for _, _, body in runs])
+    lines.append(f"| {code} | {name} | {sizes[name]:.0f} | {runs[0][2]['data']['examples']} | {peaks} | "
+                 f"{epoch:.0f} | {mean([wall for _, wall, _ in runs]):.0f} | {totals} |")
   names = list(inputs)
   steps = list(zip(names[:-1], names[1:]))
-  lines += ["", "Peak RSS added per added message, bytes (slope between two sizes):", "",
+  lines += ["", "Peak RSS added per added message, bytes (slope between two sizes, mean of the runs):", "",
             "| code | " + " | ".join(f"{a} -> {b}" for a, b in steps) + " |",
             "| --- |" + " --- |" * len(steps)]
   slopes = {}
   for code in codes:
     row = []
     for a, b in steps:
-      (rss_a, _, small), (rss_b, _, big) = results[code, a], results[code, b]
-      row.append((rss_b - rss_a) * 2**20 / (big["data"]["examples"] - small["data"]["examples"]))
+      rss_a, rss_b = (mean([rss for rss, _, _ in results[code, n]]) for n in (a, b))
+      added = results[code, b][0][2]["data"]["examples"] - results[code, a][0][2]["data"]["examples"]
+      row.append((rss_b - rss_a) * 2**20 / added)
     slopes[code] = row
     lines.append(f"| {code} | " + " | ".join(f"{x:.0f}" for x in row) + " |")
   if len(codes) == 2 and steps:
@@ -136,11 +144,12 @@ def main(argv):
   body = (f"Each run: `train.py --flagfile={FLAGFILE} --epochs={f.epochs} --patience=0` in its own process "
           "(peak RSS from wait4). `Nx` = the shared two-file data written N times with new ids, generated "
           "for the run and deleted after it: the same vocabulary and batch, a file N times larger. "
-          "`epoch 1 s` includes vectorising for the baseline, which cached in memory during the first "
-          "epoch; disaster_tf vectorises into its file cache before it. The validation Total (tuned "
-          "thresholds) says whether both codes trained the same model (at 1x, one shuffle block, they "
-          "should; above it, disaster_tf mixes blocks, the baseline shuffles one window). Above 1x the "
-          "copies of a message fall on both sides of the id split, so that Total is no quality figure.\n\n"
+          f"{f.repeats} run(s) each; `epoch 1 s` and `wall s` are means. `epoch 1 s` includes vectorising "
+          "for the baseline, which cached in memory during the first epoch; disaster_tf vectorises into its "
+          "file cache before it. The validation Total (tuned thresholds) says whether both codes trained the "
+          "same model (at 1x, one shuffle block, they should; above it, disaster_tf mixes blocks, the "
+          "baseline shuffles one window). Above 1x the copies of a message fall on both sides of the id "
+          "split, so that Total is no quality figure.\n\n"
           + "\n".join(lines))
   common.write_section("memory", "Memory on large inputs", body)
   print(body)
