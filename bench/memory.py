@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import Dict
 
 from absl import app
 from absl import flags
@@ -64,13 +65,13 @@ def replicate(source: str, target: str, copies: int) -> int:
   return rows
 
 
-def run(code_dir: str, data: str, model_dir: str, epochs: int):
+def run(code_dir: str, data: str, model_dir: str, epochs: int, env: Dict[str, str]):
   """Runs train.py from `code_dir`; returns (peak RSS in MiB, wall seconds, its metrics.json)."""
   cmd = [sys.executable, "train.py", f"--flagfile={FLAGFILE}", f"--data={data}", f"--model_dir={model_dir}",
          f"--epochs={epochs}", "--patience=0", "--verbose=0"]
   print("$", " ".join(cmd[1:]), f"(in {code_dir})", flush=True)
   start = time.time()
-  process = subprocess.Popen(cmd, cwd=code_dir, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+  process = subprocess.Popen(cmd, cwd=code_dir, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", **env))
   _, status, usage = os.wait4(process.pid, 0)
   process.returncode = os.waitstatus_to_exitcode(status)
   if process.returncode:
@@ -94,18 +95,22 @@ def main(argv):
         replicate(f.data, inputs[name], copies)
     sizes = {name: sum(os.path.getsize(os.path.join(path, n)) for n in (MESSAGES, CATEGORIES)) / 2**20
              for name, path in inputs.items()}
-    codes = {"disaster_tf (streaming)": common.ROOT}
+    # name -> (code directory, extra environment); the baseline, if any, comes last.
+    codes = {"disaster_tf (streaming)": (common.ROOT, {}),
+             # glibc keeps up to 8 malloc arenas per core, one per busy thread, and holds freed memory in
+             # them: tf.data's threads make RSS ratchet up. Two arenas show how much of a peak that is.
+             "disaster_tf, MALLOC_ARENA_MAX=2": (common.ROOT, {"MALLOC_ARENA_MAX": "2"})}
     if f.baseline:
       baseline_dir = os.path.join(work, "baseline")
       subprocess.run(["git", "worktree", "add", "--detach", baseline_dir, f.baseline], cwd=common.ROOT, check=True)
-      codes[f"baseline ({f.baseline}, in memory)"] = baseline_dir
+      codes[f"baseline ({f.baseline}, in memory)"] = (baseline_dir, {})
     results = {}
     try:
-      for code, code_dir in codes.items():
+      for code, (code_dir, env) in codes.items():
         for name, path in inputs.items():
           for _ in range(f.repeats):
             model_dir = os.path.join(work, "model")
-            results.setdefault((code, name), []).append(run(code_dir, path, model_dir, f.epochs))
+            results.setdefault((code, name), []).append(run(code_dir, path, model_dir, f.epochs, env))
             shutil.rmtree(model_dir)  # its scratch is gone already; keep the disk for the next run
     finally:
       if f.baseline:
@@ -137,10 +142,11 @@ def main(argv):
       row.append((rss_b - rss_a) * 2**20 / added)
     slopes[code] = row
     lines.append(f"| {code} | " + " | ".join(f"{x:.0f}" for x in row) + " |")
-  if len(codes) == 2 and steps:
-    ours, base = slopes.values()
-    lines += ["", "disaster_tf / baseline, bytes per added message: " +
-              ", ".join(f"{a} -> {b}: {o / x:.2f}x" for (a, b), o, x in zip(steps, ours, base)) + "."]
+  if f.baseline and steps:
+    *ours, base = slopes
+    for code in ours:
+      lines += ["", f"{code} / baseline, bytes per added message: " + ", ".join(
+          f"{a} -> {b}: {o / x:.2f}x" for (a, b), o, x in zip(steps, slopes[code], slopes[base])) + "."]
   body = (f"Each run: `train.py --flagfile={FLAGFILE} --epochs={f.epochs} --patience=0` in its own process "
           "(peak RSS from wait4). `Nx` = the shared two-file data written N times with new ids, generated "
           "for the run and deleted after it: the same vocabulary and batch, a file N times larger. "

@@ -23,6 +23,7 @@ grows with the vocabulary and the batch, not with the file (BENCHMARKS.md).
 import array
 import csv
 import dataclasses
+import functools
 import hashlib
 import math
 import os
@@ -190,7 +191,7 @@ def split_ids(ids: Sequence[str], validation_fraction: float, tune_fraction: flo
 
 def vectorized_dataset(examples: Examples, vectorize: Callable[[tf.Tensor], tf.Tensor],
                        cache: Optional[str] = "") -> tf.data.Dataset:
-  """Vectorises the examples' texts in the graph and caches (ids, labels) pairs.
+  """Vectorises the examples' texts in the graph and caches (token ids, labels) pairs.
 
   Args:
     examples: what to vectorise; the texts stream from its spool.
@@ -230,10 +231,10 @@ def batched(ds: Union[tf.data.Dataset, Sequence[tf.data.Dataset]], batch_size: i
   Args:
     ds: a dataset; or, to train, the blocks of one (`Examples.blocks` of at
       most `shuffle_buffer` examples, each vectorised and cached). Each block
-      is read in order while the next example is taken from a block drawn at
-      random, and then passes the shuffle buffer: an epoch mixes the whole
-      split, not one buffer-sized window of the file, while memory holds one
-      buffer. Data that fits the buffer is one block, shuffled fully.
+      is read in order, the next run of up to 32 examples coming from a block
+      drawn at random, and then passes the shuffle buffer: an epoch mixes the
+      whole split, not one buffer-sized window of the file, while memory
+      holds one buffer. Data that fits the buffer is one block, shuffled fully.
     batch_size: examples per batch.
     shuffle_seed: fixes the epoch's order (a resumed run skips what it did);
       None for evaluation: in order, every example kept.
@@ -243,15 +244,13 @@ def batched(ds: Union[tf.data.Dataset, Sequence[tf.data.Dataset]], batch_size: i
   (one trace) and no replica of a distributed step ever sees an empty batch.
   """
   if not isinstance(ds, tf.data.Dataset):
-    blocks, ds = ds[1:], ds[0]
-    for block in blocks if shuffle_seed is None else ():
-      ds = ds.concatenate(block)
-    if shuffle_seed is not None and blocks:
+    if shuffle_seed is None or len(ds) == 1:
+      ds = functools.reduce(tf.data.Dataset.concatenate, ds)
+    else:
       # A run of consecutive examples per draw: drawing each example alone cost 10x the rest of the
       # pipeline. Runs are short next to the buffer (16 fit in it at least), which mixes them.
       run = min(_MAX_RUN, max(1, shuffle_buffer // 16))
-      runs = [b.batch(run) for b in (ds, *blocks)]
-      ds = tf.data.Dataset.sample_from_datasets(runs, seed=shuffle_seed).unbatch()
+      ds = tf.data.Dataset.sample_from_datasets([b.batch(run) for b in ds], seed=shuffle_seed).unbatch()
   if shuffle_seed is not None:
     ds = ds.shuffle(shuffle_buffer, seed=shuffle_seed, reshuffle_each_iteration=False)
   return ds.batch(batch_size, drop_remainder=shuffle_seed is not None).prefetch(tf.data.AUTOTUNE)
