@@ -58,21 +58,20 @@ class Examples:
     labels: [N, 36] int8, in `labels.CATEGORIES` order.
     text_file: the TFRecord spool written by `load`; record k is one raw
       message as UTF-8 (no cleaning: that happens in the graph).
-    positions: [N] int64, increasing: the record of each example's text.
-    records: how many records `text_file` holds (a subset keeps the file).
+    positions: [N] int64, increasing: the record of each example's text
+      (a subset keeps the file and picks records).
   """
 
   ids: np.ndarray
   labels: np.ndarray
   text_file: str
   positions: np.ndarray
-  records: int
 
   def __len__(self) -> int:
     return len(self.ids)
 
   def subset(self, mask: Union[np.ndarray, slice]) -> "Examples":
-    return Examples(self.ids[mask], self.labels[mask], self.text_file, self.positions[mask], self.records)
+    return Examples(self.ids[mask], self.labels[mask], self.text_file, self.positions[mask])
 
   def texts(self) -> tf.data.Dataset:
     """The raw messages, in order, streamed from the spool: a dataset of scalar tf.string."""
@@ -80,8 +79,7 @@ class Examples:
     if not len(self):
       return ds.take(0)
     first, end = int(self.positions[0]), int(self.positions[-1]) + 1
-    if (first, end) != (0, self.records):
-      ds = ds.skip(first).take(end - first)
+    ds = ds.skip(first).take(end - first)
     if len(self) == end - first:  # contiguous
       return ds
     # A mask over this subset's span only: the masks of all the blocks of a
@@ -396,7 +394,7 @@ class _Merger:
     order = np.argsort(record_of[keep], kind="stable")  # the order the texts were written in
     ids = np.array(list(self.row_of), dtype=object)[keep][order]
     label_matrix = np.frombuffer(self.label_rows, dtype=np.int8).reshape(-1, labels.NUM_CATEGORIES)
-    return Examples(ids, label_matrix[keep][order], self.spool, record_of[keep][order], self.records), self.report
+    return Examples(ids, label_matrix[keep][order], self.spool, record_of[keep][order]), self.report
 
 
 def _id(row: Dict[str, str], where: str) -> str:

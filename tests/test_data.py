@@ -256,7 +256,8 @@ def test_texts_are_spooled_to_disk_and_read_back_unchanged(tmp_path):
   rows[2]["message"] = "Aide: l'eau \u00e0 Jacmel\nligne deux \U0001F30A"
   fixtures.write_wide(tmp_path / "w.csv", rows)
   examples, _ = data.load(str(tmp_path / "w.csv"), str(tmp_path))
-  assert os.path.dirname(examples.text_file) == str(tmp_path) and examples.records == 4
+  assert os.path.dirname(examples.text_file) == str(tmp_path)
+  assert sum(1 for _ in tf.data.TFRecordDataset(examples.text_file)) == 4  # one record a message
   assert examples.read_texts() == [r["message"] for r in rows]
 
 
