@@ -20,6 +20,7 @@ Ratios (disaster_tf / baseline) are what count; the machine is noisy.
 """
 
 import atexit
+import dataclasses
 import json
 import os
 import re
@@ -64,50 +65,49 @@ def peak_rss_mb() -> float:
 # --- worker: training ------------------------------------------------------------------
 
 
-def prepare(config, data_path):
-  from disaster_tf import data, losses, text  # pylint: disable=import-outside-toplevel
-  scratch = tempfile.mkdtemp(prefix="bench-speed-")  # text spool and vectorised cache, as train.py has
+def prepare(config):
+  """The loop's own first phase (`inputs.prepare`) in a scratch dir removed at exit, as train.py has."""
+  from disaster_tf import inputs  # pylint: disable=import-outside-toplevel
+  scratch = tempfile.mkdtemp(prefix="bench-speed-")
   atexit.register(shutil.rmtree, scratch, True)
-  examples, _ = data.load(data_path, scratch)
-  tc = config.train
-  sides = data.split_ids(examples.ids, tc.validation_fraction, tc.tune_fraction, tc.split_seed)
-  train = examples.subset(sides == data.TRAIN)
-  vectorizer = text.make_vectorizer(config.model)
-  vocabulary = text.adapt(vectorizer, train.texts())
-  class_weights = losses.class_weight_table(tc.class_weight, losses.label_counts(train.labels),
-                                            tc.class_weight_cap)
-  return examples, sides, train, vectorizer, vocabulary, class_weights, os.path.join(scratch, "train")
+  return inputs.prepare(config, scratch)
 
 
-def train_worker(config, variant, data_path, steps, warmup):
+def build_trainer(config, run, **train_overrides):
+  """The loop's own model, optimizer and compiled steps (`loop.build_trainer`), seeded as the loop seeds them."""
   import keras  # pylint: disable=import-outside-toplevel
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  from disaster_tf import data, labels, loop, losses, model as model_lib  # pylint: disable=import-outside-toplevel
+  from disaster_tf import loop  # pylint: disable=import-outside-toplevel
+  config = dataclasses.replace(config, train=dataclasses.replace(config.train, **train_overrides))
+  keras.utils.set_random_seed(config.train.seed)
+  save_dir = tempfile.mkdtemp(prefix="bench-speed-ckpt-")  # never written: nothing is saved
+  atexit.register(shutil.rmtree, save_dir, True)
+  return loop.build_trainer(config, run, tf.distribute.get_strategy(), save_dir)
+
+
+def train_worker(config, variant, steps, warmup):
+  import keras  # pylint: disable=import-outside-toplevel
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  from disaster_tf import data, labels, loop, model as model_lib  # pylint: disable=import-outside-toplevel
   _, kind, spe, jit, cache = next(v for v in TRAIN_VARIANTS if v[0] == variant)
   tc = config.train
-  _, _, train, vectorizer, vocabulary, class_weights, cache_file = prepare(config, data_path)
-  keras.utils.set_random_seed(tc.seed)
-  model = model_lib.build_model(config.model, vocab_size=len(vocabulary))
-  optimizer = loop.make_optimizer(tc)
-  loss_weights = losses.loss_weight_vector(tc.loss_weights)
-  base = data.vectorized_dataset(train, vectorizer, cache=cache_file if cache else None)
-  if cache:
-    data.fill_cache(base)  # as train.py does before its first epoch
-  ds = data.batched(base, tc.batch_size, shuffle_seed=tc.seed, shuffle_buffer=tc.shuffle_buffer).repeat()
+  run = prepare(config)  # vectorises and fills the training caches, as train.py does before its first epoch
+  blocks = run.train_blocks if cache else [data.vectorized_dataset(run.splits.train, run.vectorizer, cache=None)]
+  ds = data.batched(blocks, tc.batch_size, shuffle_seed=tc.seed, shuffle_buffer=tc.shuffle_buffer).repeat()
   if kind == "custom":
-    optimizer.build(model.trainable_variables)
-    train_steps = loop.make_train_steps(model, optimizer, tf.distribute.get_strategy(), tf.constant(class_weights),
-                                        tf.constant(loss_weights), tc.batch_size, jit_compile=jit)
+    train_steps = build_trainer(config, run, jit_compile=jit).train_steps
     iterator = iter(ds)
 
-    def run(n):
+    def run_steps(n):
       done = 0
       while done < n:
         k = min(spe, n - done)
         float(train_steps(iterator, tf.constant(k))[0])  # wait for the result, as the loop does
         done += k
   else:
-    cw = tf.constant(class_weights)
+    keras.utils.set_random_seed(tc.seed)
+    model = model_lib.build_model(config.model, vocab_size=len(run.vocabulary))
+    cw = tf.constant(run.class_weights)
 
     def to_fit(x, y):  # per-output labels and per-output sample weights: the same objective
       targets, weights = {}, {}
@@ -116,35 +116,33 @@ def train_worker(config, variant, data_path, steps, warmup):
         weights[name] = tf.gather(cw[k], y[:, k])
       return x, targets, weights
     fit_ds = ds.map(to_fit, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
-    model.compile(optimizer=optimizer,
+    model.compile(optimizer=loop.make_optimizer(tc),
                   loss={n: keras.losses.SparseCategoricalCrossentropy(from_logits=True) if n == labels.RELATED
                         else keras.losses.BinaryCrossentropy(from_logits=True) for n in labels.CATEGORIES},
-                  loss_weights=dict(zip(labels.CATEGORIES, loss_weights.tolist())), jit_compile=jit)
+                  loss_weights=dict(zip(labels.CATEGORIES, run.loss_weights.tolist())), jit_compile=jit)
 
-    def run(n):
+    def run_steps(n):
       model.fit(fit_ds, steps_per_epoch=n, epochs=1, verbose=0)
-  run(warmup)
+  run_steps(warmup)
   start = time.perf_counter()
-  run(steps)
+  run_steps(steps)
   seconds = time.perf_counter() - start
   return {"examples_per_s": steps * tc.batch_size / seconds, "seconds": seconds, "peak_rss_mb": peak_rss_mb()}
 
 
-def profile_worker(config, data_path, steps, warmup):
+def profile_worker(config, steps, warmup):
   """Times the parts of a training step separately: input, forward, backward, optimizer update."""
-  import keras  # pylint: disable=import-outside-toplevel
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  from disaster_tf import data, loop, losses, model as model_lib  # pylint: disable=import-outside-toplevel
+  from disaster_tf import data, losses  # pylint: disable=import-outside-toplevel
   tc = config.train
-  _, _, train, vectorizer, vocabulary, class_weights, cache_file = prepare(config, data_path)
-  keras.utils.set_random_seed(tc.seed)
-  model = model_lib.build_model(config.model, vocab_size=len(vocabulary))
-  optimizer = loop.make_optimizer(tc)
-  optimizer.build(model.trainable_variables)
-  cw, lw = tf.constant(class_weights), tf.constant(losses.loss_weight_vector(tc.loss_weights))
-  cached = data.vectorized_dataset(train, vectorizer, cache=cache_file)
-  ds = data.batched(cached, tc.batch_size, shuffle_seed=tc.seed, shuffle_buffer=tc.shuffle_buffer).repeat()
+  run = prepare(config)
+  trainer = build_trainer(config, run)
+  model = trainer.model
+  cw, lw = tf.constant(run.class_weights), tf.constant(run.loss_weights)
+  ds = data.batched(run.train_blocks, tc.batch_size, shuffle_seed=tc.seed, shuffle_buffer=tc.shuffle_buffer).repeat()
   batches = list(ds.take(16))  # in memory: the parts below exclude the input pipeline
+  in_memory = iter(tf.data.Dataset.from_tensor_slices(
+      tuple(tf.stack(part) for part in zip(*batches))).repeat())
 
   @tf.function
   def forward(x, y):
@@ -156,13 +154,14 @@ def profile_worker(config, data_path, steps, warmup):
       loss = losses.combined_loss(y, model(x, training=True), cw, lw, tc.batch_size)[0]
     return tape.gradient(loss, model.trainable_variables)
 
-  full = loop.make_train_step(model, optimizer, tf.distribute.get_strategy(), cw, lw, tc.batch_size)
   iterator = iter(ds)
+  one = tf.constant(1)
   parts = {
       "input pipeline (cached, shuffled, batched)": lambda i: next(iterator)[0].numpy(),
       "forward + loss": lambda i: forward(*batches[i % 16]).numpy(),
       "forward + loss + backward": lambda i: forward_backward(*batches[i % 16])[-1].numpy(),  # a head bias: dense
-      "whole step (with optimizer update)": lambda i: full(batches[i % 16])[0].numpy(),
+      "whole step (the loop's compiled step, with optimizer update)": lambda i: trainer.train_steps(in_memory,
+                                                                                                   one)[0].numpy(),
   }
   result = {}
   for name, fn in parts.items():
@@ -188,14 +187,15 @@ def python_clean(message: str, stop_words) -> list:
   return [w for w in message.split() if w not in stop_words]
 
 
-def serve_worker(config, data_path, calls):
+def serve_worker(config, calls):
   import numpy as np  # pylint: disable=import-outside-toplevel
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   from disaster_tf import checkpoint as ckpt_lib  # pylint: disable=import-outside-toplevel
-  from disaster_tf import config as config_lib, data, model as model_lib, serving, text  # pylint: disable=import-outside-toplevel
-  examples, sides, _, _, vocabulary, _, _ = prepare(config, data_path)
-  vocabulary = [str(t) for t in vocabulary]
-  messages = examples.subset(sides == data.VALIDATION).read_texts()
+  from disaster_tf import config as config_lib, serving, text  # pylint: disable=import-outside-toplevel
+  from disaster_tf import model as model_lib  # pylint: disable=import-outside-toplevel
+  run = prepare(config)
+  vocabulary = list(run.vocabulary)
+  messages = run.splits.validation.read_texts()
   model = model_lib.build_model(config.model, vocab_size=len(vocabulary))  # weights do not change speed
   work = tempfile.mkdtemp()
   model_dir = os.path.join(work, "model")
@@ -203,7 +203,8 @@ def serve_worker(config, data_path, calls):
   config_lib.save(config, model_dir)
   text.save_vocabulary(vocabulary, model_dir)
   state = ckpt_lib.TrainState(ckpt_lib.fingerprint(vocabulary))
-  tf.train.CheckpointManager(ckpt_lib.make(model, None, state), os.path.join(model_dir, ckpt_lib.BEST_DIR), 1).save(1)
+  checkpoint = ckpt_lib.make_checkpoint(model, None, state)
+  tf.train.CheckpointManager(checkpoint, os.path.join(model_dir, ckpt_lib.BEST_DIR), 1).save(1)
   path = serving.export(model_dir, os.path.join(work, "export"), warmup=False)
   saved = tf.saved_model.load(path).signatures["serving_default"]
   index = {t: i for i, t in enumerate(vocabulary)}
@@ -272,11 +273,11 @@ def main(argv):
     kind, config_name, *rest = f.worker.split(":")
     config = common.config_from_flagfile(CONFIGS[config_name], data=f.data)
     if kind == "train":
-      result = train_worker(config, rest[0], f.data, f.steps, f.warmup)
+      result = train_worker(config, rest[0], f.steps, f.warmup)
     elif kind == "profile":
-      result = profile_worker(config, f.data, f.steps, f.warmup)
+      result = profile_worker(config, f.steps, f.warmup)
     else:
-      result = serve_worker(config, f.data, f.calls)
+      result = serve_worker(config, f.calls)
     print(json.dumps(result))
     return
   lines = []
@@ -299,7 +300,8 @@ def main(argv):
   base = serve["Python + model.predict"]
   lines += ["**Serving, default configuration**, in-process, raw validation messages "
             f"(latency over {f.calls} single-message calls; throughput over 3 s per batch size):", "",
-            "| system | p50 ms | p99 ms | msgs/s b=1 | msgs/s b=32 | msgs/s b=256 | p50 vs. predict | b=256 vs. predict |",
+            "| system | p50 ms | p99 ms | msgs/s b=1 | msgs/s b=32 | msgs/s b=256 | p50 vs. predict "
+            "| b=256 vs. predict |",
             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
   for name in ("SavedModel", "Python + model.predict", "Python + model call"):
     r = serve[name]

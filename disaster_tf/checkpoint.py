@@ -9,7 +9,9 @@ A model dir written by training holds:
   best/             the epoch with the best tune (or validation) score
   thresholds.json   per-category decision thresholds, tuned after training
   metrics.json      per-epoch and final reports
-  train/, validation/  TensorBoard events
+  train/, tune/     TensorBoard events (`validation/` instead of `tune/` with
+                    --tune_fraction=0: events go to the split that picks the epoch)
+  scratch/          while a run is going: its text spool and vectorised caches
 
 Every checkpoint also stores a fingerprint of the vocabulary and the category
 list, so that a checkpoint is never silently paired with another vocabulary.
@@ -18,7 +20,7 @@ list, so that a checkpoint is never silently paired with another vocabulary.
 import hashlib
 import json
 import os
-from typing import Optional, Sequence, Tuple
+from typing import List, NamedTuple, Optional, Sequence
 
 import keras
 import numpy as np
@@ -60,8 +62,8 @@ class TrainState(tf.Module):
                                    name="fingerprint")
 
 
-def make(model: keras.Model, optimizer: Optional[keras.optimizers.Optimizer],
-         state: TrainState) -> tf.train.Checkpoint:
+def make_checkpoint(model: keras.Model, optimizer: Optional[keras.optimizers.Optimizer],
+                    state: TrainState) -> tf.train.Checkpoint:
   """The checkpoint object; export builds the same one without the optimizer."""
   if optimizer is None:
     return tf.train.Checkpoint(model=model, state=state)
@@ -95,7 +97,17 @@ def resolve(model_dir: str, which: str = "best") -> str:
   return which
 
 
-def load_model(model_dir: str, which: str = "best") -> Tuple[config_lib.Config, list, keras.Model, str]:
+class LoadedModel(NamedTuple):
+  """A trained model rebuilt from its model dir, with the text pipeline it was trained with."""
+
+  config: config_lib.Config
+  vocabulary: List[str]
+  vectorizer: keras.layers.TextVectorization  # raw strings [batch] -> the model's input
+  model: keras.Model  # with the checkpoint's weights
+  checkpoint_path: str
+
+
+def load_model(model_dir: str, which: str = "best") -> LoadedModel:
   """Rebuilds a trained model from its model dir alone.
 
   Args:
@@ -103,7 +115,8 @@ def load_model(model_dir: str, which: str = "best") -> Tuple[config_lib.Config, 
     which: "best", "latest", or a checkpoint prefix.
 
   Returns:
-    (config, vocabulary, model with restored weights, checkpoint path).
+    The config, vocabulary, vectorizer, model with restored weights, and the
+    checkpoint's path.
   """
   config = config_lib.load(model_dir)
   vocabulary = text.load_vocabulary(model_dir)
@@ -111,8 +124,8 @@ def load_model(model_dir: str, which: str = "best") -> Tuple[config_lib.Config, 
   check_fingerprint(path, fingerprint(vocabulary))
   model = model_lib.build_model(config.model, vocab_size=len(vocabulary))
   state = TrainState(fingerprint(vocabulary))
-  make(model, None, state).restore(path).expect_partial().assert_existing_objects_matched()
-  return config, vocabulary, model, path
+  make_checkpoint(model, None, state).restore(path).expect_partial().assert_existing_objects_matched()
+  return LoadedModel(config, vocabulary, text.make_vectorizer(config.model, vocabulary), model, path)
 
 
 def write_thresholds(thresholds: np.ndarray, model_dir: str) -> None:

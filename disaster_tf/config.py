@@ -84,7 +84,9 @@ class TrainConfig:
   loss_weights: Tuple[Tuple[str, float], ...] = ()  # (category, weight) pairs; others weigh 1
   patience: int = 3  # epochs without improvement before stopping; 0 never stops early
   select_metric: str = "total"  # the article's Total picks the best checkpoint
-  strategy: str = "default"  # one device; "mirrored": every local device; "multi_worker": TF_CONFIG
+  # "default": one device; "one_device": the GPU, else the CPU; "mirrored": every local GPU,
+  # else every logical CPU; "multi_worker": the machines TF_CONFIG names (distribute.make_strategy).
+  strategy: str = "default"  # one device: nothing to synchronise on a small machine
   # Holds the shared data's training split (a full shuffle) in ~20 MB; more data is read in blocks.
   shuffle_buffer: int = 30000
   steps_per_execution: int = 16  # steps per compiled call: +4-5% examples/s over 1 (bench/speed.py)

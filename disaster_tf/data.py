@@ -28,11 +28,12 @@ import hashlib
 import math
 import os
 import tempfile
-from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import tensorflow as tf
 
+from disaster_tf import config as config_lib
 from disaster_tf import labels
 
 MESSAGES_FILE = "disaster_messages.csv"
@@ -159,6 +160,7 @@ def load(path: str, spool_dir: str) -> Tuple[Examples, LoadReport]:
 
 
 TRAIN, TUNE, VALIDATION = 0, 1, 2
+SPLIT_NAMES = ("train", "tune", "validation")  # indexed by TRAIN, TUNE, VALIDATION
 
 
 def split_ids(ids: Sequence[str], validation_fraction: float, tune_fraction: float, salt: str) -> np.ndarray:
@@ -181,10 +183,25 @@ def split_ids(ids: Sequence[str], validation_fraction: float, tune_fraction: flo
     digest = hashlib.sha256(f"{salt}:{i}".encode("utf-8")).digest()
     return int.from_bytes(digest[:8], "big") / 2.0**64
   buckets = np.array([bucket(str(i)) for i in ids], dtype=np.float64)
-  sides = np.full(len(buckets), TRAIN, dtype=np.int8)
-  sides[buckets < validation_fraction + tune_fraction] = TUNE
-  sides[buckets < validation_fraction] = VALIDATION
-  return sides
+  side_of = np.full(len(buckets), TRAIN, dtype=np.int8)
+  side_of[buckets < validation_fraction + tune_fraction] = TUNE
+  side_of[buckets < validation_fraction] = VALIDATION
+  return side_of
+
+
+class Splits(NamedTuple):
+  """The three sides of one id split (see `split_ids`); `getattr(splits, name)` by SPLIT_NAMES."""
+
+  train: Examples
+  tune: Examples
+  validation: Examples
+
+
+def split(examples: Examples, train_config: config_lib.TrainConfig) -> Splits:
+  """Splits examples by id hash with the run's fractions and salt: the one split every caller uses."""
+  side_of = split_ids(examples.ids, train_config.validation_fraction, train_config.tune_fraction,
+                      train_config.split_seed)
+  return Splits(*(examples.subset(side_of == side) for side in (TRAIN, TUNE, VALIDATION)))
 
 
 def vectorized_dataset(examples: Examples, vectorize: Callable[[tf.Tensor], tf.Tensor],
@@ -334,7 +351,7 @@ def _parse_categories(cell: str, where: str) -> List[int]:
 _NO_TEXT, _EMPTY_TEXT = -1, -2  # a row's record_of until its message is seen / if it is blank
 
 
-class _Merger:
+class _ExampleCollector:
   """Collects labelled rows into one example per id (labels: per-label max).
 
   Per id it keeps 36 int8 labels and where its text went; the text itself goes
@@ -411,26 +428,26 @@ def _load_two_file(directory: str, spool: str, writer: tf.io.TFRecordWriter) -> 
     if not os.path.isfile(p):
       raise DataError(f"{p}: no such file; a two-file data directory holds {MESSAGES_FILE} and "
                       f"{CATEGORIES_FILE}")
-  merger = _Merger(LoadReport(source=directory, format="two-file"), spool, writer)
+  collector = _ExampleCollector(LoadReport(source=directory, format="two-file"), spool, writer)
   for line, row in _rows(categories_path, ("id", "categories")):
     where = f"{categories_path}:{line}"
-    merger.add_labels(_id(row, where), _parse_categories(row["categories"], where))
+    collector.add_labels(_id(row, where), _parse_categories(row["categories"], where))
   for line, row in _rows(messages_path, ("id", "message")):
     where = f"{messages_path}:{line}"
     id_ = _id(row, where)
-    if id_ not in merger.row_of:
+    if id_ not in collector.row_of:
       raise DataError(f"{where}: id {id_!r} has no row in {categories_path}")
-    merger.add_text(id_, row["message"])
-  unmatched = merger.ids_without_text()
+    collector.add_text(id_, row["message"])
+  unmatched = collector.ids_without_text()
   if unmatched:
     raise DataError(f"{categories_path}: {len(unmatched)} id(s) have no message in {messages_path}, "
                     f"e.g. {', '.join(unmatched[:5])}")
-  return merger.finish()
+  return collector.finish()
 
 
 def _load_wide(path: str, spool: str, writer: tf.io.TFRecordWriter) -> Tuple[Examples, LoadReport]:
   required = ("id", "message") + labels.CATEGORIES
-  merger = _Merger(LoadReport(source=path, format="wide"), spool, writer)
+  collector = _ExampleCollector(LoadReport(source=path, format="wide"), spool, writer)
   first = True
   for line, row in _rows(path, required):
     if first:
@@ -441,8 +458,8 @@ def _load_wide(path: str, spool: str, writer: tf.io.TFRecordWriter) -> Tuple[Exa
       first = False
     where = f"{path}:{line}"
     id_ = _id(row, where)
-    merger.add_labels(id_, [_label(row[c], c, where) for c in labels.CATEGORIES])
-    merger.add_text(id_, row["message"])
+    collector.add_labels(id_, [_label(row[c], c, where) for c in labels.CATEGORIES])
+    collector.add_text(id_, row["message"])
   if first:
     raise DataError(f"{path}: the header has no data rows below it")
-  return merger.finish()
+  return collector.finish()

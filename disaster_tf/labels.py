@@ -44,7 +44,7 @@ def default_thresholds() -> np.ndarray:
 
 
 def num_classes(category: str) -> int:
-    """Returns the number of classes of `category` (3 for `related`, else 2)."""
-    if category not in CATEGORIES:
-        raise KeyError(f"unknown category {category!r}; expected one of {', '.join(CATEGORIES)}")
-    return MAX_LABEL[CATEGORIES.index(category)] + 1
+  """Returns the number of classes of `category` (3 for `related`, else 2)."""
+  if category not in CATEGORIES:
+    raise KeyError(f"unknown category {category!r}; expected one of {', '.join(CATEGORIES)}")
+  return MAX_LABEL[CATEGORIES.index(category)] + 1

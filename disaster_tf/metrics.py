@@ -21,7 +21,8 @@ import numpy as np
 from disaster_tf import labels
 
 
-def _prf(tp: float, fp: float, fn: float) -> Dict[str, float]:
+def _precision_recall_f1(tp: float, fp: float, fn: float) -> Dict[str, float]:
+  """Precision, recall and F1 from true-positive, false-positive and false-negative counts (0 when undefined)."""
   precision = tp / (tp + fp) if tp + fp else 0.0
   recall = tp / (tp + fn) if tp + fn else 0.0
   f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
@@ -30,7 +31,7 @@ def _prf(tp: float, fp: float, fn: float) -> Dict[str, float]:
 
 def _class_scores(y_true: np.ndarray, y_pred: np.ndarray, cls: int) -> Dict[str, float]:
   t, p = y_true == cls, y_pred == cls
-  scores = _prf(float(np.sum(t & p)), float(np.sum(~t & p)), float(np.sum(t & ~p)))
+  scores = _precision_recall_f1(float(np.sum(t & p)), float(np.sum(~t & p)), float(np.sum(t & ~p)))
   scores["support"] = int(t.sum())
   return scores
 
@@ -65,7 +66,8 @@ def report(y_true: np.ndarray, y_pred: np.ndarray) -> Dict[str, Any]:
     categories[name] = entry
   binary_f1 = [categories[n]["f1"] for n in labels.BINARY_CATEGORIES if categories[n]["support"] > 0]
   pos_t, pos_p = y_true == 1, y_pred == 1
-  micro = _prf(float(np.sum(pos_t & pos_p)), float(np.sum(~pos_t & pos_p)), float(np.sum(pos_t & ~pos_p)))
+  micro = _precision_recall_f1(float(np.sum(pos_t & pos_p)), float(np.sum(~pos_t & pos_p)),
+                               float(np.sum(pos_t & ~pos_p)))
   return {
       "examples": int(y_true.shape[0]),
       "total": float(sum(c["macro_f1"] for c in categories.values())),

@@ -31,14 +31,13 @@ from tensorflow.python.saved_model import fingerprinting_utils
 from disaster_tf import checkpoint as ckpt_lib
 from disaster_tf import labels
 from disaster_tf import model as model_lib
-from disaster_tf import text
 
 PREDICT_KEY = "serving_default"
 CLASSIFY_KEY = "classify"
 CLASSIFY_METHOD = "tensorflow/serving/classify"
 METADATA_FILE = "disaster_tf.json"  # in assets.extra/: config and provenance of the export
 WARMUP_FILE = "tf_serving_warmup_requests"  # in assets.extra/, read by TF Serving at load
-# Written for warmup only; sizes 1, 3 and 8 so that the common batch shapes are traced.
+# Written for warmup only; batches of 1, 4 and 8 (WARMUP_BATCHES) so that common batch shapes are traced.
 WARMUP_TEXTS = (
     "We need water and food in Leogane, please help",
     "Is the hurricane over? The roads are flooded near the river",
@@ -141,7 +140,7 @@ def export(model_dir: str, export_base: str, *, checkpoint: str = "best", versio
   Raises:
     FileExistsError: the version exists already (it is never overwritten).
   """
-  config, vocabulary, model, checkpoint_path = ckpt_lib.load_model(model_dir, checkpoint)
+  loaded = ckpt_lib.load_model(model_dir, checkpoint)
   if thresholds is None:
     thresholds = ckpt_lib.read_thresholds(model_dir)
   thresholds = np.asarray(thresholds, np.float32)
@@ -155,16 +154,16 @@ def export(model_dir: str, export_base: str, *, checkpoint: str = "best", versio
     raise FileExistsError(f"{final_dir} exists; versions are never overwritten (omit --version for the next one)")
   os.makedirs(export_base, exist_ok=True)
   tmp_dir = os.path.join(export_base, f".tmp-{version}-{os.getpid()}")
-  module = ServingModule(model, text.make_vectorizer(config.model, vocabulary), thresholds)
+  module = ServingModule(loaded.model, loaded.vectorizer, thresholds)
   try:
     tf.saved_model.save(module, tmp_dir, signatures={PREDICT_KEY: module.predict,
                                                      CLASSIFY_KEY: module.classify})
     _mark_classify_signature(tmp_dir)
     extra = os.path.join(tmp_dir, "assets.extra")
     os.makedirs(extra, exist_ok=True)
-    metadata = {"categories": list(labels.CATEGORIES), "config": json.loads(config.to_json()),
-                "checkpoint": checkpoint_path, "model_dir": os.path.abspath(model_dir),
-                "vocabulary_fingerprint": ckpt_lib.fingerprint(vocabulary), "thresholds": thresholds.tolist()}
+    metadata = {"categories": list(labels.CATEGORIES), "config": json.loads(loaded.config.to_json()),
+                "checkpoint": loaded.checkpoint_path, "model_dir": os.path.abspath(model_dir),
+                "vocabulary_fingerprint": ckpt_lib.fingerprint(loaded.vocabulary), "thresholds": thresholds.tolist()}
     with open(os.path.join(extra, METADATA_FILE), "w", encoding="utf-8") as f:
       json.dump(metadata, f, indent=1)
     if warmup:
@@ -174,7 +173,7 @@ def export(model_dir: str, export_base: str, *, checkpoint: str = "best", versio
     os.rename(tmp_dir, final_dir)  # atomic on one filesystem: the server sees all or nothing
   finally:
     shutil.rmtree(tmp_dir, ignore_errors=True)
-  logging.info("exported %s (checkpoint %s) to %s", model_dir, checkpoint_path, final_dir)
+  logging.info("exported %s (checkpoint %s) to %s", model_dir, loaded.checkpoint_path, final_dir)
   return final_dir
 
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from disaster_tf import config as config_lib
 from disaster_tf import data
 from disaster_tf import labels
 from tests import fixtures
@@ -174,12 +175,26 @@ def test_bad_wide_input(tmp_path):
 
 def test_validation_split_is_deterministic_and_stable_when_rows_are_added():
   ids = [str(i) for i in range(2000)]
-  sides = data.split_ids(ids, 0.2, 0.1, "s")
-  assert 0.17 < (sides == data.VALIDATION).mean() < 0.23
-  np.testing.assert_array_equal(sides, data.split_ids(ids, 0.2, 0.1, "s"))
+  side_of = data.split_ids(ids, 0.2, 0.1, "s")
+  assert 0.17 < (side_of == data.VALIDATION).mean() < 0.23
+  np.testing.assert_array_equal(side_of, data.split_ids(ids, 0.2, 0.1, "s"))
   more = data.split_ids([str(i) for i in range(5000, 6000)] + ids, 0.2, 0.1, "s")
-  np.testing.assert_array_equal(more[1000:], sides)  # old ids keep their side
-  assert (data.split_ids(ids, 0.2, 0.1, "other salt") != sides).any()
+  np.testing.assert_array_equal(more[1000:], side_of)  # old ids keep their side
+  assert (data.split_ids(ids, 0.2, 0.1, "other salt") != side_of).any()
+
+
+def test_split_subsets_examples_by_the_runs_fractions_and_salt(tmp_path):
+  rows = fixtures.synthetic_rows(90)
+  fixtures.write_two_file(tmp_path / "d", rows)
+  examples, _ = data.load(str(tmp_path / "d"), str(tmp_path))
+  splits = data.split(examples, config_lib.TrainConfig(validation_fraction=0.3, tune_fraction=0.2, split_seed="s"))
+  side_of = data.split_ids([r["id"] for r in rows], 0.3, 0.2, "s")
+  by_id = {r["id"]: r["message"] for r in rows}
+  for name, side in zip(data.SPLIT_NAMES, (data.TRAIN, data.TUNE, data.VALIDATION)):
+    part = getattr(splits, name)
+    assert list(part.ids) == [r["id"] for r, s in zip(rows, side_of) if s == side] and len(part) > 5
+    assert part.read_texts() == [by_id[i] for i in part.ids]  # each text stays with its id
+    np.testing.assert_array_equal(part.labels, examples.labels[side_of == side])
 
 
 def spooled(tmp_path, n):
@@ -273,10 +288,10 @@ def test_a_failed_load_leaves_no_spool(tmp_path):
 
 def test_three_way_split_keeps_validation_fixed_whatever_the_tune_fraction():
   ids = [str(i) for i in range(3000)]
-  sides = data.split_ids(ids, 0.15, 0.1, "s")
-  assert set(np.unique(sides)) == {data.TRAIN, data.TUNE, data.VALIDATION}
-  assert 0.13 < (sides == data.VALIDATION).mean() < 0.17 and 0.08 < (sides == data.TUNE).mean() < 0.12
-  np.testing.assert_array_equal(sides == data.VALIDATION, data.split_ids(ids, 0.15, 0.0, "s") == data.VALIDATION)
+  side_of = data.split_ids(ids, 0.15, 0.1, "s")
+  assert set(np.unique(side_of)) == {data.TRAIN, data.TUNE, data.VALIDATION}
+  assert 0.13 < (side_of == data.VALIDATION).mean() < 0.17 and 0.08 < (side_of == data.TUNE).mean() < 0.12
+  np.testing.assert_array_equal(side_of == data.VALIDATION, data.split_ids(ids, 0.15, 0.0, "s") == data.VALIDATION)
 
 
 def test_a_1mb_message_loads_whole(tmp_path):

@@ -41,9 +41,9 @@ def test_split_uses_the_training_runs_id_split(exported, tmp_path):
   counts = {split: evaluate.evaluate_export(path, str(tmp_path / "wide.csv"), split=split)[0]["examples"]
             for split in ("train", "tune", "validation")}
   tc = serving.read_metadata(path)["config"]["train"]
-  sides = data.split_ids([r["id"] for r in rows], tc["validation_fraction"], tc["tune_fraction"], tc["split_seed"])
-  assert counts == {"train": int((sides == data.TRAIN).sum()), "tune": int((sides == data.TUNE).sum()),
-                    "validation": int((sides == data.VALIDATION).sum())}
+  side_of = data.split_ids([r["id"] for r in rows], tc["validation_fraction"], tc["tune_fraction"], tc["split_seed"])
+  assert counts == {"train": int((side_of == data.TRAIN).sum()), "tune": int((side_of == data.TUNE).sum()),
+                    "validation": int((side_of == data.VALIDATION).sum())}
   assert sum(counts.values()) == 80 and min(counts.values()) > 0
 
 
@@ -54,7 +54,8 @@ def test_errors(exported, tmp_path):
   fixtures.write_two_file(tmp_path / "d", fixtures.synthetic_rows(1))
   ids = [r["id"] for r in fixtures.synthetic_rows(1)]
   tc = serving.read_metadata(path)["config"]["train"]
-  on_validation = data.split_ids(ids, tc["validation_fraction"], tc["tune_fraction"], tc["split_seed"])[0] == data.VALIDATION
+  side = data.split_ids(ids, tc["validation_fraction"], tc["tune_fraction"], tc["split_seed"])[0]
+  on_validation = side == data.VALIDATION
   side = "train" if on_validation else "validation"  # the split that the one row is not in
   with pytest.raises(ValueError, match=f"no examples in the {side} split"):
     evaluate.evaluate_export(path, str(tmp_path / "d"), split=side)
@@ -65,7 +66,7 @@ def test_cli_prints_and_writes_the_report(exported, tmp_path):
   fixtures.write_two_file(tmp_path / "d", fixtures.synthetic_rows(40))
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
   out = tmp_path / "report.json"
-  result = subprocess.run([sys.executable, "-m", "disaster_tf.evaluate", f"--export_dir={path}",
+  result = subprocess.run([sys.executable, "evaluate.py", f"--export_dir={path}",
                            f"--data={tmp_path / 'd'}", "--split=all", f"--output={out}"],
                           capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
   assert result.returncode == 0, result.stderr[-2000:]
@@ -73,7 +74,7 @@ def test_cli_prints_and_writes_the_report(exported, tmp_path):
   assert json.loads(out.read_text())["examples"] == 40
   assert "decision thresholds stored in the export: " in result.stdout
   assert set(json.loads(out.read_text())["thresholds"]) == set(labels.CATEGORIES)
-  result = subprocess.run([sys.executable, "-m", "disaster_tf.evaluate", f"--export_dir={tmp_path}",
+  result = subprocess.run([sys.executable, "evaluate.py", f"--export_dir={tmp_path}",
                            f"--data={tmp_path / 'd'}"], capture_output=True, text=True, env=env, cwd=ROOT,
                           timeout=300)
-  assert result.returncode == 1 and "evaluate: " in result.stderr and "neither a SavedModel" in result.stderr
+  assert result.returncode == 1 and "evaluate.py: " in result.stderr and "neither a SavedModel" in result.stderr

@@ -1,4 +1,4 @@
-"""The training loop on generated data: one step, a whole run, resume, two replicas."""
+"""The outer loop on generated data: each phase alone, then whole runs (resume, two replicas, early stopping)."""
 
 import dataclasses
 import glob
@@ -13,6 +13,8 @@ import tensorflow as tf
 from disaster_tf import checkpoint as ckpt_lib
 from disaster_tf import config as config_lib
 from disaster_tf import data
+from disaster_tf import distribute
+from disaster_tf import inputs
 from disaster_tf import labels
 from disaster_tf import loop
 from disaster_tf import metrics
@@ -21,30 +23,135 @@ from disaster_tf import text
 from tests import fixtures
 
 
-def tiny_model_and_optimizer(learning_rate):
-  """A 13-word-vocabulary model over 5 token ids, and its built optimizer."""
-  cfg = config_lib.ModelConfig(sequence_length=5, embedding_dim=4, conv_filters=4, conv_kernel_size=2,
-                               rnn_units=4, dropout=0.0)
-  model = model_lib.build_model(cfg, vocab_size=13)
-  optimizer = keras.optimizers.Adam(learning_rate)
-  optimizer.build(model.trainable_variables)
-  return model, optimizer
+def prepared_run(tmp_path, rows=200, **train_overrides):
+  """The first phase on generated data: (config, RunInputs); the scratch dir is tmp_path/scratch."""
+  fixtures.write_two_file(tmp_path / "data", fixtures.synthetic_rows(rows))
+  config = fixtures.tiny_config(str(tmp_path / "data"), **train_overrides)
+  os.makedirs(tmp_path / "scratch", exist_ok=True)
+  return config, inputs.prepare(config, str(tmp_path / "scratch"))
 
 
-def test_one_compiled_step_on_a_13_word_vocabulary_changes_the_weights():
-  model, optimizer = tiny_model_and_optimizer(0.1)
-  step = loop.make_train_step(model, optimizer, tf.distribute.get_strategy(), tf.ones([36, 3]), tf.ones([36]),
-                              global_batch_size=2)
-  before = [v.numpy().copy() for v in model.trainable_variables]
-  ids = tf.constant([[2, 3, 4, 0, 0], [5, 6, 12, 1, 0]], tf.int64)
-  y = np.zeros((2, 36), np.int32)
-  y[0, :5] = 1
-  loss, components = step((ids, tf.constant(y)))
-  assert np.isfinite(float(loss)) and components.shape == (36,)
-  assert float(tf.reduce_sum(components)) == pytest.approx(float(loss), rel=1e-5)
-  changed = [not np.allclose(b, v.numpy()) for b, v in zip(before, model.trainable_variables)]
-  assert all(changed), [v.name for v, c in zip(model.trainable_variables, changed) if not c]
-  assert int(optimizer.iterations.numpy()) == 1
+def new_trainer(config, run, save_dir, strategy="default"):
+  keras.utils.set_random_seed(config.train.seed)  # as the loop seeds it: the same initial weights each time
+  return loop.build_trainer(config, run, distribute.make_strategy(strategy), str(save_dir))
+
+
+def weights(trainer):
+  return [v.numpy().copy() for v in trainer.model.trainable_variables]
+
+
+class StopAfter:
+  """Stands in for the loop's SIGINT/SIGTERM flag: asks to stop once the optimizer has run `steps` steps."""
+
+  def __init__(self, trainer, steps=None):
+    self.trainer, self.steps = trainer, steps
+
+  @property
+  def requested(self):
+    if self.steps is None or int(self.trainer.optimizer.iterations.numpy()) < self.steps:
+      return None
+    return "SIGTERM"
+
+
+def train_epoch(trainer, run, config, epoch, stop=None):
+  return loop.train_epoch(trainer, run, config.train, epoch, stop or StopAfter(trainer),
+                          tf.summary.create_noop_writer(), verbose=0)
+
+
+def test_build_trainer_refuses_a_batch_that_does_not_split_over_replicas(tmp_path):
+  config, run = prepared_run(tmp_path, batch_size=15)
+  with pytest.raises(ValueError, match="batch_size=15 does not split evenly over 2 replicas"):
+    new_trainer(config, run, tmp_path / "model", strategy="mirrored")
+
+
+def test_restore_takes_the_checkpoint_and_the_flags_learning_rate(tmp_path):
+  config, run = prepared_run(tmp_path)  # learning rate 0.02
+  saved = new_trainer(config, run, tmp_path / "model")
+  train_epoch(saved, run, config, 1)
+  saved.state.epoch.assign(1)
+  saved.manager.save()
+  fresh = new_trainer(config, run, tmp_path / "model")
+  loop.restore(fresh, str(tmp_path / "model"), run.vocabulary, learning_rate=0.001)
+  assert int(fresh.state.epoch.numpy()) == 1
+  assert int(fresh.optimizer.iterations.numpy()) == run.steps_per_epoch
+  for a, b in zip(weights(saved), weights(fresh)):
+    np.testing.assert_array_equal(a, b)
+  assert float(fresh.optimizer.learning_rate.numpy()) == pytest.approx(0.001)  # the flags win
+  empty = new_trainer(config, run, tmp_path / "other")
+  loop.restore(empty, str(tmp_path / "other"), run.vocabulary, 0.02)  # nothing to resume: unchanged
+  assert int(empty.state.epoch.numpy()) == 0
+
+
+def test_a_run_refused_for_another_vocabulary_writes_nothing(tmp_path):
+  config, run = prepared_run(tmp_path)
+  model_dir = tmp_path / "model"
+  new_trainer(config, run, model_dir).manager.save()
+  loop.write_run_files(config, run.vocabulary, str(model_dir), "--epochs=3\n")
+  text.save_vocabulary(list(run.vocabulary[:-1]) + ["someotherword"], str(model_dir))
+  before = {p: p.read_bytes() for p in model_dir.rglob("*") if p.is_file()}
+  changed = dataclasses.replace(config, train=dataclasses.replace(config.train, epochs=7))
+  with pytest.raises(ValueError, match="trained with another vocabulary or category list"):
+    loop.train_and_evaluate(changed, str(model_dir), flags_text="--epochs=7\n", verbose=0)
+  assert {p: p.read_bytes() for p in model_dir.rglob("*") if p.is_file()} == before  # config.json kept too
+
+
+def test_refuses_to_resume_with_another_model_shape(tmp_path, tiny_config):
+  model_dir = tmp_path / "model"
+  os.makedirs(model_dir)
+  config_lib.save(tiny_config, str(model_dir))
+  other = dataclasses.replace(tiny_config, model=dataclasses.replace(tiny_config.model, rnn_units=9))
+  with pytest.raises(ValueError, match=r"holds a run with another model \(rnn_units differ\)"):
+    loop.train_and_evaluate(other, str(model_dir), verbose=0)
+  assert sorted(os.listdir(model_dir)) == [config_lib.CONFIG_FILE]
+
+
+def test_an_epoch_stopped_mid_way_saves_and_resumes_at_that_step_exactly(tmp_path):
+  # Several blocks (data.batched draws them at random): the resumed epoch must skip into the same order.
+  config, run = prepared_run(tmp_path, shuffle_buffer=50, steps_per_execution=2)
+  assert len(run.train_blocks) > 1 and run.steps_per_epoch > 4
+  whole = new_trainer(config, run, tmp_path / "whole")
+  train_epoch(whole, run, config, epoch=1)
+  stopped = new_trainer(config, run, tmp_path / "model")
+  with pytest.raises(loop.TrainingInterrupted, match=rf"SIGTERM: stopped at step 2 of {run.steps_per_epoch} in "
+                                                     "epoch 1; saved .*ckpt-2. Run the same command to resume"):
+    train_epoch(stopped, run, config, epoch=1, stop=StopAfter(stopped, 2))
+  resumed = new_trainer(config, run, tmp_path / "model")
+  loop.restore(resumed, str(tmp_path / "model"), run.vocabulary, config.train.learning_rate)
+  assert int(resumed.state.step_in_epoch.numpy()) == 2 and int(resumed.state.epoch.numpy()) == 0
+  train_epoch(resumed, run, config, epoch=1)
+  assert int(resumed.optimizer.iterations.numpy()) == run.steps_per_epoch
+  for a, b in zip(weights(whole), weights(resumed)):  # the same batches, in the same order, once each
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_a_non_finite_loss_stops_the_epoch_without_saving(tmp_path):
+  config, run = prepared_run(tmp_path, optimizer="sgd", learning_rate=float("inf"))
+  trainer = new_trainer(config, run, tmp_path / "model")
+  last_good = trainer.manager.save()
+  with pytest.raises(FloatingPointError, match=rf"epoch 2: the training loss is (nan|inf).*{last_good}; lower"):
+    train_epoch(trainer, run, config, epoch=2)
+  assert trainer.manager.latest_checkpoint == last_good and len(trainer.manager.checkpoints) == 1
+
+
+def test_steps_per_execution_and_xla_train_every_step_of_an_epoch(tmp_path):
+  config, run = prepared_run(tmp_path, steps_per_execution=4, jit_compile=True)
+  assert run.steps_per_epoch % 4 != 0  # so the last call of an epoch runs fewer steps
+  trainer = new_trainer(config, run, tmp_path / "model")
+  first, second = (train_epoch(trainer, run, config, epoch) for epoch in (1, 2))
+  assert int(trainer.optimizer.iterations.numpy()) == 2 * run.steps_per_epoch
+  assert second.loss < first.loss and second.loss_per_category.shape == (labels.NUM_CATEGORIES,)
+  assert second.loss == pytest.approx(second.loss_per_category.sum(), rel=1e-5)
+
+
+def test_advance_counters_keeps_the_best_epoch_and_counts_the_others():
+  state = ckpt_lib.TrainState("fingerprint")
+  state.step_in_epoch.assign(7)  # a resumed epoch's offset is spent once the epoch ends
+  improved = [loop.advance_counters(state, epoch, score) for epoch, score in enumerate([1.0, 3.0, 2.0, 3.0], 1)]
+  assert improved == [True, True, False, False]  # a tie is not an improvement
+  assert (int(state.epoch.numpy()), int(state.best_epoch.numpy()), float(state.best_metric.numpy()),
+          int(state.bad_epochs.numpy()), int(state.step_in_epoch.numpy())) == (4, 2, 3.0, 2, 0)
+  assert loop.selection_score({"total": 5.0}, loss=0.3, metric="total") == 5.0
+  assert loop.selection_score({"total": 5.0}, loss=0.3, metric="loss") == -0.3  # lower loss is better
 
 
 def saved_epoch(path):
@@ -100,7 +207,7 @@ def test_run_writes_checkpoints_metrics_summaries_and_learns(trained):
   assert final["threshold_source"].startswith("tuned on the tune split")
   assert config_lib.load(model_dir) == config
   assert open(os.path.join(model_dir, loop.FLAGS_FILE)).read() == "--epochs=6\n"
-  assert not os.path.exists(os.path.join(model_dir, loop.SCRATCH_DIR))  # spool and caches removed at the end
+  assert not os.path.exists(os.path.join(model_dir, distribute.SCRATCH_DIR))  # spool and caches removed at the end
 
 
 def test_vocabulary_is_adapted_on_the_training_split_only(trained):
@@ -111,15 +218,12 @@ def test_vocabulary_is_adapted_on_the_training_split_only(trained):
 
 def test_load_model_and_thresholds_reproduce_the_final_report(trained, tmp_path):
   config, model_dir, final = trained
-  loaded_config, vocabulary, model, path = ckpt_lib.load_model(model_dir)
-  assert loaded_config == config and path == final["checkpoint"]
+  loaded = ckpt_lib.load_model(model_dir)
+  assert loaded.config == config and loaded.checkpoint_path == final["checkpoint"]
   examples, _ = data.load(config.train.data, str(tmp_path))
-  tc = config.train
-  validation = examples.subset(data.split_ids(examples.ids, tc.validation_fraction, tc.tune_fraction,
-                                              tc.split_seed) == data.VALIDATION)
-  vectorizer = text.make_vectorizer(config.model, vocabulary)
-  scores, related = model_lib.probabilities(model(vectorizer(tf.constant(validation.read_texts()))))
-  decided = loop.decide(scores.numpy(), related.numpy(), ckpt_lib.read_thresholds(model_dir))
+  validation = data.split(examples, config.train).validation
+  outputs = loaded.model(loaded.vectorizer(tf.constant(validation.read_texts())))
+  decided = model_lib.decide(*model_lib.probabilities(outputs), ckpt_lib.read_thresholds(model_dir))
   assert metrics.report(validation.labels, decided)["total"] == pytest.approx(final["total"], abs=1e-9)
 
 
@@ -144,8 +248,6 @@ def test_resume_continues_from_the_latest_checkpoint(tmp_path, tiny_config):
 
 def test_mirrored_strategy_over_two_logical_cpus(tmp_path, tiny_config):
   assert len(tf.config.list_logical_devices("CPU")) == 2
-  strategy = loop.make_strategy("mirrored")
-  assert strategy.num_replicas_in_sync == 2
   config = dataclasses.replace(tiny_config, train=dataclasses.replace(tiny_config.train, strategy="mirrored",
                                                                       epochs=2))
   final = loop.train_and_evaluate(config, str(tmp_path / "model"), verbose=0)
@@ -170,137 +272,9 @@ def test_early_stopping_stops_and_a_finished_run_stays_stopped(tmp_path, tiny_co
     assert len(json.load(f)["epochs"]) == 2
 
 
-def test_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path, tiny_config):
-  model_dir = str(tmp_path / "model")
-  good = dataclasses.replace(tiny_config, train=dataclasses.replace(tiny_config.train, epochs=1))
-  loop.train_and_evaluate(good, model_dir, verbose=0)
-  bad = dataclasses.replace(tiny_config, train=dataclasses.replace(
-      tiny_config.train, epochs=2, optimizer="sgd", learning_rate=float("inf")))
-  last_good = tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints"))
-  with pytest.raises(FloatingPointError, match=rf"epoch 2: the training loss is (nan|inf).*{last_good}"):
-    loop.train_and_evaluate(bad, model_dir, verbose=0)
-  assert tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints")) == last_good
-  assert saved_epoch(last_good) == 1
-
-
-def test_a_resumed_run_uses_the_learning_rate_of_its_flags(tmp_path, tiny_config):
-  model_dir = str(tmp_path / "model")
-  loop.train_and_evaluate(dataclasses.replace(tiny_config, train=dataclasses.replace(tiny_config.train, epochs=1)),
-                          model_dir, verbose=0)
-  slower = dataclasses.replace(tiny_config, train=dataclasses.replace(tiny_config.train, epochs=2,
-                                                                      learning_rate=0.001))
-  loop.train_and_evaluate(slower, model_dir, verbose=0)
-  reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints")))
-  rate = [k for k in reader.get_variable_to_shape_map() if k.startswith("optimizer/") and "learning_rate" in k]
-  assert rate and reader.get_tensor(rate[0]) == pytest.approx(0.001)
-
-
-def test_refuses_a_batch_larger_than_the_training_split(tmp_path, tiny_config):
-  config = dataclasses.replace(tiny_config, train=dataclasses.replace(tiny_config.train, batch_size=1000))
-  with pytest.raises(ValueError, match=r"batch_size=1000 is larger than the training split \(\d+ examples\)"):
-    loop.train_and_evaluate(config, str(tmp_path / "m"), verbose=0)
-
-
-def test_refuses_a_batch_that_does_not_split_over_replicas(tmp_path, tiny_config):
-  config = dataclasses.replace(tiny_config, train=dataclasses.replace(tiny_config.train, batch_size=15,
-                                                                      strategy="mirrored"))
-  with pytest.raises(ValueError, match="batch_size=15 does not split evenly over 2 replicas"):
-    loop.train_and_evaluate(config, str(tmp_path / "m"), verbose=0)
-
-
-def test_refuses_an_empty_validation_split(tmp_path):
-  fixtures.write_two_file(tmp_path / "d", fixtures.synthetic_rows(40))
-  config = fixtures.tiny_config(str(tmp_path / "d"), validation_fraction=1e-9)
-  with pytest.raises(ValueError, match="the validation split is empty"):
-    loop.train_and_evaluate(config, str(tmp_path / "m"), verbose=0)
-
-
-def test_refuses_to_resume_with_another_model_shape(tmp_path, tiny_config):
-  model_dir = str(tmp_path / "model")
-  loop.train_and_evaluate(dataclasses.replace(tiny_config, train=dataclasses.replace(tiny_config.train, epochs=1)),
-                          model_dir, verbose=0)
-  other = dataclasses.replace(tiny_config, model=dataclasses.replace(tiny_config.model, rnn_units=9))
-  with pytest.raises(ValueError, match=r"holds a run with another model \(rnn_units differ\)"):
-    loop.train_and_evaluate(other, model_dir, verbose=0)
-
-
-def test_a_checkpoint_from_another_vocabulary_is_refused(tmp_path, tiny_config):
-  model_dir = str(tmp_path / "model")
-  loop.train_and_evaluate(dataclasses.replace(tiny_config, train=dataclasses.replace(tiny_config.train, epochs=1)),
-                          model_dir, verbose=0)
-  vocabulary = text.load_vocabulary(model_dir)
-  text.save_vocabulary(vocabulary[:-1] + ["someotherword"], model_dir)
-  with pytest.raises(ValueError, match="trained with another vocabulary or category list"):
-    ckpt_lib.load_model(model_dir)
-  with pytest.raises(ValueError, match="trained with another vocabulary or category list"):
-    loop.train_and_evaluate(tiny_config, model_dir, verbose=0)
-
-
-def test_resolve_errors(tmp_path):
-  with pytest.raises(FileNotFoundError, match="no checkpoint; has train.py finished an epoch"):
-    ckpt_lib.resolve(str(tmp_path))
-  with pytest.raises(FileNotFoundError, match=r"nope: no such checkpoint \(expected .*nope.index\)"):
-    ckpt_lib.resolve(str(tmp_path), str(tmp_path / "nope"))
-  tf.train.Checkpoint(v=tf.Variable(1)).write(str(tmp_path / "foreign"))
-  with pytest.raises(ValueError, match="not a disaster_tf checkpoint"):
-    ckpt_lib.check_fingerprint(str(tmp_path / "foreign"), "x")
-
-
-def test_refuses_an_empty_tune_split(tmp_path):
-  fixtures.write_two_file(tmp_path / "d", fixtures.synthetic_rows(40))
-  config = fixtures.tiny_config(str(tmp_path / "d"), tune_fraction=1e-9)
-  with pytest.raises(ValueError, match="the tune split is empty"):
-    loop.train_and_evaluate(config, str(tmp_path / "m"), verbose=0)
-
-
 def test_without_a_tune_split_selection_is_on_validation_and_thresholds_stay_at_half(tmp_path):
   fixtures.write_two_file(tmp_path / "d", fixtures.synthetic_rows(100))
   final = loop.train_and_evaluate(fixtures.tiny_config(str(tmp_path / "d"), tune_fraction=0.0, epochs=1),
                                   str(tmp_path / "m"), verbose=0)
   assert final["selected_on"] == "validation" and final["threshold_source"] == "0.5"
   assert set(final["thresholds"].values()) == {0.5} and final["total"] == final["at_0.5"]["total"]
-
-
-def test_steps_per_execution_and_xla_train_the_same_number_of_steps(tmp_path, tiny_config):
-  config = dataclasses.replace(tiny_config, train=dataclasses.replace(
-      tiny_config.train, epochs=2, steps_per_execution=4, jit_compile=True))
-  model_dir = str(tmp_path / "model")
-  loop.train_and_evaluate(config, model_dir, verbose=0)
-  with open(os.path.join(model_dir, loop.METRICS_FILE)) as f:
-    body = json.load(f)
-  epochs = body["epochs"]
-  assert epochs[1]["train_loss"] < epochs[0]["train_loss"]
-  reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints")))
-  examples, _ = data.load(config.train.data, str(tmp_path))
-  sides = data.split_ids(examples.ids, config.train.validation_fraction, config.train.tune_fraction,
-                         config.train.split_seed)
-  steps_per_epoch = int((sides == data.TRAIN).sum()) // config.train.batch_size
-  assert steps_per_epoch % 4 != 0  # so the last call of an epoch runs fewer steps
-  assert reader.get_tensor("optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE") == 2 * steps_per_epoch
-
-
-def test_train_and_eval_functions_trace_a_bounded_number_of_times():
-  model, optimizer = tiny_model_and_optimizer(0.01)
-  train_steps = loop.make_train_steps(model, optimizer, tf.distribute.get_strategy(), tf.ones([36, 3]),
-                                      tf.ones([36]), 4)
-  eval_step = loop.make_eval_step(model, tf.TensorSpec([None, 5], tf.int64), tf.ones([36, 3]), tf.ones([36]))
-  ids = np.random.default_rng(0).integers(0, 13, size=(40, 5))
-  ds = tf.data.Dataset.from_tensor_slices((ids, np.zeros((40, 36), np.int32))).batch(4, drop_remainder=True)
-  for epoch in range(3):  # a new iterator each epoch, and a varying number of steps per call
-    iterator = iter(ds)
-    for steps in (1, 3, 6):
-      train_steps(iterator, tf.constant(steps))
-  assert train_steps.experimental_get_tracing_count() == 1
-  many = np.tile(ids, (2, 1))  # 80 rows
-  for batch in (1, 2, 7, 64, 3):
-    eval_step(tf.constant(many[:batch]), tf.zeros([batch, 36], tf.int32))
-  assert eval_step.experimental_get_tracing_count() == 1
-
-
-def test_make_strategy_errors(monkeypatch):
-  monkeypatch.delenv("TF_CONFIG", raising=False)
-  with pytest.raises(ValueError, match="strategy=multi_worker needs TF_CONFIG"):
-    loop.make_strategy("multi_worker")
-  with pytest.raises(ValueError, match="strategy='tpu': expected one of default, mirrored, one_device, multi_worker"):
-    loop.make_strategy("tpu")
-  assert loop.is_chief(loop.make_strategy("default"))

@@ -42,12 +42,30 @@ def test_combined_loss_matches_a_hand_computation():
   ex0 = 0.43 * -log_softmax[1] + 7 * 2 * ln2 + 34 * 0.5 * ln2
   # Example 1: related=2 (weight 7); water=0 (0.5, loss weight 2); 34 zeros (0.5).
   ex1 = 7 * -log_softmax[2] + 0.5 * 2 * ln2 + 34 * 0.5 * ln2
-  assert bce(1, 0.0) == pytest.approx(ln2)
   assert float(total) == pytest.approx((ex0 + ex1) / 4, rel=1e-5)  # divided by the global batch
   assert float(tf.reduce_sum(components)) == pytest.approx(float(total), rel=1e-5)
   water = labels.CATEGORIES.index("water")
   assert float(components[water]) == pytest.approx((7 * 2 * ln2 + 0.5 * 2 * ln2) / 4, rel=1e-5)
   assert float(components[0]) == pytest.approx((0.43 * -log_softmax[1] + 7 * -log_softmax[2]) / 4, rel=1e-5)
+
+
+def test_per_head_loss_at_non_zero_logits_matches_the_cross_entropy_by_hand():
+  # Logit 1.5 on every binary head, so a label of 1 and of 0 cost differently; related favours class 1.
+  y = np.zeros((2, 36), np.int32)
+  y[0, labels.CATEGORIES.index("food")] = 1
+  y[1, labels.RELATED_INDEX] = 2
+  related_logits = [[0.5, 2.0, -1.0], [0.5, 2.0, -1.0]]
+  class_weights = losses.class_weight_table("article", np.zeros((36, 3)), cap=100)
+  per_head = losses.per_head_loss(tf.constant(y), outputs_from(1.5, related_logits), tf.constant(class_weights),
+                                  tf.constant(losses.loss_weight_vector([("food", 3.0)]))).numpy()
+  assert per_head.shape == (2, 36)
+  food, water = labels.CATEGORIES.index("food"), labels.CATEGORIES.index("water")
+  assert per_head[0, food] == pytest.approx(3.0 * 7.0 * bce(1, 1.5), rel=1e-5)
+  assert per_head[1, food] == pytest.approx(3.0 * 0.5 * bce(0, 1.5), rel=1e-5)
+  assert per_head[0, water] == pytest.approx(0.5 * bce(0, 1.5), rel=1e-5)
+  log_z = math.log(sum(math.exp(v) for v in related_logits[0]))
+  assert per_head[0, labels.RELATED_INDEX] == pytest.approx(1.4 * (log_z - 0.5), rel=1e-5)  # class 0
+  assert per_head[1, labels.RELATED_INDEX] == pytest.approx(7.0 * (log_z + 1.0), rel=1e-5)  # class 2
 
 
 def test_label_counts():

@@ -31,22 +31,12 @@ def test_decide_thresholds_binary_heads_and_argmaxes_related():
 
 
 @pytest.mark.parametrize("architecture", config_lib.ARCHITECTURES)
-def test_every_backbone_builds_and_trains_one_step(architecture):
-  import keras  # pylint: disable=import-outside-toplevel
-  from disaster_tf import loop, text  # pylint: disable=import-outside-toplevel
+def test_every_backbone_builds_with_the_same_heads(architecture):
+  # Training one step of each backbone: tests/test_steps.py.
   cfg = config_lib.ModelConfig(architecture=architecture, max_tokens=30, sequence_length=6, embedding_dim=4,
                                conv_filters=4, conv_kernel_size=2, rnn_units=4, dropout=0.1)
-  vectorizer = text.make_vectorizer(cfg)
-  vocabulary = text.adapt(vectorizer, ["we need water", "fire in the market", "food and water now"])
-  model = model_lib.build_model(cfg, vocab_size=len(vocabulary))
-  optimizer = keras.optimizers.Adam(0.05)
-  optimizer.build(model.trainable_variables)
-  step = loop.make_train_step(model, optimizer, tf.distribute.get_strategy(), tf.ones([36, 3]), tf.ones([36]), 2)
-  inputs = vectorizer(tf.constant(["need water", "market fire"]))
-  before = [v.numpy().copy() for v in model.trainable_variables]
-  y = np.zeros((2, 36), np.int32)
-  y[0, 10] = 1
-  loss, _ = step((inputs, tf.constant(y)))
-  assert np.isfinite(float(loss))
-  assert all(not np.allclose(b, v.numpy()) for b, v in zip(before, model.trainable_variables))
+  model = model_lib.build_model(cfg, vocab_size=30)
   assert model.name == f"disaster_{architecture}"
+  outputs = model(tf.zeros([2, 30], tf.float32) if architecture == "linear" else tf.zeros([2, 6], tf.int64))
+  assert list(outputs) == list(labels.CATEGORIES)
+  assert outputs["related"].shape == (2, 3) and outputs["water"].shape == (2, 1)

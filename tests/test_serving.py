@@ -15,7 +15,6 @@ from disaster_tf import checkpoint as ckpt_lib
 from disaster_tf import labels
 from disaster_tf import model as model_lib
 from disaster_tf import serving
-from disaster_tf import text
 from tests import fixtures
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -24,9 +23,8 @@ MESSAGES = ["We need water and food", "Fire in the market", "", "the of and", "æ
 
 
 def in_memory_scores(model_dir, texts):
-  config, vocabulary, model, _ = ckpt_lib.load_model(model_dir)
-  vectorizer = text.make_vectorizer(config.model, vocabulary)
-  scores, _ = model_lib.probabilities(model(vectorizer(tf.constant(texts))))
+  loaded = ckpt_lib.load_model(model_dir)
+  scores, _ = model_lib.probabilities(loaded.model(loaded.vectorizer(tf.constant(texts))))
   return scores.numpy()
 
 
@@ -34,7 +32,8 @@ def test_export_layout_and_next_version(exported):
   model_dir, path = exported
   base = os.path.dirname(path)
   assert os.path.basename(path) == "1" and sorted(os.listdir(base)) == ["1"]  # no temporary left behind
-  for name in ("saved_model.pb", "variables", "assets.extra/tf_serving_warmup_requests", "assets.extra/disaster_tf.json"):
+  for name in ("saved_model.pb", "variables", "assets.extra/tf_serving_warmup_requests",
+               "assets.extra/disaster_tf.json"):
     assert os.path.exists(os.path.join(path, name)), name
   assert serving.next_version(base) == 2
   assert serving.version_dir(base) == path and serving.version_dir(path) == path
@@ -270,8 +269,8 @@ def test_thresholds_file_errors(tmp_path):
 
 def test_the_serving_function_traces_once_for_every_batch_size(exported):
   model_dir, _ = exported
-  config, vocabulary, model, _ = ckpt_lib.load_model(model_dir)
-  module = serving.ServingModule(model, text.make_vectorizer(config.model, vocabulary), np.full(36, 0.5))
+  loaded = ckpt_lib.load_model(model_dir)
+  module = serving.ServingModule(loaded.model, loaded.vectorizer, np.full(36, 0.5))
   for batch in (1, 5, 0, 64, 2):
     module.predict(tf.constant(["we need water"] * batch, tf.string))
   assert module.predict.experimental_get_tracing_count() == 1

@@ -1,0 +1,133 @@
+"""The first phase of a run: from a config to everything the epochs read.
+
+`prepare` loads the data, splits it by id, refuses splits the loop cannot use,
+adapts the vocabulary on the training split (or takes a resumed run's),
+derives the class and loss weights, and vectorises each split once into a
+file cache. It reads no model dir and writes only below `scratch`, so a run
+that it refuses has written nothing, and a benchmark can call it alone.
+"""
+
+import dataclasses
+import os
+import time
+from typing import Optional, Sequence, Tuple
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from disaster_tf import config as config_lib
+from disaster_tf import data
+from disaster_tf import losses
+from disaster_tf import text
+
+EVAL_BATCH = 256  # evaluation batches: no gradients, so larger than training's for speed
+
+
+@dataclasses.dataclass(frozen=True)
+class RunInputs:
+  """What one run trains and evaluates on, prepared before its first epoch.
+
+  Attributes:
+    load_report: what loading read, merged and dropped.
+    splits: the examples, split by id hash.
+    vocabulary: the vectorizer's tokens (adapted on `splits.train`, or reloaded).
+    vectorizer: raw strings [batch] -> the model's input.
+    class_weights: [36, 3] float32 from the training split's label counts.
+    loss_weights: [36] float32, per head.
+    train_blocks: the training split, vectorised and cached in blocks of at most
+      the shuffle buffer (`data.batched` mixes them); unbatched (inputs, labels [36]).
+    steps_per_epoch: training batches per epoch (the last partial one is dropped).
+    selection_name: "tune", or "validation" when there is no tune split: the
+      split that picks the best epoch.
+    selection_ds, tune_ds, validation_ds: batched (inputs, labels [B, 36])
+      of those splits, cached; tune_ds is None without a tune split.
+  """
+
+  load_report: data.LoadReport
+  splits: data.Splits
+  vocabulary: Sequence[str]
+  vectorizer: keras.layers.TextVectorization
+  class_weights: np.ndarray
+  loss_weights: np.ndarray
+  train_blocks: Tuple[tf.data.Dataset, ...]
+  steps_per_epoch: int
+  selection_name: str
+  selection_ds: tf.data.Dataset
+  tune_ds: Optional[tf.data.Dataset]
+  validation_ds: tf.data.Dataset
+
+  @property
+  def selection(self) -> data.Examples:
+    """The examples of `selection_ds`."""
+    return getattr(self.splits, self.selection_name)
+
+
+def prepare(config: config_lib.Config, scratch: str, vocabulary: Optional[Sequence[str]] = None) -> RunInputs:
+  """Loads, splits, checks and vectorises a run's data.
+
+  Args:
+    config: the run's configuration.
+    scratch: an existing directory, this process's alone, for the text spool
+      and the vectorised caches (~0.7 KB a message); it must outlive the result.
+    vocabulary: a resumed run's vocabulary; None adapts a new one on the
+      training split.
+
+  Raises:
+    data.DataError: bad input data.
+    ValueError: a split the loop cannot use (too small, or empty).
+  """
+  tc = config.train
+  examples, load_report = data.load(tc.data, scratch)
+  logging.info("data: %s", load_report.summary())
+  splits = data.split(examples, tc)
+  logging.info("split by id hash: %d train, %d tune, %d validation", *map(len, splits))
+  check_splits(splits, tc, total=len(examples))
+  if vocabulary is None:
+    vectorizer = text.make_vectorizer(config.model)
+    vocabulary = [str(t) for t in text.adapt(vectorizer, splits.train.texts())]  # the same on every worker
+    logging.info("vocabulary: %d tokens, adapted on the training split", len(vocabulary))
+  else:
+    vectorizer = text.make_vectorizer(config.model, vocabulary)
+    logging.info("vocabulary: %d tokens, reloaded", len(vocabulary))
+  # Derived from the training split's counts, so not in the config.
+  class_weights = losses.class_weight_table(tc.class_weight, losses.label_counts(splits.train.labels),
+                                            tc.class_weight_cap)
+
+  # Vectorised once into file caches: every epoch then reads token ids from disk,
+  # and memory holds the shuffle buffer and the batch, not the data.
+  def cached(split: data.Examples, name: str) -> tf.data.Dataset:
+    return data.vectorized_dataset(split, vectorizer, cache=os.path.join(scratch, name))
+  start = time.time()
+  train_blocks = tuple(cached(block, f"train-{i}") for i, block in enumerate(splits.train.blocks(tc.shuffle_buffer)))
+  for block in train_blocks:
+    data.fill_cache(block)
+  logging.info("vectorised the training split in %.1fs (%d block(s) of up to %d: the shuffle buffer)",
+               time.time() - start, len(train_blocks), tc.shuffle_buffer)
+  # An evaluation pass reads to the end, so its first pass fills its cache.
+  batch = max(tc.batch_size, EVAL_BATCH)
+  validation_ds = data.batched(cached(splits.validation, "validation"), batch)
+  tune_ds = data.batched(cached(splits.tune, "tune"), batch) if len(splits.tune) else None
+  # The best epoch is chosen on the tune split when there is one, so that the
+  # validation split, which is reported, chooses nothing.
+  selection_name = "tune" if tune_ds is not None else "validation"
+  return RunInputs(load_report=load_report, splits=splits, vocabulary=vocabulary, vectorizer=vectorizer,
+                   class_weights=class_weights, loss_weights=losses.loss_weight_vector(tc.loss_weights),
+                   train_blocks=train_blocks, steps_per_epoch=len(splits.train) // tc.batch_size,
+                   selection_name=selection_name, selection_ds=tune_ds if tune_ds is not None else validation_ds,
+                   tune_ds=tune_ds, validation_ds=validation_ds)
+
+
+def check_splits(splits: data.Splits, train_config: config_lib.TrainConfig, total: int) -> None:
+  """Raises ValueError, naming the flag to change, for splits a run cannot train or report on."""
+  tc = train_config
+  if len(splits.train) < tc.batch_size:
+    raise ValueError(f"batch_size={tc.batch_size} is larger than the training split ({len(splits.train)} "
+                     "examples); lower --batch_size or add data")
+  if not len(splits.validation):
+    raise ValueError(f"the validation split is empty ({total} examples, validation_fraction="
+                     f"{tc.validation_fraction}); add data or raise --validation_fraction")
+  if tc.tune_fraction and not len(splits.tune):
+    raise ValueError(f"the tune split is empty ({total} examples, tune_fraction={tc.tune_fraction}); "
+                     "add data, raise --tune_fraction, or set it to 0")

@@ -1,0 +1,90 @@
+"""A run's first phase alone: data, splits, checks, vocabulary, weights, vectorised caches."""
+
+import dataclasses
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from disaster_tf import data
+from disaster_tf import inputs
+from disaster_tf import labels
+from disaster_tf import losses
+from tests import fixtures
+
+
+@pytest.fixture
+def prepared(tmp_path):
+  """prepare() on 200 generated rows, a word in validation messages only, and a 50-example shuffle buffer."""
+  rows = fixtures.synthetic_rows(200)
+  config = fixtures.tiny_config(str(tmp_path / "data"), shuffle_buffer=50)
+  is_validation = data.split_ids([r["id"] for r in rows], 0.25, config.train.tune_fraction,
+                                 config.train.split_seed) == data.VALIDATION
+  for r, v in zip(rows, is_validation):
+    if v:
+      r["message"] += " zanzibarx"
+  fixtures.write_two_file(tmp_path / "data", rows)
+  os.makedirs(tmp_path / "scratch")
+  return config, str(tmp_path / "scratch"), inputs.prepare(config, str(tmp_path / "scratch"))
+
+
+def test_prepare_splits_by_id_and_derives_everything_from_the_training_split(prepared):
+  config, _, run = prepared
+  train, tune, validation = run.splits
+  assert len(train) + len(tune) + len(validation) == run.load_report.examples == 200
+  assert not set(train.ids) & set(validation.ids) and not set(tune.ids) & set(validation.ids)
+  assert "water" in run.vocabulary and "zanzibarx" not in run.vocabulary  # adapted on train only
+  expected = losses.class_weight_table(config.train.class_weight, losses.label_counts(train.labels),
+                                       config.train.class_weight_cap)
+  np.testing.assert_array_equal(run.class_weights, expected)
+  assert run.steps_per_epoch == len(train) // config.train.batch_size
+  assert run.selection_name == "tune" and run.selection is tune and run.selection_ds is run.tune_ds
+
+
+def test_prepare_caches_training_blocks_and_batched_evaluation_splits(prepared):
+  config, scratch, run = prepared
+  assert len(run.train_blocks) == 3  # ~150 training examples in blocks of at most 50
+  names = os.listdir(scratch)
+  assert all(any(n.startswith(f"train-{i}") for n in names) for i in range(3))  # filled before epoch 1
+  assert sum(data.fill_cache(b) for b in run.train_blocks) == len(run.splits.train)
+  token_ids, label_matrix = next(iter(run.validation_ds))
+  assert token_ids.shape[1] == config.model.sequence_length and label_matrix.shape[1] == labels.NUM_CATEGORIES
+  validation_labels = np.concatenate([y.numpy() for _, y in run.validation_ds])
+  np.testing.assert_array_equal(validation_labels, run.splits.validation.labels)  # in order, every example
+
+
+def test_prepare_reuses_a_given_vocabulary(prepared, tmp_path):
+  config, scratch, run = prepared
+  vocabulary = list(run.vocabulary[:-1]) + ["zanzibarx"]
+  again = inputs.prepare(config, scratch, vocabulary=vocabulary)
+  assert list(again.vocabulary) == vocabulary
+  ids = again.vectorizer(tf.constant(["zanzibarx"])).numpy()
+  assert ids[0, 0] == len(vocabulary) - 1
+
+
+def test_without_a_tune_split_selection_is_on_validation(tmp_path):
+  fixtures.write_two_file(tmp_path / "d", fixtures.synthetic_rows(60))
+  run = inputs.prepare(fixtures.tiny_config(str(tmp_path / "d"), tune_fraction=0.0), str(tmp_path))
+  assert run.tune_ds is None and not len(run.splits.tune)
+  assert run.selection_name == "validation" and run.selection_ds is run.validation_ds
+
+
+@pytest.mark.parametrize("overrides, rows, message", [
+    (dict(batch_size=1000), 40, r"batch_size=1000 is larger than the training split \(\d+ examples\); lower"),
+    (dict(validation_fraction=1e-9), 40, "the validation split is empty .*raise --validation_fraction"),
+    (dict(tune_fraction=1e-9), 40, "the tune split is empty .*or set it to 0"),
+])
+def test_prepare_refuses_splits_a_run_cannot_use(tmp_path, overrides, rows, message):
+  fixtures.write_two_file(tmp_path / "d", fixtures.synthetic_rows(rows))
+  config = fixtures.tiny_config(str(tmp_path / "d"), **overrides)
+  with pytest.raises(ValueError, match=message):
+    inputs.prepare(config, str(tmp_path))
+
+
+def test_prepare_writes_only_below_scratch(tmp_path):
+  fixtures.write_two_file(tmp_path / "d", fixtures.synthetic_rows(60))
+  os.makedirs(tmp_path / "scratch")
+  config = fixtures.tiny_config(str(tmp_path / "d"))
+  inputs.prepare(dataclasses.replace(config), str(tmp_path / "scratch"))
+  assert sorted(os.listdir(tmp_path)) == ["d", "scratch"]

@@ -1,0 +1,122 @@
+"""The compiled inner loop: the step the loop runs, evaluation, predictions."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from disaster_tf import config as config_lib
+from disaster_tf import labels
+from disaster_tf import losses
+from disaster_tf import model as model_lib
+from disaster_tf import steps
+from disaster_tf import text
+from tests import fixtures
+
+
+def tiny_model_and_optimizer(learning_rate, architecture="cnn_rnn", sequence_length=5, vocab_size=13):
+  """A tiny model over `sequence_length` token ids, and its built optimizer."""
+  cfg = config_lib.ModelConfig(architecture=architecture, max_tokens=vocab_size, sequence_length=sequence_length,
+                               embedding_dim=4, conv_filters=4, conv_kernel_size=2, rnn_units=4, dropout=0.0)
+  model = model_lib.build_model(cfg, vocab_size=vocab_size)
+  optimizer = keras.optimizers.Adam(learning_rate)
+  optimizer.build(model.trainable_variables)
+  return cfg, model, optimizer
+
+
+def labelled_batch(cfg, rows):
+  """Vectorises the rows' messages with a vocabulary adapted on them (at most cfg.max_tokens words)."""
+  vectorizer = text.make_vectorizer(cfg)
+  vocabulary = text.adapt(vectorizer, [r["message"] for r in rows])
+  y = np.array([[r["labels"][c] for c in labels.CATEGORIES] for r in rows], np.int32)
+  return vocabulary, vectorizer(tf.constant([r["message"] for r in rows])), tf.constant(y)
+
+
+def test_one_compiled_step_of_the_loops_step_on_a_13_word_vocabulary_changes_every_weight():
+  rows = fixtures.synthetic_rows(8, seed=3)
+  cfg, model, optimizer = tiny_model_and_optimizer(0.1)
+  vocabulary, ids, y = labelled_batch(cfg, rows)
+  assert len(vocabulary) == 13 and int(tf.reduce_sum(y)) > 8  # real keyword labels, not all zeros
+  class_weights = tf.constant(losses.class_weight_table("balanced", losses.label_counts(y.numpy()), 50.0))
+  train_steps = steps.make_train_steps(model, optimizer, tf.distribute.get_strategy(), class_weights,
+                                       tf.ones([36]), global_batch_size=8)
+  before = [v.numpy().copy() for v in model.trainable_variables]
+  loss, components = train_steps(iter(tf.data.Dataset.from_tensors((ids, y))), tf.constant(1))
+  assert np.isfinite(float(loss)) and components.shape == (36,)
+  assert float(tf.reduce_sum(components)) == pytest.approx(float(loss), rel=1e-5)
+  # The step's loss is the combined loss of the weights it started from.
+  model_after = [v.numpy() for v in model.trainable_variables]
+  for v, b in zip(model.trainable_variables, before):
+    v.assign(b)
+  expected, _ = losses.combined_loss(y, model(ids, training=True), class_weights, tf.ones([36]), 8)
+  assert float(loss) == pytest.approx(float(expected), rel=1e-5)
+  changed = [not np.allclose(b, a) for b, a in zip(before, model_after)]
+  assert all(changed), [v.name for v, c in zip(model.trainable_variables, changed) if not c]
+  assert int(optimizer.iterations.numpy()) == 1
+
+
+@pytest.mark.parametrize("architecture", config_lib.ARCHITECTURES)
+def test_every_backbone_trains_one_step_of_the_loops_step(architecture):
+  rows = fixtures.synthetic_rows(6, seed=5)
+  cfg, _, _ = tiny_model_and_optimizer(0.05, architecture, sequence_length=6, vocab_size=30)
+  vocabulary, inputs, y = labelled_batch(cfg, rows)
+  # Built for the adapted vocabulary's size: the linear model has one input per entry.
+  _, model, optimizer = tiny_model_and_optimizer(0.05, architecture, sequence_length=6, vocab_size=len(vocabulary))
+  train_steps = steps.make_train_steps(model, optimizer, tf.distribute.get_strategy(), tf.ones([36, 3]),
+                                       tf.ones([36]), 6)
+  before = [v.numpy().copy() for v in model.trainable_variables]
+  loss, _ = train_steps(iter(tf.data.Dataset.from_tensors((inputs, y))), tf.constant(1))
+  assert np.isfinite(float(loss))
+  assert all(not np.allclose(b, v.numpy()) for b, v in zip(before, model.trainable_variables))
+
+
+def test_several_steps_per_call_equal_the_same_steps_one_call_each():
+  rows = fixtures.synthetic_rows(32, seed=1)
+  results = []
+  for per_call in (1, 4):
+    keras.utils.set_random_seed(0)
+    cfg, model, optimizer = tiny_model_and_optimizer(0.05, vocab_size=20)
+    _, ids, y = labelled_batch(cfg, rows)
+    train_steps = steps.make_train_steps(model, optimizer, tf.distribute.get_strategy(), tf.ones([36, 3]),
+                                         tf.ones([36]), 8)
+    iterator = iter(tf.data.Dataset.from_tensor_slices((ids, y)).batch(8))
+    total = sum(float(train_steps(iterator, tf.constant(per_call))[0]) for _ in range(4 // per_call))
+    results.append((total, [v.numpy() for v in model.trainable_variables]))
+  assert results[0][0] == pytest.approx(results[1][0], rel=1e-5)
+  for a, b in zip(results[0][1], results[1][1]):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_train_and_eval_functions_trace_a_bounded_number_of_times():
+  _, model, optimizer = tiny_model_and_optimizer(0.01)
+  train_steps = steps.make_train_steps(model, optimizer, tf.distribute.get_strategy(), tf.ones([36, 3]),
+                                       tf.ones([36]), 4)
+  eval_step = steps.make_eval_step(model, tf.TensorSpec([None, 5], tf.int64), tf.ones([36, 3]), tf.ones([36]))
+  ids = np.random.default_rng(0).integers(0, 13, size=(40, 5))
+  ds = tf.data.Dataset.from_tensor_slices((ids, np.zeros((40, 36), np.int32))).batch(4, drop_remainder=True)
+  for _ in range(3):  # a new iterator each epoch, and a varying number of steps per call
+    iterator = iter(ds)
+    for count in (1, 3, 6):
+      train_steps(iterator, tf.constant(count))
+  assert train_steps.experimental_get_tracing_count() == 1
+  many = np.tile(ids, (2, 1))  # 80 rows
+  for batch in (1, 2, 7, 64, 3):
+    eval_step(tf.constant(many[:batch]), tf.zeros([batch, 36], tf.int32))
+  assert eval_step.experimental_get_tracing_count() == 1
+
+
+def test_predict_concatenates_batches_and_decides_like_the_export():
+  _, model, _ = tiny_model_and_optimizer(0.01)
+  eval_step = steps.make_eval_step(model, tf.TensorSpec([None, 5], tf.int64), tf.ones([36, 3]), tf.ones([36]))
+  ids = np.random.default_rng(1).integers(0, 13, size=(10, 5))
+  y = np.zeros((10, 36), np.int32)
+  predictions = steps.predict(eval_step, tf.data.Dataset.from_tensor_slices((ids, y)).batch(4))
+  scores, related = model_lib.probabilities(model(ids, training=False))
+  np.testing.assert_allclose(predictions.scores, scores.numpy(), rtol=1e-5)
+  np.testing.assert_allclose(predictions.related, related.numpy(), rtol=1e-5)
+  expected_loss = float(tf.reduce_sum(losses.per_head_loss(tf.constant(y), model(ids), tf.ones([36, 3]),
+                                                           tf.ones([36]))))
+  assert predictions.loss_sum == pytest.approx(expected_loss, rel=1e-5)
+  thresholds = np.linspace(0.2, 0.8, 36).astype(np.float32)
+  np.testing.assert_array_equal(predictions.labels(thresholds),
+                                model_lib.decide(scores, related, tf.constant(thresholds)).numpy())
