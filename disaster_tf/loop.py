@@ -266,7 +266,7 @@ def train_epoch(trainer: Trainer, run: inputs.RunInputs, train_config: config_li
     call_start = time.time()
     chunk_loss, chunk_components = trainer.train_steps(iterator, tf.constant(count))
     chunk_loss, chunk_components = float(chunk_loss), chunk_components.numpy()
-    if done == skip:  # on a process's first epoch, this call also traced and compiled the steps
+    if done == skip:  # this call also filled the shuffle buffer, and on a process's first epoch traced the steps
       logging.info("epoch %d: first %d step(s) in %.2fs", epoch, count, time.time() - call_start)
     loss_sum += chunk_loss
     component_sum += chunk_components

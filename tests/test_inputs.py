@@ -1,6 +1,5 @@
 """A run's first phase alone: data, splits, checks, vocabulary, weights, vectorised caches."""
 
-import dataclasses
 import os
 
 import numpy as np
@@ -54,7 +53,7 @@ def test_prepare_caches_training_blocks_and_batched_evaluation_splits(prepared):
   np.testing.assert_array_equal(validation_labels, run.splits.validation.labels)  # in order, every example
 
 
-def test_prepare_reuses_a_given_vocabulary(prepared, tmp_path):
+def test_prepare_reuses_a_given_vocabulary(prepared):
   config, scratch, run = prepared
   vocabulary = list(run.vocabulary[:-1]) + ["zanzibarx"]
   again = inputs.prepare(config, scratch, vocabulary=vocabulary)
@@ -86,5 +85,5 @@ def test_prepare_writes_only_below_scratch(tmp_path):
   fixtures.write_two_file(tmp_path / "d", fixtures.synthetic_rows(60))
   os.makedirs(tmp_path / "scratch")
   config = fixtures.tiny_config(str(tmp_path / "d"))
-  inputs.prepare(dataclasses.replace(config), str(tmp_path / "scratch"))
+  inputs.prepare(config, str(tmp_path / "scratch"))
   assert sorted(os.listdir(tmp_path)) == ["d", "scratch"]
