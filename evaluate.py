@@ -9,6 +9,7 @@ never trained on. Prints the same report as training and writes it as JSON.
 """
 
 import json
+import os
 import sys
 
 from absl import app
@@ -34,7 +35,10 @@ def define_flags() -> None:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  from disaster_tf import data, evaluate, labels, metrics  # pylint: disable=import-outside-toplevel
+  from disaster_tf import config, data, evaluate, labels, metrics  # pylint: disable=import-outside-toplevel
+  output_dir = os.path.dirname(os.path.abspath(FLAGS.output))
+  if not os.path.isdir(output_dir):  # found out now, not after the whole evaluation has run
+    sys.exit(f"evaluate.py: --output={FLAGS.output}: {output_dir} is not a directory; create it first")
   try:
     scores, _ = evaluate.evaluate_export(FLAGS.export_dir, FLAGS.data, FLAGS.split, FLAGS.batch_size)
   except (data.DataError, FileNotFoundError, ValueError) as e:
@@ -44,8 +48,10 @@ def main(argv):
   tuned = {c: t for c, t in scores["thresholds"].items() if t != labels.DEFAULT_THRESHOLD}
   print(f"decision thresholds stored in the export: {len(tuned)} categories tuned"
         + (": " + ", ".join(f"{c} {t:.3f}" for c, t in tuned.items()) if tuned else ", all at 0.5"))
-  with open(FLAGS.output, "w", encoding="utf-8") as out:
-    json.dump(scores, out, indent=1)
+  try:
+    config.write_text_atomic(FLAGS.output, json.dumps(scores, indent=1) + "\n")
+  except OSError as e:
+    sys.exit(f"evaluate.py: {e}")
   print(f"report written to {FLAGS.output}")
 
 

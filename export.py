@@ -34,7 +34,7 @@ def main(argv):
   try:
     path = serving.export(FLAGS.model_dir, FLAGS.export_base, checkpoint=FLAGS.checkpoint,
                           version=FLAGS.version, warmup=FLAGS.warmup)
-  except (FileNotFoundError, FileExistsError, ValueError) as e:
+  except (OSError, ValueError) as e:  # OSError: a missing model dir, an existing version, an unwritable base
     logging.error("%s", e)
     sys.exit(f"export.py: {e}")
   print(path)

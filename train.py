@@ -144,7 +144,7 @@ def main(argv):
     logging.warning("%s", e)
     print(f"train.py: {e}", file=sys.stderr)
     sys.exit(130)  # the shell's code for a run stopped by a signal
-  except (data.DataError, ValueError, FileNotFoundError, FloatingPointError) as e:
+  except (data.DataError, ValueError, OSError, FloatingPointError) as e:  # OSError: the model dir's files
     logging.error("%s", e)
     sys.exit(f"train.py: {e}")
 

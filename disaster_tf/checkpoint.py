@@ -12,20 +12,27 @@ A model dir written by training holds:
   train/, tune/     TensorBoard events (`validation/` instead of `tune/` with
                     --tune_fraction=0: events go to the split that picks the epoch)
   scratch/          while a run is going: its text spool and vectorised caches
+  .lock             while a run is going: its PID, under an flock (`dirlock`)
 
 Every checkpoint also stores a fingerprint of the vocabulary and the category
-list, so that a checkpoint is never silently paired with another vocabulary.
+list, so that a checkpoint is never silently paired with another vocabulary,
+and the run's identity (data fingerprint, split, model shape), so that a
+resume cannot change what the validation split means. A checkpoint counts as
+readable only if every tensor in it can be read (`latest_readable`).
 """
 
+import glob
 import hashlib
 import json
 import os
-from typing import List, NamedTuple, Optional, Sequence
+import re
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import keras
 import numpy as np
 import tensorflow as tf
 from absl import logging
+from google.protobuf import text_format
 
 from disaster_tf import config as config_lib
 from disaster_tf import labels
@@ -49,7 +56,8 @@ def fingerprint(vocabulary: Sequence[str]) -> str:
 class TrainState(tf.Module):
   """Loop counters that must survive a restart, as checkpointed variables."""
 
-  def __init__(self, vocabulary_fingerprint: str):
+  def __init__(self, vocabulary_fingerprint: str, identity: Optional[Dict[str, Any]] = None):
+    """Args: the vocabulary's `fingerprint`; the run's identity (see `check_identity`), fixed at epoch 1."""
     super().__init__(name="train_state")
     self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
     self.best_metric = tf.Variable(float("-inf"), dtype=tf.float64, trainable=False, name="best_metric")
@@ -60,6 +68,8 @@ class TrainState(tf.Module):
     self.step_in_epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="step_in_epoch")
     self.fingerprint = tf.Variable(vocabulary_fingerprint, dtype=tf.string, trainable=False,
                                    name="fingerprint")
+    self.identity = tf.Variable(json.dumps(identity or {}, sort_keys=True), dtype=tf.string, trainable=False,
+                                name="identity")
 
 
 def make_checkpoint(model: keras.Model, optimizer: Optional[keras.optimizers.Optimizer],
@@ -70,14 +80,118 @@ def make_checkpoint(model: keras.Model, optimizer: Optional[keras.optimizers.Opt
   return tf.train.Checkpoint(model=model, optimizer=optimizer, state=state)
 
 
+_IDENTITY_KEY = "state/identity/.ATTRIBUTES/VARIABLE_VALUE"
+_STATE_KEY = "state/{}/.ATTRIBUTES/VARIABLE_VALUE"
+
+
+def check_identity(path: str, identity: Dict[str, Any]) -> None:
+  """Raises ValueError, naming the flags, if the checkpoint at `path` belongs to a run with another identity.
+
+  A run's identity (its data's fingerprint, split seed and fractions, model
+  shape) is fixed at its first epoch: resuming with another split would report
+  on messages the model trained on. Checkpoints from before identities were
+  recorded pass.
+  """
+  reader = tf.train.load_checkpoint(path)
+  if not reader.has_tensor(_IDENTITY_KEY):
+    return
+  recorded = json.loads(_as_str(reader.get_tensor(_IDENTITY_KEY)) or "{}")
+  changed = []
+  for key in sorted(set(recorded) | set(identity)):
+    old, new = recorded.get(key), identity.get(key)
+    if key == "model":
+      changed += [f"--{'model' if k == 'architecture' else k}={new[k]!r} (was {old[k]!r})"
+                  for k in sorted(new) if k in old and old[k] != new[k]]
+    elif key == "data" and old != new:
+      changed.append(f"--data: other contents (fingerprint {new}, was {old})")
+    elif old != new:
+      changed.append(f"--{key}={new!r} (was {old!r})")
+  if changed:
+    raise ValueError(f"{path}: this run was started with other settings: {'; '.join(changed)}. A run's data, split "
+                     "and model are fixed at its first epoch (another split would report on messages the model "
+                     "trained on); use the first epoch's values, or a new --model_dir")
+
+
+def read_state(path: str) -> Dict[str, float]:
+  """A checkpoint's counters: epoch, best_metric, best_epoch, bad_epochs, step_in_epoch."""
+  reader = tf.train.load_checkpoint(path)
+  return {name: reader.get_tensor(_STATE_KEY.format(name)).item()
+          for name in ("epoch", "best_metric", "best_epoch", "bad_epochs", "step_in_epoch")}
+
+
+def _as_str(value) -> str:
+  return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+def unreadable(path: str) -> Optional[str]:
+  """Why the checkpoint at `path` cannot be restored (every tensor is read), or None if it can."""
+  try:
+    reader = tf.train.load_checkpoint(path)
+    for key in reader.get_variable_to_shape_map():
+      reader.get_tensor(key)
+  except Exception as e:  # pylint: disable=broad-except  # any failure to read means "not restorable"
+    # (a truncated file gives OpError, ValueError or even IndexError: "Read less bytes than requested")
+    return f"{type(e).__name__}: {str(e).strip().splitlines()[0][:200] if str(e).strip() else ''}"
+  return None
+
+
+def _step(path: str) -> int:
+  match = re.search(r"-(\d+)$", path)
+  return int(match.group(1)) if match else -1
+
+
+def latest_readable(directory: str) -> Tuple[Optional[str], List[str]]:
+  """The newest checkpoint in `directory` that can be restored, and what was skipped on the way.
+
+  Looks past the CheckpointManager's state file (which may be missing, stale
+  or hand-edited) at every `ckpt-N.index` in the directory, newest first.
+
+  Returns:
+    (the checkpoint's prefix or None, ["PREFIX: reason", ...] for each newer
+    checkpoint that could not be read).
+  """
+  candidates = {os.path.abspath(p[:-len(".index")]) for p in glob.glob(os.path.join(directory, "ckpt-*.index"))}
+  try:
+    state = tf.train.get_checkpoint_state(directory)
+  except (tf.errors.OpError, ValueError, text_format.ParseError):
+    state = None  # an unreadable state file: the files themselves say what there is
+  if state is not None:
+    candidates |= {os.path.abspath(os.path.join(directory, p)) for p in state.all_model_checkpoint_paths}
+  skipped = []
+  for path in sorted(candidates, key=_step, reverse=True):
+    reason = unreadable(path)
+    if reason is None:
+      return path, skipped
+    skipped.append(f"{path}: {reason}")
+  return None, skipped
+
+
+def save(manager: tf.train.CheckpointManager, step) -> str:
+  """`manager.save(checkpoint_number=step)`; a failed write becomes a sentence, and the state file stays.
+
+  The CheckpointManager replaces its state file only after the data and index
+  are written, so a save cut short (a full disk, an I/O error) leaves the
+  previous checkpoint the one a restart picks.
+
+  Raises:
+    OSError: the write failed; the message names the directory and the last complete checkpoint.
+  """
+  try:
+    return manager.save(checkpoint_number=step)
+  except (tf.errors.OpError, OSError) as e:
+    reason = (getattr(e, "message", None) or str(e)).strip().splitlines()[0][:200]
+    raise OSError(f"{manager.directory}: could not save a checkpoint ({reason}); the last complete one, "
+                  f"{manager.latest_checkpoint}, is intact. Free space or fix the directory, then run the same "
+                  "command to resume") from e
+
+
 def check_fingerprint(path: str, expected: str) -> None:
   """Raises ValueError if the checkpoint at `path` was trained on another vocabulary."""
   reader = tf.train.load_checkpoint(path)
   key = "state/fingerprint/.ATTRIBUTES/VARIABLE_VALUE"
   if not reader.has_tensor(key):
     raise ValueError(f"{path}: not a disaster_tf checkpoint (no vocabulary fingerprint)")
-  found = reader.get_tensor(key)
-  found = found.decode("utf-8") if isinstance(found, bytes) else str(found)
+  found = _as_str(reader.get_tensor(key))
   if found != expected:
     raise ValueError(f"{path}: this checkpoint was trained with another vocabulary or category list "
                      f"(fingerprint {found}, the model dir's vocabulary.txt gives {expected}); "
@@ -85,16 +199,33 @@ def check_fingerprint(path: str, expected: str) -> None:
 
 
 def resolve(model_dir: str, which: str = "best") -> str:
-  """Finds a checkpoint: "best", "latest", or an explicit checkpoint prefix."""
-  if which in ("best", "latest"):
-    directory = os.path.join(model_dir, BEST_DIR if which == "best" else CHECKPOINTS_DIR)
-    path = tf.train.latest_checkpoint(directory)
-    if path is None:
-      raise FileNotFoundError(f"{directory}: no checkpoint; has train.py finished an epoch in {model_dir!r}?")
-    return path
-  if not tf.io.gfile.exists(which + ".index"):
-    raise FileNotFoundError(f"{which}: no such checkpoint (expected {which}.index)")
-  return which
+  """Finds a readable checkpoint: "best", "latest", or an explicit checkpoint prefix.
+
+  "latest" is the newest readable checkpoint (each newer, unreadable one is
+  named in a warning); "best" is refused if the best one cannot be read, since
+  another would be a different model than the one reported.
+
+  Raises:
+    FileNotFoundError: no checkpoint there.
+    ValueError: the checkpoint cannot be read (truncated, deleted in part, ...).
+  """
+  if which not in ("best", "latest"):
+    if not tf.io.gfile.exists(which + ".index"):
+      raise FileNotFoundError(f"{which}: no such checkpoint (expected {which}.index)")
+    reason = unreadable(which)
+    if reason:
+      raise ValueError(f"{which}: the checkpoint cannot be read ({reason})")
+    return which
+  directory = os.path.join(model_dir, BEST_DIR if which == "best" else CHECKPOINTS_DIR)
+  path, skipped = latest_readable(directory)
+  if which == "best" and skipped:
+    raise ValueError(f"{directory}: the best checkpoint cannot be read ({skipped[0]}); use --checkpoint=latest or "
+                     "a checkpoint prefix, or train again")
+  for what in skipped:
+    logging.warning("skipped an unreadable checkpoint: %s", what)
+  if path is None:
+    raise FileNotFoundError(f"{directory}: no checkpoint; has train.py finished an epoch in {model_dir!r}?")
+  return path
 
 
 class LoadedModel(NamedTuple):
@@ -124,7 +255,12 @@ def load_model(model_dir: str, which: str = "best") -> LoadedModel:
   check_fingerprint(path, fingerprint(vocabulary))
   model = model_lib.build_model(config.model, vocab_size=len(vocabulary))
   state = TrainState(fingerprint(vocabulary))
-  make_checkpoint(model, None, state).restore(path).expect_partial().assert_existing_objects_matched()
+  try:
+    make_checkpoint(model, None, state).restore(path).expect_partial().assert_existing_objects_matched()
+  except (ValueError, AssertionError, tf.errors.OpError) as e:
+    raise ValueError(f"{path}: the checkpoint does not fit the model that "
+                     f"{os.path.join(model_dir, config_lib.CONFIG_FILE)} describes ({str(e).strip()[:300]}); was "
+                     "config.json edited, or copied from another run?") from None
   return LoadedModel(config, vocabulary, text.make_vectorizer(config.model, vocabulary), model, path)
 
 
@@ -140,9 +276,15 @@ def read_thresholds(model_dir: str) -> np.ndarray:
   if not os.path.exists(path):
     logging.warning("%s: not found; every category is decided at 0.5", path)
     return labels.default_thresholds()
-  with open(path, encoding="utf-8") as f:
-    by_name = json.load(f)
-  if sorted(by_name) != sorted(labels.CATEGORIES):
+  try:
+    with open(path, encoding="utf-8") as f:
+      by_name = json.load(f)
+    values = [float(by_name[c]) for c in labels.CATEGORIES] if sorted(by_name) == sorted(labels.CATEGORIES) else None
+  except (ValueError, TypeError, AttributeError) as e:
+    raise ValueError(f"{path}: not a thresholds file written by train.py ({e})") from None
+  if values is None:
     raise ValueError(f"{path}: expected one threshold for each of the 36 categories, found {len(by_name)} "
                      "names; was it written for another category list?")
-  return np.array([by_name[c] for c in labels.CATEGORIES], np.float32)
+  if not all(0.0 <= v <= 1.0 for v in values):
+    raise ValueError(f"{path}: thresholds must be probabilities in [0, 1]")
+  return np.array(values, np.float32)

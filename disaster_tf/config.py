@@ -12,6 +12,7 @@ the functions that need them.
 
 import dataclasses
 import json
+import math
 import os
 from typing import Any, Dict, Tuple
 
@@ -114,8 +115,8 @@ class TrainConfig:
       if name not in labels.CATEGORIES:
         raise ValueError(f"loss_weights: unknown category {name!r}; expected one of "
                          f"{', '.join(labels.CATEGORIES)}")
-      if weight < 0:
-        raise ValueError(f"loss_weights: {name}={weight}: expected a weight >= 0")
+      if not (weight >= 0 and math.isfinite(weight)):
+        raise ValueError(f"loss_weights: {name}={weight}: expected a finite weight >= 0")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,13 +156,26 @@ def load(model_dir: str) -> Config:
 
 
 def write_text_atomic(path: str, text: str) -> None:
-  """Writes `text` to `path` so that a reader sees the old file or the new one, never half."""
-  tmp = f"{path}.tmp-{os.getpid()}"
-  with open(tmp, "w", encoding="utf-8") as f:
-    f.write(text)
-    f.flush()
-    os.fsync(f.fileno())
-  os.replace(tmp, path)
+  """Writes `text` to `path` so that a reader sees the old file or the new one, never half.
+
+  Raises:
+    OSError: the write failed (a full disk, a read-only or missing directory);
+      the message names the file, the previous version is intact, and no
+      temporary file is left behind.
+  """
+  tmp, opened = f"{path}.tmp-{os.getpid()}", False
+  try:
+    with open(tmp, "w", encoding="utf-8") as f:
+      opened = True
+      f.write(text)
+      f.flush()
+      os.fsync(f.fileno())
+    os.replace(tmp, path)
+  except OSError as e:
+    if opened and os.path.isfile(tmp):
+      os.remove(tmp)
+    raise OSError(f"{path}: could not write it ({e.strerror or e}); the previous version, if any, "
+                  "is intact") from e
 
 
 def _build(cls, raw: Dict[str, Any], section: str):
@@ -175,8 +189,8 @@ def _build(cls, raw: Dict[str, Any], section: str):
 def _check_positive(obj, names) -> None:
   for name in names:
     value = getattr(obj, name)
-    if not value > 0:
-      raise ValueError(f"{name}={value}: expected a positive number")
+    if not (value > 0 and math.isfinite(value)):
+      raise ValueError(f"{name}={value}: expected a positive, finite number")
 
 
 def _check_choice(obj, name, choices) -> None:

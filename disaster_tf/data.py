@@ -121,6 +121,7 @@ class LoadReport:
   conflicting_duplicates: int = 0  # ids whose repeats disagree on some label
   dropped_empty_text: int = 0  # ids whose message is empty or whitespace only
   examples: int = 0  # rows kept
+  fingerprint: str = ""  # a hash of the bytes read: another file's content gives another one
 
   def summary(self) -> str:
     return (f"{self.source} ({self.format}): {self.rows} rows -> {self.examples} examples; "
@@ -274,10 +275,11 @@ def batched(ds: Union[tf.data.Dataset, Sequence[tf.data.Dataset]], batch_size: i
 # --- CSV reading -----------------------------------------------------------------
 
 
-def _decoded_lines(path: str) -> Iterator[str]:
-  """Yields the lines of `path` as str, naming the line of any invalid UTF-8."""
+def _decoded_lines(path: str, digest) -> Iterator[str]:
+  """Yields the lines of `path` as str, naming the line of any invalid UTF-8; feeds each line's bytes to `digest`."""
   with open(path, "rb") as f:
     for number, raw in enumerate(f, start=1):
+      digest.update(raw)
       try:
         line = raw.decode("utf-8")
       except UnicodeDecodeError as e:
@@ -286,7 +288,7 @@ def _decoded_lines(path: str) -> Iterator[str]:
       yield line.lstrip("\ufeff") if number == 1 else line
 
 
-def _rows(path: str, required: Sequence[str]) -> Iterator[Tuple[int, Dict[str, str]]]:
+def _rows(path: str, required: Sequence[str], digest) -> Iterator[Tuple[int, Dict[str, str]]]:
   """Yields (line number, row) for each data row of a CSV file, strictly parsed.
 
   Raises:
@@ -296,7 +298,7 @@ def _rows(path: str, required: Sequence[str]) -> Iterator[Tuple[int, Dict[str, s
   # The csv module refuses fields over 128 KiB by default; a pasted document can be
   # longer, and the vectorizer truncates it anyway. Unclosed quotes still fail (strict).
   csv.field_size_limit(max(csv.field_size_limit(), MAX_FIELD_CHARS))
-  reader = csv.reader(_decoded_lines(path), strict=True)
+  reader = csv.reader(_decoded_lines(path, digest), strict=True)
   try:
     header = next(reader, None)
     if header is None:
@@ -366,6 +368,7 @@ class _ExampleCollector:
     self.label_rows = bytearray()  # NUM_CATEGORIES int8 labels per row
     self.record_of = array.array("q")  # per row: its text's record, or _NO_TEXT / _EMPTY_TEXT
     self.conflicting = bytearray()  # per row: 1 if its repeats disagree
+    self.digest = hashlib.sha256()  # of every byte read: the data's fingerprint
     self.records = 0
 
   def add_labels(self, id_: str, row_labels: List[int]) -> None:
@@ -405,6 +408,7 @@ class _ExampleCollector:
     self.report.conflicting_duplicates = int(sum(self.conflicting))
     self.report.dropped_empty_text = int((record_of == _EMPTY_TEXT).sum())
     self.report.examples = int(keep.sum())
+    self.report.fingerprint = self.digest.hexdigest()[:16]
     if not self.report.examples:
       raise DataError(f"{self.report.source}: no usable rows ({self.report.rows} read, "
                       f"{self.report.dropped_empty_text} with empty text)")
@@ -429,10 +433,10 @@ def _load_two_file(directory: str, spool: str, writer: tf.io.TFRecordWriter) -> 
       raise DataError(f"{p}: no such file; a two-file data directory holds {MESSAGES_FILE} and "
                       f"{CATEGORIES_FILE}")
   collector = _ExampleCollector(LoadReport(source=directory, format="two-file"), spool, writer)
-  for line, row in _rows(categories_path, ("id", "categories")):
+  for line, row in _rows(categories_path, ("id", "categories"), collector.digest):
     where = f"{categories_path}:{line}"
     collector.add_labels(_id(row, where), _parse_categories(row["categories"], where))
-  for line, row in _rows(messages_path, ("id", "message")):
+  for line, row in _rows(messages_path, ("id", "message"), collector.digest):
     where = f"{messages_path}:{line}"
     id_ = _id(row, where)
     if id_ not in collector.row_of:
@@ -449,7 +453,7 @@ def _load_wide(path: str, spool: str, writer: tf.io.TFRecordWriter) -> Tuple[Exa
   required = ("id", "message") + labels.CATEGORIES
   collector = _ExampleCollector(LoadReport(source=path, format="wide"), spool, writer)
   first = True
-  for line, row in _rows(path, required):
+  for line, row in _rows(path, required, collector.digest):
     if first:
       unknown = [c for c in row if c not in required and c not in WIDE_METADATA_COLUMNS]
       if unknown:

@@ -40,6 +40,7 @@ from tensorflow.core.framework import summary_pb2
 from disaster_tf import checkpoint as ckpt_lib
 from disaster_tf import config as config_lib
 from disaster_tf import data
+from disaster_tf import dirlock
 from disaster_tf import distribute
 from disaster_tf import inputs
 from disaster_tf import labels
@@ -73,6 +74,9 @@ def train_and_evaluate(config: config_lib.Config, model_dir: str, *, flags_text:
     TrainingInterrupted: on SIGINT or SIGTERM, after saving a checkpoint.
     FloatingPointError: on a non-finite training loss, without saving.
     ValueError, data.DataError: a run refused before anything was written.
+    dirlock.DirectoryInUse: another run holds the model dir.
+    OSError: the model dir cannot be written (the message names the file);
+      the last complete checkpoint stays readable and the same command resumes.
 
   Returns:
     The final report of the best checkpoint on the validation split (as in
@@ -83,14 +87,16 @@ def train_and_evaluate(config: config_lib.Config, model_dir: str, *, flags_text:
   # The strategy comes first: a multi-worker one must exist before any other TF op runs.
   strategy = distribute.make_strategy(config.train.strategy)
   dirs = distribute.RunDirs.for_task(model_dir, strategy)
-  # The scratch dir is this process's alone: removed when the run ends (and, if it
-  # was killed, when the next run starts).
-  shutil.rmtree(dirs.scratch, ignore_errors=True)
-  os.makedirs(dirs.scratch)
-  try:
-    return _run(config, strategy, dirs, flags_text, verbose)
-  finally:
+  # One run per directory, first of all: a second one would delete this one's scratch.
+  with dirlock.exclusive(dirs.save_dir):
+    # The scratch dir is this process's alone: removed when the run ends (and, if it
+    # was killed, when the next run starts).
     shutil.rmtree(dirs.scratch, ignore_errors=True)
+    os.makedirs(dirs.scratch)
+    try:
+      return _run(config, strategy, dirs, flags_text, verbose)
+    finally:
+      shutil.rmtree(dirs.scratch, ignore_errors=True)
 
 
 def _run(config: config_lib.Config, strategy: tf.distribute.Strategy, dirs: distribute.RunDirs,
@@ -182,7 +188,7 @@ def build_trainer(config: config_lib.Config, run: inputs.RunInputs, strategy: tf
     optimizer.build(model.trainable_variables)
   # Plain variables, outside the scope: the loop sets them from Python, the same on every
   # worker, and a multi-worker scope would try to broadcast the string fingerprint.
-  state = ckpt_lib.TrainState(ckpt_lib.fingerprint(run.vocabulary))
+  state = ckpt_lib.TrainState(ckpt_lib.fingerprint(run.vocabulary), run_identity(config, run.load_report))
   checkpoint = ckpt_lib.make_checkpoint(model, optimizer, state)
   manager = tf.train.CheckpointManager(checkpoint, os.path.join(save_dir, ckpt_lib.CHECKPOINTS_DIR),
                                        max_to_keep=KEEP_CHECKPOINTS)
@@ -194,8 +200,22 @@ def build_trainer(config: config_lib.Config, run: inputs.RunInputs, strategy: tf
   return Trainer(strategy, model, optimizer, state, checkpoint, manager, best_manager, train_steps, eval_step)
 
 
+def run_identity(config: config_lib.Config, load_report: data.LoadReport) -> Dict[str, Any]:
+  """What a run may not change once its first epoch is saved: data, split and model shape."""
+  tc = config.train
+  return {"data": load_report.fingerprint, "split_seed": tc.split_seed,
+          "validation_fraction": tc.validation_fraction, "tune_fraction": tc.tune_fraction,
+          "model": dataclasses.asdict(config.model)}
+
+
 def restore(trainer: Trainer, model_dir: str, vocabulary: Sequence[str], learning_rate: float) -> None:
-  """Restores the model dir's latest checkpoint into `trainer`, if there is one.
+  """Restores the model dir's newest readable checkpoint into `trainer`, if there is one.
+
+  Unreadable checkpoints (a truncated or deleted file, a lost state file) are
+  skipped with a warning naming each; with none left in `checkpoints/`, the
+  best checkpoint (a whole one too) is the start. The best record of `best/`
+  wins over an older restored one, so that lost state never lets a worse
+  epoch replace the best model.
 
   Args:
     model_dir: the chief's model dir (every worker resumes from the chief's checkpoint).
@@ -203,18 +223,43 @@ def restore(trainer: Trainer, model_dir: str, vocabulary: Sequence[str], learnin
     learning_rate: the flags' rate, which replaces the one the checkpoint restores.
 
   Raises:
-    ValueError: the checkpoint was trained with another vocabulary or category list.
+    ValueError: the checkpoint was trained with another vocabulary, data,
+      split or model shape (the run's identity: `run_identity`).
   """
-  latest = tf.train.latest_checkpoint(os.path.join(model_dir, ckpt_lib.CHECKPOINTS_DIR))
-  if not latest:
+  latest, skipped = ckpt_lib.latest_readable(os.path.join(model_dir, ckpt_lib.CHECKPOINTS_DIR))
+  best, best_skipped = ckpt_lib.latest_readable(os.path.join(model_dir, ckpt_lib.BEST_DIR))
+  for what in skipped + best_skipped:
+    logging.warning("skipped an unreadable checkpoint: %s", what)
+  start = latest or best
+  if start is None:
     return
-  ckpt_lib.check_fingerprint(latest, ckpt_lib.fingerprint(vocabulary))
-  trainer.checkpoint.restore(latest).assert_existing_objects_matched()
-  logging.info("resumed from %s (epoch %d)", latest, int(trainer.state.epoch.numpy()))
+  ckpt_lib.check_fingerprint(start, ckpt_lib.fingerprint(vocabulary))
+  ckpt_lib.check_identity(start, json.loads(trainer.state.identity.numpy().decode("utf-8")))
+  trainer.checkpoint.restore(start).assert_existing_objects_matched()
+  logging.info("resumed from %s (epoch %d)", start, int(trainer.state.epoch.numpy()))
+  _keep_best_record(trainer.state, best)
   restored_rate = float(trainer.optimizer.learning_rate.numpy())
   if restored_rate != learning_rate:
     logging.info("learning rate %g (flags) replaces %g (checkpoint)", learning_rate, restored_rate)
     trainer.optimizer.learning_rate = learning_rate
+
+
+def _keep_best_record(state: ckpt_lib.TrainState, best: Optional[str]) -> None:
+  """Makes the counters' best score the one `best/` holds (or forgets it if best/ holds none)."""
+  if best is None:
+    if int(state.best_epoch.numpy()):
+      logging.warning("best/ holds no readable checkpoint of epoch %d: the next epoch scored becomes the best",
+                      int(state.best_epoch.numpy()))
+      state.best_metric.assign(float("-inf"))
+      state.best_epoch.assign(0)
+    return
+  record = ckpt_lib.read_state(best)
+  if record["best_metric"] > float(state.best_metric.numpy()):
+    logging.warning("%s (epoch %d) scored better than the restored counters know: it stays the best", best,
+                    record["best_epoch"])
+    state.best_metric.assign(record["best_metric"])
+    state.best_epoch.assign(record["best_epoch"])
+    state.bad_epochs.assign(max(0, int(state.epoch.numpy()) - record["best_epoch"]))
 
 
 def write_run_files(config: config_lib.Config, vocabulary: Sequence[str], model_dir: str,
@@ -278,7 +323,7 @@ def train_epoch(trainer: Trainer, run: inputs.RunInputs, train_config: config_li
         _loss_scalars(chunk_loss / count, chunk_components / count)
   if done < total:  # the loop ended on a stop request
     state.step_in_epoch.assign(done)
-    path = trainer.manager.save(checkpoint_number=trainer.optimizer.iterations)
+    path = ckpt_lib.save(trainer.manager, trainer.optimizer.iterations)
     raise TrainingInterrupted(f"{stop.requested}: stopped at step {done} of {total} in epoch "
                               f"{epoch}; saved {path}. Run the same command to resume.")
   trained = total - skip  # steps of this epoch run in this process
@@ -303,10 +348,12 @@ def end_epoch(trainer: Trainer, run: inputs.RunInputs, train_config: config_lib.
   scores = metrics.report(run.selection.labels, predictions.labels(labels.default_thresholds()))
   improved = advance_counters(trainer.state, epoch, selection_score(scores, selection_loss,
                                                                     train_config.select_metric))
+  # The best first: if the second save fails, checkpoints/ still names the previous epoch, and
+  # the rerun repeats this one against a best/ that is never worse than what it records.
   # Named by global step (TF's convention), so a mid-epoch save never collides with an epoch's.
-  trainer.manager.save(checkpoint_number=trainer.optimizer.iterations)
   if improved:
-    trainer.best_manager.save(checkpoint_number=trainer.optimizer.iterations)
+    ckpt_lib.save(trainer.best_manager, trainer.optimizer.iterations)
+  ckpt_lib.save(trainer.manager, trainer.optimizer.iterations)
   with writers.selection.as_default(step=epoch):
     scalar_summary("loss/total", selection_loss)
     for key, value in metrics.summary(scores).items():
@@ -358,7 +405,10 @@ def finish(trainer: Trainer, run: inputs.RunInputs, train_config: config_lib.Tra
     with `at_0.5`, `thresholds` and where they came from; the chief also
     writes the thresholds to `<model_dir>/thresholds.json` for the export.
   """
-  best_path = trainer.best_manager.latest_checkpoint
+  best_path, _ = ckpt_lib.latest_readable(trainer.best_manager.directory)
+  if best_path is None:  # best/ was lost and no epoch since has scored (see restore)
+    best_path = trainer.manager.latest_checkpoint
+    logging.warning("no readable best checkpoint: reporting the latest, %s", best_path)
   trainer.checkpoint.restore(best_path).assert_existing_objects_matched()
   default_thresholds = labels.default_thresholds()
   thresholds = default_thresholds
@@ -484,8 +534,12 @@ def _load_history(model_dir: str, last_epoch: int) -> list:
   path = os.path.join(model_dir, METRICS_FILE)
   if not last_epoch or not os.path.exists(path):
     return []
-  with open(path, encoding="utf-8") as f:
-    return [e for e in json.load(f).get("epochs", []) if e["epoch"] <= last_epoch]
+  try:
+    with open(path, encoding="utf-8") as f:
+      return [e for e in json.load(f).get("epochs", []) if e["epoch"] <= last_epoch]
+  except (ValueError, KeyError, TypeError, AttributeError) as e:
+    raise ValueError(f"{path}: not a metrics file written by train.py ({e}); restore it, or move it away to "
+                     "resume with the per-epoch history starting afresh") from None
 
 
 def _write_metrics(model_dir: str, config: config_lib.Config, load_report: data.LoadReport, history: list,

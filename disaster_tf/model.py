@@ -5,7 +5,7 @@ labels. Losses are computed from logits (`from_logits`), which is the
 numerically stable form of the 35 sigmoid heads and the softmax head.
 """
 
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 import keras
 import tensorflow as tf
@@ -97,8 +97,17 @@ def split_logits(outputs: Dict[str, tf.Tensor]) -> Tuple[tf.Tensor, tf.Tensor]:
   return binary, outputs[labels.RELATED]
 
 
-def probabilities(outputs: Dict[str, tf.Tensor]) -> Tuple[tf.Tensor, tf.Tensor]:
+def probabilities(outputs: Dict[str, tf.Tensor],
+                  has_tokens: Optional[tf.Tensor] = None) -> Tuple[tf.Tensor, tf.Tensor]:
   """Turns head logits into probabilities.
+
+  Args:
+    outputs: the model's logits dict.
+    has_tokens: [batch] bool (`text.has_tokens`), or None. A message with no
+      token (empty, whitespace, punctuation, stop words only) gets scores 0
+      and related probabilities (1, 0, 0), i.e. not related, whatever the
+      network says of an all-padding input; training's evaluation and the
+      export apply the same rule.
 
   Returns:
     scores: [batch, 36] float32 in CATEGORIES order; P(category applies), and
@@ -110,11 +119,19 @@ def probabilities(outputs: Dict[str, tf.Tensor]) -> Tuple[tf.Tensor, tf.Tensor]:
   binary_probs = tf.sigmoid(binary)
   # `related` is column 0, the binary categories follow in order.
   scores = tf.concat([related_probs[:, 1:2], binary_probs], axis=-1)
+  if has_tokens is not None:  # broadcasting constants: no op beyond serving/allowed_ops.txt
+    keep = has_tokens[:, tf.newaxis]
+    scores = tf.where(keep, scores, tf.constant(0.0, scores.dtype))
+    not_related = tf.constant([[1.0] + [0.0] * (labels.RELATED_CLASSES - 1)], related_probs.dtype)
+    related_probs = tf.where(keep, related_probs, not_related)
   return scores, related_probs
 
 
 def decide(scores: tf.Tensor, related_probabilities: tf.Tensor, thresholds: tf.Tensor) -> tf.Tensor:
   """Turns probabilities into labels: argmax for `related`, a threshold for the rest.
+
+  A score of 0 is never a positive, whatever its threshold (even 0): that is
+  what a message with no token scores (see `probabilities`).
 
   Args:
     scores: [batch, 36] as returned by `probabilities`.
@@ -124,6 +141,7 @@ def decide(scores: tf.Tensor, related_probabilities: tf.Tensor, thresholds: tf.T
   Returns:
     [batch, 36] int32 labels in CATEGORIES order.
   """
-  binary = tf.cast(scores >= thresholds[tf.newaxis, :], tf.int32)[:, 1:]
+  positive = tf.logical_and(scores >= thresholds[tf.newaxis, :], scores > 0)
+  binary = tf.cast(positive, tf.int32)[:, 1:]
   related = tf.argmax(related_probabilities, axis=-1, output_type=tf.int32)[:, tf.newaxis]
   return tf.concat([related, binary], axis=-1)

@@ -10,6 +10,12 @@
   classify (tensorflow/serving/classify)
     inputs [batch] serialized tf.Example with a `text` bytes feature
                         -> classes [batch, 36] string, scores [batch, 36] float32
+                        (an Example without `text` is an INVALID_ARGUMENT error naming it)
+
+A message with no token after standardisation (empty, whitespace, control
+characters, punctuation or English stop words only) is answered with scores 0,
+labels 0, related = 0 and related_probabilities (1, 0, 0), whatever the
+thresholds: nothing applies.
 
 `export` writes a numbered version directory atomically: everything is built in
 a hidden temporary directory beside it (TF Serving ignores names that are not
@@ -31,6 +37,7 @@ from tensorflow.python.saved_model import fingerprinting_utils
 from disaster_tf import checkpoint as ckpt_lib
 from disaster_tf import labels
 from disaster_tf import model as model_lib
+from disaster_tf import text
 
 PREDICT_KEY = "serving_default"
 CLASSIFY_KEY = "classify"
@@ -84,8 +91,9 @@ class ServingModule(tf.Module):
     batch = tf.shape(text_batch)[0]
 
     def run():
-      outputs = self._model(self.vectorizer(text_batch), training=False)
-      return model_lib.probabilities(outputs)
+      vectorized = self.vectorizer(text_batch)
+      # A message with no token is answered "nothing applies" (model.probabilities).
+      return model_lib.probabilities(self._model(vectorized, training=False), text.has_tokens(vectorized))
 
     def empty():  # an LSTM fails on a batch of 0; answer it with empty outputs
       return (tf.zeros([0, labels.NUM_CATEGORIES], tf.float32), tf.zeros([0, labels.RELATED_CLASSES], tf.float32))
@@ -101,7 +109,8 @@ class ServingModule(tf.Module):
   @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="inputs")])
   def classify(self, serialized: tf.Tensor) -> Dict[str, tf.Tensor]:
     """TF Serving's Classify API: serialized tf.Examples with a `text` bytes feature."""
-    features = tf.io.parse_example(serialized, {"text": tf.io.FixedLenFeature([], tf.string, default_value="")})
+    # No default: an Example without a `text` feature is an error that names it, not an empty message.
+    features = tf.io.parse_example(serialized, {"text": tf.io.FixedLenFeature([], tf.string)})
     out = self.predict(features["text"])
     return {"classes": out["classes"], "scores": out["scores"]}
 
@@ -139,6 +148,8 @@ def export(model_dir: str, export_base: str, *, checkpoint: str = "best", versio
 
   Raises:
     FileExistsError: the version exists already (it is never overwritten).
+    OSError: `export_base` cannot be written (a file, read-only, full); no
+      version and no temporary directory is left behind.
   """
   loaded = ckpt_lib.load_model(model_dir, checkpoint)
   if thresholds is None:
@@ -152,7 +163,11 @@ def export(model_dir: str, export_base: str, *, checkpoint: str = "best", versio
   final_dir = os.path.join(export_base, str(version))
   if os.path.exists(final_dir):
     raise FileExistsError(f"{final_dir} exists; versions are never overwritten (omit --version for the next one)")
-  os.makedirs(export_base, exist_ok=True)
+  try:
+    os.makedirs(export_base, exist_ok=True)
+  except OSError as e:
+    raise OSError(f"{export_base}: cannot export there ({e.strerror or e}); expected a writable directory (or "
+                  "none yet) for TF Serving's versions") from e
   tmp_dir = os.path.join(export_base, f".tmp-{version}-{os.getpid()}")
   module = ServingModule(loaded.model, loaded.vectorizer, thresholds)
   try:
@@ -171,6 +186,11 @@ def export(model_dir: str, export_base: str, *, checkpoint: str = "best", versio
     if os.path.exists(final_dir):  # someone else took the number meanwhile
       raise FileExistsError(f"{final_dir} appeared during the export; not overwriting it")
     os.rename(tmp_dir, final_dir)  # atomic on one filesystem: the server sees all or nothing
+  except FileExistsError:
+    raise
+  except (OSError, tf.errors.OpError) as e:  # a full disk, a read-only base, ...
+    reason = (getattr(e, "message", None) or str(e)).strip().splitlines()[0][:200]
+    raise OSError(f"{export_base}: could not write version {version} ({reason}); nothing was exported") from e
   finally:
     shutil.rmtree(tmp_dir, ignore_errors=True)
   logging.info("exported %s (checkpoint %s) to %s", model_dir, loaded.checkpoint_path, final_dir)

@@ -14,6 +14,7 @@ import tensorflow as tf
 from disaster_tf import labels
 from disaster_tf import losses
 from disaster_tf import model as model_lib
+from disaster_tf import text
 
 
 def _replica_step(model: keras.Model, optimizer: keras.optimizers.Optimizer, class_weights: tf.Tensor,
@@ -85,7 +86,8 @@ def make_eval_step(model: keras.Model, input_spec, class_weights: tf.Tensor, los
   def eval_step(inputs, label_matrix):
     outputs = model(inputs, training=False)
     loss_sum = tf.reduce_sum(losses.per_head_loss(label_matrix, outputs, class_weights, loss_weights))
-    scores, related_probs = model_lib.probabilities(outputs)
+    # The export's rule for messages with no token, so that what is reported is what is served.
+    scores, related_probs = model_lib.probabilities(outputs, text.has_tokens(inputs))
     return loss_sum, scores, related_probs
   return eval_step
 

@@ -51,15 +51,17 @@ def standardize(text: tf.Tensor) -> tf.Tensor:
 
   In order, each step for a reason:
     1. invalid UTF-8 bytes -> U+FFFD, so later ops never fail on user input;
-    2. Unicode lower-casing (`É` -> `é`, `Д` -> `д`);
-    3. URLs -> `xxurl`;
-    4. @mentions removed (a handle names a person, not a need);
-    5. `#` dropped, the hashtag's word kept (`#flood` -> `flood`);
-    6. apostrophes removed (`don't` -> `dont`, one token);
-    7. runs of digits -> `xxnum`;
-    8. everything that is not a letter or a combining mark (punctuation,
+    2. control characters (NUL, tab, newline, ...) -> space, so they separate
+       words: `tf.strings.lower` would otherwise stop at a NUL and drop the rest;
+    3. Unicode lower-casing (`É` -> `é`, `Д` -> `д`);
+    4. URLs -> `xxurl`;
+    5. @mentions removed (a handle names a person, not a need);
+    6. `#` dropped, the hashtag's word kept (`#flood` -> `flood`);
+    7. apostrophes removed (`don't` -> `dont`, one token);
+    8. runs of digits -> `xxnum`;
+    9. everything that is not a letter or a combining mark (punctuation,
        symbols, emoji, underscores) -> space; letters of every script stay;
-    9. English stop words removed, whitespace collapsed, ends stripped.
+    10. English stop words removed, whitespace collapsed, ends stripped.
 
   Args:
     text: string tensor of any shape, e.g. [batch] or [batch, 1].
@@ -69,6 +71,7 @@ def standardize(text: tf.Tensor) -> tf.Tensor:
   """
   text = tf.strings.unicode_transcode(text, "UTF-8", "UTF-8", errors="replace",
                                       replacement_char=0xFFFD)
+  text = tf.strings.regex_replace(text, r"\p{Cc}", " ")
   text = tf.strings.lower(text, encoding="utf-8")
   text = tf.strings.regex_replace(text, r"(?:https?://|www\.)\S*", f" {URL_TOKEN} ")
   text = tf.strings.regex_replace(text, r"@\w+", " ")
@@ -108,6 +111,20 @@ def make_vectorizer(model_config: config_lib.ModelConfig,
   if vocabulary is not None:
     layer.set_vocabulary(list(vocabulary))
   return layer
+
+
+def has_tokens(vectorized) -> tf.Tensor:
+  """[batch] bool: whether each row of the vectorizer's output holds a token (an unknown word counts).
+
+  Args:
+    vectorized: [batch, sequence_length] int ids (0 is padding), or the linear
+      model's sparse [batch, vocabulary] multi-hot.
+  """
+  if isinstance(vectorized, tf.SparseTensor):
+    rows = tf.cast(vectorized.indices[:, 0], tf.int32)
+    batch = tf.cast(vectorized.dense_shape[0], tf.int32)
+    return tf.math.bincount(rows, minlength=batch, maxlength=batch) > 0
+  return tf.reduce_max(vectorized, axis=-1) > 0
 
 
 def adapt(layer: keras.layers.TextVectorization, texts: Union[tf.data.Dataset, Sequence[str]]) -> List[str]:

@@ -1,5 +1,10 @@
 """The client's REST and gRPC paths against a local server speaking TF Serving's protocols."""
 
+import http.server
+import json
+import socket
+import threading
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -46,8 +51,86 @@ def test_bytes_that_are_not_utf8_travel_as_b64():
 
 def test_errors_name_the_server_and_model(server):
   stub, _ = server
-  with pytest.raises(RuntimeError, match=r"v1/models/nomodel:predict: HTTP 404"):
+  with pytest.raises(client.ServingError, match=r"v1/models/nomodel:predict: HTTP 404"):
     client.predict_rest(TEXTS, f"http://127.0.0.1:{stub.rest_port}", "nomodel")
-  import grpc  # pylint: disable=import-outside-toplevel
-  with pytest.raises(grpc.RpcError, match="Servable not found"):
+  with pytest.raises(client.ServingError, match=rf"grpc://127.0.0.1:{stub.grpc_port} \(model nomodel\): "
+                                                 "NOT_FOUND: .*Servable not found"):
     client.predict_grpc(TEXTS, f"127.0.0.1:{stub.grpc_port}", "nomodel")
+
+
+class _Answer(http.server.BaseHTTPRequestHandler):
+  """Answers every POST with the class's `body`: what a broken server or proxy might send."""
+
+  body = b""
+
+  def do_POST(self):  # pylint: disable=invalid-name
+    self.rfile.read(int(self.headers["Content-Length"]))
+    self.send_response(200)
+    self.send_header("Content-Type", "application/json")
+    self.end_headers()
+    self.wfile.write(self.body)
+
+  def log_message(self, *args):
+    pass
+
+
+@pytest.fixture
+def answering():
+  """A REST server on 127.0.0.1 answering a body the test chooses: yields (url, set_body)."""
+  server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), type("Handler", (_Answer,), {}))
+  thread = threading.Thread(target=server.serve_forever, daemon=True)
+  thread.start()
+  def set_body(body):
+    server.RequestHandlerClass.body = body
+  yield f"http://127.0.0.1:{server.server_port}", set_body
+  server.shutdown()
+  server.server_close()
+
+
+def test_rest_answers_that_are_not_one_row_per_message_are_errors(answering):
+  url, set_body = answering
+  set_body(b"<html>proxy error</html>")
+  with pytest.raises(client.ServingError, match=r":predict: the answer is not TF Serving's predict format "
+                                                 r"\(JSONDecodeError.*began b'<html>proxy error"):
+    client.predict_rest(TEXTS, url)
+  set_body(json.dumps({"error": "overloaded"}).encode())
+  with pytest.raises(client.ServingError, match=r"not TF Serving's predict format \(KeyError: 'predictions'\)"):
+    client.predict_rest(TEXTS, url)
+  row = {"scores": [0.1] * 36, "labels": [0] * 36, "classes": list(labels.CATEGORIES)}
+  set_body(json.dumps({"predictions": [row]}).encode())
+  with pytest.raises(client.ServingError, match=r":predict: 1 rows answered for 3 messages"):
+    client.predict_rest(TEXTS, url)
+  set_body(json.dumps({"predictions": []}).encode())
+  with pytest.raises(client.ServingError, match=r"0 rows answered for 3 messages"):
+    client.predict_rest(TEXTS, url)
+
+
+def test_unreachable_and_silent_servers_are_errors_naming_the_url():
+  closed = socket.socket()
+  closed.bind(("127.0.0.1", 0))
+  port = closed.getsockname()[1]
+  closed.close()  # nothing listens there now
+  with pytest.raises(client.ServingError, match=rf"http://127.0.0.1:{port}/v1/models/disaster:predict: cannot "
+                                                 r"reach the server \(.*refused"):
+    client.predict_rest(TEXTS, f"http://127.0.0.1:{port}")
+  with socket.socket() as silent:  # accepts connections (the kernel's backlog) but never answers
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(1)
+    url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+    with pytest.raises(client.ServingError, match=rf"{url}/v1/models/disaster:predict: (no complete answer within "
+                                                   r"0.3 s|cannot reach the server) \(.*timed out"):
+      client.predict_rest(TEXTS, url, timeout=0.3)
+  with pytest.raises(client.ServingError, match=rf"grpc://127.0.0.1:{port} \(model disaster\): UNAVAILABLE"):
+    client.predict_grpc(TEXTS, f"127.0.0.1:{port}", timeout=5)
+
+
+def test_grpc_answers_that_are_not_one_row_per_message_are_errors(server, monkeypatch):
+  stub, _ = server
+  target, real = f"127.0.0.1:{stub.grpc_port}", stub.call
+  monkeypatch.setattr(stub, "call", lambda name, inputs: {k: v[:1] for k, v in real(name, inputs).items()})
+  with pytest.raises(client.ServingError, match=rf"grpc://{target} \(model disaster\): 1 rows answered for 3"):
+    client.predict_grpc(TEXTS, target)
+  monkeypatch.setattr(stub, "call", lambda name, inputs: {k: v for k, v in real(name, inputs).items()
+                                                           if k != "labels"})
+  with pytest.raises(client.ServingError, match=r"the answer lacks the output 'labels'; is this a disaster_tf"):
+    client.predict_grpc(TEXTS, target)

@@ -13,11 +13,15 @@ def test_json_round_trip(tmp_path):
 
 
 @pytest.mark.parametrize("section, kwargs, message", [
-    ("model", dict(max_tokens=0), "max_tokens=0: expected a positive number"),
+    ("model", dict(max_tokens=0), "max_tokens=0: expected a positive, finite number"),
     ("model", dict(max_tokens=2), "need at least 3"),
     ("model", dict(rnn="transformer"), "rnn='transformer': expected one of lstm, gru"),
     ("model", dict(architecture="bert"), "architecture='bert': expected one of cnn_rnn, bigru, multi_cnn, linear"),
-    ("model", dict(ngrams=0), "ngrams=0: expected a positive number"),
+    ("model", dict(ngrams=0), "ngrams=0: expected a positive, finite number"),
+    ("train", dict(learning_rate=float("inf")), "learning_rate=inf: expected a positive, finite number"),
+    ("train", dict(learning_rate=float("nan")), "learning_rate=nan: expected a positive, finite number"),
+    ("train", dict(class_weight_cap=float("inf")), "class_weight_cap=inf: expected a positive, finite number"),
+    ("model", dict(dropout=float("nan")), r"dropout=nan: expected a rate in \[0, 1\)"),
     ("train", dict(tune_fraction=0.9), r"tune_fraction=0.9: expected a fraction in \[0, 1 - validation_fraction\)"),
     ("train", dict(min_tune_positives=0), "min_tune_positives=0: expected at least 1"),
     ("model", dict(dropout=1.0), r"dropout=1.0: expected a rate in \[0, 1\)"),
@@ -25,7 +29,8 @@ def test_json_round_trip(tmp_path):
     ("train", dict(patience=-1), "patience=-1"),
     ("train", dict(optimizer="lion"), "optimizer='lion'"),
     ("train", dict(loss_weights=(("blaze", 1.0),)), "loss_weights: unknown category 'blaze'"),
-    ("train", dict(loss_weights=(("fire", -1.0),)), r"loss_weights: fire=-1.0: expected a weight >= 0"),
+    ("train", dict(loss_weights=(("fire", -1.0),)), r"loss_weights: fire=-1.0: expected a finite weight >= 0"),
+    ("train", dict(loss_weights=(("fire", float("nan")),)), r"loss_weights: fire=nan: expected a finite weight >= 0"),
 ])
 def test_invalid_fields(section, kwargs, message):
   cls = config_lib.ModelConfig if section == "model" else config_lib.TrainConfig
@@ -36,6 +41,21 @@ def test_invalid_fields(section, kwargs, message):
 def test_load_errors(tmp_path):
   with pytest.raises(FileNotFoundError, match="config.json: no such file"):
     config_lib.load(str(tmp_path))
+  (tmp_path / "config.json").write_text('{"model": {"embedding_dim": 12')  # cut short by hand
+  with pytest.raises(ValueError, match=r"config.json: not a valid disaster_tf config: Expecting"):
+    config_lib.load(str(tmp_path))
   (tmp_path / "config.json").write_text('{"model": {"layers": 3}}')
   with pytest.raises(ValueError, match=r"not a valid disaster_tf config: model: unknown field\(s\) layers"):
     config_lib.load(str(tmp_path))
+
+
+def test_write_text_atomic_names_the_file_and_leaves_no_temporary(tmp_path):
+  path = tmp_path / "config.json"
+  config_lib.write_text_atomic(str(path), "old\n")
+  (tmp_path / f"config.json.tmp-{__import__('os').getpid()}").mkdir()  # the temporary's name is taken: open fails
+  with pytest.raises(OSError, match=r"config.json: could not write it \(.*\); the previous version, if any, is intact"):
+    config_lib.write_text_atomic(str(path), "new\n")
+  assert path.read_text() == "old\n"
+  with pytest.raises(OSError, match="nowhere/metrics.json: could not write it"):
+    config_lib.write_text_atomic(str(tmp_path / "nowhere" / "metrics.json"), "x")
+  assert not (tmp_path / "nowhere").exists()

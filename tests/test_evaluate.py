@@ -77,3 +77,10 @@ def test_cli_prints_and_writes_the_report(exported, tmp_path):
                            f"--data={tmp_path / 'd'}"], capture_output=True, text=True, env=env, cwd=ROOT,
                           timeout=300)
   assert result.returncode == 1 and "evaluate.py: " in result.stderr and "neither a SavedModel" in result.stderr
+  result = subprocess.run([sys.executable, "evaluate.py", f"--export_dir={path}", f"--data={tmp_path / 'd'}",
+                           f"--output={tmp_path / 'nowhere' / 'report.json'}"], capture_output=True, text=True,
+                          env=env, cwd=ROOT, timeout=300)
+  assert result.returncode == 1
+  assert f"evaluate.py: --output={tmp_path / 'nowhere' / 'report.json'}: {tmp_path / 'nowhere'} is not a " \
+         "directory; create it first" in result.stderr
+  assert "Total" not in result.stdout  # refused before evaluating

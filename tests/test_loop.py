@@ -4,6 +4,7 @@ import dataclasses
 import glob
 import json
 import os
+import shutil
 
 import keras
 import numpy as np
@@ -82,6 +83,27 @@ def test_restore_takes_the_checkpoint_and_the_flags_learning_rate(tmp_path):
   assert int(empty.state.epoch.numpy()) == 0
 
 
+def test_restore_keeps_the_best_record_of_best_dir_over_older_counters(tmp_path):
+  config, run = prepared_run(tmp_path)
+  model_dir = tmp_path / "model"
+  saved = new_trainer(config, run, model_dir)
+  for manager, epoch, best_metric, step in ((saved.best_manager, 2, 5.0, 20), (saved.manager, 1, 1.0, 10)):
+    saved.state.epoch.assign(epoch)
+    saved.state.best_metric.assign(best_metric)
+    saved.state.best_epoch.assign(epoch)
+    manager.save(checkpoint_number=step)
+  # checkpoints/ holds epoch 1 only (epoch 2's was lost); best/ holds epoch 2, which scored 5.
+  resumed = new_trainer(config, run, model_dir)
+  loop.restore(resumed, str(model_dir), run.vocabulary, config.train.learning_rate)
+  state = resumed.state
+  assert (int(state.epoch.numpy()), float(state.best_metric.numpy()), int(state.best_epoch.numpy())) == (1, 5.0, 2)
+  assert not loop.advance_counters(state, 2, 3.0)  # a worse epoch 2 does not replace the best
+  shutil.rmtree(model_dir / ckpt_lib.BEST_DIR)  # best/ lost: the counters forget a best they cannot restore
+  forgetful = new_trainer(config, run, model_dir)
+  loop.restore(forgetful, str(model_dir), run.vocabulary, config.train.learning_rate)
+  assert int(forgetful.state.best_epoch.numpy()) == 0 and loop.advance_counters(forgetful.state, 2, 0.5)
+
+
 def test_a_run_refused_for_another_vocabulary_writes_nothing(tmp_path):
   config, run = prepared_run(tmp_path)
   model_dir = tmp_path / "model"
@@ -125,7 +147,7 @@ def test_an_epoch_stopped_mid_way_saves_and_resumes_at_that_step_exactly(tmp_pat
 
 
 def test_a_non_finite_loss_stops_the_epoch_without_saving(tmp_path):
-  config, run = prepared_run(tmp_path, optimizer="sgd", learning_rate=float("inf"))
+  config, run = prepared_run(tmp_path, optimizer="sgd", learning_rate=1e30)  # the first steps overflow
   trainer = new_trainer(config, run, tmp_path / "model")
   last_good = trainer.manager.save()
   with pytest.raises(FloatingPointError, match=rf"epoch 2: the training loss is (nan|inf).*{last_good}; lower"):

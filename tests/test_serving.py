@@ -15,6 +15,7 @@ from disaster_tf import checkpoint as ckpt_lib
 from disaster_tf import labels
 from disaster_tf import model as model_lib
 from disaster_tf import serving
+from disaster_tf import text
 from tests import fixtures
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -24,7 +25,8 @@ MESSAGES = ["We need water and food", "Fire in the market", "", "the of and", "�
 
 def in_memory_scores(model_dir, texts):
   loaded = ckpt_lib.load_model(model_dir)
-  scores, _ = model_lib.probabilities(loaded.model(loaded.vectorizer(tf.constant(texts))))
+  vectorized = loaded.vectorizer(tf.constant(texts))
+  scores, _ = model_lib.probabilities(loaded.model(vectorized), text.has_tokens(vectorized))
   return scores.numpy()
 
 
@@ -142,6 +144,34 @@ def test_classify_signature_reads_tf_examples(exported):
   assert out["classes"].shape == (2, 36)
 
 
+def test_classify_refuses_an_example_without_text_naming_the_feature(exported):
+  _, path = exported
+  classify = tf.saved_model.load(path).signatures["classify"]
+  no_text = tf.train.Example(features=tf.train.Features(feature={
+      "message": tf.train.Feature(bytes_list=tf.train.BytesList(value=[b"we need water"]))})).SerializeToString()
+  with pytest.raises(tf.errors.InvalidArgumentError, match=r"Feature: text \(data type: string\) is required"):
+    classify(inputs=tf.constant([no_text]))
+
+
+def test_a_message_with_no_token_gets_nothing_whatever_the_thresholds(exported, tmp_path):
+  model_dir, _ = exported
+  # Thresholds of 0 everywhere: any score would be a positive, if content-free messages were scored.
+  path = serving.export(model_dir, str(tmp_path / "m"), thresholds=np.zeros(36, np.float32), warmup=False)
+  predict = tf.saved_model.load(path).signatures["serving_default"]
+  blank = ["", "   \t\n", "?!... ---", "the of and", "\x00\x01\x7f", "🙂🔥"]
+  out = predict(text=tf.constant(blank + ["We need water"]))
+  assert (out["labels"].numpy()[:-1] == 0).all() and (out["scores"].numpy()[:-1] == 0).all()
+  np.testing.assert_array_equal(out["related_probabilities"].numpy()[:-1], [[1, 0, 0]] * len(blank))
+  assert out["labels"].numpy()[-1, 1:].all()  # a real message at threshold 0: everything applies
+
+
+def test_control_characters_separate_words_instead_of_cutting_the_message(exported):
+  _, path = exported
+  predict = tf.saved_model.load(path).signatures["serving_default"]
+  out = predict(text=tf.constant(["please\x00 send water", "please\x1f send\x07water", "please send water"]))
+  np.testing.assert_allclose(out["scores"].numpy()[:2], out["scores"].numpy()[[2, 2]], rtol=1e-6)
+
+
 def test_warmup_requests_parse_and_run(exported):
   from tensorflow_serving.apis import prediction_log_pb2  # pylint: disable=import-outside-toplevel
   _, path = exported
@@ -211,9 +241,17 @@ def test_a_failure_mid_export_leaves_no_version_behind(exported, tmp_path, monke
     raise OSError("disk full")
   monkeypatch.setattr(serving, "write_warmup", fail)
   base = str(tmp_path / "models")
-  with pytest.raises(OSError, match="disk full"):
+  with pytest.raises(OSError, match=r"models: could not write version 1 \(disk full\); nothing was exported"):
     serving.export(model_dir, base)
   assert os.listdir(base) == []
+
+
+def test_an_export_base_that_is_a_file_is_refused_with_a_sentence(exported, tmp_path):
+  model_dir, _ = exported
+  (tmp_path / "models").write_text("not a directory")
+  with pytest.raises(OSError, match=r"models: cannot export there \(File exists\); expected a writable directory"):
+    serving.export(model_dir, str(tmp_path / "models"), warmup=False)
+  assert (tmp_path / "models").read_text() == "not a directory"
 
 
 def test_export_rejects_bad_arguments(exported, tmp_path):
@@ -264,6 +302,13 @@ def test_thresholds_file_errors(tmp_path):
   np.testing.assert_array_equal(ckpt_lib.read_thresholds(str(tmp_path)), np.full(36, 0.5, np.float32))
   (tmp_path / "thresholds.json").write_text('{"water": 0.3}')
   with pytest.raises(ValueError, match="expected one threshold for each of the 36 categories, found 1"):
+    ckpt_lib.read_thresholds(str(tmp_path))
+  (tmp_path / "thresholds.json").write_text('{"water": 0.3,')  # cut short by hand
+  with pytest.raises(ValueError, match=r"thresholds.json: not a thresholds file written by train.py \(Expecting"):
+    ckpt_lib.read_thresholds(str(tmp_path))
+  ckpt_lib.write_thresholds(np.full(36, 0.5), str(tmp_path))
+  (tmp_path / "thresholds.json").write_text((tmp_path / "thresholds.json").read_text().replace("0.5", "1.5", 1))
+  with pytest.raises(ValueError, match=r"thresholds.json: thresholds must be probabilities in \[0, 1\]"):
     ckpt_lib.read_thresholds(str(tmp_path))
 
 
