@@ -1,45 +1,11 @@
-"""Exports a trained model as a versioned, text-in SavedModel for TF Serving.
+"""Exports a trained model for TF Serving: the `disaster-export` console script, runnable from a checkout.
 
-  python export.py --model_dir=/tmp/run1 --export_base=/tmp/models/disaster
+  python export.py --model_dir=runs/default --export_base=models/disaster
 
-Writes <export_base>/<version>/ (saved_model.pb, variables/, assets.extra/)
-atomically: built in a hidden temporary directory and renamed into place. An
-existing version is never overwritten. The model is rebuilt from the model
-dir's config.json, vocabulary.txt and checkpoint alone.
+Flags, help and code: disaster_tf/cli/export.py.
 """
 
-import sys
-
-from absl import app
-from absl import flags
-from absl import logging
-
-FLAGS = flags.FLAGS
-
-
-def define_flags() -> None:
-  """Defines export.py's flags (called under __main__ only: train.py defines --model_dir too)."""
-  flags.DEFINE_string("model_dir", None, "A model dir written by train.py.", required=True)
-  flags.DEFINE_string("export_base", None, "TF Serving's model base path; versions go below it.", required=True)
-  flags.DEFINE_string("checkpoint", "best", '"best", "latest", or a checkpoint prefix.')
-  flags.DEFINE_integer("version", None, "Version number (default: one more than the highest present).",
-                       lower_bound=0)
-  flags.DEFINE_bool("warmup", True, "Write TF Serving warmup requests (needs tensorflow-serving-api).")
-
-
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  from disaster_tf import serving  # pylint: disable=import-outside-toplevel
-  try:
-    path = serving.export(FLAGS.model_dir, FLAGS.export_base, checkpoint=FLAGS.checkpoint,
-                          version=FLAGS.version, warmup=FLAGS.warmup)
-  except (OSError, ValueError) as e:  # OSError: a missing model dir, an existing version, an unwritable base
-    logging.error("%s", e)
-    sys.exit(f"export.py: {e}")
-  print(path)
-
+from disaster_tf.cli import export
 
 if __name__ == "__main__":
-  define_flags()
-  app.run(main)
+  export.run()

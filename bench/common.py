@@ -72,6 +72,5 @@ def summary_table(rows) -> str:
 
 def config_from_flagfile(path: str, **train_overrides):
   """The Config that `train.py --flagfile=path --key=value ...` builds; `path` relative to the repository."""
-  sys.path.insert(0, ROOT)
-  import train  # pylint: disable=import-outside-toplevel
+  from disaster_tf.cli import train  # pylint: disable=import-outside-toplevel
   return train.config_from_flagfile(os.path.join(ROOT, path), *(f"--{k}={v}" for k, v in train_overrides.items()))

@@ -44,7 +44,7 @@ CLASSIFY_KEY = "classify"
 CLASSIFY_METHOD = "tensorflow/serving/classify"
 METADATA_FILE = "disaster_tf.json"  # in assets.extra/: config and provenance of the export
 WARMUP_FILE = "tf_serving_warmup_requests"  # in assets.extra/, read by TF Serving at load
-# Written for warmup only; batches of 1, 4 and 8 (WARMUP_BATCHES) so that common batch shapes are traced.
+# Written for warmup only, cycled to fill each batch.
 WARMUP_TEXTS = (
     "We need water and food in Leogane, please help",
     "Is the hurricane over? The roads are flooded near the river",
@@ -55,7 +55,9 @@ WARMUP_TEXTS = (
     "Thank you for the information",
     "The earthquake destroyed our house, my family sleeps outside",
 )
-WARMUP_BATCHES = ((0, 1), (1, 4), (0, 8))
+# Every batch size TF Serving's batching may form: serving/batching_parameters.txt's
+# allowed_batch_sizes (tests/test_serving_kit.py keeps the two in step), for predict and classify.
+WARMUP_BATCH_SIZES = (1, 8, 32, 64)
 
 
 class ServingModule(tf.Module):
@@ -216,8 +218,13 @@ def _mark_classify_signature(export_dir: str) -> None:
 
 
 def write_warmup(path: str) -> None:
-  """Writes TF Serving warmup requests: a TFRecord of PredictionLogs."""
+  """Writes TF Serving warmup requests: a TFRecord of PredictionLogs.
+
+  One predict and one classify request for each of WARMUP_BATCH_SIZES, so
+  that the first real request of any batch shape meets a traced graph.
+  """
   try:
+    from tensorflow_serving.apis import classification_pb2  # pylint: disable=import-outside-toplevel
     from tensorflow_serving.apis import predict_pb2  # pylint: disable=import-outside-toplevel
     from tensorflow_serving.apis import prediction_log_pb2  # pylint: disable=import-outside-toplevel
   except ImportError:
@@ -225,12 +232,18 @@ def write_warmup(path: str) -> None:
                     "first requests will be slow. Install it with: pip install .[serving]")
     return
   with tf.io.TFRecordWriter(path) as writer:
-    for start, size in WARMUP_BATCHES:
-      request = predict_pb2.PredictRequest()
-      request.model_spec.signature_name = PREDICT_KEY
-      request.inputs["text"].CopyFrom(tf.make_tensor_proto(list(WARMUP_TEXTS[start:start + size]), tf.string))
-      log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
-      writer.write(log.SerializeToString())
+    for size in WARMUP_BATCH_SIZES:
+      texts = [WARMUP_TEXTS[i % len(WARMUP_TEXTS)] for i in range(size)]
+      predict = predict_pb2.PredictRequest()
+      predict.model_spec.signature_name = PREDICT_KEY
+      predict.inputs["text"].CopyFrom(tf.make_tensor_proto(texts, tf.string))
+      classify = classification_pb2.ClassificationRequest()
+      classify.model_spec.signature_name = CLASSIFY_KEY
+      for t in texts:
+        classify.input.example_list.examples.add().features.feature["text"].bytes_list.value.append(t.encode())
+      for log in (prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=predict)),
+                  prediction_log_pb2.PredictionLog(classify_log=prediction_log_pb2.ClassifyLog(request=classify))):
+        writer.write(log.SerializeToString())
 
 
 def version_dir(export_dir: str) -> str:

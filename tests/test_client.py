@@ -41,7 +41,7 @@ def test_client_returns_per_message_scores_and_predicted_categories(server, tran
     assert list(row["scores"]) == list(labels.CATEGORIES)
     np.testing.assert_allclose([row["scores"][c] for c in labels.CATEGORIES], s, rtol=1e-5)
     assert row["predicted"] == [c for c, v in zip(labels.CATEGORIES, l) if v == 1]
-    assert row["labels"]["related"] == l[0]
+    assert row["labels"]["related"] == l[0] and row["related"] == client.RELATED_WORDS[l[0]]
 
 
 def test_bytes_that_are_not_utf8_travel_as_b64():
@@ -63,8 +63,14 @@ class _Answer(http.server.BaseHTTPRequestHandler):
 
   body = b""
 
+  def do_GET(self):  # pylint: disable=invalid-name
+    self._answer()
+
   def do_POST(self):  # pylint: disable=invalid-name
     self.rfile.read(int(self.headers["Content-Length"]))
+    self._answer()
+
+  def _answer(self):
     self.send_response(200)
     self.send_header("Content-Type", "application/json")
     self.end_headers()
@@ -103,6 +109,9 @@ def test_rest_answers_that_are_not_one_row_per_message_are_errors(answering):
   set_body(json.dumps({"predictions": []}).encode())
   with pytest.raises(client.ServingError, match=r"0 rows answered for 3 messages"):
     client.predict_rest(TEXTS, url)
+  with pytest.raises(client.ServingError, match=r"v1/models/disaster: the answer is not TF Serving's model status "
+                                                 r"\(KeyError: 'model_version_status'\)"):
+    client.status_rest(url)
 
 
 def test_unreachable_and_silent_servers_are_errors_naming_the_url():
@@ -120,6 +129,11 @@ def test_unreachable_and_silent_servers_are_errors_naming_the_url():
     with pytest.raises(client.ServingError, match=rf"{url}/v1/models/disaster:predict: (no complete answer within "
                                                    r"0.3 s|cannot reach the server) \(.*timed out"):
       client.predict_rest(TEXTS, url, timeout=0.3)
+    with pytest.raises(client.ServingError, match=rf"{url}/v1/models/disaster: (no complete answer within "
+                                                   r"0.3 s|cannot reach the server) \(.*timed out"):
+      client.status_rest(url, timeout=0.3)
+  with pytest.raises(client.ServingError, match=rf"127.0.0.1:{port}/v1/models/disaster: cannot reach the server"):
+    client.status_rest(f"http://127.0.0.1:{port}")
   with pytest.raises(client.ServingError, match=rf"grpc://127.0.0.1:{port} \(model disaster\): UNAVAILABLE"):
     client.predict_grpc(TEXTS, f"127.0.0.1:{port}", timeout=5)
 
@@ -134,3 +148,45 @@ def test_grpc_answers_that_are_not_one_row_per_message_are_errors(server, monkey
                                                            if k != "labels"})
   with pytest.raises(client.ServingError, match=r"the answer lacks the output 'labels'; is this a disaster_tf"):
     client.predict_grpc(TEXTS, target)
+
+
+def test_related_unsure_is_said_not_dropped(server, monkeypatch):
+  stub, _ = server
+  real = stub.call
+
+  def unsure(name, inputs):
+    out = real(name, inputs)
+    out["labels"][:, 0] = 2
+    return out
+  monkeypatch.setattr(stub, "call", unsure)
+  for row in client.predict_rest(TEXTS[:1], f"http://127.0.0.1:{stub.rest_port}"):
+    assert row["related"] == "unsure" and row["labels"]["related"] == 2 and "related" not in row["predicted"]
+
+
+def test_one_grpc_client_keeps_one_channel_and_checks_the_model_status(server):
+  stub, _ = server
+  target = f"127.0.0.1:{stub.grpc_port}"
+  stub.predict_channels.clear()
+  with client.GrpcClient(target, "disaster") as grpc_client:
+    assert grpc_client.status() == {1: "AVAILABLE"}
+    for _ in range(3):
+      assert len(grpc_client.predict(TEXTS)) == 3
+  assert len(stub.predict_channels) == 1  # three calls, one connection
+  client.predict_grpc(TEXTS, target)
+  assert len(stub.predict_channels) == 2  # the one-off function opens a channel of its own
+  with pytest.raises(client.ServingError, match=rf"grpc://{target} \(model nomodel\): NOT_FOUND: Could not find"):
+    client.GrpcClient(target, "nomodel")
+  stub.state = "LOADING"
+  try:
+    with pytest.raises(client.ServingError, match=r"\(model disaster\): no version is AVAILABLE \(\{1: 'LOADING'\}\)"):
+      client.GrpcClient(target, "disaster")
+  finally:
+    stub.state = "AVAILABLE"
+
+
+def test_status_over_rest(server):
+  stub, _ = server
+  url = f"http://127.0.0.1:{stub.rest_port}"
+  assert client.status_rest(url, "disaster") == {1: "AVAILABLE"}
+  with pytest.raises(client.ServingError, match=r"v1/models/nomodel: HTTP 404"):
+    client.status_rest(url, "nomodel")

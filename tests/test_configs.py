@@ -5,13 +5,14 @@ import os
 
 import pytest
 
-import train
 from disaster_tf import config as config_lib
+from disaster_tf import flagfiles
+from disaster_tf.cli import train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Flags that are not model or optimisation choices: where data and outputs go, how the
 # split is drawn (the same for every run, so that runs compare), logging and resources.
-NOT_CHOICES = {"data", "model_dir", "validation_fraction", "tune_fraction", "min_tune_positives", "split_seed",
+NOT_CHOICES = {"data", "validation_fraction", "tune_fraction", "min_tune_positives", "split_seed",
                "seed", "select_metric", "strategy", "shuffle_buffer", "log_every", "class_weight_cap", "ngrams"}
 
 
@@ -29,7 +30,7 @@ def test_the_article_flagfile_pins_every_choice():
 
 def test_flagfiles_name_only_real_flags():
   fields = {f.name for cls in (config_lib.ModelConfig, config_lib.TrainConfig) for f in dataclasses.fields(cls)}
-  known = ({"model" if f == "architecture" else f for f in fields} | {"model_dir", "verbose"})
+  known = ({"model" if f == "architecture" else f for f in fields} | {"verbose"})  # never --model_dir: per run
   for path in ("configs/seed_article.flags", "configs/disaster_response.flags", "configs/linear.flags"):
     assert flag_names(path) <= known, (path, flag_names(path) - known)
 
@@ -42,3 +43,17 @@ def test_flagfiles_parse_into_the_config_train_py_runs(path):
   expected = {"seed_article": "cnn_rnn", "disaster_response": "multi_cnn", "linear": "linear"}
   assert config.model.architecture == expected[os.path.basename(path)[:-len(".flags")]]  # --model
   assert config_lib.Config.from_json(config.to_json()) == config
+
+
+def test_shipped_flagfiles_are_found_by_name_and_the_top_level_configs_link_to_them():
+  assert flagfiles.names() == ["disaster_response", "linear", "seed_article"]
+  for name in flagfiles.names():
+    assert os.path.samefile(flagfiles.path(name), os.path.join(ROOT, "configs", f"{name}.flags"))
+    assert flagfiles.path(f"{name}.flags") == flagfiles.path(name)
+  assert train.config_from_flagfile("linear") == train.config_from_flagfile(os.path.join(ROOT, "configs/linear.flags"))
+  with pytest.raises(ValueError, match="'bert': no such shipped flagfile; expected a file or one of "
+                                       "disaster_response, linear, seed_article"):
+    flagfiles.path("bert")
+  # Only a bare name is looked up; a path (or a name that is a file here) is absl's to read.
+  assert flagfiles.expand(["x", "--flagfile=linear", "--flagfile=a/b.flags", "--model=linear"]) == [
+      "x", f"--flagfile={flagfiles.path('linear')}", "--flagfile=a/b.flags", "--model=linear"]

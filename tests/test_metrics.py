@@ -62,3 +62,29 @@ def test_tune_thresholds_never_splits_tied_scores():
   scores[:, 1] = [0.9, 0.6, 0.6, 0.6, 0.2, 0.1]  # a cut between the tied 0.6s is not expressible
   threshold = metrics.tune_thresholds(y, scores, min_positives=1)[1]
   assert threshold == pytest.approx(0.4)  # all 0.6s in (F1 0.86) beats 0.9 alone (F1 0.5)
+
+
+def test_report_agrees_with_scikit_learn_on_random_labels():
+  from sklearn import metrics as skm  # pylint: disable=import-outside-toplevel  # a test-only reference
+  rng = np.random.default_rng(7)
+  n = 300
+  y_true = np.stack([rng.integers(0, labels.MAX_LABEL[k] + 1, n) for k in range(labels.NUM_CATEGORIES)], axis=1)
+  y_pred = np.stack([rng.integers(0, labels.MAX_LABEL[k] + 1, n) for k in range(labels.NUM_CATEGORIES)], axis=1)
+  y_true[:, labels.CATEGORIES.index("child_alone")] = 0  # no positives at all, as in the real data
+  y_pred[:, labels.CATEGORIES.index("child_alone")] = 0
+  y_true[:, labels.CATEGORIES.index("shops")] = (rng.random(n) < 0.01)  # rare
+  ours = metrics.report(y_true, y_pred)
+  macro = []
+  for k, name in enumerate(labels.CATEGORIES):
+    t, p = y_true[:, k], y_pred[:, k]
+    c = ours["categories"][name]
+    assert c["f1"] == pytest.approx(skm.f1_score(t, p, labels=[1], average="macro", zero_division=0))
+    assert c["precision"] == pytest.approx(skm.precision_score(t, p, labels=[1], average="macro", zero_division=0))
+    assert c["recall"] == pytest.approx(skm.recall_score(t, p, labels=[1], average="macro", zero_division=0))
+    macro.append(skm.f1_score(t, p, average="macro", zero_division=0))  # classes present in truth or prediction
+    assert c["macro_f1"] == pytest.approx(macro[-1]), name
+  assert ours["total"] == pytest.approx(sum(macro))
+  binary = [k for k in labels.BINARY_INDICES if (y_true[:, k] == 1).any()]
+  assert ours["mean_positive_f1"] == pytest.approx(np.mean([skm.f1_score(y_true[:, k], y_pred[:, k], zero_division=0)
+                                                            for k in binary]))
+  assert ours["micro_f1"] == pytest.approx(skm.f1_score((y_true == 1).ravel(), (y_pred == 1).ravel()))

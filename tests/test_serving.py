@@ -172,18 +172,22 @@ def test_control_characters_separate_words_instead_of_cutting_the_message(export
   np.testing.assert_allclose(out["scores"].numpy()[:2], out["scores"].numpy()[[2, 2]], rtol=1e-6)
 
 
-def test_warmup_requests_parse_and_run(exported):
+def test_warmup_requests_cover_every_batch_size_for_predict_and_classify(exported):
   from tensorflow_serving.apis import prediction_log_pb2  # pylint: disable=import-outside-toplevel
   _, path = exported
-  fn = tf.saved_model.load(path).signatures["serving_default"]
-  sizes = []
+  signatures = tf.saved_model.load(path).signatures
+  seen = []
   for record in tf.data.TFRecordDataset(os.path.join(path, "assets.extra", serving.WARMUP_FILE)):
     log = prediction_log_pb2.PredictionLog.FromString(record.numpy())
-    request = log.predict_log.request
-    assert request.model_spec.signature_name == "serving_default"
-    out = fn(text=tf.constant(tf.make_ndarray(request.inputs["text"])))
-    sizes.append(out["scores"].shape[0])
-  assert sizes == [1, 4, 8]
+    if log.HasField("predict_log"):
+      request = log.predict_log.request
+      out = signatures[request.model_spec.signature_name](text=tf.constant(tf.make_ndarray(request.inputs["text"])))
+    else:
+      request = log.classify_log.request
+      examples = [e.SerializeToString() for e in request.input.example_list.examples]
+      out = signatures[request.model_spec.signature_name](inputs=tf.constant(examples))
+    seen.append((log.WhichOneof("log_type"), out["scores"].shape[0]))
+  assert seen == [(kind, size) for size in serving.WARMUP_BATCH_SIZES for kind in ("predict_log", "classify_log")]
 
 
 def graph_ops(path):

@@ -4,8 +4,9 @@ The real binary cannot be installed from PyPI or Debian (tensorflow/serving#657)
 so this serves a SavedModel with the same wire formats: gRPC Predict through
 tensorflow-serving-api's real protos and service stubs, and REST Predict
 (`/v1/models/<name>:predict`, row format, `{"b64": ...}` for bytes) as TF
-Serving documents it. It only loads the model and calls the named signature;
-it does not batch, version, or warm up.
+Serving documents it, and the model status (gRPC ModelService, REST GET
+/v1/models/<name>) for version 1, in the state the test sets. It only loads
+the model and calls the named signature; it does not batch, version, or warm up.
 """
 
 import base64
@@ -16,6 +17,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import grpc
 import tensorflow as tf
+from tensorflow_serving.apis import get_model_status_pb2
+from tensorflow_serving.apis import model_service_pb2_grpc
 from tensorflow_serving.apis import predict_pb2
 from tensorflow_serving.apis import prediction_service_pb2_grpc
 
@@ -28,6 +31,9 @@ class Stub:
     self.signatures = tf.saved_model.load(export_dir).signatures
     self.grpc_server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(_Predictions(self), self.grpc_server)
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(_Models(self), self.grpc_server)
+    self.state = "AVAILABLE"  # what the status APIs report for version 1
+    self.predict_channels = set()  # peers of Predict calls: one per client channel
     self.grpc_port = self.grpc_server.add_insecure_port("127.0.0.1:0")
     self.http = ThreadingHTTPServer(("127.0.0.1", 0), _rest_handler(self))
     self.rest_port = self.http.server_address[1]
@@ -53,6 +59,7 @@ class _Predictions(prediction_service_pb2_grpc.PredictionServiceServicer):
     self.stub = stub
 
   def Predict(self, request, context):  # pylint: disable=invalid-name
+    self.stub.predict_channels.add(context.peer())
     if request.model_spec.name != self.stub.name:
       context.abort(grpc.StatusCode.NOT_FOUND, f"Servable not found for request: {request.model_spec.name}")
     inputs = {k: tf.constant(tf.make_ndarray(v)) for k, v in request.inputs.items()}
@@ -61,6 +68,21 @@ class _Predictions(prediction_service_pb2_grpc.PredictionServiceServicer):
     response.model_spec.CopyFrom(request.model_spec)
     for k, v in outputs.items():
       response.outputs[k].CopyFrom(tf.make_tensor_proto(v))
+    return response
+
+
+class _Models(model_service_pb2_grpc.ModelServiceServicer):
+
+  def __init__(self, stub):
+    self.stub = stub
+
+  def GetModelStatus(self, request, context):  # pylint: disable=invalid-name
+    if request.model_spec.name != self.stub.name:
+      context.abort(grpc.StatusCode.NOT_FOUND, f"Could not find any versions of model {request.model_spec.name}")
+    response = get_model_status_pb2.GetModelStatusResponse()
+    version = response.model_version_status.add()
+    version.version = 1
+    version.state = get_model_status_pb2.ModelVersionStatus.State.Value(self.stub.state)
     return response
 
 
@@ -91,6 +113,12 @@ def _rest_handler(stub):
       self.send_header("Content-Length", str(len(data)))
       self.end_headers()
       self.wfile.write(data)
+
+    def do_GET(self):  # pylint: disable=invalid-name
+      if self.path != f"/v1/models/{stub.name}":
+        return self._reply(404, {"error": f"Could not find any versions of model {self.path}"})
+      return self._reply(200, {"model_version_status": [{"version": "1", "state": stub.state,
+                                                          "status": {"error_code": "OK", "error_message": ""}}]})
 
     def do_POST(self):  # pylint: disable=invalid-name
       if self.path != f"/v1/models/{stub.name}:predict":

@@ -1,0 +1,165 @@
+"""Trains the disaster-response classifier.
+
+  disaster-train --flagfile=disaster_response --model_dir=runs/default
+  python train.py --flagfile=configs/disaster_response.flags --model_dir=runs/default --epochs=3
+
+Shipped flagfiles, by name or path: disaster_response (the default model),
+seed_article (the reference article's setup), linear (the linear baseline).
+Later flags override a --flagfile. Flags are read here once and passed down as
+a Config; the library never reads FLAGS. Flag defaults are the dataclass
+defaults in disaster_tf/config.py, where each carries its reason.
+"""
+
+import dataclasses
+import functools
+import sys
+
+from absl import app
+from absl import flags
+from absl import logging
+
+from disaster_tf import cli
+from disaster_tf import flagfiles
+
+FLAGS = flags.FLAGS
+
+
+def define_flags(fv: flags.FlagValues = FLAGS) -> None:
+  """Defines train.py's flags in `fv`; each help says why its default is what it is.
+
+  Called under __main__ only, for FLAGS (export.py defines --model_dir too);
+  benchmarks and tests parse flagfiles into a FlagValues of their own.
+  """
+  from disaster_tf import config as c  # pylint: disable=import-outside-toplevel
+  m, t = c.ModelConfig(), c.TrainConfig()
+  string, integer, real, enum = (functools.partial(f, flag_values=fv) for f in (
+      flags.DEFINE_string, flags.DEFINE_integer, flags.DEFINE_float, flags.DEFINE_enum))
+  # The run: where it reads and writes.
+  string("model_dir", None, "Directory for checkpoints, vocabulary, summaries and metrics.json; the same "
+         "directory again resumes the run.", required=True)
+  string("data", t.data, "A two-file data directory or one wide-format CSV file; the default is the shared "
+         "data beside the checkout, relative to the working directory.")
+  # The split.
+  real("validation_fraction", t.validation_fraction, "Share of ids held out for validation, which is reported "
+       "and chooses nothing; 0.15 gives enough positives to score most categories.")
+  real("tune_fraction", t.tune_fraction, "Share of ids that pick the best epoch and tune the thresholds, so "
+       "that validation chooses nothing (0: select on validation, thresholds stay 0.5).")
+  integer("min_tune_positives", t.min_tune_positives, "Categories with fewer tune positives keep threshold 0.5: "
+          "a threshold fit to a handful of examples does not carry over.")
+  string("split_seed", t.split_seed, "Salt of the id hash that assigns the split; another salt draws another "
+         "split.")
+  # Optimisation.
+  integer("epochs", t.epochs, "Maximum number of epochs; early stopping (--patience) usually ends the run sooner.")
+  integer("seed", t.seed, "Seed of initialisation and shuffling; it fixes each epoch's order, so a stopped "
+          "run resumes exactly.")
+  integer("batch_size", t.batch_size, "Global batch size, split over replicas; small batches generalised "
+          "better here than the article's 512.")
+  enum("optimizer", t.optimizer, c.OPTIMIZERS, "Optimizer; Adam converges in a few epochs, the article's "
+       "Adadelta needs ~40.")
+  real("learning_rate", t.learning_rate, "Learning rate (Adam's default); on resume the flag replaces the "
+       "checkpoint's rate.")
+  enum("class_weight", t.class_weight, c.CLASS_WEIGHTS, "Class weights, applied as per-head sample weights; "
+       "sqrt_balanced lifts rare labels without the instability of balanced.")
+  real("class_weight_cap", t.class_weight_cap, "Upper bound on a computed class weight, so that a label seen "
+       "a handful of times cannot dominate the loss.")
+  flags.DEFINE_list("loss_weights", [], "Per-head loss weights as category=weight, e.g. related=0.5,offer=2; "
+                    "heads not named weigh 1.", flag_values=fv)
+  integer("patience", t.patience, "Epochs without improvement on the selection split before stopping "
+          "(0: never).")
+  enum("select_metric", t.select_metric, c.SELECT_METRICS, "Score on the tune split (validation with "
+       "--tune_fraction=0) that picks the best epoch; the article's Total by default.")
+  # Speed and devices.
+  enum("strategy", t.strategy, c.STRATEGIES, "tf.distribute strategy: default (one device), one_device, "
+       "mirrored (every local GPU, else every logical CPU), multi_worker (TF_CONFIG; see BUILD.md).")
+  integer("shuffle_buffer", t.shuffle_buffer, "Examples held for shuffling (~0.7 KB each at sequence length "
+          "64): holds the shared training split; a larger one is read in blocks of this size, mixed at "
+          "random (see data.batched).")
+  integer("log_every", t.log_every, "Training steps between TensorBoard loss scalars: fine enough for a curve, "
+          "few enough writes to stay out of the step time.")
+  integer("steps_per_execution", t.steps_per_execution, "Training steps per compiled call: fewer Python round "
+          "trips (+4-5% examples/s at 16 over 1, bench/speed.py).")
+  flags.DEFINE_bool("jit_compile", t.jit_compile, "XLA-compile the forward and backward pass; it was 25-37% "
+                    "slower on CPU here (bench/speed.py), so try it on a GPU.", flag_values=fv)
+  # The model.
+  enum("model", m.architecture, c.ARCHITECTURES, "Backbone: cnn_rnn, bigru, multi_cnn (the default: best "
+       "Total and rare-label F1 of the four, and fast) or linear (see ModelConfig in disaster_tf/config.py).")
+  integer("max_tokens", m.max_tokens, "Vocabulary size, padding and OOV included; the article's 20000 covers "
+          "the words seen at least 3 times in training.")
+  integer("sequence_length", m.sequence_length, "Tokens kept per message: 64 keeps ~99% of messages whole "
+          "once stop words are gone.")
+  integer("embedding_dim", m.embedding_dim, "Embedding width: 128 beat 64 on rare-label F1, and the CNN has "
+          "few other weights.")
+  integer("conv_filters", m.conv_filters, "Conv1D filters (per width, 2 to 5, for multi_cnn): 512 n-gram "
+          "detectors in all by default.")
+  integer("conv_kernel_size", m.conv_kernel_size, "cnn_rnn's Conv1D window: the article's 5, about one short "
+          "phrase.")
+  integer("pool_size", m.pool_size, "cnn_rnn's max-pooling window: 2 halves the sequence for the RNN without "
+          "losing short messages.")
+  enum("rnn", m.rnn, c.RNNS, "cnn_rnn's recurrent layer: the article's lstm; gru is ~25% cheaper.")
+  integer("rnn_units", m.rnn_units, "Units of the recurrent layer (cnn_rnn, bigru): enough for 36 heads on 20k "
+          "messages.")
+  real("dropout", m.dropout, "Dropout rate before the heads: the article's 0.3; 0.5 did no better.")
+  integer("ngrams", m.ngrams, "--model=linear: n-grams up to this length; uni+bigrams is the classic strong "
+          "baseline.")
+  integer("verbose", None, "1: a progress bar per epoch; 0: log lines only. Default: 1 on a terminal, 0 "
+          "otherwise (a bar in a log file is noise).")
+
+
+def config_from_flags(fv: flags.FlagValues = FLAGS):
+  """Builds the run's Config from the parsed flags in `fv`."""
+  from disaster_tf import config as c  # pylint: disable=import-outside-toplevel
+  values = fv.flag_values_dict()
+  values["architecture"] = values["model"]  # the flag users know as --model
+  def pick(cls):
+    return {f.name: values[f.name] for f in dataclasses.fields(cls) if f.name in values}
+  train_values = pick(c.TrainConfig)
+  pairs = []
+  for item in fv.loss_weights:
+    name, _, weight = item.partition("=")
+    try:
+      pairs.append((name.strip(), float(weight)))
+    except ValueError:  # also catches a missing "=" (the weight is then "")
+      raise app.UsageError(f"--loss_weights: {item!r} is not category=weight") from None
+  train_values["loss_weights"] = tuple(pairs)
+  try:
+    return c.Config(model=c.ModelConfig(**pick(c.ModelConfig)), train=c.TrainConfig(**train_values))
+  except ValueError as e:
+    raise app.UsageError(str(e)) from None
+
+
+def config_from_flagfile(path: str, *overrides: str):
+  """The Config that `train.py --flagfile=path *overrides` trains, parsed in a FlagValues of its own.
+
+  For benchmarks and tests: one flag -> Config mapping, with no global flags defined.
+  `path` is a file or a shipped flagfile's name.
+  """
+  fv = flags.FlagValues()
+  define_flags(fv)
+  fv(flagfiles.expand(["train.py", f"--flagfile={path}", "--model_dir=unused", *overrides]))
+  return config_from_flags(fv)
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  from disaster_tf import data, loop  # pylint: disable=import-outside-toplevel
+  config = config_from_flags()
+  try:
+    verbose = FLAGS.verbose if FLAGS.verbose is not None else int(sys.stdout.isatty())
+    loop.train_and_evaluate(config, FLAGS.model_dir, flags_text=FLAGS.flags_into_string(), verbose=verbose)
+  except loop.TrainingInterrupted as e:
+    logging.warning("%s", e)
+    print(f"{cli.prog()}: {e}", file=sys.stderr)
+    sys.exit(130)  # the shell's code for a run stopped by a signal
+  except (data.DataError, ValueError, OSError, FloatingPointError) as e:  # OSError: the model dir's files
+    logging.error("%s", e)
+    sys.exit(f"{cli.prog()}: {e}")
+
+
+def run() -> None:
+  """`disaster-train` and `python train.py`."""
+  cli.run(define_flags, main, __doc__)
+
+
+if __name__ == "__main__":
+  run()
