@@ -24,6 +24,7 @@ ARCHITECTURES = ("cnn_rnn", "bigru", "multi_cnn", "linear")
 OPTIMIZERS = ("adam", "adadelta", "rmsprop", "sgd")
 CLASS_WEIGHTS = ("none", "article", "balanced", "sqrt_balanced", "effective_number")
 SELECT_METRICS = ("total", "mean_positive_f1", "micro_f1", "loss")
+THRESHOLD_OBJECTIVES = ("positive_f1", "macro_f1")  # see metrics.tune_thresholds
 STRATEGIES = ("default", "mirrored", "one_device", "multi_worker")
 RNNS = ("lstm", "gru")
 
@@ -74,6 +75,8 @@ class TrainConfig:
   # so that the validation split that is reported is never used to choose anything.
   tune_fraction: float = 0.1  # ~2,400 messages; 0 selects on validation and keeps thresholds at 0.5
   min_tune_positives: int = 5  # fewer positives in the tune split: keep that category at 0.5
+  # What the tuned thresholds maximise per category: "positive_f1" or "macro_f1" (metrics.tune_thresholds).
+  threshold_objective: str = "positive_f1"  # bench/thresholds.py measures both on the same models
   split_seed: str = "disaster_tf"  # salt of the id hash; change it to draw another split
   seed: int = 42  # initialisation and shuffling
   batch_size: int = 64  # small batches generalise better here than the article's 512
@@ -108,6 +111,7 @@ class TrainConfig:
     _check_choice(self, "optimizer", OPTIMIZERS)
     _check_choice(self, "class_weight", CLASS_WEIGHTS)
     _check_choice(self, "select_metric", SELECT_METRICS)
+    _check_choice(self, "threshold_objective", THRESHOLD_OBJECTIVES)
     _check_choice(self, "strategy", STRATEGIES)
     # JSON gives lists back; keep the dataclass hashable and comparable.
     object.__setattr__(self, "loss_weights", tuple((str(k), float(v)) for k, v in self.loss_weights))

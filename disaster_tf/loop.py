@@ -414,15 +414,16 @@ def finish(trainer: Trainer, run: inputs.RunInputs, train_config: config_lib.Tra
   thresholds = default_thresholds
   if run.tune_ds is not None:
     tune = steps.predict(trainer.eval_step, run.tune_ds)
-    thresholds = metrics.tune_thresholds(run.splits.tune.labels, tune.scores, train_config.min_tune_positives)
+    thresholds = metrics.tune_thresholds(run.splits.tune.labels, tune.scores, train_config.min_tune_positives,
+                                         train_config.threshold_objective)
   if dirs.chief:
     ckpt_lib.write_thresholds(thresholds, dirs.model_dir)
   validation, truth = steps.predict(trainer.eval_step, run.validation_ds), run.splits.validation.labels
   final = metrics.report(truth, validation.labels(thresholds))
   final.update({"at_0.5": metrics.report(truth, validation.labels(default_thresholds)),
                 "thresholds": dict(zip(labels.CATEGORIES, thresholds.tolist())),
-                "threshold_source": (f"tuned on the tune split ({len(run.splits.tune)} messages)"
-                                     if run.tune_ds is not None else "0.5"),
+                "threshold_source": (f"tuned on the tune split ({len(run.splits.tune)} messages) for "
+                                     f"{train_config.threshold_objective}" if run.tune_ds is not None else "0.5"),
                 "validation_loss": validation.loss_sum / len(truth),
                 "best_epoch": int(trainer.state.best_epoch.numpy()), "checkpoint": best_path,
                 "select_metric": train_config.select_metric, "selected_on": run.selection_name})

@@ -18,6 +18,7 @@ from typing import Any, Dict, List
 
 import numpy as np
 
+from disaster_tf import config as config_lib
 from disaster_tf import labels
 
 
@@ -77,20 +78,33 @@ def report(y_true: np.ndarray, y_pred: np.ndarray) -> Dict[str, Any]:
   }
 
 
-def tune_thresholds(y_true: np.ndarray, scores: np.ndarray, min_positives: int) -> np.ndarray:
-  """Per category, the decision threshold that maximises F1 on held-out data.
+THRESHOLD_OBJECTIVES = config_lib.THRESHOLD_OBJECTIVES  # "positive_f1", "macro_f1"
+
+
+def tune_thresholds(y_true: np.ndarray, scores: np.ndarray, min_positives: int,
+                    objective: str = "positive_f1") -> np.ndarray:
+  """Per category, the decision threshold that maximises an F1 on held-out data.
 
   Args:
     y_true: [N, 36] int labels of the tune split.
     scores: [N, 36] probabilities (`model.probabilities`).
     min_positives: a category with fewer positives keeps 0.5: a threshold fit
       to a handful of examples does not carry over.
+    objective: "positive_f1", the F1 of the positive class; or "macro_f1",
+      the mean F1 of both classes, which is what the Total sums: it also
+      weighs the negatives' F1, and may choose to predict no positive at all.
 
   Returns:
     [36] float32; `related` (decided by argmax) keeps 0.5. A tuned threshold
-    sits halfway between the score that maximises F1 and the next lower
-    score, so it does not hug one example's score.
+    sits halfway between the score that maximises the objective and the next
+    lower score (or above the highest, to predict none), so it does not hug
+    one example's score.
+
+  Raises:
+    ValueError: an unknown objective.
   """
+  if objective not in THRESHOLD_OBJECTIVES:
+    raise ValueError(f"objective={objective!r}: expected one of {', '.join(THRESHOLD_OBJECTIVES)}")
   thresholds = labels.default_thresholds()
   for k in labels.BINARY_INDICES:
     positive = y_true[:, k] == 1
@@ -98,13 +112,27 @@ def tune_thresholds(y_true: np.ndarray, scores: np.ndarray, min_positives: int) 
       continue
     order = np.argsort(-scores[:, k], kind="stable")
     s, hits = scores[order, k], positive[order]
-    tp = np.cumsum(hits)  # predicting the top i+1 scores as positive
-    f1 = 2 * tp / (np.arange(1, len(s) + 1) + positive.sum())
-    distinct = np.append(s[1:] != s[:-1], True)  # cut only between different scores
-    best = int(np.argmax(np.where(distinct, f1, -1.0)))
-    below = s[best + 1] if best + 1 < len(s) else 0.0
-    thresholds[k] = (s[best] + below) / 2
+    # Cut c predicts the top c scores positive, c = 0 (none) .. N.
+    tp = np.concatenate([[0], np.cumsum(hits)])
+    predicted = np.arange(len(s) + 1)
+    p, n = int(positive.sum()), len(s) - int(positive.sum())
+    f1 = _f1(tp, predicted - tp, p - tp)
+    if objective == "macro_f1":
+      tn = n - (predicted - tp)
+      f1 = (f1 + _f1(tn, p - tp, predicted - tp)) / 2
+    # Cut only between different scores; "none" only where the objective can prefer it.
+    allowed = np.concatenate([[objective == "macro_f1"], s[1:] != s[:-1], [True]])
+    best = int(np.argmax(np.where(allowed, f1, -1.0)))
+    above = s[best - 1] if best else 1.0
+    below = s[best] if best < len(s) else 0.0
+    thresholds[k] = (above + below) / 2
   return thresholds
+
+
+def _f1(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray:
+  """Elementwise F1 from counts; 0 where it is undefined."""
+  denominator = 2 * tp + fp + fn
+  return np.where(denominator > 0, 2 * tp / np.maximum(denominator, 1), 0.0)
 
 
 def summary(scores: Dict[str, Any]) -> Dict[str, float]:

@@ -28,6 +28,8 @@ def test_json_round_trip(tmp_path):
     ("train", dict(validation_fraction=1.5), r"validation_fraction=1.5: expected a fraction"),
     ("train", dict(patience=-1), "patience=-1"),
     ("train", dict(optimizer="lion"), "optimizer='lion'"),
+    ("train", dict(threshold_objective="accuracy"),
+     "threshold_objective='accuracy': expected one of positive_f1, macro_f1"),
     ("train", dict(loss_weights=(("blaze", 1.0),)), "loss_weights: unknown category 'blaze'"),
     ("train", dict(loss_weights=(("fire", -1.0),)), r"loss_weights: fire=-1.0: expected a finite weight >= 0"),
     ("train", dict(loss_weights=(("fire", float("nan")),)), r"loss_weights: fire=nan: expected a finite weight >= 0"),

@@ -20,6 +20,7 @@ from disaster_tf import labels
 from disaster_tf import loop
 from disaster_tf import metrics
 from disaster_tf import model as model_lib
+from disaster_tf import steps
 from disaster_tf import text
 from tests import fixtures
 
@@ -163,6 +164,22 @@ def test_steps_per_execution_and_xla_train_every_step_of_an_epoch(tmp_path):
   assert int(trainer.optimizer.iterations.numpy()) == 2 * run.steps_per_epoch
   assert second.loss < first.loss and second.loss_per_category.shape == (labels.NUM_CATEGORIES,)
   assert second.loss == pytest.approx(second.loss_per_category.sum(), rel=1e-5)
+
+
+def test_finish_tunes_thresholds_for_the_configured_objective_and_reports_on_validation(tmp_path):
+  config, run = prepared_run(tmp_path, threshold_objective="macro_f1")
+  trainer = new_trainer(config, run, tmp_path / "model")
+  train_epoch(trainer, run, config, epoch=1)
+  trainer.best_manager.save(checkpoint_number=1)
+  dirs = distribute.RunDirs(str(tmp_path / "model"), str(tmp_path / "model"), str(tmp_path / "scratch"), True)
+  final = loop.finish(trainer, run, config.train, dirs)
+  tune = steps.predict(trainer.eval_step, run.tune_ds)
+  expected = metrics.tune_thresholds(run.splits.tune.labels, tune.scores, config.train.min_tune_positives,
+                                     "macro_f1")
+  np.testing.assert_array_equal(ckpt_lib.read_thresholds(str(tmp_path / "model")), expected)
+  assert final["threshold_source"] == f"tuned on the tune split ({len(run.splits.tune)} messages) for macro_f1"
+  validation = steps.predict(trainer.eval_step, run.validation_ds)
+  assert final["total"] == metrics.report(run.splits.validation.labels, validation.labels(expected))["total"]
 
 
 def test_advance_counters_keeps_the_best_epoch_and_counts_the_others():

@@ -88,3 +88,30 @@ def test_report_agrees_with_scikit_learn_on_random_labels():
   assert ours["mean_positive_f1"] == pytest.approx(np.mean([skm.f1_score(y_true[:, k], y_pred[:, k], zero_division=0)
                                                             for k in binary]))
   assert ours["micro_f1"] == pytest.approx(skm.f1_score((y_true == 1).ravel(), (y_pred == 1).ravel()))
+
+
+def test_the_macro_f1_objective_weighs_the_negatives_and_may_predict_none():
+  y = np.zeros((10, 36), np.int32)
+  scores = np.zeros((10, 36), np.float32)
+  water, fire = labels.CATEGORIES.index("water"), labels.CATEGORIES.index("fire")
+  ranked = np.linspace(0.95, 0.05, 10)  # 0.95, 0.85, ..., 0.05
+  # water: positives at ranks 0, 1, 2, 4, 6. Top 7: positive F1 10/12 = 0.83, negatives' F1 6/8 = 0.75;
+  # top 5: 8/10 = 0.80 and 8/10 = 0.80, the better mean (0.80 > 0.79).
+  y[[0, 1, 2, 4, 6], water] = 1
+  scores[:, water] = ranked
+  # fire: its one positive scores lowest. Reaching it takes all ten (positive F1 2/11 = 0.18, negatives' 0);
+  # predicting none keeps the negatives' F1 at 18/19 = 0.95, the better mean.
+  y[9, fire] = 1
+  scores[:, fire] = ranked
+  positive = metrics.tune_thresholds(y, scores, 1, "positive_f1")
+  macro = metrics.tune_thresholds(y, scores, 1, "macro_f1")
+  assert positive[water] == pytest.approx((0.35 + 0.25) / 2) and macro[water] == pytest.approx((0.55 + 0.45) / 2)
+  assert positive[fire] == pytest.approx(0.05 / 2) and macro[fire] == pytest.approx((1.0 + 0.95) / 2)
+  report = {name: metrics.report(y, (scores >= t).astype(int))["categories"] for name, t in
+            (("positive", positive), ("macro", macro))}
+  assert report["macro"]["water"]["macro_f1"] > report["positive"]["water"]["macro_f1"]
+  assert report["positive"]["water"]["f1"] > report["macro"]["water"]["f1"]  # each wins its own objective
+  assert report["macro"]["fire"]["macro_f1"] > report["positive"]["fire"]["macro_f1"]
+  assert metrics.tune_thresholds(y, scores, 1)[water] == positive[water]  # positive_f1 stays the default
+  with pytest.raises(ValueError, match="objective='accuracy': expected one of positive_f1, macro_f1"):
+    metrics.tune_thresholds(y, scores, 1, "accuracy")

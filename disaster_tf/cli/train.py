@@ -44,6 +44,9 @@ def define_flags(fv: flags.FlagValues = FLAGS) -> None:
        "and chooses nothing; 0.15 gives enough positives to score most categories.")
   real("tune_fraction", t.tune_fraction, "Share of ids that pick the best epoch and tune the thresholds, so "
        "that validation chooses nothing (0: select on validation, thresholds stay 0.5).")
+  enum("threshold_objective", t.threshold_objective, c.THRESHOLD_OBJECTIVES, "What each tuned threshold "
+       "maximises on the tune split: positive_f1 (the positive class), or macro_f1 (both classes' mean, which "
+       "the Total sums; may predict none). bench/thresholds.py compares them on the same models.")
   integer("min_tune_positives", t.min_tune_positives, "Categories with fewer tune positives keep threshold 0.5: "
           "a threshold fit to a handful of examples does not carry over.")
   string("split_seed", t.split_seed, "Salt of the id hash that assigns the split; another salt draws another "
