@@ -19,6 +19,7 @@ from absl import flags
 from absl import logging
 
 from disaster_tf import cli
+from disaster_tf import config as config_lib
 from disaster_tf import flagfiles
 
 FLAGS = flags.FLAGS
@@ -27,14 +28,24 @@ FLAGS = flags.FLAGS
 def define_flags(fv: flags.FlagValues = FLAGS) -> None:
   """Defines train.py's flags in `fv`; each help says why its default is what it is.
 
-  Called under __main__ only, for FLAGS (export.py defines --model_dir too);
+  Called by `run()` only, for FLAGS (export.py defines --model_dir too);
   benchmarks and tests parse flagfiles into a FlagValues of their own.
   """
-  from disaster_tf import config as c  # pylint: disable=import-outside-toplevel
-  m, t = c.ModelConfig(), c.TrainConfig()
-  string, integer, real, enum = (functools.partial(f, flag_values=fv) for f in (
+  _define_data_flags(fv)
+  _define_training_flags(fv)
+  _define_model_flags(fv)
+
+
+def _definers(fv: flags.FlagValues):
+  """absl's DEFINE_string, _integer, _float and _enum, bound to `fv`."""
+  return (functools.partial(f, flag_values=fv) for f in (
       flags.DEFINE_string, flags.DEFINE_integer, flags.DEFINE_float, flags.DEFINE_enum))
-  # The run: where it reads and writes.
+
+
+def _define_data_flags(fv: flags.FlagValues) -> None:
+  """Where the run reads and writes, how the data is split, and what the thresholds are tuned for."""
+  c, t = config_lib, config_lib.TrainConfig()
+  string, integer, real, enum = _definers(fv)
   string("model_dir", None, "Directory for checkpoints, vocabulary, summaries and metrics.json; the same "
          "directory again resumes the run.", required=True)
   string("data", t.data, "A two-file data directory or one wide-format CSV file; the default is the shared "
@@ -51,7 +62,13 @@ def define_flags(fv: flags.FlagValues = FLAGS) -> None:
           "a threshold fit to a handful of examples does not carry over.")
   string("split_seed", t.split_seed, "Salt of the id hash that assigns the split; another salt draws another "
          "split.")
-  # Optimisation.
+
+
+def _define_training_flags(fv: flags.FlagValues) -> None:
+  """Optimisation, devices and speed."""
+  c, t = config_lib, config_lib.TrainConfig()
+  string, integer, real, enum = _definers(fv)
+  del string
   integer("epochs", t.epochs, "Maximum number of epochs; early stopping (--patience) usually ends the run sooner.")
   integer("seed", t.seed, "Seed of initialisation and shuffling; it fixes each epoch's order, so a stopped "
           "run resumes exactly.")
@@ -71,7 +88,6 @@ def define_flags(fv: flags.FlagValues = FLAGS) -> None:
           "(0: never).")
   enum("select_metric", t.select_metric, c.SELECT_METRICS, "Score on the tune split (validation with "
        "--tune_fraction=0) that picks the best epoch; the article's Total by default.")
-  # Speed and devices.
   enum("strategy", t.strategy, c.STRATEGIES, "tf.distribute strategy: default (one device), one_device, "
        "mirrored (every local GPU, else every logical CPU), multi_worker (TF_CONFIG; see BUILD.md).")
   integer("shuffle_buffer", t.shuffle_buffer, "Examples held for shuffling (~0.7 KB each at sequence length "
@@ -83,7 +99,12 @@ def define_flags(fv: flags.FlagValues = FLAGS) -> None:
           "trips (+4-5% examples/s at 16 over 1, bench/speed.py).")
   flags.DEFINE_bool("jit_compile", t.jit_compile, "XLA-compile the forward and backward pass; it was 25-37% "
                     "slower on CPU here (bench/speed.py), so try it on a GPU.", flag_values=fv)
-  # The model.
+
+
+def _define_model_flags(fv: flags.FlagValues) -> None:
+  """The model's shape (ModelConfig), and the progress display."""
+  c, m = config_lib, config_lib.ModelConfig()
+  _, integer, real, enum = _definers(fv)
   enum("model", m.architecture, c.ARCHITECTURES, "Backbone: cnn_rnn, bigru, multi_cnn (the default: best "
        "Total and rare-label F1 of the four, and fast) or linear (see ModelConfig in disaster_tf/config.py).")
   integer("max_tokens", m.max_tokens, "Vocabulary size, padding and OOV included; the article's 20000 covers "
@@ -110,12 +131,11 @@ def define_flags(fv: flags.FlagValues = FLAGS) -> None:
 
 def config_from_flags(fv: flags.FlagValues = FLAGS):
   """Builds the run's Config from the parsed flags in `fv`."""
-  from disaster_tf import config as c  # pylint: disable=import-outside-toplevel
   values = fv.flag_values_dict()
   values["architecture"] = values["model"]  # the flag users know as --model
   def pick(cls):
     return {f.name: values[f.name] for f in dataclasses.fields(cls) if f.name in values}
-  train_values = pick(c.TrainConfig)
+  train_values = pick(config_lib.TrainConfig)
   pairs = []
   for item in fv.loss_weights:
     name, _, weight = item.partition("=")
@@ -125,7 +145,8 @@ def config_from_flags(fv: flags.FlagValues = FLAGS):
       raise app.UsageError(f"--loss_weights: {item!r} is not category=weight") from None
   train_values["loss_weights"] = tuple(pairs)
   try:
-    return c.Config(model=c.ModelConfig(**pick(c.ModelConfig)), train=c.TrainConfig(**train_values))
+    return config_lib.Config(model=config_lib.ModelConfig(**pick(config_lib.ModelConfig)),
+                             train=config_lib.TrainConfig(**train_values))
   except ValueError as e:
     raise app.UsageError(str(e)) from None
 
