@@ -96,6 +96,8 @@ def check_identity(path: str, identity: Dict[str, Any]) -> None:
   if not reader.has_tensor(_IDENTITY_KEY):
     return
   recorded = json.loads(_as_str(reader.get_tensor(_IDENTITY_KEY)) or "{}")
+  if not recorded:  # saved by a TrainState given no identity (export tooling, benchmarks): nothing to hold to
+    return
   changed = []
   for key in sorted(set(recorded) | set(identity)):
     old, new = recorded.get(key), identity.get(key)
@@ -119,6 +121,12 @@ def read_state(path: str) -> Dict[str, float]:
           for name in ("epoch", "best_metric", "best_epoch", "bad_epochs", "step_in_epoch")}
 
 
+def error_reason(error: BaseException) -> str:
+  """The first line of an error's message (a TF error's own message, without its traceback), for a sentence."""
+  lines = (getattr(error, "message", None) or str(error)).strip().splitlines()
+  return lines[0][:200] if lines else type(error).__name__
+
+
 def _as_str(value) -> str:
   return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
@@ -131,7 +139,7 @@ def unreadable(path: str) -> Optional[str]:
       reader.get_tensor(key)
   except Exception as e:  # pylint: disable=broad-except  # any failure to read means "not restorable"
     # (a truncated file gives OpError, ValueError or even IndexError: "Read less bytes than requested")
-    return f"{type(e).__name__}: {str(e).strip().splitlines()[0][:200] if str(e).strip() else ''}"
+    return f"{type(e).__name__}: {error_reason(e)}"
   return None
 
 
@@ -179,8 +187,7 @@ def save(manager: tf.train.CheckpointManager, step) -> str:
   try:
     return manager.save(checkpoint_number=step)
   except (tf.errors.OpError, OSError) as e:
-    reason = (getattr(e, "message", None) or str(e)).strip().splitlines()[0][:200]
-    raise OSError(f"{manager.directory}: could not save a checkpoint ({reason}); the last complete one, "
+    raise OSError(f"{manager.directory}: could not save a checkpoint ({error_reason(e)}); the last complete one, "
                   f"{manager.latest_checkpoint}, is intact. Free space or fix the directory, then run the same "
                   "command to resume") from e
 

@@ -268,7 +268,7 @@ def write_run_files(config: config_lib.Config, vocabulary: Sequence[str], model_
   config_lib.save(config, model_dir)
   if flags_text is not None:
     config_lib.write_text_atomic(os.path.join(model_dir, FLAGS_FILE), flags_text)
-  if _saved_vocabulary(model_dir) is None:
+  if not os.path.exists(os.path.join(model_dir, text.VOCABULARY_FILE)):  # a resumed run keeps its own
     text.save_vocabulary(vocabulary, model_dir)
 
 

@@ -191,8 +191,8 @@ def export(model_dir: str, export_base: str, *, checkpoint: str = "best", versio
   except FileExistsError:
     raise
   except (OSError, tf.errors.OpError) as e:  # a full disk, a read-only base, ...
-    reason = (getattr(e, "message", None) or str(e)).strip().splitlines()[0][:200]
-    raise OSError(f"{export_base}: could not write version {version} ({reason}); nothing was exported") from e
+    raise OSError(f"{export_base}: could not write version {version} ({ckpt_lib.error_reason(e)}); nothing was "
+                  "exported") from e
   finally:
     shutil.rmtree(tmp_dir, ignore_errors=True)
   logging.info("exported %s (checkpoint %s) to %s", model_dir, loaded.checkpoint_path, final_dir)

@@ -38,6 +38,16 @@ def test_load_model_rebuilds_the_model_and_its_vectorizer(tmp_path):
   np.testing.assert_allclose(loaded.model(ids)["water"], model(ids)["water"], rtol=1e-6)
 
 
+def test_identity_is_checked_only_against_a_recorded_one(tmp_path):
+  _, path = write_model_dir(tmp_path / "model", fixtures.tiny_config(str(tmp_path / "data")))  # identity {}
+  ckpt_lib.check_identity(path, {"data": "abc", "split_seed": "s", "model": {"embedding_dim": 8}})  # passes
+
+
+def test_error_reason_is_the_first_line_or_the_type():
+  assert ckpt_lib.error_reason(OSError("No space left on device\n  at line 2")) == "No space left on device"
+  assert ckpt_lib.error_reason(IndexError()) == "IndexError"  # an empty message still gives a sentence
+
+
 def test_a_checkpoint_from_another_vocabulary_is_refused(tmp_path):
   write_model_dir(tmp_path / "model", fixtures.tiny_config(str(tmp_path / "data")))
   text.save_vocabulary(VOCABULARY[:-1] + ["someotherword"], str(tmp_path / "model"))
