@@ -56,6 +56,15 @@ def run_train(name: str, flagfile: str, extra: Sequence[str], data: str, out: st
     return json.load(f), time.time() - start
 
 
+def run_export(model_dir: str, export_base: str) -> float:
+  """Runs export.py on `model_dir` into a fresh `export_base`; returns the wall seconds of the whole process."""
+  subprocess.run(["rm", "-rf", export_base], check=True)
+  start = time.time()
+  subprocess.run([sys.executable, "export.py", f"--model_dir={model_dir}", f"--export_base={export_base}"], cwd=ROOT,
+                 check=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), stdout=subprocess.DEVNULL)
+  return time.time() - start
+
+
 def summary_table(rows) -> str:
   """Markdown: one row per run (name, metrics.json body, wall seconds); scores at 0.5 and at tuned thresholds."""
   lines = ["| run | Total @0.5 | Total tuned | mean pos. F1 @0.5 | mean pos. F1 tuned | micro-F1 @0.5 | "

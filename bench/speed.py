@@ -92,7 +92,7 @@ def train_worker(config, variant, steps, warmup):
   _, kind, spe, jit, cache = next(v for v in TRAIN_VARIANTS if v[0] == variant)
   tc = config.train
   run = prepare(config)  # vectorises and fills the training caches, as train.py does before its first epoch
-  blocks = run.train_blocks if cache else [data.vectorized_dataset(run.splits.train, run.vectorizer, cache=None)]
+  blocks = run.train_blocks if cache else [data.vectorized_dataset(run.splits.train, run.featurizer, cache=None)]
   ds = data.batched(blocks, tc.batch_size, shuffle_seed=tc.seed, shuffle_buffer=tc.shuffle_buffer).repeat()
   if kind == "custom":
     train_steps = build_trainer(config, run, jit_compile=jit).train_steps
@@ -106,7 +106,7 @@ def train_worker(config, variant, steps, warmup):
         done += k
   else:
     keras.utils.set_random_seed(tc.seed)
-    model = model_lib.build_model(config.model, vocab_size=len(run.vocabulary))
+    model = model_lib.build_model(config.model, run.featurizer.sizes)
     cw = tf.constant(run.class_weights)
 
     def to_fit(x, y):  # per-output labels and per-output sample weights: the same objective
@@ -116,7 +116,7 @@ def train_worker(config, variant, steps, warmup):
         weights[name] = tf.gather(cw[k], y[:, k])
       return x, targets, weights
     fit_ds = ds.map(to_fit, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
-    model.compile(optimizer=loop.make_optimizer(tc),
+    model.compile(optimizer=loop.make_optimizer(tc, run.steps_per_epoch),
                   loss={n: keras.losses.SparseCategoricalCrossentropy(from_logits=True) if n == labels.RELATED
                         else keras.losses.BinaryCrossentropy(from_logits=True) for n in labels.CATEGORIES},
                   loss_weights=dict(zip(labels.CATEGORIES, run.loss_weights.tolist())), jit_compile=jit)
@@ -191,18 +191,18 @@ def serve_worker(config, calls):
   import numpy as np  # pylint: disable=import-outside-toplevel
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   from disaster_tf import checkpoint as ckpt_lib  # pylint: disable=import-outside-toplevel
-  from disaster_tf import config as config_lib, serving, text  # pylint: disable=import-outside-toplevel
+  from disaster_tf import config as config_lib, features, serving, text  # pylint: disable=import-outside-toplevel
   from disaster_tf import model as model_lib  # pylint: disable=import-outside-toplevel
   run = prepare(config)
-  vocabulary = list(run.vocabulary)
+  vocabulary = list(run.vocabularies[features.TOKEN_IDS].tokens)  # the Python pipeline below reads token ids
   messages = run.splits.validation.read_texts()
-  model = model_lib.build_model(config.model, vocab_size=len(vocabulary))  # weights do not change speed
+  model = model_lib.build_model(config.model, run.featurizer.sizes)  # weights do not change speed
   work = tempfile.mkdtemp()
   model_dir = os.path.join(work, "model")
   os.makedirs(model_dir)
   config_lib.save(config, model_dir)
-  text.save_vocabulary(vocabulary, model_dir)
-  state = ckpt_lib.TrainState(ckpt_lib.fingerprint(vocabulary))
+  features.save(run.vocabularies, model_dir)
+  state = ckpt_lib.TrainState(ckpt_lib.fingerprint(features.fingerprint_items(run.vocabularies)))
   checkpoint = ckpt_lib.make_checkpoint(model, None, state)
   tf.train.CheckpointManager(checkpoint, os.path.join(model_dir, ckpt_lib.BEST_DIR), 1).save(1)
   path = serving.export(model_dir, os.path.join(work, "export"), warmup=False)
@@ -216,7 +216,7 @@ def serve_worker(config, calls):
     for row, m in enumerate(batch):
       tokens = [index.get(w, 1) for w in python_clean(m, stop)][:seq]
       out[row, :len(tokens)] = tokens
-    return out
+    return {features.TOKEN_IDS: out}
 
   systems = {
       "SavedModel": lambda b: saved(text=tf.constant(b))["scores"].numpy(),

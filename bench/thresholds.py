@@ -41,7 +41,7 @@ def score(model_dir: str, data_path: str):
       **{**config.train.__dict__, "data": data_path}))
   scratch = tempfile.mkdtemp(prefix="bench-thresholds-")
   try:
-    run = inputs.prepare(config, scratch, vocabulary=loaded.vocabulary)
+    run = inputs.prepare(config, scratch, vocabularies=loaded.vocabularies)
     weights = tf.constant(run.class_weights), tf.constant(run.loss_weights)
     eval_step = steps.make_eval_step(loaded.model, run.validation_ds.element_spec[0], *weights)
     tune, validation = steps.predict(eval_step, run.tune_ds), steps.predict(eval_step, run.validation_ds)

@@ -3,7 +3,8 @@
 A model dir written by training holds:
   config.json       the run's Config (model shape and training settings)
   flags.txt         the flags train.py was called with (for humans)
-  vocabulary.txt    the adapted vocabulary, one token a line
+  vocabulary.txt    the adapted word vocabulary, one token a line (models reading token ids)
+  word_ngrams.tsv   TF-IDF models: each n-gram and its idf (char_ngrams.tsv likewise)
   checkpoints/      the last few saves, named by global step (tf.train.CheckpointManager):
                     one at the end of every epoch, and one at a clean stop (SIGINT/SIGTERM)
   best/             the epoch with the best tune (or validation) score
@@ -14,7 +15,7 @@ A model dir written by training holds:
   scratch/          while a run is going: its text spool and vectorised caches
   .lock             while a run is going: its PID, under an flock (`dirlock`)
 
-Every checkpoint also stores a fingerprint of the vocabulary and the category
+Every checkpoint also stores a fingerprint of the vocabularies and the category
 list, so that a checkpoint is never silently paired with another vocabulary,
 and the run's identity (data fingerprint, split, model shape), so that a
 resume cannot change what the validation split means. A checkpoint counts as
@@ -35,9 +36,9 @@ from absl import logging
 from google.protobuf import text_format
 
 from disaster_tf import config as config_lib
+from disaster_tf import features
 from disaster_tf import labels
 from disaster_tf import model as model_lib
-from disaster_tf import text
 
 CHECKPOINTS_DIR = "checkpoints"
 BEST_DIR = "best"
@@ -99,8 +100,8 @@ def check_identity(path: str, identity: Dict[str, Any]) -> None:
   if not recorded:  # saved by a TrainState given no identity (export tooling, benchmarks): nothing to hold to
     return
   changed = []
-  for key in sorted(set(recorded) | set(identity)):
-    old, new = recorded.get(key), identity.get(key)
+  for key in sorted(set(recorded) & set(identity)):  # a key recorded before it existed: nothing to compare
+    old, new = recorded[key], identity[key]
     if key == "model":
       changed += [f"--{'model' if k == 'architecture' else k}={new[k]!r} (was {old[k]!r})"
                   for k in sorted(new) if k in old and old[k] != new[k]]
@@ -201,7 +202,7 @@ def check_fingerprint(path: str, expected: str) -> None:
   found = _as_str(reader.get_tensor(key))
   if found != expected:
     raise ValueError(f"{path}: this checkpoint was trained with another vocabulary or category list "
-                     f"(fingerprint {found}, the model dir's vocabulary.txt gives {expected}); "
+                     f"(fingerprint {found}, the model dir's vocabularies give {expected}); "
                      "export it from the model dir it was trained in")
 
 
@@ -239,8 +240,8 @@ class LoadedModel(NamedTuple):
   """A trained model rebuilt from its model dir, with the text pipeline it was trained with."""
 
   config: config_lib.Config
-  vocabulary: List[str]
-  vectorizer: keras.layers.TextVectorization  # raw strings [batch] -> the model's input
+  vocabularies: features.Vocabularies
+  featurizer: features.Featurizer  # raw strings [batch] -> the model's inputs
   model: keras.Model  # with the checkpoint's weights
   checkpoint_path: str
 
@@ -253,22 +254,24 @@ def load_model(model_dir: str, which: str = "best") -> LoadedModel:
     which: "best", "latest", or a checkpoint prefix.
 
   Returns:
-    The config, vocabulary, vectorizer, model with restored weights, and the
-    checkpoint's path.
+    The config, vocabularies, featurizer, model with restored weights, and
+    the checkpoint's path.
   """
   config = config_lib.load(model_dir)
-  vocabulary = text.load_vocabulary(model_dir)
+  vocabularies = features.load(config.model, model_dir)
+  featurizer = features.Featurizer(config.model, vocabularies)
   path = resolve(model_dir, which)
-  check_fingerprint(path, fingerprint(vocabulary))
-  model = model_lib.build_model(config.model, vocab_size=len(vocabulary))
-  state = TrainState(fingerprint(vocabulary))
+  vocabulary_fingerprint = fingerprint(features.fingerprint_items(vocabularies))
+  check_fingerprint(path, vocabulary_fingerprint)
+  model = model_lib.build_model(config.model, featurizer.sizes)
+  state = TrainState(vocabulary_fingerprint)
   try:
     make_checkpoint(model, None, state).restore(path).expect_partial().assert_existing_objects_matched()
   except (ValueError, AssertionError, tf.errors.OpError) as e:
     raise ValueError(f"{path}: the checkpoint does not fit the model that "
                      f"{os.path.join(model_dir, config_lib.CONFIG_FILE)} describes ({str(e).strip()[:300]}); was "
                      "config.json edited, or copied from another run?") from None
-  return LoadedModel(config, vocabulary, text.make_vectorizer(config.model, vocabulary), model, path)
+  return LoadedModel(config, vocabularies, featurizer, model, path)
 
 
 def write_thresholds(thresholds: np.ndarray, model_dir: str) -> None:

@@ -32,7 +32,8 @@ class ServingError(RuntimeError):
 RELATED_WORDS = {0: "no", 1: "yes", 2: "unsure"}  # `related`'s three labels
 
 
-def _result(scores: Sequence[float], labels: Sequence[int], classes: Sequence[str]) -> Dict:
+def result_row(scores: Sequence[float], labels: Sequence[int], classes: Sequence[str]) -> Dict:
+  """One message's result (see the module docstring) from its scores, labels and the class names."""
   by_class = dict(zip(classes, (int(v) for v in labels)))
   return {"scores": dict(zip(classes, (float(s) for s in scores))), "labels": by_class,
           "predicted": [c for c, v in by_class.items() if v == 1],
@@ -63,7 +64,7 @@ def predict_rest(texts: Sequence[Text], url: str = "http://localhost:8501", mode
   answer = _http(request, where, timeout)
   try:
     predictions = json.loads(answer)["predictions"]
-    results = [_result(p["scores"], p["labels"], p["classes"]) for p in predictions]
+    results = [result_row(p["scores"], p["labels"], p["classes"]) for p in predictions]
   except (ValueError, KeyError, TypeError) as e:
     raise ServingError(f"{where}: the answer is not TF Serving's predict format ({type(e).__name__}: {e}); it "
                        f"began {answer[:200]!r}") from None
@@ -159,7 +160,7 @@ class GrpcClient:
       raise ServingError(f"{self.where}: {e.code().name}: {e.details()}") from None
     try:
       out = {k: tf.make_ndarray(v) for k, v in response.outputs.items()}
-      results = [_result(s, l, [c.decode("utf-8") for c in cls])
+      results = [result_row(s, l, [c.decode("utf-8") for c in cls])
                  for s, l, cls in zip(out["scores"], out["labels"], out["classes"])]
     except KeyError as e:
       raise ServingError(f"{self.where}: the answer lacks the output {e}; is this a disaster_tf export?") from None

@@ -8,6 +8,12 @@ Two formats, both of the public Figure Eight release:
 * wide: one CSV file with `id,message` and one column per category (extra
   metadata columns of the public release are allowed and ignored).
 
+Both may have an `original` column: the message as it was sent (mostly Haitian
+Creole), before volunteers translated it into `message`. Asked for
+(`text_fields=("message", "original")`), a non-empty original that differs
+from its translation becomes a second example of the same id with the same
+labels; the id split keeps both copies on the same side.
+
 Every label is validated (`related` in {0,1,2}, the rest in {0,1}); a bad one is a
 `DataError` naming file, line and column. Repeated ids become one row with the
 per-label maximum. Rows whose message is empty are dropped, counted and reported
@@ -28,7 +34,7 @@ import hashlib
 import math
 import os
 import tempfile
-from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import tensorflow as tf
@@ -41,6 +47,9 @@ CATEGORIES_FILE = "disaster_categories.csv"
 MAX_FIELD_CHARS = 64 * 2**20  # a field (a message) may hold up to 64 Mi characters
 # Columns of the public wide release that are not categories (PII is 0 everywhere).
 WIDE_METADATA_COLUMNS = ("original", "genre", "split", "PII", "event", "actionable_haiti", "date_haiti")
+# The columns a text may come from; an example's `fields` entry is its index here.
+TEXT_FIELDS = ("message", "original")
+MESSAGE, ORIGINAL = 0, 1
 
 
 _MASK_BATCH = 4096  # records read per step when a subset picks some of them (Examples.texts)
@@ -61,18 +70,28 @@ class Examples:
       message as UTF-8 (no cleaning: that happens in the graph).
     positions: [N] int64, increasing: the record of each example's text
       (a subset keeps the file and picks records).
+    fields: [N] int8: MESSAGE, or ORIGINAL for the untranslated copy of a
+      message (the same id and labels as its translation).
+    genres: [N] str, the `genre` column (direct, news, social), "" without one.
   """
 
   ids: np.ndarray
   labels: np.ndarray
   text_file: str
   positions: np.ndarray
+  fields: np.ndarray
+  genres: np.ndarray
 
   def __len__(self) -> int:
     return len(self.ids)
 
   def subset(self, mask: Union[np.ndarray, slice]) -> "Examples":
-    return Examples(self.ids[mask], self.labels[mask], self.text_file, self.positions[mask])
+    return Examples(self.ids[mask], self.labels[mask], self.text_file, self.positions[mask], self.fields[mask],
+                    self.genres[mask])
+
+  def field(self, field: int) -> "Examples":
+    """The examples whose text comes from TEXT_FIELDS[field]."""
+    return self.subset(self.fields == field)
 
   def texts(self) -> tf.data.Dataset:
     """The raw messages, in order, streamed from the spool: a dataset of scalar tf.string."""
@@ -120,16 +139,24 @@ class LoadReport:
   duplicate_rows: int = 0  # rows whose id was seen before; merged by per-label max
   conflicting_duplicates: int = 0  # ids whose repeats disagree on some label
   dropped_empty_text: int = 0  # ids whose message is empty or whitespace only
-  examples: int = 0  # rows kept
+  examples: int = 0  # examples kept (an id whose original is used counts twice)
   fingerprint: str = ""  # a hash of the bytes read: another file's content gives another one
+  # The `original` column, counted over the ids kept (all 0 without that column):
+  originals_used: int = 0  # became a second example of their id (only when asked for)
+  originals_empty: int = 0  # empty or whitespace only
+  originals_identical: int = 0  # the same as the translation but for case and spacing: not a second example
 
   def summary(self) -> str:
-    return (f"{self.source} ({self.format}): {self.rows} rows -> {self.examples} examples; "
+    text = (f"{self.source} ({self.format}): {self.rows} rows -> {self.examples} examples; "
             f"{self.duplicate_rows} repeated-id rows merged ({self.conflicting_duplicates} ids with "
             f"conflicting labels, per-label max kept); {self.dropped_empty_text} dropped for empty text")
+    if self.originals_used:
+      text += (f"; originals: {self.originals_used} used as examples, {self.originals_empty} empty, "
+               f"{self.originals_identical} identical to the translation")
+    return text
 
 
-def load(path: str, spool_dir: str) -> Tuple[Examples, LoadReport]:
+def load(path: str, spool_dir: str, text_fields: Sequence[str] = ("message",)) -> Tuple[Examples, LoadReport]:
   """Loads labelled messages from a two-file directory or a wide CSV file.
 
   Args:
@@ -138,6 +165,8 @@ def load(path: str, spool_dir: str) -> Tuple[Examples, LoadReport]:
     spool_dir: an existing directory for the text spool (a new file each
       call); it must outlive the returned examples. Training uses a scratch
       directory under the model dir.
+    text_fields: ("message",), or ("message", "original") to add each usable
+      original as a second example of its id (see the module docstring).
 
   Returns:
     The examples (one per id, in the order of the file holding the messages)
@@ -153,7 +182,9 @@ def load(path: str, spool_dir: str) -> Tuple[Examples, LoadReport]:
   os.close(fd)
   try:
     with tf.io.TFRecordWriter(spool) as writer:
-      examples, report = (_load_two_file if os.path.isdir(path) else _load_wide)(path, spool, writer)
+      collector = _ExampleCollector(LoadReport(source=path, format="two-file" if os.path.isdir(path) else "wide"),
+                                    spool, writer, use_originals="original" in text_fields)
+      examples, report = (_load_two_file if os.path.isdir(path) else _load_wide)(path, collector)
   except BaseException:
     os.remove(spool)  # a half-written spool is of no use to anyone
     raise
@@ -205,20 +236,20 @@ def split(examples: Examples, train_config: config_lib.TrainConfig) -> Splits:
   return Splits(*(examples.subset(side_of == side) for side in (TRAIN, TUNE, VALIDATION)))
 
 
-def vectorized_dataset(examples: Examples, vectorize: Callable[[tf.Tensor], tf.Tensor],
+def vectorized_dataset(examples: Examples, vectorize: Callable[[tf.Tensor], Any],
                        cache: Optional[str] = "") -> tf.data.Dataset:
   """Vectorises the examples' texts in the graph and caches (token ids, labels) pairs.
 
   Args:
     examples: what to vectorise; the texts stream from its spool.
-    vectorize: maps a [batch] string tensor to [batch, sequence_length] ids;
-      the TextVectorization layer, the same one the export uses.
+    vectorize: maps a [batch] string tensor to the model's inputs (a dict of
+      [batch, ...] tensors): the featurizer, the same one the export uses.
     cache: a file prefix for tf.data's cache (vectorising is deterministic, so
       it then runs once: see `fill_cache`), "" for an in-memory cache, or None
       to re-vectorise on every pass (bench/speed.py measures the difference).
 
   Returns:
-    A dataset of unbatched (token_ids [sequence_length] int64, labels [36] int32).
+    A dataset of unbatched (inputs, labels [36] int32).
   """
   # Vectorising a batch at a time is ~50x faster than one string at a time.
   ds = examples.labelled(1024).map(lambda t, y: (vectorize(t), y), num_parallel_calls=tf.data.AUTOTUNE)
@@ -351,6 +382,8 @@ def _parse_categories(cell: str, where: str) -> List[int]:
 
 
 _NO_TEXT, _EMPTY_TEXT = -1, -2  # a row's record_of until its message is seen / if it is blank
+# A row's original_of: no such column (or not seen yet), blank, the translation again, or present but not asked for.
+_NO_ORIGINAL, _ORIGINAL_EMPTY, _ORIGINAL_IDENTICAL, _ORIGINAL_UNUSED = -1, -2, -3, -4
 
 
 class _ExampleCollector:
@@ -360,14 +393,17 @@ class _ExampleCollector:
   to the TFRecord spool as soon as it is seen (the first one, for repeats).
   """
 
-  def __init__(self, report: LoadReport, spool: str, writer: tf.io.TFRecordWriter):
+  def __init__(self, report: LoadReport, spool: str, writer: tf.io.TFRecordWriter, use_originals: bool = False):
     self.report = report
     self.spool = spool
     self.writer = writer
+    self.use_originals = use_originals
     self.row_of: Dict[str, int] = {}  # id -> row; insertion-ordered
     self.label_rows = bytearray()  # NUM_CATEGORIES int8 labels per row
     self.record_of = array.array("q")  # per row: its text's record, or _NO_TEXT / _EMPTY_TEXT
+    self.original_of = array.array("q")  # per row: its original's record, or one of _ORIGINAL_*
     self.conflicting = bytearray()  # per row: 1 if its repeats disagree
+    self.genre_of: List[str] = []  # per row: its genre column, "" without one
     self.digest = hashlib.sha256()  # of every byte read: the data's fingerprint
     self.records = 0
 
@@ -379,7 +415,9 @@ class _ExampleCollector:
       self.row_of[id_] = len(self.record_of)
       self.label_rows += new
       self.record_of.append(_NO_TEXT)
+      self.original_of.append(_NO_ORIGINAL)
       self.conflicting.append(0)
+      self.genre_of.append("")
       return
     self.report.duplicate_rows += 1
     span = slice(row * labels.NUM_CATEGORIES, (row + 1) * labels.NUM_CATEGORIES)
@@ -388,34 +426,59 @@ class _ExampleCollector:
       self.conflicting[row] = 1
       self.label_rows[span] = bytes(map(max, old, new))
 
-  def add_text(self, id_: str, text: str) -> None:
+  def add_text(self, id_: str, text: str, original: Optional[str] = None, genre: Optional[str] = None) -> None:
+    """Records an id's message and, if its file has those columns, its original and genre (None: no column)."""
     row = self.row_of[id_]
     if self.record_of[row] != _NO_TEXT:
       return  # repeats carry the same message; keep the first
+    self.genre_of[row] = (genre or "").strip()
     if not text.strip():
       self.record_of[row] = _EMPTY_TEXT
       return
+    self.record_of[row] = self._write(text)
+    if original is None:
+      return
+    if not original.strip():
+      self.original_of[row] = _ORIGINAL_EMPTY
+    elif " ".join(original.split()).casefold() == " ".join(text.split()).casefold():
+      self.original_of[row] = _ORIGINAL_IDENTICAL
+    elif self.use_originals:  # written right after its translation: positions stay increasing
+      self.original_of[row] = self._write(original)
+    else:
+      self.original_of[row] = _ORIGINAL_UNUSED
+
+  def _write(self, text: str) -> int:
     self.writer.write(text.encode("utf-8"))
-    self.record_of[row] = self.records
     self.records += 1
+    return self.records - 1
 
   def ids_without_text(self) -> List[str]:
     return [i for i, row in self.row_of.items() if self.record_of[row] == _NO_TEXT]
 
   def finish(self) -> Tuple[Examples, LoadReport]:
     record_of = np.frombuffer(self.record_of, dtype=np.int64)
+    original_of = np.frombuffer(self.original_of, dtype=np.int64)
     keep = record_of >= 0
+    used = keep & (original_of >= 0)
     self.report.conflicting_duplicates = int(sum(self.conflicting))
     self.report.dropped_empty_text = int((record_of == _EMPTY_TEXT).sum())
-    self.report.examples = int(keep.sum())
+    self.report.originals_used = int(used.sum())
+    self.report.originals_empty = int((keep & (original_of == _ORIGINAL_EMPTY)).sum())
+    self.report.originals_identical = int((keep & (original_of == _ORIGINAL_IDENTICAL)).sum())
+    self.report.examples = int(keep.sum()) + self.report.originals_used
     self.report.fingerprint = self.digest.hexdigest()[:16]
-    if not self.report.examples:
+    if not keep.any():
       raise DataError(f"{self.report.source}: no usable rows ({self.report.rows} read, "
                       f"{self.report.dropped_empty_text} with empty text)")
-    order = np.argsort(record_of[keep], kind="stable")  # the order the texts were written in
-    ids = np.array(list(self.row_of), dtype=object)[keep][order]
+    all_ids = np.array(list(self.row_of), dtype=object)
+    genres = np.array(self.genre_of, dtype=object)
     label_matrix = np.frombuffer(self.label_rows, dtype=np.int8).reshape(-1, labels.NUM_CATEGORIES)
-    return Examples(ids, label_matrix[keep][order], self.spool, record_of[keep][order]), self.report
+    positions = np.concatenate([record_of[keep], original_of[used]])
+    order = np.argsort(positions, kind="stable")  # the order the texts were written in
+    fields = np.concatenate([np.full(keep.sum(), MESSAGE, np.int8), np.full(used.sum(), ORIGINAL, np.int8)])
+    return Examples(np.concatenate([all_ids[keep], all_ids[used]])[order],
+                    np.concatenate([label_matrix[keep], label_matrix[used]])[order], self.spool, positions[order],
+                    fields[order], np.concatenate([genres[keep], genres[used]])[order]), self.report
 
 
 def _id(row: Dict[str, str], where: str) -> str:
@@ -425,14 +488,13 @@ def _id(row: Dict[str, str], where: str) -> str:
   return id_
 
 
-def _load_two_file(directory: str, spool: str, writer: tf.io.TFRecordWriter) -> Tuple[Examples, LoadReport]:
+def _load_two_file(directory: str, collector: _ExampleCollector) -> Tuple[Examples, LoadReport]:
   messages_path = os.path.join(directory, MESSAGES_FILE)
   categories_path = os.path.join(directory, CATEGORIES_FILE)
   for p in (messages_path, categories_path):
     if not os.path.isfile(p):
       raise DataError(f"{p}: no such file; a two-file data directory holds {MESSAGES_FILE} and "
                       f"{CATEGORIES_FILE}")
-  collector = _ExampleCollector(LoadReport(source=directory, format="two-file"), spool, writer)
   for line, row in _rows(categories_path, ("id", "categories"), collector.digest):
     where = f"{categories_path}:{line}"
     collector.add_labels(_id(row, where), _parse_categories(row["categories"], where))
@@ -441,7 +503,7 @@ def _load_two_file(directory: str, spool: str, writer: tf.io.TFRecordWriter) -> 
     id_ = _id(row, where)
     if id_ not in collector.row_of:
       raise DataError(f"{where}: id {id_!r} has no row in {categories_path}")
-    collector.add_text(id_, row["message"])
+    collector.add_text(id_, row["message"], row.get("original"), row.get("genre"))
   unmatched = collector.ids_without_text()
   if unmatched:
     raise DataError(f"{categories_path}: {len(unmatched)} id(s) have no message in {messages_path}, "
@@ -449,9 +511,8 @@ def _load_two_file(directory: str, spool: str, writer: tf.io.TFRecordWriter) -> 
   return collector.finish()
 
 
-def _load_wide(path: str, spool: str, writer: tf.io.TFRecordWriter) -> Tuple[Examples, LoadReport]:
+def _load_wide(path: str, collector: _ExampleCollector) -> Tuple[Examples, LoadReport]:
   required = ("id", "message") + labels.CATEGORIES
-  collector = _ExampleCollector(LoadReport(source=path, format="wide"), spool, writer)
   first = True
   for line, row in _rows(path, required, collector.digest):
     if first:
@@ -463,7 +524,7 @@ def _load_wide(path: str, spool: str, writer: tf.io.TFRecordWriter) -> Tuple[Exa
     where = f"{path}:{line}"
     id_ = _id(row, where)
     collector.add_labels(id_, [_label(row[c], c, where) for c in labels.CATEGORIES])
-    collector.add_text(id_, row["message"])
+    collector.add_text(id_, row["message"], row.get("original"), row.get("genre"))
   if first:
     raise DataError(f"{path}: the header has no data rows below it")
   return collector.finish()

@@ -8,7 +8,7 @@ the model never trained on.
 
 import json
 import tempfile
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -17,13 +17,15 @@ from absl import logging
 from disaster_tf import config as config_lib
 from disaster_tf import data
 from disaster_tf import metrics
+from disaster_tf import report
 from disaster_tf import serving
 
 SPLITS = ("all",) + data.SPLIT_NAMES
 
 
-def evaluate_export(export_dir: str, data_path: str, split: str = "all",
-                    batch_size: int = 256) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+def evaluate_export(export_dir: str, data_path: str, split: str = "all", batch_size: int = 256,
+                    text_field: str = "message",
+                    report_path: Optional[str] = None) -> Tuple[Dict[str, Any], Dict[str, Any]]:
   """Runs the export's serving_default on labelled messages and scores its `labels`.
 
   Args:
@@ -31,17 +33,24 @@ def evaluate_export(export_dir: str, data_path: str, split: str = "all",
     data_path: labelled data in either format (see `data.load`).
     split: "all", or "train" / "tune" / "validation" by the training run's id split.
     batch_size: messages per call.
+    text_field: "message", or "original" to score the messages that have
+      one as they were sent (e.g. Haitian Creole), with their labels.
+    report_path: where to write the evaluation as one self-contained HTML
+      page (`report.html_report`), or None.
 
   Returns:
-    (report as in `metrics.report`, plus `export`, `data`, `split` and the
-     export's `thresholds` by category; the export's metadata).
+    (report as in `metrics.report`, plus `export`, `data`, `split`,
+     `text_field` and the export's `thresholds` by category; the export's
+     metadata).
   """
   if split not in SPLITS:
     raise ValueError(f"split={split!r}: expected one of {', '.join(SPLITS)}")
+  if text_field not in data.TEXT_FIELDS:
+    raise ValueError(f"text_field={text_field!r}: expected one of {', '.join(data.TEXT_FIELDS)}")
   path = serving.version_dir(export_dir)
   metadata = serving.read_metadata(path)
   with tempfile.TemporaryDirectory(prefix="disaster_tf-evaluate-") as spool_dir:
-    examples, load_report = data.load(data_path, spool_dir)
+    examples, load_report = data.load(data_path, spool_dir, text_fields=("message", text_field))
     logging.info("data: %s", load_report.summary())
     if split != "all":
       train = dict(metadata["config"]["train"])
@@ -50,10 +59,22 @@ def evaluate_export(export_dir: str, data_path: str, split: str = "all",
       examples = getattr(data.split(examples, train_config), split)
       if not len(examples):
         raise ValueError(f"{data_path}: no examples in the {split} split")
+    examples = examples.field(data.TEXT_FIELDS.index(text_field))
+    if not len(examples):
+      raise ValueError(f"{data_path}: no message of the {split} split has an original (an `original` column "
+                       "that is set and differs from the translation)")
     predict = tf.saved_model.load(path).signatures[serving.PREDICT_KEY]
-    # Messages stream from the spool a batch at a time; only the decisions are kept.
-    predictions = [predict(text=batch)["labels"].numpy() for batch in examples.texts().batch(batch_size)]
-  scores = metrics.report(examples.labels, np.concatenate(predictions))
-  scores.update(export=path, data=load_report.__dict__, split=split,
+    # Messages stream from the spool a batch at a time; only the outputs are kept.
+    outputs = [predict(text=batch) for batch in examples.texts().batch(batch_size)]
+  decided = np.concatenate([o["labels"].numpy() for o in outputs])
+  scores = metrics.report(examples.labels, decided)
+  scores.update(export=path, data=load_report.__dict__, split=split, text_field=text_field,
                 thresholds=dict(zip(metadata["categories"], metadata["thresholds"])))
+  if report_path is not None:
+    title = f"{path} on {data_path} ({split} split, {text_field} texts)"
+    card = report.model_card(metadata, None if metadata.get("report") else scores)
+    page = report.html_report(title, scores, examples.labels.astype(int),
+                              np.concatenate([o["scores"].numpy() for o in outputs]), decided,
+                              metadata["thresholds"], examples.genres, card)
+    config_lib.write_text_atomic(report_path, page)
   return scores, metadata

@@ -1,7 +1,7 @@
 """The first phase of a run: from a config to everything the epochs read.
 
 `prepare` loads the data, splits it by id, refuses splits the loop cannot use,
-adapts the vocabulary on the training split (or takes a resumed run's),
+adapts the vocabularies on the training split (or takes a resumed run's),
 derives the class and loss weights, and vectorises each split once into a
 file cache. It reads no model dir and writes only below `scratch`, so a run
 that it refuses has written nothing, and a benchmark can call it alone.
@@ -10,19 +10,26 @@ that it refuses has written nothing, and a benchmark can call it alone.
 import dataclasses
 import os
 import time
-from typing import Optional, Sequence, Tuple
+from typing import NamedTuple, Optional, Tuple
 
-import keras
 import numpy as np
 import tensorflow as tf
 from absl import logging
 
 from disaster_tf import config as config_lib
 from disaster_tf import data
+from disaster_tf import features
 from disaster_tf import losses
-from disaster_tf import text
 
 EVAL_BATCH = 256  # evaluation batches: no gradients, so larger than training's for speed
+
+
+class LanguageSplit(NamedTuple):
+  """Validation messages that have an original, scored in one language (see `prepare`)."""
+
+  name: str  # "original" (as sent) or "translation" (the English `message` of the same ids)
+  examples: data.Examples
+  dataset: tf.data.Dataset  # batched (inputs, labels [B, 36]), cached
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,8 +39,8 @@ class RunInputs:
   Attributes:
     load_report: what loading read, merged and dropped.
     splits: the examples, split by id hash.
-    vocabulary: the vectorizer's tokens (adapted on `splits.train`, or reloaded).
-    vectorizer: raw strings [batch] -> the model's input.
+    vocabularies: each model input's (adapted on `splits.train`, or reloaded).
+    featurizer: raw strings [batch] -> the model's inputs.
     class_weights: [36, 3] float32 from the training split's label counts.
     loss_weights: [36] float32, per head.
     train_blocks: the training split, vectorised and cached in blocks of at most
@@ -43,12 +50,15 @@ class RunInputs:
       split that picks the best epoch.
     selection_ds, tune_ds, validation_ds: batched (inputs, labels [B, 36])
       of those splits, cached; tune_ds is None without a tune split.
+    languages: with --text_fields=message,original, the validation messages
+      that have an original, as sent and as translated (same ids, same
+      order); () otherwise.
   """
 
   load_report: data.LoadReport
   splits: data.Splits
-  vocabulary: Sequence[str]
-  vectorizer: keras.layers.TextVectorization
+  vocabularies: features.Vocabularies
+  featurizer: features.Featurizer
   class_weights: np.ndarray
   loss_weights: np.ndarray
   train_blocks: Tuple[tf.data.Dataset, ...]
@@ -57,6 +67,7 @@ class RunInputs:
   selection_ds: tf.data.Dataset
   tune_ds: Optional[tf.data.Dataset]
   validation_ds: tf.data.Dataset
+  languages: Tuple[LanguageSplit, ...] = ()
 
   @property
   def selection(self) -> data.Examples:
@@ -64,33 +75,33 @@ class RunInputs:
     return getattr(self.splits, self.selection_name)
 
 
-def prepare(config: config_lib.Config, scratch: str, vocabulary: Optional[Sequence[str]] = None) -> RunInputs:
+def prepare(config: config_lib.Config, scratch: str,
+            vocabularies: Optional[features.Vocabularies] = None) -> RunInputs:
   """Loads, splits, checks and vectorises a run's data.
 
   Args:
     config: the run's configuration.
     scratch: an existing directory, this process's alone, for the text spool
       and the vectorised caches (~0.7 KB a message); it must outlive the result.
-    vocabulary: a resumed run's vocabulary; None adapts a new one on the
-      training split.
+    vocabularies: a resumed run's; None adapts new ones on the training split.
 
   Raises:
     data.DataError: bad input data.
     ValueError: a split the loop cannot use (too small, or empty).
   """
   tc = config.train
-  examples, load_report = data.load(tc.data, scratch)
+  examples, load_report = data.load(tc.data, scratch, tc.text_fields)
   logging.info("data: %s", load_report.summary())
-  splits = data.split(examples, tc)
+  splits, languages = _split_languages(data.split(examples, tc))
   logging.info("split by id hash: %d train, %d tune, %d validation", *map(len, splits))
   check_splits(splits, tc, total=len(examples))
-  if vocabulary is None:
-    vectorizer = text.make_vectorizer(config.model)
-    vocabulary = [str(t) for t in text.adapt(vectorizer, splits.train.texts())]  # the same on every worker
-    logging.info("vocabulary: %d tokens, adapted on the training split", len(vocabulary))
-  else:
-    vectorizer = text.make_vectorizer(config.model, vocabulary)
-    logging.info("vocabulary: %d tokens, reloaded", len(vocabulary))
+  how = "reloaded"
+  if vocabularies is None:
+    start = time.time()
+    vocabularies = features.adapt(config.model, splits.train.texts())  # the same on every worker
+    how = f"adapted on the training split in {time.time() - start:.1f}s"
+  featurizer = features.Featurizer(config.model, vocabularies)
+  logging.info("vocabularies: %s, %s", ", ".join(f"{n} {size} tokens" for n, size in featurizer.sizes.items()), how)
   # Derived from the training split's counts, so not in the config.
   class_weights = losses.class_weight_table(tc.class_weight, losses.label_counts(splits.train.labels),
                                             tc.class_weight_cap)
@@ -98,7 +109,7 @@ def prepare(config: config_lib.Config, scratch: str, vocabulary: Optional[Sequen
   # Vectorised once into file caches: every epoch then reads token ids from disk,
   # and memory holds the shuffle buffer and the batch, not the data.
   def cached(split: data.Examples, name: str) -> tf.data.Dataset:
-    return data.vectorized_dataset(split, vectorizer, cache=os.path.join(scratch, name))
+    return data.vectorized_dataset(split, featurizer, cache=os.path.join(scratch, name))
   start = time.time()
   train_blocks = tuple(cached(block, f"train-{i}") for i, block in enumerate(splits.train.blocks(tc.shuffle_buffer)))
   for block in train_blocks:
@@ -112,11 +123,33 @@ def prepare(config: config_lib.Config, scratch: str, vocabulary: Optional[Sequen
   # The best epoch is chosen on the tune split when there is one, so that the
   # validation split, which is reported, chooses nothing.
   selection_name = "tune" if tune_ds is not None else "validation"
-  return RunInputs(load_report=load_report, splits=splits, vocabulary=vocabulary, vectorizer=vectorizer,
+  languages = tuple(LanguageSplit(name, split, data.batched(cached(split, name), batch))
+                    for name, split in languages)
+  return RunInputs(load_report=load_report, splits=splits, vocabularies=vocabularies, featurizer=featurizer,
                    class_weights=class_weights, loss_weights=losses.loss_weight_vector(tc.loss_weights),
                    train_blocks=train_blocks, steps_per_epoch=len(splits.train) // tc.batch_size,
                    selection_name=selection_name, selection_ds=tune_ds if tune_ds is not None else validation_ds,
-                   tune_ds=tune_ds, validation_ds=validation_ds)
+                   tune_ds=tune_ds, validation_ds=validation_ds, languages=languages)
+
+
+def _split_languages(splits: data.Splits):
+  """Keeps validation to the `message` texts, and sets apart the messages that have an original.
+
+  Training and tune read both copies of a message (the served model meets both
+  languages); the validation report stays on `message`, so that it compares
+  with a run that read no originals, and the originals get a report of their
+  own beside their translations'.
+
+  Returns:
+    (splits, (("original", examples), ("translation", examples))), or
+    (splits, ()) when validation holds no original.
+  """
+  validation = splits.validation
+  originals, messages = validation.field(data.ORIGINAL), validation.field(data.MESSAGE)
+  if not len(originals):
+    return splits._replace(validation=messages), ()
+  translations = messages.subset(np.isin(messages.ids, originals.ids))
+  return splits._replace(validation=messages), (("original", originals), ("translation", translations))
 
 
 def check_splits(splits: data.Splits, train_config: config_lib.TrainConfig, total: int) -> None:

@@ -3,12 +3,12 @@
 A run is a sequence of named phases, called in this order by `_run`:
 
   inputs.prepare   load the data, split it by id into train / tune / validation,
-                   check the splits, adapt (or reload) the vocabulary, derive the
+                   check the splits, adapt (or reload) the vocabularies, derive the
                    class weights, vectorise every split once into a file cache
   build_trainer    model, optimizer, counters, checkpoint managers and the
                    compiled steps, under the distribution strategy
-  restore          the latest checkpoint, if any (refusing another vocabulary)
-  write_run_files  config.json, flags.txt, vocabulary.txt: once nothing can refuse the run
+  restore          the latest checkpoint, if any (refusing other vocabularies)
+  write_run_files  config.json, flags.txt, the vocabularies: once nothing can refuse the run
   per epoch:
     train_epoch    the compiled steps over one shuffled pass, training summaries,
                    a checkpoint mid-epoch if SIGINT or SIGTERM asks to stop
@@ -29,25 +29,25 @@ import shutil
 import signal
 import threading
 import time
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, Optional
 
 import keras
 import numpy as np
 import tensorflow as tf
 from absl import logging
-from tensorflow.core.framework import summary_pb2
 
 from disaster_tf import checkpoint as ckpt_lib
 from disaster_tf import config as config_lib
 from disaster_tf import data
 from disaster_tf import dirlock
 from disaster_tf import distribute
+from disaster_tf import features
 from disaster_tf import inputs
 from disaster_tf import labels
 from disaster_tf import metrics
 from disaster_tf import model as model_lib
 from disaster_tf import steps
-from disaster_tf import text
+from disaster_tf import summaries
 
 METRICS_FILE = "metrics.json"
 FLAGS_FILE = "flags.txt"
@@ -105,11 +105,11 @@ def _run(config: config_lib.Config, strategy: tf.distribute.Strategy, dirs: dist
   tc = config.train
   _check_same_model(config, dirs.model_dir)
   keras.utils.set_random_seed(tc.seed)
-  run = inputs.prepare(config, dirs.scratch, vocabulary=_saved_vocabulary(dirs.model_dir))
+  run = inputs.prepare(config, dirs.scratch, vocabularies=_saved_vocabularies(config, dirs.model_dir))
   trainer = build_trainer(config, run, strategy, dirs.save_dir)
-  restore(trainer, dirs.model_dir, run.vocabulary, tc.learning_rate)
+  restore(trainer, dirs.model_dir, run.vocabularies, tc.learning_rate)
   if dirs.chief:  # other workers only read the model dir
-    write_run_files(config, run.vocabulary, dirs.model_dir, flags_text)
+    write_run_files(config, run.vocabularies, dirs.model_dir, flags_text)
   history = _load_history(dirs.model_dir, int(trainer.state.epoch.numpy()))
   writers = SummaryWriters.for_run(dirs, run.selection_name)
 
@@ -126,7 +126,7 @@ def _run(config: config_lib.Config, strategy: tf.distribute.Strategy, dirs: dist
         raise TrainingInterrupted(f"{stop.requested}: stopped after epoch {epoch}; saved "
                                   f"{trainer.manager.latest_checkpoint}. Run the same command to resume.")
 
-  final = finish(trainer, run, tc, dirs)
+  final = finish(trainer, run, tc, dirs, writers.selection)
   if dirs.chief:
     _write_metrics(dirs.model_dir, config, run.load_report, history, final=final)
   else:
@@ -164,10 +164,18 @@ class Trainer:
   eval_step: Any
 
 
-def make_optimizer(train_config: config_lib.TrainConfig) -> keras.optimizers.Optimizer:
+def make_optimizer(train_config: config_lib.TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+  """The run's optimizer; with --lr_schedule=cosine its rate falls from --learning_rate to 0 over --epochs.
+
+  The schedule reads the optimizer's step counter, which checkpoints hold, so a resumed run continues it.
+  """
+  tc = train_config
   cls = {"adam": keras.optimizers.Adam, "adadelta": keras.optimizers.Adadelta,
-         "rmsprop": keras.optimizers.RMSprop, "sgd": keras.optimizers.SGD}[train_config.optimizer]
-  return cls(learning_rate=train_config.learning_rate)
+         "rmsprop": keras.optimizers.RMSprop, "sgd": keras.optimizers.SGD}[tc.optimizer]
+  rate = tc.learning_rate
+  if tc.lr_schedule == "cosine":
+    rate = keras.optimizers.schedules.CosineDecay(tc.learning_rate, decay_steps=tc.epochs * steps_per_epoch)
+  return cls(learning_rate=rate)
 
 
 def build_trainer(config: config_lib.Config, run: inputs.RunInputs, strategy: tf.distribute.Strategy,
@@ -182,13 +190,14 @@ def build_trainer(config: config_lib.Config, run: inputs.RunInputs, strategy: tf
     raise ValueError(f"batch_size={tc.batch_size} does not split evenly over "
                      f"{strategy.num_replicas_in_sync} replicas")
   with strategy.scope():
-    model = model_lib.build_model(config.model, vocab_size=len(run.vocabulary))
-    optimizer = make_optimizer(tc)
+    model = model_lib.build_model(config.model, run.featurizer.sizes)
+    optimizer = make_optimizer(tc, run.steps_per_epoch)
     # Keras 3 optimizers must create their slots inside the scope (keras-team/keras#23085).
     optimizer.build(model.trainable_variables)
   # Plain variables, outside the scope: the loop sets them from Python, the same on every
   # worker, and a multi-worker scope would try to broadcast the string fingerprint.
-  state = ckpt_lib.TrainState(ckpt_lib.fingerprint(run.vocabulary), run_identity(config, run.load_report))
+  state = ckpt_lib.TrainState(ckpt_lib.fingerprint(features.fingerprint_items(run.vocabularies)),
+                              run_identity(config, run.load_report))
   checkpoint = ckpt_lib.make_checkpoint(model, optimizer, state)
   manager = tf.train.CheckpointManager(checkpoint, os.path.join(save_dir, ckpt_lib.CHECKPOINTS_DIR),
                                        max_to_keep=KEEP_CHECKPOINTS)
@@ -203,12 +212,12 @@ def build_trainer(config: config_lib.Config, run: inputs.RunInputs, strategy: tf
 def run_identity(config: config_lib.Config, load_report: data.LoadReport) -> Dict[str, Any]:
   """What a run may not change once its first epoch is saved: data, split and model shape."""
   tc = config.train
-  return {"data": load_report.fingerprint, "split_seed": tc.split_seed,
+  return {"data": load_report.fingerprint, "text_fields": list(tc.text_fields), "split_seed": tc.split_seed,
           "validation_fraction": tc.validation_fraction, "tune_fraction": tc.tune_fraction,
           "model": dataclasses.asdict(config.model)}
 
 
-def restore(trainer: Trainer, model_dir: str, vocabulary: Sequence[str], learning_rate: float) -> None:
+def restore(trainer: Trainer, model_dir: str, vocabularies: features.Vocabularies, learning_rate: float) -> None:
   """Restores the model dir's newest readable checkpoint into `trainer`, if there is one.
 
   Unreadable checkpoints (a truncated or deleted file, a lost state file) are
@@ -219,7 +228,7 @@ def restore(trainer: Trainer, model_dir: str, vocabulary: Sequence[str], learnin
 
   Args:
     model_dir: the chief's model dir (every worker resumes from the chief's checkpoint).
-    vocabulary: the run's; a checkpoint trained with another one is refused.
+    vocabularies: the run's; a checkpoint trained with others is refused.
     learning_rate: the flags' rate, which replaces the one the checkpoint restores.
 
   Raises:
@@ -233,11 +242,13 @@ def restore(trainer: Trainer, model_dir: str, vocabulary: Sequence[str], learnin
   start = latest or best
   if start is None:
     return
-  ckpt_lib.check_fingerprint(start, ckpt_lib.fingerprint(vocabulary))
+  ckpt_lib.check_fingerprint(start, ckpt_lib.fingerprint(features.fingerprint_items(vocabularies)))
   ckpt_lib.check_identity(start, json.loads(trainer.state.identity.numpy().decode("utf-8")))
   trainer.checkpoint.restore(start).assert_existing_objects_matched()
   logging.info("resumed from %s (epoch %d)", start, int(trainer.state.epoch.numpy()))
   _keep_best_record(trainer.state, best)
+  if isinstance(trainer.optimizer._learning_rate, keras.optimizers.schedules.LearningRateSchedule):  # pylint: disable=protected-access
+    return  # a schedule is built from the flags' rate and continues from the restored step counter
   restored_rate = float(trainer.optimizer.learning_rate.numpy())
   if restored_rate != learning_rate:
     logging.info("learning rate %g (flags) replaces %g (checkpoint)", learning_rate, restored_rate)
@@ -262,14 +273,14 @@ def _keep_best_record(state: ckpt_lib.TrainState, best: Optional[str]) -> None:
     state.bad_epochs.assign(max(0, int(state.epoch.numpy()) - record["best_epoch"]))
 
 
-def write_run_files(config: config_lib.Config, vocabulary: Sequence[str], model_dir: str,
+def write_run_files(config: config_lib.Config, vocabularies: features.Vocabularies, model_dir: str,
                     flags_text: Optional[str]) -> None:
-  """Writes config.json, flags.txt (if given) and, for a new run, vocabulary.txt, each atomically."""
+  """Writes config.json, flags.txt (if given) and, for a new run, the vocabularies, each atomically."""
   config_lib.save(config, model_dir)
   if flags_text is not None:
     config_lib.write_text_atomic(os.path.join(model_dir, FLAGS_FILE), flags_text)
-  if not os.path.exists(os.path.join(model_dir, text.VOCABULARY_FILE)):  # a resumed run keeps its own
-    text.save_vocabulary(vocabulary, model_dir)
+  if not features.saved(config.model, model_dir):  # a resumed run keeps its own
+    features.save(vocabularies, model_dir)
 
 
 # --- phase: one epoch ---------------------------------------------------------------------
@@ -355,11 +366,11 @@ def end_epoch(trainer: Trainer, run: inputs.RunInputs, train_config: config_lib.
     ckpt_lib.save(trainer.best_manager, trainer.optimizer.iterations)
   ckpt_lib.save(trainer.manager, trainer.optimizer.iterations)
   with writers.selection.as_default(step=epoch):
-    scalar_summary("loss/total", selection_loss)
+    summaries.scalar("loss/total", selection_loss)
     for key, value in metrics.summary(scores).items():
-      scalar_summary(key, value)
+      summaries.scalar(key, value)
   with writers.train.as_default(step=epoch):
-    scalar_summary("epoch_loss", trained.loss)
+    summaries.scalar("epoch_loss", trained.loss)
   return {"epoch": epoch, "train_loss": trained.loss,
           "train_loss_per_category": dict(zip(labels.CATEGORIES, trained.loss_per_category.tolist())),
           "selection_split": run.selection_name, "selection_loss": selection_loss,
@@ -397,8 +408,11 @@ def advance_counters(state: ckpt_lib.TrainState, epoch: int, score: float) -> bo
 
 
 def finish(trainer: Trainer, run: inputs.RunInputs, train_config: config_lib.TrainConfig,
-           dirs: distribute.RunDirs) -> Dict[str, Any]:
+           dirs: distribute.RunDirs, writer: Optional[tf.summary.SummaryWriter] = None) -> Dict[str, Any]:
   """Restores the best checkpoint, tunes thresholds on the tune split, reports on validation.
+
+  With a `writer`, the best epoch's per-category precision-recall curves on
+  tune and validation go to TensorBoard (`pr_tune/<category>`, `pr_validation/<category>`).
 
   Returns:
     The validation report at the tuned thresholds (0.5 without a tune split),
@@ -419,6 +433,11 @@ def finish(trainer: Trainer, run: inputs.RunInputs, train_config: config_lib.Tra
   if dirs.chief:
     ckpt_lib.write_thresholds(thresholds, dirs.model_dir)
   validation, truth = steps.predict(trainer.eval_step, run.validation_ds), run.splits.validation.labels
+  if writer is not None:
+    curves = {"validation": (truth, validation)}
+    if run.tune_ds is not None:
+      curves["tune"] = (run.splits.tune.labels, tune)
+    _pr_curves(writer, int(trainer.state.best_epoch.numpy()), curves)
   final = metrics.report(truth, validation.labels(thresholds))
   final.update({"at_0.5": metrics.report(truth, validation.labels(default_thresholds)),
                 "thresholds": dict(zip(labels.CATEGORIES, thresholds.tolist())),
@@ -427,10 +446,22 @@ def finish(trainer: Trainer, run: inputs.RunInputs, train_config: config_lib.Tra
                 "validation_loss": validation.loss_sum / len(truth),
                 "best_epoch": int(trainer.state.best_epoch.numpy()), "checkpoint": best_path,
                 "select_metric": train_config.select_metric, "selected_on": run.selection_name})
+  if run.languages:  # the same messages, as sent and as translated, at the same thresholds
+    final["languages"] = {split.name: metrics.report(split.examples.labels, steps.predict(
+        trainer.eval_step, split.dataset).labels(thresholds)) for split in run.languages}
   # A cheap fingerprint of the weights: every worker of a run logs the same one.
   logging.info("final weights: sum of |w| = %.6f",
                float(sum(tf.reduce_sum(tf.abs(v)) for v in trainer.model.trainable_variables)))
   return final
+
+
+def _pr_curves(writer: tf.summary.SummaryWriter, step: int, curves: Dict[str, Any]) -> None:
+  """Each category's precision-recall curve on each split: {split: (labels [N, 36], Predictions)}."""
+  with writer.as_default():
+    for split, (truth, predictions) in curves.items():
+      for k, name in enumerate(labels.CATEGORIES):
+        summaries.pr_curve(f"pr_{split}/{name}", truth[:, k] == 1, predictions.scores[:, k], step=step)
+  writer.flush()
 
 
 def _print_report(final: Dict[str, Any]) -> None:
@@ -439,26 +470,19 @@ def _print_report(final: Dict[str, Any]) -> None:
   at_half = final["at_0.5"]
   print(f"at threshold 0.5: Total {at_half['total']:.2f} | mean positive-class F1 "
         f"{at_half['mean_positive_f1']:.3f} | micro-F1 {at_half['micro_f1']:.3f}", flush=True)
+  for name, report in final.get("languages", {}).items():
+    print(f"validation messages that have an original, {name + 's':12}: {report['examples']} | Total "
+          f"{report['total']:.2f} | mean positive-class F1 {report['mean_positive_f1']:.3f} | micro-F1 "
+          f"{report['micro_f1']:.3f}", flush=True)
 
 
 # --- summaries, signals, files ----------------------------------------------------------------
 
 
-# tf.summary.scalar lives in the tensorboard package, which TF 2.21 no longer
-# installs; this is what it writes, with core TF only (TensorBoard reads it the same).
-_SCALAR_METADATA = summary_pb2.SummaryMetadata(
-    plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars")).SerializeToString()
-
-
-def scalar_summary(name: str, value: float) -> None:
-  """Writes one TensorBoard scalar to the default summary writer."""
-  tf.summary.write(name, tf.constant(value, tf.float32), metadata=_SCALAR_METADATA)
-
-
 def _loss_scalars(loss: float, per_category: np.ndarray) -> None:
-  scalar_summary("loss/total", loss)
+  summaries.scalar("loss/total", loss)
   for name, value in zip(labels.CATEGORIES, per_category):
-    scalar_summary(f"loss/{name}", value)
+    summaries.scalar(f"loss/{name}", value)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -523,11 +547,11 @@ def _check_same_model(config: config_lib.Config, model_dir: str) -> None:
                      "use a new --model_dir or the same model flags")
 
 
-def _saved_vocabulary(model_dir: str) -> Optional[List[str]]:
-  """The vocabulary a previous run of this model dir adapted, or None for a new run."""
-  if not os.path.exists(os.path.join(model_dir, text.VOCABULARY_FILE)):
+def _saved_vocabularies(config: config_lib.Config, model_dir: str) -> Optional[features.Vocabularies]:
+  """The vocabularies a previous run of this model dir adapted, or None for a new run."""
+  if not features.saved(config.model, model_dir):
     return None
-  return text.load_vocabulary(model_dir)
+  return features.load(config.model, model_dir)
 
 
 def _load_history(model_dir: str, last_epoch: int) -> list:

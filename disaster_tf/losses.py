@@ -95,22 +95,27 @@ def per_head_loss(label_matrix: tf.Tensor, outputs: Dict[str, tf.Tensor], class_
 
   Args:
     label_matrix: [batch, 36] int32 labels, CATEGORIES order.
-    outputs: the model's logits dict.
+    outputs: the model's logits dict; an ensemble's members each add their
+      own loss (so each learns as if alone, while one run trains them all).
     class_weights: [36, 3] float32 (`class_weight_table`).
     loss_weights: [36] float32 (`loss_weight_vector`).
 
   Returns:
     [batch, 36] float32: for head k, loss_weights[k] * class_weights[k, y_k] *
-    cross-entropy (sparse categorical for `related`, binary for the rest).
+    cross-entropy (sparse categorical for `related`, binary for the rest),
+    summed over an ensemble's members.
   """
-  binary_logits, related_logits = model_lib.split_logits(outputs)
-  related_ce = tf.nn.sparse_softmax_cross_entropy_with_logits(
-      labels=label_matrix[:, labels.RELATED_INDEX], logits=related_logits)
   binary_labels = tf.gather(label_matrix, labels.BINARY_INDICES, axis=1)
-  binary_ce = tf.nn.sigmoid_cross_entropy_with_logits(
-      labels=tf.cast(binary_labels, binary_logits.dtype), logits=binary_logits)
-  # Column order: related first, then binary heads, i.e. CATEGORIES order.
-  ce = tf.concat([related_ce[:, tf.newaxis], binary_ce], axis=1)
+  ce = []
+  for member in model_lib.members(outputs):
+    binary_logits, related_logits = model_lib.split_logits(member)
+    related_ce = tf.nn.sparse_softmax_cross_entropy_with_logits(
+        labels=label_matrix[:, labels.RELATED_INDEX], logits=related_logits)
+    binary_ce = tf.nn.sigmoid_cross_entropy_with_logits(
+        labels=tf.cast(binary_labels, binary_logits.dtype), logits=binary_logits)
+    # Column order: related first, then binary heads, i.e. CATEGORIES order.
+    ce.append(tf.concat([related_ce[:, tf.newaxis], binary_ce], axis=1))
+  ce = ce[0] if len(ce) == 1 else tf.add_n(ce)
   sample_weights = tf.reduce_sum(
       tf.one_hot(label_matrix, labels.RELATED_CLASSES, dtype=ce.dtype) * class_weights[tf.newaxis], axis=-1)
   return ce * sample_weights * loss_weights[tf.newaxis, :]

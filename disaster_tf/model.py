@@ -5,7 +5,7 @@ labels. Losses are computed from logits (`from_logits`), which is the
 numerically stable form of the 35 sigmoid heads and the softmax head.
 """
 
-from typing import Dict, Optional, Tuple
+from typing import Dict, List, Mapping, Optional, Tuple
 
 import keras
 import tensorflow as tf
@@ -13,7 +13,11 @@ import tensorflow as tf
 from disaster_tf import config as config_lib
 from disaster_tf import labels
 
-TOKEN_IDS = "token_ids"
+# The network's inputs, built from raw text by features.py.
+TOKEN_IDS = "token_ids"  # [batch, sequence_length] int64 word ids
+WORD_NGRAMS = "word_ngrams"  # [batch, V] sparse TF-IDF of word n-grams
+CHAR_NGRAMS = "char_ngrams"  # [batch, V] sparse TF-IDF of character n-grams within words
+LINEAR_MEMBER = "linear"  # an ensemble's second member: its heads' keys are "linear/<category>"
 
 
 class RightAlign(keras.layers.Layer):
@@ -33,31 +37,90 @@ class RightAlign(keras.layers.Layer):
     return tf.gather(token_ids, index, batch_dims=1)
 
 
-def build_model(model_config: config_lib.ModelConfig, vocab_size: int) -> keras.Model:
+def input_names(model_config: config_lib.ModelConfig) -> Tuple[str, ...]:
+  """The inputs `model_config`'s network reads, in a fixed order (the first decides `features.has_tokens`)."""
+  arch = model_config.architecture
+  names = [] if arch == "linear" else [TOKEN_IDS]
+  if arch in config_lib.TFIDF_ARCHITECTURES:
+    names.append(WORD_NGRAMS)
+    if model_config.char_ngrams:
+      names.append(CHAR_NGRAMS)
+  return tuple(names)
+
+
+def build_model(model_config: config_lib.ModelConfig, input_sizes: Mapping[str, int]) -> keras.Model:
   """Builds the classifier: a backbone, then one head per category.
 
   Args:
     model_config: the architecture and layer sizes.
-    vocab_size: the adapted vocabulary's length (derived from the data, hence
-      passed explicitly, never stored in the config).
+    input_sizes: the width of each input `input_names` gives, i.e.
+      its vocabulary's length (derived from the data, hence passed
+      explicitly, never stored in the config).
 
   Returns:
-    A Keras model from the vectorizer's output (int64 [batch, sequence_length]
-    ids, or for `linear` a sparse [batch, vocab_size] multi-hot) to a dict of
-    logits keyed by category: [batch, 1] for the 35 binary heads and
-    [batch, 3] for `related`.
+    A Keras model from the featurizer's dict of inputs (int64 [batch,
+    sequence_length] `token_ids`; sparse float32 [batch, V] TF-IDF n-grams)
+    to a dict of logits keyed by category: [batch, 1] for the 35 binary
+    heads and [batch, 3] for `related`. An ensemble's second member adds the
+    same keys prefixed "linear/" (see `members`).
   """
   c = model_config
+  if sorted(input_sizes) != sorted(input_names(c)):
+    raise ValueError(f"--model={c.architecture} reads inputs {', '.join(input_names(c))}; given sizes for "
+                     f"{', '.join(input_sizes) or 'none'}")
+  inputs = {name: _input(name, input_sizes[name], c) for name in input_names(c)}
+  tfidf = [inputs[name] for name in (WORD_NGRAMS, CHAR_NGRAMS) if name in inputs]
   if c.architecture == "linear":
-    inputs = keras.Input(shape=(vocab_size,), sparse=True, name=TOKEN_IDS)
-    features = inputs  # logistic regression: the heads read the bag of n-grams directly
+    outputs = _heads_from_columns(_linear_columns(tfidf, "linear", c))
   else:
-    inputs = keras.Input(shape=(c.sequence_length,), dtype="int64", name=TOKEN_IDS)
-    features = {"cnn_rnn": _cnn_rnn, "bigru": _bigru, "multi_cnn": _multi_cnn}[c.architecture](inputs, c, vocab_size)
-  outputs = {name: keras.layers.Dense(labels.num_classes(name) if name == labels.RELATED else 1,
-                                      name=f"head_{name}")(features)
-             for name in labels.CATEGORIES}
+    backbone = {"cnn_rnn": _cnn_rnn, "bigru": _bigru, "multi_cnn": _multi_cnn,
+                "ensemble": _multi_cnn, "wide_deep": _multi_cnn}[c.architecture]
+    features = backbone(inputs[TOKEN_IDS], c, input_sizes[TOKEN_IDS])
+    outputs = {name: keras.layers.Dense(labels.num_classes(name) if name == labels.RELATED else 1,
+                                        name=f"head_{name}")(features)
+               for name in labels.CATEGORIES}
+    if c.architecture == "wide_deep":  # one logit per class: the deep heads' plus the linear part's
+      wide = _heads_from_columns(_linear_columns(tfidf, "wide", c))
+      outputs = {name: keras.layers.Add(name=f"sum_{name}")([outputs[name], wide[name]]) for name in outputs}
+    elif c.architecture == "ensemble":  # a second member beside the first, with its own heads
+      wide = _heads_from_columns(_linear_columns(tfidf, "linear", c))
+      outputs.update({f"{LINEAR_MEMBER}/{name}": logits for name, logits in wide.items()})
   return keras.Model(inputs, outputs, name=f"disaster_{c.architecture}")
+
+
+def _input(name: str, size: int, c: config_lib.ModelConfig):
+  if name == TOKEN_IDS:
+    return keras.Input(shape=(c.sequence_length,), dtype="int64", name=name)
+  return keras.Input(shape=(size,), sparse=True, name=name)
+
+
+def _linear_columns(tfidf_inputs, prefix: str, c: config_lib.ModelConfig):
+  """[batch, 38] logits, a linear function of the sparse inputs: every head's classes side by side.
+
+  Logistic regression's weights W are `linear_lr_multiplier` times the trained variables V, so that
+  Adam moves W that many times faster than the deep part (Adam's step is about the rate whatever the
+  gradient's scale). They start at 0, as a convex model may, and W carries the L2 penalty
+  `linear_l2` * sum(W^2) (in `model.losses`, added by the training step); the bias is not penalised,
+  as in scikit-learn's default solver.
+  """
+  columns = sum(labels.num_classes(name) if name == labels.RELATED else 1 for name in labels.CATEGORIES)
+  scale = c.linear_lr_multiplier
+  regularizer = keras.regularizers.L2(c.linear_l2 * scale ** 2) if c.linear_l2 else None  # on W = scale * V
+  parts = [keras.layers.Dense(columns, use_bias=i == 0, kernel_initializer="zeros", kernel_regularizer=regularizer,
+                              name=f"{prefix}_{x.name}")(x)
+           for i, x in enumerate(tfidf_inputs)]
+  logits = parts[0] if len(parts) == 1 else keras.layers.Add(name=f"{prefix}_sum")(parts)
+  return keras.layers.Rescaling(scale, name=f"{prefix}_logits")(logits)
+
+
+def _heads_from_columns(columns) -> Dict[str, tf.Tensor]:
+  """Cuts [batch, 38] logits into the heads' dict, in CATEGORIES order ([batch, 3] for `related`)."""
+  heads, start = {}, 0
+  for name in labels.CATEGORIES:
+    width = labels.num_classes(name) if name == labels.RELATED else 1
+    heads[name] = columns[:, start:start + width]
+    start += width
+  return heads
 
 
 def _cnn_rnn(ids, c: config_lib.ModelConfig, vocab_size: int):
@@ -91,6 +154,15 @@ def _multi_cnn(ids, c: config_lib.ModelConfig, vocab_size: int):
   return keras.layers.Dropout(c.dropout, name="dropout")(x)
 
 
+def members(outputs: Dict[str, tf.Tensor]) -> List[Dict[str, tf.Tensor]]:
+  """An ensemble's members' logits dicts, each keyed by category (one member for other models)."""
+  groups: Dict[str, Dict[str, tf.Tensor]] = {}
+  for key, logits in outputs.items():
+    member, _, name = key.rpartition("/")
+    groups.setdefault(member, {})[name] = logits
+  return list(groups.values())
+
+
 def split_logits(outputs: Dict[str, tf.Tensor]) -> Tuple[tf.Tensor, tf.Tensor]:
   """Returns (binary logits [batch, 35] in BINARY_CATEGORIES order, related logits [batch, 3])."""
   binary = tf.concat([outputs[name] for name in labels.BINARY_CATEGORIES], axis=-1)
@@ -102,7 +174,7 @@ def probabilities(outputs: Dict[str, tf.Tensor],
   """Turns head logits into probabilities.
 
   Args:
-    outputs: the model's logits dict.
+    outputs: the model's logits dict (an ensemble's: every member's).
     has_tokens: [batch] bool (`text.has_tokens`), or None. A message with no
       token (empty, whitespace, punctuation, stop words only) gets scores 0
       and related probabilities (1, 0, 0), i.e. not related, whatever the
@@ -114,9 +186,13 @@ def probabilities(outputs: Dict[str, tf.Tensor],
       for `related` P(related = 1).
     related_probabilities: [batch, 3] float32.
   """
-  binary, related = split_logits(outputs)
-  related_probs = tf.nn.softmax(related, axis=-1)
-  binary_probs = tf.sigmoid(binary)
+  # An ensemble's probabilities are its members' mean (a single model: its own).
+  related_probs, binary_probs = [], []
+  for member in members(outputs):
+    binary, related = split_logits(member)
+    related_probs.append(tf.nn.softmax(related, axis=-1))
+    binary_probs.append(tf.sigmoid(binary))
+  related_probs, binary_probs = _mean(related_probs), _mean(binary_probs)
   # `related` is column 0, the binary categories follow in order.
   scores = tf.concat([related_probs[:, 1:2], binary_probs], axis=-1)
   if has_tokens is not None:  # broadcasting constants: no op beyond serving/allowed_ops.txt
@@ -125,6 +201,10 @@ def probabilities(outputs: Dict[str, tf.Tensor],
     not_related = tf.constant([[1.0] + [0.0] * (labels.RELATED_CLASSES - 1)], related_probs.dtype)
     related_probs = tf.where(keep, related_probs, not_related)
   return scores, related_probs
+
+
+def _mean(tensors: List[tf.Tensor]) -> tf.Tensor:
+  return tensors[0] if len(tensors) == 1 else tf.add_n(tensors) / float(len(tensors))
 
 
 def decide(scores: tf.Tensor, related_probabilities: tf.Tensor, thresholds: tf.Tensor) -> tf.Tensor:

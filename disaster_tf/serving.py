@@ -1,7 +1,7 @@
 """The exported model: raw strings in, self-describing predictions out.
 
 `ServingModule` wraps the training code's own TextVectorization layer (same
-`text.standardize`, same vocabulary) and the trained Keras model in a
+`text.standardize`, same vocabularies) and the trained Keras model in a
 `tf.Module` with two signatures:
 
   serving_default (tensorflow/serving/predict)
@@ -35,14 +35,16 @@ from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow.python.saved_model import fingerprinting_utils
 
 from disaster_tf import checkpoint as ckpt_lib
+from disaster_tf import features
 from disaster_tf import labels
 from disaster_tf import model as model_lib
-from disaster_tf import text
+from disaster_tf import report
 
 PREDICT_KEY = "serving_default"
 CLASSIFY_KEY = "classify"
 CLASSIFY_METHOD = "tensorflow/serving/classify"
 METADATA_FILE = "disaster_tf.json"  # in assets.extra/: config and provenance of the export
+MODEL_CARD_FILE = "model_card.md"  # in assets.extra/: what the model reads, how good it is, where not to trust it
 WARMUP_FILE = "tf_serving_warmup_requests"  # in assets.extra/, read by TF Serving at load
 # Written for warmup only, cycled to fill each batch.
 WARMUP_TEXTS = (
@@ -63,8 +65,8 @@ WARMUP_BATCH_SIZES = (1, 8, 32, 64)
 class ServingModule(tf.Module):
   """Raw text in, per-category scores and decisions out."""
 
-  def __init__(self, model, vectorizer, thresholds: np.ndarray):
-    """Args: the trained Keras model, its TextVectorization layer, [36] thresholds."""
+  def __init__(self, model, featurizer, thresholds: np.ndarray):
+    """Args: the trained Keras model, its `features.Featurizer`, [36] thresholds."""
     super().__init__(name="disaster_classifier")
     # Keras 3 saves each keras.Variable as an object of its own, while the
     # traced function reads the tf.Variable inside it; session-based loaders
@@ -74,7 +76,7 @@ class ServingModule(tf.Module):
     # themselves, and holds the Keras model without tracking it.
     object.__setattr__(self, "_model", model)
     self.model_variables = [v.value for v in model.variables]
-    self.vectorizer = vectorizer
+    self.featurizer = featurizer
     # A variable, so the thresholds live in the export's variables and can be tuned later.
     self.thresholds = tf.Variable(np.asarray(thresholds, np.float32), trainable=False, name="thresholds")
     self.category_names = tf.constant(labels.CATEGORIES)
@@ -93,9 +95,9 @@ class ServingModule(tf.Module):
     batch = tf.shape(text_batch)[0]
 
     def run():
-      vectorized = self.vectorizer(text_batch)
+      inputs = self.featurizer(text_batch)
       # A message with no token is answered "nothing applies" (model.probabilities).
-      return model_lib.probabilities(self._model(vectorized, training=False), text.has_tokens(vectorized))
+      return model_lib.probabilities(self._model(inputs, training=False), features.has_tokens(inputs))
 
     def empty():  # an LSTM fails on a batch of 0; answer it with empty outputs
       return (tf.zeros([0, labels.NUM_CATEGORIES], tf.float32), tf.zeros([0, labels.RELATED_CLASSES], tf.float32))
@@ -136,7 +138,7 @@ def export(model_dir: str, export_base: str, *, checkpoint: str = "best", versio
 
   Args:
     model_dir: a directory written by training; the export is rebuilt from its
-      config.json, vocabulary.txt and a checkpoint, nothing else.
+      config.json, the vocabularies and a checkpoint, nothing else.
     export_base: the model base path TF Serving watches.
     checkpoint: "best", "latest" or a checkpoint prefix.
     version: the version number; None takes the next one.
@@ -171,7 +173,7 @@ def export(model_dir: str, export_base: str, *, checkpoint: str = "best", versio
     raise OSError(f"{export_base}: cannot export there ({e.strerror or e}); expected a writable directory (or "
                   "none yet) for TF Serving's versions") from e
   tmp_dir = os.path.join(export_base, f".tmp-{version}-{os.getpid()}")
-  module = ServingModule(loaded.model, loaded.vectorizer, thresholds)
+  module = ServingModule(loaded.model, loaded.featurizer, thresholds)
   try:
     tf.saved_model.save(module, tmp_dir, signatures={PREDICT_KEY: module.predict,
                                                      CLASSIFY_KEY: module.classify})
@@ -180,9 +182,14 @@ def export(model_dir: str, export_base: str, *, checkpoint: str = "best", versio
     os.makedirs(extra, exist_ok=True)
     metadata = {"categories": list(labels.CATEGORIES), "config": json.loads(loaded.config.to_json()),
                 "checkpoint": loaded.checkpoint_path, "model_dir": os.path.abspath(model_dir),
-                "vocabulary_fingerprint": ckpt_lib.fingerprint(loaded.vocabulary), "thresholds": thresholds.tolist()}
+                "vocabulary_fingerprint": ckpt_lib.fingerprint(features.fingerprint_items(loaded.vocabularies)),
+                "thresholds": thresholds.tolist()}
+    if checkpoint == "best":  # the report describes the best checkpoint: carried along for the page and evaluate
+      metadata.update(_training_report(model_dir))
     with open(os.path.join(extra, METADATA_FILE), "w", encoding="utf-8") as f:
       json.dump(metadata, f, indent=1)
+    with open(os.path.join(extra, MODEL_CARD_FILE), "w", encoding="utf-8") as f:
+      f.write(report.model_card(metadata))
     if warmup:
       write_warmup(os.path.join(extra, WARMUP_FILE))
     if os.path.exists(final_dir):  # someone else took the number meanwhile
@@ -255,6 +262,17 @@ def version_dir(export_dir: str) -> str:
     raise FileNotFoundError(f"{export_dir}: neither a SavedModel (no saved_model.pb) nor a base directory "
                             "with numbered versions")
   return os.path.join(export_dir, str(max(versions)))
+
+
+def _training_report(model_dir: str) -> dict:
+  """{"report": the final validation report, "data": what training read} from metrics.json, or {} without it."""
+  try:
+    with open(os.path.join(model_dir, "metrics.json"), encoding="utf-8") as f:
+      body = json.load(f)
+    return {"report": body["final"], "data": body["data"]} if body.get("final") else {}
+  except (OSError, ValueError, KeyError, TypeError) as e:
+    logging.warning("%s: no training report to carry in the export (%s)", model_dir, e)
+    return {}
 
 
 def read_metadata(version_path: str) -> dict:

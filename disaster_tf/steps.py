@@ -11,26 +11,28 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from disaster_tf import features
 from disaster_tf import labels
 from disaster_tf import losses
 from disaster_tf import model as model_lib
-from disaster_tf import text
 
 
 def _replica_step(model: keras.Model, optimizer: keras.optimizers.Optimizer, class_weights: tf.Tensor,
                   loss_weights: tf.Tensor, global_batch_size: int, jit_compile: bool):
   """The per-replica step: forward, combined loss, backward, one optimizer update."""
-  def forward_backward(token_ids, label_matrix):
+  def forward_backward(inputs, label_matrix):
     with tf.GradientTape() as tape:
-      outputs = model(token_ids, training=True)
+      outputs = model(inputs, training=True)
       loss, components = losses.combined_loss(label_matrix, outputs, class_weights, loss_weights,
                                                global_batch_size)
+      if model.losses:  # the linear weights' L2 penalty, once per step over all replicas
+        loss += tf.nn.scale_regularization_loss(tf.add_n(model.losses))
     return loss, components, tape.gradient(loss, model.trainable_variables)
   if jit_compile:  # XLA for the numeric part only; the optimizer update stays outside
     forward_backward = tf.function(forward_backward, jit_compile=True)
 
-  def step_fn(token_ids, label_matrix):
-    loss, components, grads = forward_backward(token_ids, label_matrix)
+  def step_fn(inputs, label_matrix):
+    loss, components, grads = forward_backward(inputs, label_matrix)
     optimizer.apply_gradients(zip(grads, model.trainable_variables))
     return loss, components
   return step_fn
@@ -75,8 +77,8 @@ def make_eval_step(model: keras.Model, input_spec, class_weights: tf.Tensor, los
   """Builds the compiled evaluation step (one trace for every batch size).
 
   Args:
-    input_spec: the TensorSpec (or SparseTensorSpec) of one batch of
-      vectorizer output, batch dimension None.
+    input_spec: the specs of one batch of the featurizer's output (a dict of
+      TensorSpec or SparseTensorSpec), batch dimension None.
 
   Returns:
     A tf.function (inputs, labels [B, 36] int32) -> (summed weighted loss,
@@ -87,7 +89,7 @@ def make_eval_step(model: keras.Model, input_spec, class_weights: tf.Tensor, los
     outputs = model(inputs, training=False)
     loss_sum = tf.reduce_sum(losses.per_head_loss(label_matrix, outputs, class_weights, loss_weights))
     # The export's rule for messages with no token, so that what is reported is what is served.
-    scores, related_probs = model_lib.probabilities(outputs, text.has_tokens(inputs))
+    scores, related_probs = model_lib.probabilities(outputs, features.has_tokens(inputs))
     return loss_sum, scores, related_probs
   return eval_step
 

@@ -88,26 +88,22 @@ def standardize(text: tf.Tensor) -> tf.Tensor:
 
 def make_vectorizer(model_config: config_lib.ModelConfig,
                     vocabulary: Sequence[str] = None) -> keras.layers.TextVectorization:
-  """Builds the TextVectorization layer; adapt it, or pass a saved vocabulary.
+  """Builds the word-id TextVectorization layer; adapt it, or pass a saved vocabulary.
+
+  (The TF-IDF n-gram inputs are built by `features.py`, over the same `standardize`.)
 
   Args:
-    model_config: gives the architecture, `max_tokens`, `sequence_length` and
-      `ngrams`.
+    model_config: gives `max_tokens` and `sequence_length`.
     vocabulary: tokens as `get_vocabulary()` returns them, or None for a layer
       still to adapt.
 
   Returns:
-    For sequence models, a layer mapping [batch] strings to [batch,
-    sequence_length] int64 ids (0 padding, 1 out-of-vocabulary). For the
-    linear model, [batch, vocabulary size] sparse multi-hot uni+bigrams
-    (sparse: a dense cache of the training set would take gigabytes).
+    A layer mapping [batch] strings to [batch, sequence_length] int64 ids (0
+    padding, 1 out-of-vocabulary).
   """
-  if model_config.architecture == "linear":
-    output = dict(output_mode="multi_hot", ngrams=model_config.ngrams, sparse=True)
-  else:
-    output = dict(output_mode="int", output_sequence_length=model_config.sequence_length)
   layer = keras.layers.TextVectorization(max_tokens=model_config.max_tokens, standardize=standardize,
-                                         split="whitespace", name="vectorizer", **output)
+                                         split="whitespace", output_mode="int",
+                                         output_sequence_length=model_config.sequence_length, name="vectorizer")
   if vocabulary is not None:
     layer.set_vocabulary(list(vocabulary))
   return layer
@@ -117,8 +113,8 @@ def has_tokens(vectorized) -> tf.Tensor:
   """[batch] bool: whether each row of the vectorizer's output holds a token (an unknown word counts).
 
   Args:
-    vectorized: [batch, sequence_length] int ids (0 is padding), or the linear
-      model's sparse [batch, vocabulary] multi-hot.
+    vectorized: [batch, sequence_length] int ids (0 is padding), or sparse
+      [batch, vocabulary] n-gram features (an entry per n-gram present).
   """
   if isinstance(vectorized, tf.SparseTensor):
     rows = tf.cast(vectorized.indices[:, 0], tf.int32)
@@ -154,7 +150,6 @@ def load_vocabulary(model_dir: str) -> List[str]:
     raise FileNotFoundError(f"{path}: no such file; is {model_dir!r} a model dir written by train.py?")
   with open(path, encoding="utf-8") as f:
     tokens = f.read().split("\n")[:-1]
-  # int mode starts with padding "" then "[UNK]"; multi-hot mode with "[UNK]".
-  if tokens[:2] != ["", "[UNK]"] and tokens[:1] != ["[UNK]"]:
-    raise ValueError(f"{path}: not a vocabulary written by train.py (expected '' and '[UNK]', or '[UNK]', first)")
+  if tokens[:2] != ["", "[UNK]"]:  # int mode: padding, then out-of-vocabulary
+    raise ValueError(f"{path}: not a vocabulary written by train.py (expected '' and '[UNK]' first)")
   return tokens

@@ -9,33 +9,46 @@ import tensorflow as tf
 
 from disaster_tf import checkpoint as ckpt_lib
 from disaster_tf import config as config_lib
+from disaster_tf import features
 from disaster_tf import model as model_lib
 from disaster_tf import text
 from tests import fixtures
 
 VOCABULARY = ["", "[UNK]", "water", "food", "fire", "help"]
+NGRAMS = features.Vocabulary(("[UNK]", "water", "help", "c", "d"), np.array([0, 1.5, 2, 1, 1], np.float32))
+CHARS = features.Vocabulary(("[UNK]", " w", "wa", "at"), np.array([0, 1, 1, 1], np.float32))
+VOCABULARIES = {features.TOKEN_IDS: features.Vocabulary(tuple(VOCABULARY)), features.WORD_NGRAMS: NGRAMS,
+                features.CHAR_NGRAMS: CHARS}
 
 
 def write_model_dir(model_dir, config):
-  """A model dir as training leaves it: config, vocabulary and a best checkpoint (untrained weights)."""
+  """A model dir as training leaves it: config, vocabularies and a best checkpoint (untrained weights)."""
   os.makedirs(model_dir)
   config_lib.save(config, str(model_dir))
-  text.save_vocabulary(VOCABULARY, str(model_dir))
+  vocabularies = {name: VOCABULARIES[name] for name in features.input_names(config.model)}
+  features.save(vocabularies, str(model_dir))
   keras.utils.set_random_seed(0)
-  model = model_lib.build_model(config.model, vocab_size=len(VOCABULARY))
-  checkpoint = ckpt_lib.make_checkpoint(model, None, ckpt_lib.TrainState(ckpt_lib.fingerprint(VOCABULARY)))
+  model = model_lib.build_model(config.model, {name: len(v.tokens) for name, v in vocabularies.items()})
+  for v in model.trainable_variables:  # non-zero linear weights too, so that a wrong restore shows
+    v.assign(np.random.default_rng(len(v.name)).normal(size=v.shape).astype(np.float32))
+  state = ckpt_lib.TrainState(ckpt_lib.fingerprint(features.fingerprint_items(vocabularies)))
+  checkpoint = ckpt_lib.make_checkpoint(model, None, state)
   path = tf.train.CheckpointManager(checkpoint, str(model_dir / ckpt_lib.BEST_DIR), 1).save(3)
   return model, path
 
 
-def test_load_model_rebuilds_the_model_and_its_vectorizer(tmp_path):
+def test_load_model_rebuilds_the_model_and_its_featurizer(tmp_path):
   config = fixtures.tiny_config(str(tmp_path / "data"))
+  assert config.model.architecture == "ensemble"  # every kind of input and both members
   model, path = write_model_dir(tmp_path / "model", config)
   loaded = ckpt_lib.load_model(str(tmp_path / "model"))
-  assert loaded.config == config and loaded.vocabulary == VOCABULARY and loaded.checkpoint_path == path
-  ids = loaded.vectorizer(tf.constant(["Water and FIRE, help!", "zzz"]))
-  np.testing.assert_array_equal(ids.numpy()[:, :3], [[2, 4, 5], [1, 0, 0]])
-  np.testing.assert_allclose(loaded.model(ids)["water"], model(ids)["water"], rtol=1e-6)
+  assert loaded.config == config and loaded.checkpoint_path == path
+  assert loaded.vocabularies[features.TOKEN_IDS].tokens == tuple(VOCABULARY)
+  np.testing.assert_array_equal(loaded.vocabularies[features.WORD_NGRAMS].idf, NGRAMS.idf)
+  inputs = loaded.featurizer(tf.constant(["Water and FIRE, help!", "zzz"]))
+  np.testing.assert_array_equal(inputs[features.TOKEN_IDS].numpy()[:, :3], [[2, 4, 5], [1, 0, 0]])
+  for key in ("water", f"{model_lib.LINEAR_MEMBER}/water"):
+    np.testing.assert_allclose(loaded.model(inputs)[key], model(inputs)[key], rtol=1e-6)
 
 
 def test_identity_is_checked_only_against_a_recorded_one(tmp_path):

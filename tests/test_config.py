@@ -18,6 +18,11 @@ def test_json_round_trip(tmp_path):
     ("model", dict(rnn="transformer"), "rnn='transformer': expected one of lstm, gru"),
     ("model", dict(architecture="bert"), "architecture='bert': expected one of cnn_rnn, bigru, multi_cnn, linear"),
     ("model", dict(ngrams=0), "ngrams=0: expected a positive, finite number"),
+    ("model", dict(min_df=0), "min_df=0: expected a positive, finite number"),
+    ("model", dict(linear_l2=-1.0), r"linear_l2=-1.0: expected a finite penalty >= 0"),
+    ("model", dict(char_ngrams=(5, 2)), r"char_ngrams=\(5, 2\): expected two widths lo,hi with 1 <= lo <= hi <= 10"),
+    ("model", dict(char_ngrams=(2,)), r"char_ngrams=\(2,\): expected two widths"),
+    ("train", dict(lr_schedule="step"), "lr_schedule='step': expected one of constant, cosine"),
     ("train", dict(learning_rate=float("inf")), "learning_rate=inf: expected a positive, finite number"),
     ("train", dict(learning_rate=float("nan")), "learning_rate=nan: expected a positive, finite number"),
     ("train", dict(class_weight_cap=float("inf")), "class_weight_cap=inf: expected a positive, finite number"),
@@ -38,6 +43,13 @@ def test_invalid_fields(section, kwargs, message):
   cls = config_lib.ModelConfig if section == "model" else config_lib.TrainConfig
   with pytest.raises(ValueError, match=message):
     cls(**kwargs)
+
+
+def test_xla_is_refused_for_models_with_sparse_tf_idf_inputs():
+  with pytest.raises(ValueError, match="jit_compile=True with --model=ensemble: XLA cannot compile the sparse ops"):
+    config_lib.Config(train=config_lib.TrainConfig(jit_compile=True))
+  config_lib.Config(model=config_lib.ModelConfig(architecture="multi_cnn"),
+                    train=config_lib.TrainConfig(jit_compile=True))
 
 
 def test_load_errors(tmp_path):

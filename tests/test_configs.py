@@ -13,7 +13,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Flags that are not model or optimisation choices: where data and outputs go, how the
 # split is drawn (the same for every run, so that runs compare), logging and resources.
 NOT_CHOICES = {"data", "validation_fraction", "tune_fraction", "min_tune_positives", "split_seed",
-               "seed", "select_metric", "strategy", "shuffle_buffer", "log_every", "class_weight_cap", "ngrams"}
+               "seed", "select_metric", "strategy", "shuffle_buffer", "log_every", "class_weight_cap"}
+# The TF-IDF inputs' fields: the article's cnn_rnn reads none of them.
+TFIDF_FIELDS = {"ngrams", "min_df", "max_ngrams", "char_ngrams", "linear_l2", "linear_lr_multiplier"}
+SHIPPED = ("configs/seed_article.flags", "configs/disaster_response.flags", "configs/linear.flags",
+           "configs/multi_cnn.flags", "configs/multilingual.flags")
 
 
 def flag_names(path):
@@ -24,35 +28,36 @@ def flag_names(path):
 def test_the_article_flagfile_pins_every_choice():
   fields = {f.name for cls in (config_lib.ModelConfig, config_lib.TrainConfig) for f in dataclasses.fields(cls)}
   fields = {"model" if f == "architecture" else f for f in fields}
-  missing = fields - NOT_CHOICES - flag_names("configs/seed_article.flags")
+  missing = fields - NOT_CHOICES - TFIDF_FIELDS - flag_names("configs/seed_article.flags")
   assert not missing, f"configs/seed_article.flags leaves these to the defaults: {sorted(missing)}"
 
 
 def test_flagfiles_name_only_real_flags():
   fields = {f.name for cls in (config_lib.ModelConfig, config_lib.TrainConfig) for f in dataclasses.fields(cls)}
   known = ({"model" if f == "architecture" else f for f in fields} | {"verbose"})  # never --model_dir: per run
-  for path in ("configs/seed_article.flags", "configs/disaster_response.flags", "configs/linear.flags"):
+  for path in SHIPPED:
     assert flag_names(path) <= known, (path, flag_names(path) - known)
 
 
-@pytest.mark.parametrize("path", ["configs/seed_article.flags", "configs/disaster_response.flags",
-                                  "configs/linear.flags"])
+@pytest.mark.parametrize("path", SHIPPED)
 def test_flagfiles_parse_into_the_config_train_py_runs(path):
   config = train.config_from_flagfile(os.path.join(ROOT, path), "--epochs=2", "--loss_weights=offer=2")
   assert config.train.epochs == 2 and config.train.loss_weights == (("offer", 2.0),)  # later flags win
-  expected = {"seed_article": "cnn_rnn", "disaster_response": "multi_cnn", "linear": "linear"}
+  expected = {"seed_article": "cnn_rnn", "disaster_response": "ensemble", "linear": "linear", "multi_cnn": "multi_cnn",
+              "multilingual": "ensemble"}
   assert config.model.architecture == expected[os.path.basename(path)[:-len(".flags")]]  # --model
   assert config_lib.Config.from_json(config.to_json()) == config
+  assert config.train.text_fields == (("message", "original") if "multilingual" in path else ("message",))
 
 
 def test_shipped_flagfiles_are_found_by_name_and_the_top_level_configs_link_to_them():
-  assert flagfiles.names() == ["disaster_response", "linear", "seed_article"]
+  assert flagfiles.names() == ["disaster_response", "linear", "multi_cnn", "multilingual", "seed_article"]
   for name in flagfiles.names():
     assert os.path.samefile(flagfiles.path(name), os.path.join(ROOT, "configs", f"{name}.flags"))
     assert flagfiles.path(f"{name}.flags") == flagfiles.path(name)
   assert train.config_from_flagfile("linear") == train.config_from_flagfile(os.path.join(ROOT, "configs/linear.flags"))
   with pytest.raises(ValueError, match="'bert': no such shipped flagfile; expected a file or one of "
-                                       "disaster_response, linear, seed_article"):
+                                       "disaster_response, linear, multi_cnn, multilingual, seed_article"):
     flagfiles.path("bert")
   # Only a bare name is looked up; a path (or a name that is a file here) is absl's to read.
   assert flagfiles.expand(["x", "--flagfile=linear", "--flagfile=a/b.flags", "--model=linear"]) == [

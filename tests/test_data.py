@@ -306,3 +306,59 @@ def test_an_unclosed_quote_is_still_an_error(tmp_path):
   d = write(tmp_path, HEADER_M + '1,"never closed,,direct\n2,b,,direct\n', HEADER_C + f"1,{ZEROS}\n2,{ZEROS}\n")
   with pytest.raises(data.DataError, match=r"disaster_messages.csv:\d+: malformed CSV"):
     data.load(d, str(tmp_path))
+
+
+BOTH = ("message", "original")
+
+
+@pytest.mark.parametrize("layout", ["two-file", "wide"])
+def test_originals_become_second_examples_of_their_id_in_both_formats(tmp_path, layout):
+  messages = [("1", "We need water", "Nou bezwen dlo"), ("2", "Fire here", ""), ("3", "Merci", " merci "),
+              ("4", "Food please", "Manje tanpri"), ("5", "   ", "Anyen")]
+  if layout == "two-file":
+    path = write(tmp_path, HEADER_M + "".join(f'{i},"{m}","{o}",direct\n' for i, m, o in messages),
+                 HEADER_C + "".join(f"{i},{cell(water=int(i == '1'))}\n" for i, _, _ in messages))
+  else:
+    rows = [{"id": i, "message": m, "original": o, "labels": {c: int(c == "water" and i == "1")
+                                                              for c in labels.CATEGORIES}} for i, m, o in messages]
+    path = str(tmp_path / "wide.csv")
+    fixtures.write_wide(path, rows, extra_columns=("split", "original", "PII", "genre"))
+  plain, report = data.load(path, str(tmp_path))
+  assert list(plain.ids) == ["1", "2", "3", "4"] and (plain.fields == data.MESSAGE).all()
+  assert (report.originals_used, report.originals_empty, report.originals_identical) == (0, 1, 1)
+  both, report = data.load(path, str(tmp_path), BOTH)
+  # Each original right after its translation, with the same id and labels; the blank and the identical one not.
+  assert list(both.ids) == ["1", "1", "2", "3", "4", "4"]
+  assert list(both.fields) == [0, 1, 0, 0, 0, 1]
+  assert both.read_texts() == ["We need water", "Nou bezwen dlo", "Fire here", "Merci", "Food please", "Manje tanpri"]
+  np.testing.assert_array_equal(both.labels[0], both.labels[1])
+  assert both.field(data.ORIGINAL).read_texts() == ["Nou bezwen dlo", "Manje tanpri"]
+  assert (report.examples, report.originals_used, report.originals_empty, report.originals_identical) == (6, 2, 1, 1)
+  assert report.dropped_empty_text == 1  # id 5: no message, so its original goes too
+  assert "originals: 2 used as examples, 1 empty, 1 identical to the translation" in report.summary()
+
+
+def test_a_file_without_an_original_column_still_loads_with_both_fields(tmp_path):
+  rows = fixtures.synthetic_rows(6)
+  fixtures.write_wide(tmp_path / "wide.csv", rows)  # no original column
+  examples, report = data.load(str(tmp_path / "wide.csv"), str(tmp_path), BOTH)
+  assert len(examples) == 6 and report.originals_used == 0 and (examples.fields == data.MESSAGE).all()
+
+
+def test_both_copies_of_a_message_are_always_on_the_same_side_of_the_split(tmp_path):
+  fixtures.write_two_file(tmp_path / "d", fixtures.synthetic_rows(300), originals=True)
+  examples, _ = data.load(str(tmp_path / "d"), str(tmp_path), BOTH)
+  assert len(examples) == 600
+  splits = data.split(examples, config_lib.TrainConfig(validation_fraction=0.2, tune_fraction=0.1))
+  sides = [set(s.ids) for s in splits]
+  assert not (sides[0] & sides[1]) and not (sides[0] & sides[2]) and not (sides[1] & sides[2])
+  for s in splits:
+    assert (s.fields == data.ORIGINAL).sum() == (s.fields == data.MESSAGE).sum() > 0  # both copies, together
+
+
+def test_each_example_keeps_its_genre(tmp_path):
+  d = write(tmp_path, HEADER_M + "1,need water,,direct\n2,storm hits coast,,news\n3,hello,,\n",
+            HEADER_C + f"1,{ZEROS}\n2,{ZEROS}\n3,{ZEROS}\n")
+  examples, _ = data.load(d, str(tmp_path))
+  assert list(examples.genres) == ["direct", "news", ""]
+  assert list(examples.subset(examples.ids != "2").genres) == ["direct", ""]

@@ -33,6 +33,20 @@ def test_report_comes_from_the_exports_labels(exported, tmp_path):
   assert list(scores["thresholds"].values()) == metadata["thresholds"]
 
 
+def test_the_html_report_and_the_exports_model_card(exported, tmp_path):
+  _, path = exported
+  fixtures.write_two_file(tmp_path / "d", fixtures.synthetic_rows(50, seed=2))
+  evaluate.evaluate_export(path, str(tmp_path / "d"), report_path=str(tmp_path / "report.html"))
+  page = (tmp_path / "report.html").read_text(encoding="utf-8")
+  assert page.count('<figure class="curve">') == labels.NUM_CATEGORIES and "<td>direct</td><td>50</td>" in page
+  # The card quotes the export's own validation report (carried in assets.extra), also as Markdown there.
+  validation = serving.read_metadata(path)["report"]
+  with open(os.path.join(path, "assets.extra", serving.MODEL_CARD_FILE), encoding="utf-8") as f:
+    card = f.read()
+  assert f"On {validation['examples']} validation messages it never trained on: Total {validation['total']:.2f}" in card
+  assert "<h2>Categories it cannot be trusted on</h2>" in page and "English only" in page
+
+
 def test_split_uses_the_training_runs_id_split(exported, tmp_path):
   _, path = exported
   rows = fixtures.synthetic_rows(80, seed=4)

@@ -7,6 +7,7 @@ import pytest
 import tensorflow as tf
 
 from disaster_tf import data
+from disaster_tf import features
 from disaster_tf import inputs
 from disaster_tf import labels
 from disaster_tf import losses
@@ -33,7 +34,8 @@ def test_prepare_splits_by_id_and_derives_everything_from_the_training_split(pre
   train, tune, validation = run.splits
   assert len(train) + len(tune) + len(validation) == run.load_report.examples == 200
   assert not set(train.ids) & set(validation.ids) and not set(tune.ids) & set(validation.ids)
-  assert "water" in run.vocabulary and "zanzibarx" not in run.vocabulary  # adapted on train only
+  for vocabulary in run.vocabularies.values():  # adapted on train only
+    assert "water" in vocabulary.tokens and "zanzibarx" not in vocabulary.tokens
   expected = losses.class_weight_table(config.train.class_weight, losses.label_counts(train.labels),
                                        config.train.class_weight_cap)
   np.testing.assert_array_equal(run.class_weights, expected)
@@ -47,19 +49,21 @@ def test_prepare_caches_training_blocks_and_batched_evaluation_splits(prepared):
   names = os.listdir(scratch)
   assert all(any(n.startswith(f"train-{i}") for n in names) for i in range(3))  # filled before epoch 1
   assert sum(data.fill_cache(b) for b in run.train_blocks) == len(run.splits.train)
-  token_ids, label_matrix = next(iter(run.validation_ds))
-  assert token_ids.shape[1] == config.model.sequence_length and label_matrix.shape[1] == labels.NUM_CATEGORIES
+  batch, label_matrix = next(iter(run.validation_ds))
+  assert set(batch) == set(features.input_names(config.model)) and label_matrix.shape[1] == labels.NUM_CATEGORIES
+  assert batch[features.TOKEN_IDS].shape[1] == config.model.sequence_length
   validation_labels = np.concatenate([y.numpy() for _, y in run.validation_ds])
   np.testing.assert_array_equal(validation_labels, run.splits.validation.labels)  # in order, every example
 
 
 def test_prepare_reuses_a_given_vocabulary(prepared):
   config, scratch, run = prepared
-  vocabulary = list(run.vocabulary[:-1]) + ["zanzibarx"]
-  again = inputs.prepare(config, scratch, vocabulary=vocabulary)
-  assert list(again.vocabulary) == vocabulary
-  ids = again.vectorizer(tf.constant(["zanzibarx"])).numpy()
-  assert ids[0, 0] == len(vocabulary) - 1
+  tokens = run.vocabularies[features.TOKEN_IDS].tokens[:-1] + ("zanzibarx",)
+  given = {**run.vocabularies, features.TOKEN_IDS: features.Vocabulary(tokens)}
+  again = inputs.prepare(config, scratch, vocabularies=given)
+  assert again.vocabularies is given
+  ids = again.featurizer(tf.constant(["zanzibarx"]))[features.TOKEN_IDS].numpy()
+  assert ids[0, 0] == len(tokens) - 1
 
 
 def test_without_a_tune_split_selection_is_on_validation(tmp_path):

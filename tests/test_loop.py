@@ -15,6 +15,7 @@ from disaster_tf import checkpoint as ckpt_lib
 from disaster_tf import config as config_lib
 from disaster_tf import data
 from disaster_tf import distribute
+from disaster_tf import features
 from disaster_tf import inputs
 from disaster_tf import labels
 from disaster_tf import loop
@@ -25,10 +26,10 @@ from disaster_tf import text
 from tests import fixtures
 
 
-def prepared_run(tmp_path, rows=200, **train_overrides):
+def prepared_run(tmp_path, rows=200, **overrides):
   """The first phase on generated data: (config, RunInputs); the scratch dir is tmp_path/scratch."""
   fixtures.write_two_file(tmp_path / "data", fixtures.synthetic_rows(rows))
-  config = fixtures.tiny_config(str(tmp_path / "data"), **train_overrides)
+  config = fixtures.tiny_config(str(tmp_path / "data"), **overrides)
   os.makedirs(tmp_path / "scratch", exist_ok=True)
   return config, inputs.prepare(config, str(tmp_path / "scratch"))
 
@@ -73,15 +74,30 @@ def test_restore_takes_the_checkpoint_and_the_flags_learning_rate(tmp_path):
   saved.state.epoch.assign(1)
   saved.manager.save()
   fresh = new_trainer(config, run, tmp_path / "model")
-  loop.restore(fresh, str(tmp_path / "model"), run.vocabulary, learning_rate=0.001)
+  loop.restore(fresh, str(tmp_path / "model"), run.vocabularies, learning_rate=0.001)
   assert int(fresh.state.epoch.numpy()) == 1
   assert int(fresh.optimizer.iterations.numpy()) == run.steps_per_epoch
   for a, b in zip(weights(saved), weights(fresh)):
     np.testing.assert_array_equal(a, b)
   assert float(fresh.optimizer.learning_rate.numpy()) == pytest.approx(0.001)  # the flags win
   empty = new_trainer(config, run, tmp_path / "other")
-  loop.restore(empty, str(tmp_path / "other"), run.vocabulary, 0.02)  # nothing to resume: unchanged
+  loop.restore(empty, str(tmp_path / "other"), run.vocabularies, 0.02)  # nothing to resume: unchanged
   assert int(empty.state.epoch.numpy()) == 0
+
+
+def test_a_cosine_schedule_decays_over_the_run_and_continues_on_resume(tmp_path):
+  config, run = prepared_run(tmp_path, lr_schedule="cosine", epochs=4)  # learning rate 0.02
+  saved = new_trainer(config, run, tmp_path / "model")
+  assert float(saved.optimizer.learning_rate.numpy()) == pytest.approx(0.02)
+  train_epoch(saved, run, config, 1)
+  saved.state.epoch.assign(1)
+  saved.manager.save()
+  # A quarter of the way through: 0.02 * (1 + cos(pi / 4)) / 2.
+  expected = 0.02 * (1 + np.cos(np.pi / 4)) / 2
+  assert float(saved.optimizer.learning_rate.numpy()) == pytest.approx(expected, rel=1e-4)
+  resumed = new_trainer(config, run, tmp_path / "model")
+  loop.restore(resumed, str(tmp_path / "model"), run.vocabularies, config.train.learning_rate)
+  assert float(resumed.optimizer.learning_rate.numpy()) == pytest.approx(expected, rel=1e-4)  # not reset to 0.02
 
 
 def test_restore_keeps_the_best_record_of_best_dir_over_older_counters(tmp_path):
@@ -95,13 +111,13 @@ def test_restore_keeps_the_best_record_of_best_dir_over_older_counters(tmp_path)
     manager.save(checkpoint_number=step)
   # checkpoints/ holds epoch 1 only (epoch 2's was lost); best/ holds epoch 2, which scored 5.
   resumed = new_trainer(config, run, model_dir)
-  loop.restore(resumed, str(model_dir), run.vocabulary, config.train.learning_rate)
+  loop.restore(resumed, str(model_dir), run.vocabularies, config.train.learning_rate)
   state = resumed.state
   assert (int(state.epoch.numpy()), float(state.best_metric.numpy()), int(state.best_epoch.numpy())) == (1, 5.0, 2)
   assert not loop.advance_counters(state, 2, 3.0)  # a worse epoch 2 does not replace the best
   shutil.rmtree(model_dir / ckpt_lib.BEST_DIR)  # best/ lost: the counters forget a best they cannot restore
   forgetful = new_trainer(config, run, model_dir)
-  loop.restore(forgetful, str(model_dir), run.vocabulary, config.train.learning_rate)
+  loop.restore(forgetful, str(model_dir), run.vocabularies, config.train.learning_rate)
   assert int(forgetful.state.best_epoch.numpy()) == 0 and loop.advance_counters(forgetful.state, 2, 0.5)
 
 
@@ -109,8 +125,8 @@ def test_a_run_refused_for_another_vocabulary_writes_nothing(tmp_path):
   config, run = prepared_run(tmp_path)
   model_dir = tmp_path / "model"
   new_trainer(config, run, model_dir).manager.save()
-  loop.write_run_files(config, run.vocabulary, str(model_dir), "--epochs=3\n")
-  text.save_vocabulary(list(run.vocabulary[:-1]) + ["someotherword"], str(model_dir))
+  loop.write_run_files(config, run.vocabularies, str(model_dir), "--epochs=3\n")
+  text.save_vocabulary(list(run.vocabularies[features.TOKEN_IDS].tokens[:-1]) + ["someotherword"], str(model_dir))
   before = {p: p.read_bytes() for p in model_dir.rglob("*") if p.is_file()}
   changed = dataclasses.replace(config, train=dataclasses.replace(config.train, epochs=7))
   with pytest.raises(ValueError, match="trained with another vocabulary or category list"):
@@ -139,7 +155,7 @@ def test_an_epoch_stopped_mid_way_saves_and_resumes_at_that_step_exactly(tmp_pat
                                                      "epoch 1; saved .*ckpt-2. Run the same command to resume"):
     train_epoch(stopped, run, config, epoch=1, stop=StopAfter(stopped, 2))
   resumed = new_trainer(config, run, tmp_path / "model")
-  loop.restore(resumed, str(tmp_path / "model"), run.vocabulary, config.train.learning_rate)
+  loop.restore(resumed, str(tmp_path / "model"), run.vocabularies, config.train.learning_rate)
   assert int(resumed.state.step_in_epoch.numpy()) == 2 and int(resumed.state.epoch.numpy()) == 0
   train_epoch(resumed, run, config, epoch=1)
   assert int(resumed.optimizer.iterations.numpy()) == run.steps_per_epoch
@@ -157,7 +173,7 @@ def test_a_non_finite_loss_stops_the_epoch_without_saving(tmp_path):
 
 
 def test_steps_per_execution_and_xla_train_every_step_of_an_epoch(tmp_path):
-  config, run = prepared_run(tmp_path, steps_per_execution=4, jit_compile=True)
+  config, run = prepared_run(tmp_path, architecture="multi_cnn", steps_per_execution=4, jit_compile=True)
   assert run.steps_per_epoch % 4 != 0  # so the last call of an epoch runs fewer steps
   trainer = new_trainer(config, run, tmp_path / "model")
   first, second = (train_epoch(trainer, run, config, epoch) for epoch in (1, 2))
@@ -172,7 +188,7 @@ def test_finish_tunes_thresholds_for_the_configured_objective_and_reports_on_val
   train_epoch(trainer, run, config, epoch=1)
   trainer.best_manager.save(checkpoint_number=1)
   dirs = distribute.RunDirs(str(tmp_path / "model"), str(tmp_path / "model"), str(tmp_path / "scratch"), True)
-  final = loop.finish(trainer, run, config.train, dirs)
+  final = loop.finish(trainer, run, config.train, dirs, tf.summary.create_file_writer(str(tmp_path / "events")))
   tune = steps.predict(trainer.eval_step, run.tune_ds)
   expected = metrics.tune_thresholds(run.splits.tune.labels, tune.scores, config.train.min_tune_positives,
                                      "macro_f1")
@@ -180,6 +196,17 @@ def test_finish_tunes_thresholds_for_the_configured_objective_and_reports_on_val
   assert final["threshold_source"] == f"tuned on the tune split ({len(run.splits.tune)} messages) for macro_f1"
   validation = steps.predict(trainer.eval_step, run.validation_ds)
   assert final["total"] == metrics.report(run.splits.validation.labels, validation.labels(expected))["total"]
+  # TensorBoard's PR Curves tab: one curve per category and split, at the best epoch.
+  curves = {}
+  for path in (tmp_path / "events").iterdir():
+    for event in tf.compat.v1.train.summary_iterator(str(path)):
+      for value in event.summary.value:
+        curves[value.tag] = (event.step, value.metadata.plugin_data.plugin_name, tf.make_ndarray(value.tensor))
+  assert len(curves) == 2 * labels.NUM_CATEGORIES
+  step, plugin, counts = curves["pr_validation/water"]
+  assert (step, plugin, counts.shape) == (int(trainer.state.best_epoch.numpy()), "pr_curves", (6, 101))
+  water = labels.CATEGORIES.index("water")
+  assert counts[0, 0] == (run.splits.validation.labels[:, water] == 1).sum()  # at threshold 0 every positive is a TP
 
 
 def test_advance_counters_keeps_the_best_epoch_and_counts_the_others():
@@ -231,10 +258,9 @@ def test_run_writes_checkpoints_metrics_summaries_and_learns(trained):
   assert epochs[-1]["train_loss"] < 0.6 * epochs[0]["train_loss"]  # the loss goes down
   assert body["final"]["total"] == final["total"] and 0 < final["total"] <= 36
   assert set(final["categories"]) == set(labels.CATEGORIES)
-  # The keyword signal is learned: each keyword's categories are predicted far above chance.
-  def keyword_f1(scores):
-    return np.mean([scores["categories"][c]["f1"] for c in ("water", "food", "fire", "floods", "earthquake")])
-  assert keyword_f1(final) > 0.4 and keyword_f1(final) > keyword_f1(epochs[0]["selection"]) + 0.2
+  # The keyword signal is learned: each keyword's categories are predicted far above chance (~0.1 untrained).
+  keyword_f1 = np.mean([final["categories"][c]["f1"] for c in ("water", "food", "fire", "floods", "earthquake")])
+  assert keyword_f1 > 0.8
   assert body["data"]["examples"] == 400 and body["config"] == json.loads(config.to_json())
   assert sorted(os.listdir(os.path.join(model_dir, ckpt_lib.CHECKPOINTS_DIR)))[0] == "checkpoint"
   assert saved_epoch(tf.train.latest_checkpoint(os.path.join(model_dir, ckpt_lib.CHECKPOINTS_DIR))) == 6
@@ -261,7 +287,7 @@ def test_load_model_and_thresholds_reproduce_the_final_report(trained, tmp_path)
   assert loaded.config == config and loaded.checkpoint_path == final["checkpoint"]
   examples, _ = data.load(config.train.data, str(tmp_path))
   validation = data.split(examples, config.train).validation
-  outputs = loaded.model(loaded.vectorizer(tf.constant(validation.read_texts())))
+  outputs = loaded.model(loaded.featurizer(tf.constant(validation.read_texts())))
   decided = model_lib.decide(*model_lib.probabilities(outputs), ckpt_lib.read_thresholds(model_dir))
   assert metrics.report(validation.labels, decided)["total"] == pytest.approx(final["total"], abs=1e-9)
 

@@ -12,10 +12,10 @@ import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
 
 from disaster_tf import checkpoint as ckpt_lib
+from disaster_tf import features
 from disaster_tf import labels
 from disaster_tf import model as model_lib
 from disaster_tf import serving
-from disaster_tf import text
 from tests import fixtures
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -25,8 +25,8 @@ MESSAGES = ["We need water and food", "Fire in the market", "", "the of and", "æ
 
 def in_memory_scores(model_dir, texts):
   loaded = ckpt_lib.load_model(model_dir)
-  vectorized = loaded.vectorizer(tf.constant(texts))
-  scores, _ = model_lib.probabilities(loaded.model(vectorized), text.has_tokens(vectorized))
+  inputs = loaded.featurizer(tf.constant(texts))
+  scores, _ = model_lib.probabilities(loaded.model(inputs), features.has_tokens(inputs))
   return scores.numpy()
 
 
@@ -216,7 +216,7 @@ def test_serving_graph_uses_only_allowed_ops(exported):
   assert_only_allowed_ops(exported[1])
 
 
-@pytest.mark.parametrize("architecture", ["cnn_rnn", "bigru", "multi_cnn"])
+@pytest.mark.parametrize("architecture", ["cnn_rnn", "bigru", "multi_cnn", "wide_deep"])  # ensemble: `exported`
 def test_every_backbone_exports_with_allowed_ops_only(architecture, tmp_path):
   from disaster_tf import loop  # pylint: disable=import-outside-toplevel
   fixtures.write_two_file(tmp_path / "data", fixtures.synthetic_rows(60))
@@ -289,7 +289,7 @@ def test_a_linear_model_exports_and_serves_raw_text(tmp_path):
   from disaster_tf import loop  # pylint: disable=import-outside-toplevel
   fixtures.write_two_file(tmp_path / "data", fixtures.synthetic_rows(120))
   config = fixtures.tiny_config(str(tmp_path / "data"), epochs=1)
-  config = config.__class__(model=config.model.__class__(architecture="linear", max_tokens=200), train=config.train)
+  config = config.__class__(model=config.model.__class__(architecture="linear", char_ngrams=(2, 4)), train=config.train)
   loop.train_and_evaluate(config, str(tmp_path / "model"), verbose=0)
   path = serving.export(str(tmp_path / "model"), str(tmp_path / "models"), warmup=False)
   out = tf.saved_model.load(path).signatures["serving_default"](text=tf.constant(MESSAGES + [""]))
@@ -319,7 +319,32 @@ def test_thresholds_file_errors(tmp_path):
 def test_the_serving_function_traces_once_for_every_batch_size(exported):
   model_dir, _ = exported
   loaded = ckpt_lib.load_model(model_dir)
-  module = serving.ServingModule(loaded.model, loaded.vectorizer, np.full(36, 0.5))
+  module = serving.ServingModule(loaded.model, loaded.featurizer, np.full(36, 0.5))
   for batch in (1, 5, 0, 64, 2):
     module.predict(tf.constant(["we need water"] * batch, tf.string))
   assert module.predict.experimental_get_tracing_count() == 1
+
+
+def test_a_multilingual_model_answers_a_creole_message_and_reports_both_languages(tmp_path, exported):
+  from disaster_tf import evaluate, loop  # pylint: disable=import-outside-toplevel
+  fixtures.write_two_file(tmp_path / "data", fixtures.synthetic_rows(200), originals=True)
+  config = fixtures.tiny_config(str(tmp_path / "data"), epochs=3, text_fields=("message", "original"))
+  final = loop.train_and_evaluate(config, str(tmp_path / "model"), verbose=0)
+  # The report stays on the English messages; the originals get theirs, beside the same messages translated.
+  originals, translations = final["languages"]["original"], final["languages"]["translation"]
+  assert final["examples"] == originals["examples"] == translations["examples"] > 20
+  assert originals["micro_f1"] > 0.8 and translations["micro_f1"] > 0.8
+  path = serving.export(str(tmp_path / "model"), str(tmp_path / "models"), warmup=False)
+  creole = ["Nou bezwen dlo tanpri", "Tanpri voye manje nan bouk la"]
+  water, food = labels.CATEGORIES.index("water"), labels.CATEGORIES.index("food")
+  out = tf.saved_model.load(path).signatures["serving_default"](text=tf.constant(creole))["labels"].numpy()
+  assert out[0, water] == 1 and out[1, food] == 1 and out[0, food] == 0
+  english_only = tf.saved_model.load(exported[1]).signatures["serving_default"](text=tf.constant(creole))
+  assert english_only["labels"].numpy()[0, water] == 0  # "dlo" is a word it never saw
+  # evaluate --text_field=original scores the validation originals as training did.
+  scores, _ = evaluate.evaluate_export(path, str(tmp_path / "data"), "validation", text_field="original")
+  assert scores["total"] == pytest.approx(originals["total"], abs=1e-9) and scores["text_field"] == "original"
+  with pytest.raises(ValueError, match="no message of the validation split has an original"):
+    evaluate.evaluate_export(path, exported[0].replace("model", "data"), "validation", text_field="original")
+  with pytest.raises(ValueError, match="text_field='translation': expected one of message, original"):
+    evaluate.evaluate_export(path, str(tmp_path / "data"), "validation", text_field="translation")

@@ -6,37 +6,50 @@ import pytest
 import tensorflow as tf
 
 from disaster_tf import config as config_lib
+from disaster_tf import features
 from disaster_tf import labels
 from disaster_tf import losses
 from disaster_tf import model as model_lib
 from disaster_tf import steps
-from disaster_tf import text
 from tests import fixtures
 
 
-def tiny_model_and_optimizer(learning_rate, architecture="cnn_rnn", sequence_length=5, vocab_size=13):
-  """A tiny model over `sequence_length` token ids, and its built optimizer."""
-  cfg = config_lib.ModelConfig(architecture=architecture, max_tokens=vocab_size, sequence_length=sequence_length,
-                               embedding_dim=4, conv_filters=4, conv_kernel_size=2, rnn_units=4, dropout=0.0)
-  model = model_lib.build_model(cfg, vocab_size=vocab_size)
+def tiny_config(architecture="cnn_rnn", sequence_length=5, max_tokens=13):
+  """A tiny model config; TF-IDF inputs keep every n-gram (min_df 1) and add character 2-3-grams."""
+  return config_lib.ModelConfig(architecture=architecture, max_tokens=max_tokens, sequence_length=sequence_length,
+                                embedding_dim=4, conv_filters=4, conv_kernel_size=2, rnn_units=4, dropout=0.0,
+                                min_df=1, char_ngrams=(2, 3))
+
+
+def tiny_model_and_optimizer(learning_rate, cfg, input_sizes):
+  """The model `cfg` describes over inputs of `input_sizes`, and its built optimizer."""
+  model = model_lib.build_model(cfg, input_sizes)
   optimizer = keras.optimizers.Adam(learning_rate)
   optimizer.build(model.trainable_variables)
-  return cfg, model, optimizer
+  return model, optimizer
 
 
 def labelled_batch(cfg, rows):
-  """Vectorises the rows' messages with a vocabulary adapted on them (at most cfg.max_tokens words)."""
-  vectorizer = text.make_vectorizer(cfg)
-  vocabulary = text.adapt(vectorizer, [r["message"] for r in rows])
+  """Featurises the rows' messages with vocabularies adapted on them (at most cfg.max_tokens words)."""
+  messages = [r["message"] for r in rows]
+  featurizer = features.Featurizer(cfg, features.adapt(cfg, tf.data.Dataset.from_tensor_slices(messages)))
   y = np.array([[r["labels"][c] for c in labels.CATEGORIES] for r in rows], np.int32)
-  return vocabulary, vectorizer(tf.constant([r["message"] for r in rows])), tf.constant(y)
+  return featurizer, featurizer(tf.constant(messages)), tf.constant(y)
+
+
+def random_ids(seed, rows, length=5, vocab=13):
+  return {features.TOKEN_IDS: np.random.default_rng(seed).integers(0, vocab, size=(rows, length))}
+
+
+ID_SPEC = {features.TOKEN_IDS: tf.TensorSpec([None, 5], tf.int64)}
 
 
 def test_one_compiled_step_of_the_loops_step_on_a_13_word_vocabulary_changes_every_weight():
   rows = fixtures.synthetic_rows(8, seed=3)
-  cfg, model, optimizer = tiny_model_and_optimizer(0.1)
-  vocabulary, ids, y = labelled_batch(cfg, rows)
-  assert len(vocabulary) == 13 and int(tf.reduce_sum(y)) > 8  # real keyword labels, not all zeros
+  cfg = tiny_config()
+  featurizer, ids, y = labelled_batch(cfg, rows)
+  model, optimizer = tiny_model_and_optimizer(0.1, cfg, featurizer.sizes)
+  assert featurizer.sizes == {features.TOKEN_IDS: 13} and int(tf.reduce_sum(y)) > 8  # real keyword labels
   class_weights = tf.constant(losses.class_weight_table("balanced", losses.label_counts(y.numpy()), 50.0))
   train_steps = steps.make_train_steps(model, optimizer, tf.distribute.get_strategy(), class_weights,
                                        tf.ones([36]), global_batch_size=8)
@@ -58,10 +71,10 @@ def test_one_compiled_step_of_the_loops_step_on_a_13_word_vocabulary_changes_eve
 @pytest.mark.parametrize("architecture", config_lib.ARCHITECTURES)
 def test_every_backbone_trains_one_step_of_the_loops_step(architecture):
   rows = fixtures.synthetic_rows(6, seed=5)
-  cfg, _, _ = tiny_model_and_optimizer(0.05, architecture, sequence_length=6, vocab_size=30)
-  vocabulary, inputs, y = labelled_batch(cfg, rows)
-  # Built for the adapted vocabulary's size: the linear model has one input per entry.
-  _, model, optimizer = tiny_model_and_optimizer(0.05, architecture, sequence_length=6, vocab_size=len(vocabulary))
+  cfg = tiny_config(architecture, sequence_length=6, max_tokens=30)
+  featurizer, inputs, y = labelled_batch(cfg, rows)
+  assert set(inputs) == set(features.input_names(cfg))
+  model, optimizer = tiny_model_and_optimizer(0.05, cfg, featurizer.sizes)  # one TF-IDF weight per n-gram
   train_steps = steps.make_train_steps(model, optimizer, tf.distribute.get_strategy(), tf.ones([36, 3]),
                                        tf.ones([36]), 6)
   before = [v.numpy().copy() for v in model.trainable_variables]
@@ -75,8 +88,9 @@ def test_several_steps_per_call_equal_the_same_steps_one_call_each():
   results = []
   for per_call in (1, 4):
     keras.utils.set_random_seed(0)
-    cfg, model, optimizer = tiny_model_and_optimizer(0.05, vocab_size=20)
-    _, ids, y = labelled_batch(cfg, rows)
+    cfg = tiny_config(max_tokens=20)
+    featurizer, ids, y = labelled_batch(cfg, rows)
+    model, optimizer = tiny_model_and_optimizer(0.05, cfg, featurizer.sizes)
     train_steps = steps.make_train_steps(model, optimizer, tf.distribute.get_strategy(), tf.ones([36, 3]),
                                          tf.ones([36]), 8)
     iterator = iter(tf.data.Dataset.from_tensor_slices((ids, y)).batch(8))
@@ -88,27 +102,27 @@ def test_several_steps_per_call_equal_the_same_steps_one_call_each():
 
 
 def test_train_and_eval_functions_trace_a_bounded_number_of_times():
-  _, model, optimizer = tiny_model_and_optimizer(0.01)
+  model, optimizer = tiny_model_and_optimizer(0.01, tiny_config(), {features.TOKEN_IDS: 13})
   train_steps = steps.make_train_steps(model, optimizer, tf.distribute.get_strategy(), tf.ones([36, 3]),
                                        tf.ones([36]), 4)
-  eval_step = steps.make_eval_step(model, tf.TensorSpec([None, 5], tf.int64), tf.ones([36, 3]), tf.ones([36]))
-  ids = np.random.default_rng(0).integers(0, 13, size=(40, 5))
+  eval_step = steps.make_eval_step(model, ID_SPEC, tf.ones([36, 3]), tf.ones([36]))
+  ids = random_ids(0, 40)
   ds = tf.data.Dataset.from_tensor_slices((ids, np.zeros((40, 36), np.int32))).batch(4, drop_remainder=True)
   for _ in range(3):  # a new iterator each epoch, and a varying number of steps per call
     iterator = iter(ds)
     for count in (1, 3, 6):
       train_steps(iterator, tf.constant(count))
   assert train_steps.experimental_get_tracing_count() == 1
-  many = np.tile(ids, (2, 1))  # 80 rows
+  many = np.tile(ids[features.TOKEN_IDS], (2, 1))  # 80 rows
   for batch in (1, 2, 7, 64, 3):
-    eval_step(tf.constant(many[:batch]), tf.zeros([batch, 36], tf.int32))
+    eval_step({features.TOKEN_IDS: tf.constant(many[:batch])}, tf.zeros([batch, 36], tf.int32))
   assert eval_step.experimental_get_tracing_count() == 1
 
 
 def test_predict_concatenates_batches_and_decides_like_the_export():
-  _, model, _ = tiny_model_and_optimizer(0.01)
-  eval_step = steps.make_eval_step(model, tf.TensorSpec([None, 5], tf.int64), tf.ones([36, 3]), tf.ones([36]))
-  ids = np.random.default_rng(1).integers(0, 13, size=(10, 5))
+  model, _ = tiny_model_and_optimizer(0.01, tiny_config(), {features.TOKEN_IDS: 13})
+  eval_step = steps.make_eval_step(model, ID_SPEC, tf.ones([36, 3]), tf.ones([36]))
+  ids = random_ids(1, 10)
   y = np.zeros((10, 36), np.int32)
   predictions = steps.predict(eval_step, tf.data.Dataset.from_tensor_slices((ids, y)).batch(4))
   scores, related = model_lib.probabilities(model(ids, training=False))

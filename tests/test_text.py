@@ -26,6 +26,12 @@ def clean(*strings):
     ("   \t\n ", ""),
     ("no food, not water", "no food not water"),  # negations are kept
     ("snake_case_word", "snake case word"),
+    # Haitian Creole as SMS write it: apostrophes join (as SMS spell m'ap "map"), accents stay letters,
+    # and the few English stop words that are Creole words too go ("a", "an", "me").
+    ("M'ap mouri grangou, k'ap ede nou?", "map mouri grangou kap ede nou"),
+    ("Mwen pa't konn sa pou'm fè", "mwen pat konn sa poum fè"),
+    ("Nou bezwen dlo ak manje nan Leyogan jodi a", "nou bezwen dlo ak manje nan leyogan jodi"),
+    ("LÒPITAL la plen", "lòpital la plen"),
 ])
 def test_standardize(raw, expected):
   assert clean(raw) == [expected]

@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tests import fixtures
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -43,3 +45,15 @@ def test_bad_flags_and_missing_data_are_clear_errors(tmp_path):
   result = run_train(f"--model_dir={tmp_path / 'm'}", f"--data={tmp_path / 'nowhere'}")
   assert result.returncode == 1
   assert f"train.py: {tmp_path / 'nowhere'}: no such file or directory" in result.stderr
+
+
+def test_char_ngrams_flag_takes_two_widths_or_nothing():
+  from absl import app  # pylint: disable=import-outside-toplevel
+  from disaster_tf.cli import train  # pylint: disable=import-outside-toplevel
+  assert train.config_from_flagfile("disaster_response").model.char_ngrams == (2, 5)  # the default
+  assert train.config_from_flagfile("disaster_response", "--char_ngrams=3,4").model.char_ngrams == (3, 4)
+  assert train.config_from_flagfile("disaster_response", "--char_ngrams=").model.char_ngrams == ()
+  with pytest.raises(app.UsageError, match=r"--char_ngrams=two,5: expected two integers lo,hi \(e.g. 2,5\)"):
+    train.config_from_flagfile("disaster_response", "--char_ngrams=two,5")
+  with pytest.raises(app.UsageError, match=r"char_ngrams=\(5, 2\): expected two widths"):
+    train.config_from_flagfile("disaster_response", "--char_ngrams=5,2")

@@ -6,8 +6,11 @@
 `--export_dir` is a version directory or a base directory (its highest version
 is used). `--split` applies the training run's own id split (fractions and salt
 are read from the export), so `validation` scores only messages the model
-never trained on. Prints the same report as training, and writes it as JSON
-with --output.
+never trained on. Prints the same report as training, writes it as JSON with
+--output, and as one self-contained HTML page with --report (model card, F1
+bars, precision-recall curves, `related`'s confusion matrix, scores per genre).
+`--text_field=original` scores the messages that have an original as they
+were sent.
 """
 
 import json
@@ -31,8 +34,12 @@ def define_flags() -> None:
   flags.DEFINE_string("data", None, "Labelled data: a two-file directory or a wide CSV file.", required=True)
   flags.DEFINE_enum("split", "all", evaluate.SPLITS, "Which messages to score, by the training run's id split "
                     "(read from the export): validation is what the model neither trained nor chose on.")
+  flags.DEFINE_enum("text_field", "message", ("message", "original"), "Score each message as translated "
+                    "(message), or the messages that have an original as they were sent (original).")
   flags.DEFINE_string("output", None, "Where to write the report as JSON (default: printed only, so that no "
                       "file lands in the working directory unasked).")
+  flags.DEFINE_string("report", None, "Also write the evaluation as one self-contained HTML page (model card, "
+                      "F1 bars, precision-recall curves, related's confusion matrix, scores per genre).")
   flags.DEFINE_integer("batch_size", 256, "Messages per call; larger batches amortise the per-call overhead.",
                        lower_bound=1)
 
@@ -41,19 +48,24 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   from disaster_tf import config, data, evaluate, labels, metrics  # pylint: disable=import-outside-toplevel
-  if FLAGS.output is not None:
-    output_dir = os.path.dirname(os.path.abspath(FLAGS.output))
-    if not os.path.isdir(output_dir):  # found out now, not after the whole evaluation has run
-      sys.exit(f"{cli.prog()}: --output={FLAGS.output}: {output_dir} is not a directory; create it first")
+  for name in ("output", "report"):
+    value = getattr(FLAGS, name)
+    output_dir = os.path.dirname(os.path.abspath(value)) if value is not None else None
+    if output_dir and not os.path.isdir(output_dir):  # found out now, not after the whole evaluation has run
+      sys.exit(f"{cli.prog()}: --{name}={value}: {output_dir} is not a directory; create it first")
   try:
-    scores, _ = evaluate.evaluate_export(FLAGS.export_dir, FLAGS.data, FLAGS.split, FLAGS.batch_size)
-  except (data.DataError, FileNotFoundError, ValueError) as e:
+    scores, _ = evaluate.evaluate_export(FLAGS.export_dir, FLAGS.data, FLAGS.split, FLAGS.batch_size,
+                                         FLAGS.text_field, FLAGS.report)
+  except (data.DataError, OSError, ValueError) as e:  # OSError: the report could not be written
     logging.error("%s", e)
     sys.exit(f"{cli.prog()}: {e}")
-  print(metrics.format_table(scores, title=f"{scores['export']} on {FLAGS.data} ({FLAGS.split} split):"))
+  print(metrics.format_table(scores, title=f"{scores['export']} on {FLAGS.data} ({FLAGS.split} split, "
+                                          f"{FLAGS.text_field} texts):"))
   tuned = {c: t for c, t in scores["thresholds"].items() if t != labels.DEFAULT_THRESHOLD}
   print(f"decision thresholds stored in the export: {len(tuned)} categories tuned"
         + (": " + ", ".join(f"{c} {t:.3f}" for c, t in tuned.items()) if tuned else ", all at 0.5"))
+  if FLAGS.report is not None:
+    print(f"HTML report written to {FLAGS.report}")
   if FLAGS.output is None:
     return
   try:

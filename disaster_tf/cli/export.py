@@ -6,7 +6,7 @@
 Writes <export_base>/<version>/ (saved_model.pb, variables/, assets.extra/)
 atomically: built in a hidden temporary directory and renamed into place. An
 existing version is never overwritten. The model is rebuilt from the model
-dir's config.json, vocabulary.txt and checkpoint alone.
+dir's config.json, vocabularies and checkpoint alone.
 """
 
 import sys

@@ -34,6 +34,7 @@ def define_flags(fv: flags.FlagValues = FLAGS) -> None:
   _define_data_flags(fv)
   _define_training_flags(fv)
   _define_model_flags(fv)
+  _define_tfidf_flags(fv)
 
 
 def _definers(fv: flags.FlagValues):
@@ -50,6 +51,9 @@ def _define_data_flags(fv: flags.FlagValues) -> None:
          "directory again resumes the run.", required=True)
   string("data", t.data, "A two-file data directory or one wide-format CSV file; the default is the shared "
          "data beside the checkout, relative to the working directory.")
+  flags.DEFINE_list("text_fields", list(t.text_fields), "message, or message,original: also train on each "
+                    "message as it was sent (mostly Haitian Creole), a second example with the same labels and "
+                    "always on its translation's side of the split.", flag_values=fv)
   # The split.
   real("validation_fraction", t.validation_fraction, "Share of ids held out for validation, which is reported "
        "and chooses nothing; 0.15 gives enough positives to score most categories.")
@@ -78,6 +82,8 @@ def _define_training_flags(fv: flags.FlagValues) -> None:
        "Adadelta needs ~40.")
   real("learning_rate", t.learning_rate, "Learning rate (Adam's default); on resume the flag replaces the "
        "checkpoint's rate.")
+  enum("lr_schedule", t.lr_schedule, c.LR_SCHEDULES, "constant, or cosine: the rate decays to 0 over --epochs, "
+       "which lets Adam converge on the convex --model=linear.")
   enum("class_weight", t.class_weight, c.CLASS_WEIGHTS, "Class weights, applied as per-head sample weights; "
        "sqrt_balanced lifts rare labels without the instability of balanced.")
   real("class_weight_cap", t.class_weight_cap, "Upper bound on a computed class weight, so that a label seen "
@@ -105,8 +111,9 @@ def _define_model_flags(fv: flags.FlagValues) -> None:
   """The model's shape (ModelConfig), and the progress display."""
   c, m = config_lib, config_lib.ModelConfig()
   _, integer, real, enum = _definers(fv)
-  enum("model", m.architecture, c.ARCHITECTURES, "Backbone: cnn_rnn, bigru, multi_cnn (the default: best "
-       "Total and rare-label F1 of the four, and fast) or linear (see ModelConfig in disaster_tf/config.py).")
+  enum("model", m.architecture, c.ARCHITECTURES, "Backbone: cnn_rnn, bigru, multi_cnn, linear (TF-IDF "
+       "logistic regression), ensemble (multi_cnn and linear, probabilities averaged) or wide_deep (both into "
+       "the same heads); see ModelConfig in disaster_tf/config.py.")
   integer("max_tokens", m.max_tokens, "Vocabulary size, padding and OOV included; the article's 20000 covers "
           "the words seen at least 3 times in training.")
   integer("sequence_length", m.sequence_length, "Tokens kept per message: 64 keeps ~99% of messages whole "
@@ -123,10 +130,26 @@ def _define_model_flags(fv: flags.FlagValues) -> None:
   integer("rnn_units", m.rnn_units, "Units of the recurrent layer (cnn_rnn, bigru): enough for 36 heads on 20k "
           "messages.")
   real("dropout", m.dropout, "Dropout rate before the heads: the article's 0.3; 0.5 did no better.")
-  integer("ngrams", m.ngrams, "--model=linear: n-grams up to this length; uni+bigrams is the classic strong "
-          "baseline.")
   integer("verbose", None, "1: a progress bar per epoch; 0: log lines only. Default: 1 on a terminal, 0 "
           "otherwise (a bar in a log file is noise).")
+
+
+def _define_tfidf_flags(fv: flags.FlagValues) -> None:
+  """The TF-IDF n-gram inputs of --model=linear, ensemble and wide_deep (features.py)."""
+  m = config_lib.ModelConfig()
+  _, integer, real, _ = _definers(fv)
+  integer("ngrams", m.ngrams, "Word n-grams up to this length; uni+bigrams is the classic strong baseline.")
+  integer("min_df", m.min_df, "Keep an n-gram seen in at least this many training messages (scikit-learn's "
+          "min_df): one message's n-gram is noise to a linear model.")
+  integer("max_ngrams", m.max_ngrams, "At most this many n-grams per TF-IDF input (the most frequent): a bound "
+          "on memory, above what --min_df leaves on the shared data.")
+  flags.DEFINE_list("char_ngrams", list(map(str, m.char_ngrams)), "lo,hi: character lo- to hi-grams within "
+                    "words as a second TF-IDF input, for misspellings and SMS spelling (+~0.3 Total); empty: off.",
+                    flag_values=fv)
+  real("linear_l2", m.linear_l2, "L2 penalty on the linear weights (times their squared sum): scikit-learn's C=4 "
+       "on ~17.9k messages; 0 lets the linear model overfit in a few epochs.")
+  real("linear_lr_multiplier", m.linear_lr_multiplier, "The linear weights learn this many times faster than "
+       "--learning_rate (the CNN's): the convex TF-IDF model converges at ~30x the CNN's Adam rate.")
 
 
 def config_from_flags(fv: flags.FlagValues = FLAGS):
@@ -144,8 +167,15 @@ def config_from_flags(fv: flags.FlagValues = FLAGS):
     except ValueError:  # also catches a missing "=" (the weight is then "")
       raise app.UsageError(f"--loss_weights: {item!r} is not category=weight") from None
   train_values["loss_weights"] = tuple(pairs)
+  train_values["text_fields"] = tuple(fv.text_fields)
+  model_values = pick(config_lib.ModelConfig)
   try:
-    return config_lib.Config(model=config_lib.ModelConfig(**pick(config_lib.ModelConfig)),
+    model_values["char_ngrams"] = tuple(int(n) for n in fv.char_ngrams)
+  except ValueError:
+    raise app.UsageError(f"--char_ngrams={','.join(fv.char_ngrams)}: expected two integers lo,hi (e.g. 2,5), or "
+                         "nothing") from None
+  try:
+    return config_lib.Config(model=config_lib.ModelConfig(**model_values),
                              train=config_lib.TrainConfig(**train_values))
   except ValueError as e:
     raise app.UsageError(str(e)) from None

@@ -1,0 +1,75 @@
+"""Scores a CSV file of unlabelled messages with an export, or with TF Serving.
+
+  disaster-predict --export_dir=models/disaster --input=incoming.csv --output=scored.csv
+  python predict.py --serving_url=http://localhost:8501/v1/models/disaster --input=incoming.csv --output=scored.csv
+
+The input needs a `message` column (the messages file, the wide format and
+plain `id,message` all have one); any size streams through. The output keeps
+every input column and adds `priority` (1 is the most urgent: the rank of the
+message's most urgent category in the urgency order), `predicted` (its
+categories, most urgent first), `related` (no / yes / unsure) and one
+`score_<category>` per category. Rows that cannot be read are skipped and
+named (file and line) in the report printed at the end.
+"""
+
+import sys
+
+from absl import app
+from absl import flags
+from absl import logging
+
+from disaster_tf import cli
+
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+  """Defines predict.py's flags (called under __main__ only)."""
+  define_model_flags()
+  flags.DEFINE_string("input", None, "CSV file of messages to score (a 'message' column).", required=True)
+  flags.DEFINE_string("output", None, "Where to write the scored CSV (written whole, then renamed into place).",
+                      required=True)
+  flags.DEFINE_integer("batch_size", 256, "Messages per model call.", lower_bound=1)
+
+
+def define_model_flags() -> None:
+  """The flags predict.py and triage.py share: which model scores, and in which urgency order."""
+  flags.DEFINE_string("export_dir", None, "An export (version directory or its base) to load in this process.")
+  flags.DEFINE_string("serving_url", None, "Or TF Serving's REST address of the model, "
+                      "http://HOST:8501/v1/models/NAME.")
+  flags.DEFINE_list("urgency", [], "Categories to put first in the urgency order (most urgent first); the rest "
+                    "follow the default order (disaster_tf/predict.py, URGENCY).")
+
+
+def make_scorer():
+  """The scorer FLAGS ask for, and the export's metadata when there is one (None over TF Serving)."""
+  from disaster_tf import predict  # pylint: disable=import-outside-toplevel
+  if bool(FLAGS.export_dir) == bool(FLAGS.serving_url):
+    raise app.UsageError("give one of --export_dir (score in this process) or --serving_url (through TF Serving)")
+  if FLAGS.export_dir:
+    return predict.local_scorer(FLAGS.export_dir), predict.model_summary(FLAGS.export_dir)
+  return predict.serving_scorer(FLAGS.serving_url), None
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  from disaster_tf import client, predict  # pylint: disable=import-outside-toplevel
+  try:
+    order = predict.urgency_order(FLAGS.urgency)
+    scorer, _ = make_scorer()
+    report = predict.score_csv(FLAGS.input, FLAGS.output, scorer, order=order, batch_size=FLAGS.batch_size,
+                               progress=lambda n: logging.info("scored %d rows", n))
+  except (predict.InputError, client.ServingError, OSError, ValueError) as e:
+    logging.error("%s", e)
+    sys.exit(f"{cli.prog()}: {e}")
+  print(f"{FLAGS.output}: {report.summary()}")
+
+
+def run() -> None:
+  """`disaster-predict` and `python predict.py`."""
+  cli.run(define_flags, main, __doc__)
+
+
+if __name__ == "__main__":
+  run()

@@ -1,0 +1,60 @@
+"""The triage page: operators paste or upload messages and see their categories, most urgent first.
+
+  disaster-triage --export_dir=models/disaster                                  # http://127.0.0.1:8080
+  python triage.py --serving_url=http://localhost:8501/v1/models/disaster      # the same page over TF Serving
+
+The page, its script and its style sheet are served by this process (nothing
+from the network), so it works offline. It binds 127.0.0.1 unless --host says
+otherwise; requests and uploads are size-limited. Stop it with Ctrl-C.
+"""
+
+import sys
+
+from absl import app
+from absl import flags
+from absl import logging
+
+from disaster_tf import cli
+from disaster_tf.cli import predict as predict_cli
+
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+  """Defines triage.py's flags (called under __main__ only)."""
+  predict_cli.define_model_flags()
+  flags.DEFINE_string("host", "127.0.0.1", "Address to listen on; 127.0.0.1 keeps the page on this machine "
+                      "(0.0.0.0 serves the network: put it behind the organisation's access control).")
+  flags.DEFINE_integer("port", 8080, "Port to listen on (0: any free port).", lower_bound=0)
+  flags.DEFINE_integer("max_upload_mb", 20, "Largest CSV upload, in MB (about 100k messages).", lower_bound=1)
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  from disaster_tf import predict, triage  # pylint: disable=import-outside-toplevel
+  try:
+    order = predict.urgency_order(FLAGS.urgency)
+    scorer, model = predict_cli.make_scorer()
+    server = triage.make_server(triage.TriageApp(scorer, model, order, max_upload_bytes=FLAGS.max_upload_mb << 20),
+                                FLAGS.host, FLAGS.port)
+  except (OSError, ValueError) as e:
+    logging.error("%s", e)
+    sys.exit(f"{cli.prog()}: {e}")
+  host, port = server.server_address[:2]
+  print(f"triage page on http://{host}:{port}/ (Ctrl-C stops it)", flush=True)
+  try:
+    server.serve_forever()
+  except KeyboardInterrupt:
+    pass
+  finally:
+    server.server_close()
+
+
+def run() -> None:
+  """`disaster-triage` and `python triage.py`."""
+  cli.run(define_flags, main, __doc__)
+
+
+if __name__ == "__main__":
+  run()

@@ -1,0 +1,249 @@
+"""The model's inputs: raw strings -> token ids and sparse TF-IDF n-grams, in the graph.
+
+A model reads one or more named inputs (`model.input_names`):
+  token_ids    [batch, sequence_length] int64 word ids (the sequence backbones)
+  word_ngrams  [batch, V] sparse TF-IDF of word 1..ngrams-grams (the linear model)
+  char_ngrams  [batch, V] sparse TF-IDF of character n-grams within words
+
+Each comes from a TextVectorization layer over `text.standardize`, so training
+and the export share one text path. The TF-IDF weighting is scikit-learn's
+TfidfVectorizer(sublinear_tf=True, smooth_idf=True, norm="l2") written in core
+ops: 1 + log(count), times idf = ln((1 + n) / (1 + df)) + 1 with n the training
+messages and df those holding the n-gram, each row then divided by its L2 norm.
+An n-gram enters the vocabulary if at least `min_df` training messages hold it.
+
+What is learnt from the training split (tokens, and the idf of TF-IDF inputs)
+is a `Vocabulary` per input, saved in the model dir beside the checkpoints:
+`vocabulary.txt` for token ids, `<input>.tsv` (token TAB idf) for the others.
+"""
+
+import dataclasses
+import math
+import os
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from disaster_tf import config as config_lib
+from disaster_tf import model as model_lib
+from disaster_tf import text
+
+TOKEN_IDS, WORD_NGRAMS, CHAR_NGRAMS = model_lib.TOKEN_IDS, model_lib.WORD_NGRAMS, model_lib.CHAR_NGRAMS
+input_names = model_lib.input_names
+UNKNOWN = "[UNK]"  # TextVectorization's out-of-vocabulary token: idf 0, as scikit-learn ignores unknown n-grams
+_ADAPT_BATCH = 1024  # strings vectorised at a time while adapting
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Vocabulary:
+  """What one input learnt from the training split.
+
+  Attributes:
+    tokens: as TextVectorization's `get_vocabulary()` gives them: "" and
+      "[UNK]" first for token ids, "[UNK]" first for n-gram counts.
+    idf: [len(tokens)] float32 inverse document frequencies of a TF-IDF input
+      ("[UNK]" 0), or None for token ids.
+  """
+
+  tokens: Tuple[str, ...]
+  idf: Optional[np.ndarray] = None
+
+
+Vocabularies = Dict[str, Vocabulary]
+
+
+def char_ngram_splitter(widths: Tuple[int, int]):
+  """Returns a split function: standardised strings [batch] -> ragged [batch, (n-grams)].
+
+  Like scikit-learn's "char_wb" analyzer: each word is padded with a space on
+  both sides and cut into its character (code point) n-grams of `widths[0]`
+  to `widths[1]` characters, so a misspelt word still shares most n-grams
+  with the right one (`watter`, `water`) and word boundaries stay visible.
+  Core ops only (StringSplitV2, UnicodeDecode, StringNGrams).
+  """
+  lo, hi = widths
+
+  def split(standardized: tf.Tensor) -> tf.RaggedTensor:
+    words = tf.strings.split(standardized)  # [batch, (words)]
+    padded = tf.ragged.map_flat_values(lambda w: tf.strings.join([" ", w, " "]), words)
+    chars = tf.strings.unicode_split(padded, "UTF-8")  # [batch, (words), (chars)]
+    grams = tf.strings.ngrams(chars, ngram_width=tuple(range(lo, hi + 1)), separator="")
+    return grams.merge_dims(1, 2)
+  return split
+
+
+def _counter(name: str, model_config: config_lib.ModelConfig, tokens: Optional[Sequence[str]] = None,
+             max_tokens: Optional[int] = None) -> keras.layers.TextVectorization:
+  """A TextVectorization layer giving sparse n-gram counts [batch, V] for input `name`."""
+  if name == WORD_NGRAMS:
+    split = dict(split="whitespace", ngrams=model_config.ngrams)
+  else:
+    split = dict(split=char_ngram_splitter(model_config.char_ngrams))
+  layer = keras.layers.TextVectorization(max_tokens=max_tokens, standardize=text.standardize, output_mode="count",
+                                         sparse=True, name=name, **split)
+  if tokens is not None:
+    layer.set_vocabulary(list(tokens))
+  return layer
+
+
+def tf_idf(counts: tf.SparseTensor, idf: tf.Tensor) -> tf.SparseTensor:
+  """Sublinear TF-IDF with L2-normalised rows, as scikit-learn's TfidfVectorizer.
+
+  Args:
+    counts: [batch, V] sparse n-gram counts, rows in order (TextVectorization's).
+    idf: [V] float32.
+
+  Returns:
+    [batch, V] sparse float32: (1 + log(count)) * idf / row norm, at the
+    positions of `counts` (an all-zero row stays all zero).
+  """
+  values = (1.0 + tf.math.log(tf.cast(counts.values, tf.float32))) * tf.gather(idf, counts.indices[:, 1])
+  rows = counts.indices[:, 0]
+  norms = tf.sqrt(tf.math.unsorted_segment_sum(tf.square(values), rows, counts.dense_shape[0]))
+  values = values / tf.maximum(tf.gather(norms, rows), 1e-12)
+  return tf.SparseTensor(counts.indices, values, counts.dense_shape)
+
+
+def smooth_idf(document_frequency: np.ndarray, documents: int) -> np.ndarray:
+  """scikit-learn's smooth idf: ln((1 + n) / (1 + df)) + 1, float32."""
+  df = np.asarray(document_frequency, np.float64)
+  return (np.log((1.0 + documents) / (1.0 + df)) + 1.0).astype(np.float32)
+
+
+class Featurizer(tf.Module):
+  """Raw strings -> the model's inputs; the same object in tf.data and in the export."""
+
+  def __init__(self, model_config: config_lib.ModelConfig, vocabularies: Mapping[str, Vocabulary]):
+    """Args: the model's config (which inputs, n-gram widths); a `Vocabulary` for each input."""
+    super().__init__(name="featurizer")
+    self.names = input_names(model_config)
+    missing = [n for n in self.names if n not in vocabularies]
+    if missing:
+      raise ValueError(f"no vocabulary for input(s) {', '.join(missing)} of --model={model_config.architecture}")
+    self.vocabularies = {n: vocabularies[n] for n in self.names}
+    self.layers = {}
+    self.idf = {}  # variables, so that the export's variables hold them (TF Serving restores them)
+    for name in self.names:
+      tokens = self.vocabularies[name].tokens
+      if name == TOKEN_IDS:
+        self.layers[name] = text.make_vectorizer(model_config, tokens)
+      else:
+        self.layers[name] = _counter(name, model_config, tokens)
+        self.idf[name] = tf.Variable(self.vocabularies[name].idf, trainable=False, name=f"{name}_idf")
+
+  @property
+  def sizes(self) -> Dict[str, int]:
+    """Each input's width: its vocabulary's size."""
+    return {name: len(v.tokens) for name, v in self.vocabularies.items()}
+
+  def __call__(self, text_batch: tf.Tensor) -> Dict[str, Union[tf.Tensor, tf.SparseTensor]]:
+    """Vectorises [batch] raw strings into {input name: [batch, ...]} (see the module docstring)."""
+    out = {}
+    for name in self.names:
+      x = self.layers[name](text_batch)
+      out[name] = x if name == TOKEN_IDS else tf_idf(x, self.idf[name])
+    return out
+
+
+def has_tokens(inputs: Mapping[str, Union[tf.Tensor, tf.SparseTensor]]) -> tf.Tensor:
+  """[batch] bool: whether each message holds a token (an unknown word counts); see `text.has_tokens`.
+
+  Every input comes from the same standardised text, so the first one decides.
+  """
+  name = TOKEN_IDS if TOKEN_IDS in inputs else WORD_NGRAMS
+  return text.has_tokens(inputs[name])
+
+
+def adapt(model_config: config_lib.ModelConfig, texts: tf.data.Dataset) -> Vocabularies:
+  """Learns each input's vocabulary (and idf) from `texts`, the training split's scalar strings."""
+  vocabularies = {}
+  for name in input_names(model_config):
+    if name == TOKEN_IDS:
+      layer = text.make_vectorizer(model_config)
+      vocabularies[name] = Vocabulary(tuple(str(t) for t in text.adapt(layer, texts)))
+    else:
+      vocabularies[name] = _adapt_tf_idf(name, model_config, texts)
+  return vocabularies
+
+
+def _adapt_tf_idf(name: str, model_config: config_lib.ModelConfig, texts: tf.data.Dataset) -> Vocabulary:
+  """Keeps the n-grams of at least `min_df` messages (at most `max_ngrams`, most frequent first), with idf."""
+  layer = _counter(name, model_config)  # no cap yet: every n-gram, to count the messages holding each
+  layer.adapt(texts.batch(_ADAPT_BATCH))
+  tokens = [str(t) for t in layer.get_vocabulary()]
+  df = np.zeros(len(tokens), np.int64)
+  documents = 0
+  for batch in texts.batch(_ADAPT_BATCH):
+    counts = layer(batch)  # one entry per (message, n-gram): counting columns counts messages
+    df += np.bincount(counts.indices[:, 1].numpy(), minlength=len(tokens))
+    documents += int(batch.shape[0])
+  kept = [i for i in np.argsort(-df[1:], kind="stable") + 1 if df[i] >= model_config.min_df]
+  kept = kept[:model_config.max_ngrams - 1]
+  idf = smooth_idf(df[kept], documents)
+  return Vocabulary((UNKNOWN,) + tuple(tokens[i] for i in kept), np.concatenate([[0.0], idf]).astype(np.float32))
+
+
+def file_name(name: str) -> str:
+  """The model dir's file holding input `name`'s vocabulary."""
+  return text.VOCABULARY_FILE if name == TOKEN_IDS else f"{name}.tsv"
+
+
+def save(vocabularies: Mapping[str, Vocabulary], model_dir: str) -> None:
+  """Writes each vocabulary atomically; the first input's file last (`saved` tests it)."""
+  for name in reversed(list(vocabularies)):
+    vocab = vocabularies[name]
+    if name == TOKEN_IDS:
+      text.save_vocabulary(vocab.tokens, model_dir)
+    else:
+      lines = "".join(f"{token}\t{float(idf)!r}\n" for token, idf in zip(vocab.tokens, vocab.idf))
+      config_lib.write_text_atomic(os.path.join(model_dir, file_name(name)), lines)
+
+
+def saved(model_config: config_lib.ModelConfig, model_dir: str) -> bool:
+  """Whether `model_dir` holds a previous run's vocabularies (its first input's file is written last)."""
+  return os.path.exists(os.path.join(model_dir, file_name(input_names(model_config)[0])))
+
+
+def load(model_config: config_lib.ModelConfig, model_dir: str) -> Vocabularies:
+  """Reads the vocabularies `save` wrote for `model_config`'s inputs."""
+  vocabularies = {}
+  for name in input_names(model_config):
+    if name == TOKEN_IDS:
+      vocabularies[name] = Vocabulary(tuple(text.load_vocabulary(model_dir)))
+    else:
+      vocabularies[name] = _load_tsv(os.path.join(model_dir, file_name(name)))
+  return vocabularies
+
+
+def _load_tsv(path: str) -> Vocabulary:
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f"{path}: no such file; is {os.path.dirname(path)!r} a model dir written by train.py?")
+  tokens: List[str] = []
+  idf: List[float] = []
+  with open(path, encoding="utf-8") as f:
+    for number, line in enumerate(f, 1):
+      token, _, value = line.rstrip("\n").rpartition("\t")
+      try:
+        weight = float(value)
+      except ValueError:
+        weight = math.nan
+      if not token or not math.isfinite(weight) or weight < 0:
+        raise ValueError(f"{path}, line {number}: expected an n-gram, a tab and its idf (a number >= 0), "
+                         f"found {line.rstrip()[:80]!r}")
+      tokens.append(token)
+      idf.append(weight)
+  if tokens[:1] != [UNKNOWN]:
+    raise ValueError(f"{path}: not a vocabulary written by train.py (expected {UNKNOWN!r} first)")
+  return Vocabulary(tuple(tokens), np.array(idf, np.float32))
+
+
+def fingerprint_items(vocabularies: Mapping[str, Vocabulary]) -> List[str]:
+  """Every input's tokens in one list, for `checkpoint.fingerprint` (token ids alone: the list itself)."""
+  if list(vocabularies) == [TOKEN_IDS]:
+    return list(vocabularies[TOKEN_IDS].tokens)
+  items = []
+  for name, vocab in vocabularies.items():
+    items += [f"\x02{name}", *vocab.tokens]
+  return items

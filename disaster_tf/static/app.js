@@ -1,0 +1,235 @@
+// The triage page. Messages are untrusted text from the public: they are only ever
+// put in the page with textContent (never innerHTML), and the server forbids inline scripts.
+"use strict";
+
+const URGENT = 8;       // the first categories of the urgency order are shown in red
+const BATCH = 100;      // pasted lines per /api/classify request, so progress shows and the page never blocks
+const MAX_SHOWN = 1000; // rows drawn at once; the rest stay in the CSV download and the filter
+
+const state = { model: null, columns: ["message"], items: [] };
+const $ = (id) => document.getElementById(id);
+
+function el(tag, attrs, text) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, v);
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function setStatus(text, isError) {
+  $("status").textContent = text;
+  $("status").className = isError ? "error" : "";
+}
+
+async function errorOf(response) {
+  try { return (await response.json()).error || response.statusText; } catch (e) { return response.statusText; }
+}
+
+async function loadModel() {
+  const response = await fetch("/api/model");
+  state.model = await response.json();
+  const filter = $("filter");
+  for (const c of state.model.urgency) filter.appendChild(el("option", { value: c }, c));
+  drawModel();
+}
+
+async function classifyPasted() {
+  const lines = $("messages").value.split("\n").filter((l) => l.trim() !== "");
+  if (!lines.length) { setStatus("Paste at least one message.", true); return; }
+  state.columns = ["message"];
+  state.items = [];
+  const progress = $("progress");
+  progress.hidden = false;
+  progress.max = lines.length;
+  progress.value = 0;
+  for (let start = 0; start < lines.length; start += BATCH) {
+    const response = await fetch("/api/classify", {
+      method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ messages: lines.slice(start, start + BATCH) }),
+    });
+    if (!response.ok) { progress.hidden = true; setStatus(await errorOf(response), true); return; }
+    state.items.push(...(await response.json()).results);
+    progress.value = state.items.length;
+    setStatus(`Scored ${state.items.length} of ${lines.length} messages…`);
+  }
+  progress.hidden = true;
+  setStatus(`Scored ${state.items.length} messages.`);
+  render();
+}
+
+async function uploadFile(file) {
+  if (state.model && file.size > state.model.max_upload_bytes) {
+    setStatus(`${file.name}: ${file.size} bytes is over the limit of ${state.model.max_upload_bytes} bytes; ` +
+              "split it into smaller files.", true);
+    return;
+  }
+  state.items = [];
+  const progress = $("progress");
+  progress.hidden = false;
+  progress.removeAttribute("value");
+  setStatus(`Uploading ${file.name}…`);
+  const response = await fetch("/api/upload", { method: "POST", headers: { "Content-Type": "text/csv" }, body: file });
+  if (!response.ok) { progress.hidden = true; setStatus(`${file.name}: ${await errorOf(response)}`, true); return; }
+  // NDJSON, streamed as the server scores: show progress as lines arrive.
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = "", report = null;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (value) buffer += decoder.decode(value, { stream: !done });
+    let cut;
+    while ((cut = buffer.indexOf("\n")) >= 0) {
+      const line = JSON.parse(buffer.slice(0, cut));
+      buffer = buffer.slice(cut + 1);
+      if (line.columns) state.columns = line.columns;
+      else if (line.report !== undefined) report = line;
+      else state.items.push(line);
+    }
+    setStatus(`${file.name}: scored ${state.items.length} rows…`);
+    if (done) break;
+  }
+  progress.hidden = true;
+  setStatus(report ? `${file.name}: ${report.report}` : `${file.name}: the answer stopped early`, !report || report.unreadable > 0);
+  render();
+}
+
+function ordered() {
+  const filter = $("filter").value;
+  return state.items
+    .map((item, index) => ({ item, index }))
+    .filter(({ item }) => !filter || item.predicted.includes(filter))
+    .sort((a, b) => a.item.priority - b.item.priority || a.index - b.index);
+}
+
+function render() {
+  const rows = ordered();
+  const tbody = $("results").querySelector("tbody");
+  tbody.replaceChildren();
+  const urgent = new Set(state.model ? state.model.urgency.slice(0, URGENT) : []);
+  for (const { item, index } of rows.slice(0, MAX_SHOWN)) {
+    const tr = el("tr", { class: "item", "data-index": String(index) });
+    tr.appendChild(el("td", {}, String(index + 1)));
+    tr.appendChild(el("td", {}, item.predicted.length ? item.predicted[0] : "—"));
+    tr.appendChild(el("td", { class: "message" }, item.row.message));
+    const cats = el("td", { class: "categories" });
+    if (!item.predicted.length) cats.appendChild(el("span", { class: "none" }, "none"));
+    for (const c of item.predicted) cats.appendChild(el("span", { class: urgent.has(c) ? "chip urgent" : "chip" }, c));
+    if (item.related === "unsure") cats.appendChild(el("span", { class: "chip" }, "related: unsure"));
+    tr.appendChild(cats);
+    tr.addEventListener("click", () => toggleDetail(tr, item));
+    tbody.appendChild(tr);
+  }
+  $("results").hidden = false;
+  $("toolbar").hidden = false;
+  $("count").textContent = rows.length > MAX_SHOWN
+    ? `showing the ${MAX_SHOWN} most urgent of ${rows.length}; the CSV holds all` : `${rows.length} shown`;
+}
+
+function scoreBars(scores, thresholds, predicted) {
+  const grid = el("div", { class: "bars" });
+  for (const c of state.model.urgency) {
+    grid.appendChild(el("span", {}, c));
+    const bar = el("div", { class: "bar", title: `${c}: ${scores[c].toFixed(3)}` });
+    const fill = el("div", { class: predicted.includes(c) ? "fill on" : "fill" });
+    fill.style.width = `${(100 * scores[c]).toFixed(1)}%`;
+    bar.appendChild(fill);
+    if (thresholds[c] !== undefined) {
+      const mark = el("div", { class: "threshold", title: `threshold ${thresholds[c].toFixed(3)}` });
+      mark.style.left = `${(100 * thresholds[c]).toFixed(1)}%`;
+      bar.appendChild(mark);
+    }
+    grid.appendChild(bar);
+    grid.appendChild(el("span", {}, scores[c].toFixed(2)));
+  }
+  return grid;
+}
+
+function toggleDetail(tr, item) {
+  const next = tr.nextElementSibling;
+  if (next && next.classList.contains("detail")) { next.remove(); return; }
+  const detail = el("tr", { class: "detail" });
+  const td = el("td", { colspan: "4" });
+  td.appendChild(scoreBars(item.scores, state.model.thresholds, item.predicted));
+  detail.appendChild(td);
+  tr.after(detail);
+}
+
+function csvField(value) {
+  const text = String(value);
+  return /[",\r\n]/.test(text) || /^[=+\-@\t]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}
+
+function download() {
+  const categories = state.model.categories;
+  const header = [...state.columns, "priority", "predicted", "related", ...categories.map((c) => `score_${c}`)];
+  const lines = [header.map(csvField).join(",")];
+  for (const item of state.items) {
+    const values = [...state.columns.map((c) => item.row[c] ?? ""), item.priority, item.predicted.join(";"),
+                    item.related, ...categories.map((c) => item.scores[c].toFixed(4))];
+    lines.push(values.map(csvField).join(","));
+  }
+  const link = el("a", { download: "scored.csv" });
+  link.href = URL.createObjectURL(new Blob([lines.join("\r\n") + "\r\n"], { type: "text/csv" }));
+  document.body.appendChild(link);
+  link.click();
+  link.remove();
+}
+
+function svgBars(values, max) {
+  // One horizontal bar per category: an inline SVG chart, no library.
+  const NS = "http://www.w3.org/2000/svg", rowHeight = 16, left = 170, width = 320;
+  const svg = document.createElementNS(NS, "svg");
+  svg.setAttribute("class", "chart");
+  svg.setAttribute("width", String(left + width + 50));
+  svg.setAttribute("height", String(values.length * rowHeight + 4));
+  values.forEach(([name, value], i) => {
+    const label = document.createElementNS(NS, "text");
+    label.setAttribute("x", "0"); label.setAttribute("y", String(i * rowHeight + 12));
+    label.textContent = name;
+    const rect = document.createElementNS(NS, "rect");
+    rect.setAttribute("x", String(left)); rect.setAttribute("y", String(i * rowHeight + 2));
+    rect.setAttribute("height", "12"); rect.setAttribute("width", String(Math.max(0, width * value / max)));
+    rect.setAttribute("fill", "#5b8db8");
+    const number = document.createElementNS(NS, "text");
+    number.setAttribute("x", String(left + width + 6)); number.setAttribute("y", String(i * rowHeight + 12));
+    number.textContent = value.toFixed(2);
+    svg.append(label, rect, number);
+  });
+  return svg;
+}
+
+function drawModel() {
+  const info = $("model-info");
+  info.replaceChildren();
+  const m = state.model;
+  const config = m.config.model || {};
+  info.appendChild(el("p", {}, `Model: ${config.architecture || "unknown"}; reads ` +
+    `${((m.config.train || {}).text_fields || ["message"]).join(" and ")}.`));
+  if (m.report) {
+    info.appendChild(el("h2", {}, `Validation F1 per category (${m.report.examples} messages the model never saw)`));
+    info.appendChild(svgBars(m.urgency.map((c) => [c, m.report.categories[c].f1]), 1));
+  } else {
+    info.appendChild(el("p", { class: "none" }, "This export carries no validation report."));
+  }
+  info.appendChild(el("h2", {}, "Decision thresholds"));
+  if (Object.keys(m.thresholds).length) info.appendChild(svgBars(m.urgency.map((c) => [c, m.thresholds[c]]), 1));
+  else info.appendChild(el("p", { class: "none" }, "Not known (the page scores through TF Serving without the export)."));
+}
+
+function showTab(name) {
+  for (const tab of ["classify", "model"]) {
+    $(tab).hidden = tab !== name;
+    $(`tab-${tab}`).classList.toggle("active", tab === name);
+  }
+}
+
+$("classify-button").addEventListener("click", () => classifyPasted().catch((e) => setStatus(String(e), true)));
+$("upload").addEventListener("change", (event) => {
+  const file = event.target.files[0];
+  if (file) uploadFile(file).catch((e) => setStatus(String(e), true));
+});
+$("filter").addEventListener("change", render);
+$("download").addEventListener("click", download);
+$("tab-classify").addEventListener("click", () => showTab("classify"));
+$("tab-model").addEventListener("click", () => showTab("model"));
+loadModel().catch((e) => setStatus(`Could not reach the model: ${e}`, true));

@@ -1,0 +1,133 @@
+"""Scoring unlabelled messages: urgency, scorers (in process and over TF Serving), CSV files, the CLI."""
+
+import csv
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from disaster_tf import client
+from disaster_tf import labels
+from disaster_tf import predict
+from tests import tf_serving_stub
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def keyword_scorer(texts):
+  """A stand-in model: water if the text says so, search_and_rescue for "trapped", aid_related always."""
+  results = []
+  for t in texts:
+    scores = [0.1] * labels.NUM_CATEGORIES
+    for word, category in (("water", "water"), ("trapped", "search_and_rescue")):
+      if word in t.lower():
+        scores[labels.CATEGORIES.index(category)] = 0.9
+    scores[labels.CATEGORIES.index("aid_related")] = 0.8
+    decided = [int(s >= 0.5) for s in scores]
+    results.append(client.result_row(scores, decided, labels.CATEGORIES))
+  return results
+
+
+def test_urgency_order_puts_named_categories_first_and_refuses_unknown_or_repeated_ones():
+  assert predict.urgency_order() == predict.URGENCY
+  assert predict.urgency_order(["water", "fire"])[:3] == ("water", "fire", "search_and_rescue")
+  assert sorted(predict.urgency_order(["water"])) == sorted(labels.CATEGORIES)
+  with pytest.raises(ValueError, match="urgency: unknown category blaze; expected names from search_and_rescue"):
+    predict.urgency_order(["blaze"])
+  with pytest.raises(ValueError, match="urgency: a category is named twice in water, water"):
+    predict.urgency_order(["water", "water"])
+
+
+def test_priority_is_the_rank_of_the_most_urgent_predicted_category():
+  water, trapped, nothing = keyword_scorer(["need water", "trapped and need water", "hello"])
+  assert predict.priority(trapped) == 1  # search_and_rescue leads the default order
+  assert predict.priority(water) == predict.URGENCY.index("water") + 1
+  assert predict.priority(water, predict.urgency_order(["water"])) == 1
+  nothing["predicted"] = []
+  assert predict.priority(nothing) == len(labels.CATEGORIES) + 1
+
+
+def write_csv(path, text):
+  path.write_bytes(text if isinstance(text, bytes) else text.encode("utf-8"))
+  return str(path)
+
+
+def read_csv(path):
+  with open(path, encoding="utf-8", newline="") as f:
+    return list(csv.DictReader(f))
+
+
+def test_score_csv_keeps_the_input_columns_adds_the_answers_and_names_unreadable_rows(tmp_path):
+  source = write_csv(tmp_path / "in.csv", 'id,message,genre\n1,"We need water, fast",direct\n2,oops\n'
+                     '3,"People trapped under the school",direct\n'.encode() + b"4,caf\xe9,direct\n5,,direct\n")
+  seen = []
+  report = predict.score_csv(source, str(tmp_path / "out.csv"), keyword_scorer, batch_size=2, progress=seen.append)
+  assert (report.rows, report.scored, report.unreadable) == (5, 3, 2)
+  assert report.problems == [f"{source}:3: expected 3 fields, found 2",
+                             f"{source}:5: byte 6 is not valid UTF-8; that row is skipped"]
+  assert "5 rows read, 3 scored, 2 not readable" in report.summary() and seen == [2]
+  rows = read_csv(tmp_path / "out.csv")
+  assert list(rows[0])[:6] == ["id", "message", "genre", "priority", "predicted", "related"]
+  assert len(rows[0]) == 6 + labels.NUM_CATEGORIES
+  assert [r["id"] for r in rows] == ["1", "3", "5"] and rows[0]["message"] == "We need water, fast"
+  assert rows[0]["predicted"] == "water;aid_related" and rows[1]["predicted"] == "search_and_rescue;aid_related"
+  assert rows[1]["priority"] == "1" and float(rows[0]["score_water"]) == pytest.approx(0.9)
+  assert rows[2]["message"] == ""  # an empty message gets the model's answer too (the export's rule)
+  assert not [p for p in os.listdir(tmp_path) if p.startswith(".scored-")]  # no temporary left
+
+
+@pytest.mark.parametrize("content, error", [
+    (b"", "the file is empty; expected a header line with a 'message' column"),
+    (b"id,text\n1,hello\n", r"in.csv:1: no 'message' column; found id, text"),
+    (b'id,"mess\x00age\n', r"in.csv:1: malformed CSV header"),
+])
+def test_a_file_that_cannot_be_scored_at_all_is_refused_and_nothing_is_written(tmp_path, content, error):
+  source = write_csv(tmp_path / "in.csv", content)
+  with pytest.raises(predict.InputError, match=error):
+    predict.score_csv(source, str(tmp_path / "out.csv"), keyword_scorer)
+  assert sorted(os.listdir(tmp_path)) == ["in.csv"]
+
+
+def test_the_local_scorer_gives_the_exports_own_answers(exported):
+  _, path = exported
+  texts = ["We need water and food", "", "fire in the market"]
+  results = predict.local_scorer(path)(texts)
+  out = tf.saved_model.load(path).signatures["serving_default"](text=tf.constant(texts))
+  np.testing.assert_allclose([[r["scores"][c] for c in labels.CATEGORIES] for r in results], out["scores"].numpy(),
+                             rtol=1e-6)
+  assert results[1]["predicted"] == [] and predict.local_scorer(path)([]) == []
+  assert predict.model_summary(path)["categories"] == list(labels.CATEGORIES)
+
+
+def test_the_serving_scorer_reads_tf_serving_and_refuses_another_url_shape(exported):
+  _, path = exported
+  with pytest.raises(ValueError, match="expected http://HOST:PORT/v1/models/NAME"):
+    predict.serving_scorer("http://localhost:8501/disaster")
+  with tf_serving_stub.Stub(path, "disaster") as stub:
+    scorer = predict.serving_scorer(f"http://127.0.0.1:{stub.rest_port}/v1/models/disaster")
+    (remote,), (local,) = scorer(["we need water"]), predict.local_scorer(path)(["we need water"])
+    assert remote["predicted"] == local["predicted"] and remote["related"] == local["related"]
+    np.testing.assert_allclose([remote["scores"][c] for c in labels.CATEGORIES],
+                               [local["scores"][c] for c in labels.CATEGORIES], rtol=1e-5)
+    assert scorer([]) == []
+
+
+def test_predict_cli_scores_a_file_and_refuses_two_models(exported, tmp_path):
+  _, path = exported
+  source = write_csv(tmp_path / "in.csv", "id,message\n1,We need water\n2,Fire here\n")
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+  cmd = [sys.executable, os.path.join(ROOT, "predict.py"), f"--input={source}", f"--output={tmp_path / 'out.csv'}"]
+  result = subprocess.run(cmd + [f"--export_dir={path}", "--urgency=fire"], capture_output=True, text=True, env=env,
+                          timeout=300)
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert "2 rows read, 2 scored, 0 not readable" in result.stdout
+  assert [r["id"] for r in read_csv(tmp_path / "out.csv")] == ["1", "2"]
+  result = subprocess.run(cmd + [f"--export_dir={path}", f"--serving_url=http://127.0.0.1:1/v1/models/x"],
+                          capture_output=True, text=True, env=env, timeout=300)
+  assert result.returncode != 0 and "give one of --export_dir" in result.stderr
+  result = subprocess.run(cmd + [f"--export_dir={path}", "--urgency=blaze"], capture_output=True, text=True,
+                          env=env, timeout=300)
+  assert result.returncode == 1 and "urgency: unknown category blaze" in result.stderr

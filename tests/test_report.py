@@ -1,0 +1,52 @@
+"""The evaluation page and the model card."""
+
+import numpy as np
+
+from disaster_tf import labels
+from disaster_tf import metrics
+from disaster_tf import report
+
+
+def test_pr_curve_takes_every_distinct_score_as_a_threshold():
+  truth = np.array([1, 0, 1, 1, 0])
+  scores = np.array([0.9, 0.8, 0.8, 0.3, 0.1])
+  recall, precision = report.pr_curve(truth, scores)
+  # At >= 0.9: 1 of 1 right; at >= 0.8: 2 of 3; at >= 0.3: 3 of 4; at >= 0.1: 3 of 5.
+  np.testing.assert_allclose(recall, [1 / 3, 2 / 3, 1, 1])
+  np.testing.assert_allclose(precision, [1, 2 / 3, 3 / 4, 3 / 5])
+
+
+def fake_report(f1_of):
+  truth = np.zeros((40, labels.NUM_CATEGORIES), int)
+  decided = np.zeros_like(truth)
+  for name, (positives, hits) in f1_of.items():
+    k = labels.CATEGORIES.index(name)
+    truth[:positives, k] = 1
+    decided[:hits, k] = 1
+  return metrics.report(truth, decided), truth, decided
+
+
+def test_the_card_names_what_the_model_reads_and_where_not_to_trust_it():
+  scores, _, _ = fake_report({"water": (10, 10), "fire": (10, 0)})
+  english = report.model_card({"config": {"model": {"architecture": "ensemble"}, "train": {}}}, scores)
+  assert "`ensemble` classifier" in english and "English only" in english and "not understood" in english
+  assert "- `fire`: F1 0.00 on 10 positive messages" in english
+  assert "- `offer`: no positive message to check it on" in english and "`water`:" not in english
+  assert "supports a person's triage" in english and "does not replace reading them" in english
+  both = report.model_card({"config": {"train": {"text_fields": ["message", "original"]}}, "report": scores})
+  assert "as they were sent" in both and "Haitian Creole" in both and "not understood" not in both
+  assert "How good it is" not in report.model_card({"config": {}})  # no report: nothing claimed
+
+
+def test_the_page_is_self_contained_escaped_and_has_every_chart():
+  scores, truth, decided = fake_report({"water": (10, 8), "food": (6, 3)})
+  rng = np.random.default_rng(0)
+  probabilities = rng.uniform(size=truth.shape)
+  genres = np.array(["direct"] * 25 + ["news"] * 15, dtype=object)
+  card = report.model_card({"config": {"model": {"architecture": "<script>alert(1)</script>"}}}, scores)
+  page = report.html_report("<b>title</b>", scores, truth, probabilities, decided, [0.5] * 36, genres, card)
+  assert "<script" not in page and "&lt;script&gt;" in page and "&lt;b&gt;title&lt;/b&gt;" in page
+  assert "http://" not in page.replace("http://www.w3.org", "") and "https://" not in page  # no network
+  assert page.count('<figure class="curve">') == labels.NUM_CATEGORIES and page.count('class="threshold"') > 0
+  assert "<td>direct</td><td>25</td>" in page and "<td>news</td><td>15</td>" in page
+  assert "true 2" in page and 'aria-label="F1 per category"' in page
