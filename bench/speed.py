@@ -1,4 +1,4 @@
-"""Speed: the custom loop vs. Keras model.fit, and the SavedModel vs. Python preprocessing.
+"""Speed: the custom loop vs. Keras model.fit, float32 vs. bfloat16, the SavedModel, and time to a model.
 
   python bench/speed.py [--data=../shared/data] [--steps=150] [--calls=500]
 
@@ -10,11 +10,17 @@ worker process (so that each peak RSS is its own):
   (steps_per_execution 1 and 16, XLA off and on, vectorised data cached or
   not) against `model.fit` on the identical model, losses and per-head sample
   weights (built here), with XLA off and on;
+  Each in float32 and mixed_bfloat16 (--precision), with a per-part profile
+  of a step in both;
 * serving: the exported SavedModel called in-process on raw strings
   (single-message latency p50 / p99 over --calls calls; throughput at batch 1,
-  32, 256) against the article's way: Python-side cleaning and tokenisation,
-  then the Keras model on integer ids with `model.predict`; and, as a stronger
-  baseline, the same with a direct call of the Keras model.
+  32, 256), exported in float32 and in bfloat16, for the default and the
+  multi_cnn configurations; for multi_cnn (token ids only) also the article's
+  way: Python-side cleaning and tokenisation, then the Keras model on integer
+  ids with `model.predict`, and a direct call of the Keras model;
+* time to a trained model: README's main job (train + export, whole
+  processes) in float32 and mixed_bfloat16, with each run's validation Total,
+  against the scikit-learn reference's fit (needs .[bench]).
 
 Ratios (disaster_tf / baseline) are what count; the machine is noisy.
 """
@@ -37,16 +43,20 @@ from absl import flags
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402  (bench/common.py)
 
-CONFIGS = {"default": "configs/disaster_response.flags", "article": "configs/seed_article.flags"}
-# (name, kind, steps_per_execution, jit, cache)
+CONFIGS = {"default": "configs/disaster_response.flags", "article": "configs/seed_article.flags",
+           "multi_cnn": "configs/multi_cnn.flags"}
+TRAINED = ("default", "article")  # the configurations whose training is timed
+# (name, kind, steps_per_execution, jit, cache, precision)
 TRAIN_VARIANTS = (
-    ("loop", "custom", 1, False, True),
-    ("loop spe=16", "custom", 16, False, True),
-    ("loop XLA", "custom", 1, True, True),
-    ("loop spe=16 XLA", "custom", 16, True, True),
-    ("loop uncached", "custom", 1, False, False),
-    ("fit", "fit", 1, False, True),
-    ("fit XLA", "fit", 1, True, True),
+    ("loop", "custom", 1, False, True, "float32"),
+    ("loop spe=16", "custom", 16, False, True, "float32"),
+    ("loop bf16", "custom", 1, False, True, "mixed_bfloat16"),
+    ("loop spe=16 bf16", "custom", 16, False, True, "mixed_bfloat16"),
+    ("loop XLA", "custom", 1, True, True, "float32"),
+    ("loop uncached", "custom", 1, False, False, "float32"),
+    ("fit", "fit", 1, False, True, "float32"),
+    ("fit bf16", "fit", 1, False, True, "mixed_bfloat16"),
+    ("fit XLA", "fit", 1, True, True, "float32"),
 )
 
 
@@ -89,13 +99,13 @@ def train_worker(config, variant, steps, warmup):
   import keras  # pylint: disable=import-outside-toplevel
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   from disaster_tf import data, labels, loop, model as model_lib  # pylint: disable=import-outside-toplevel
-  _, kind, spe, jit, cache = next(v for v in TRAIN_VARIANTS if v[0] == variant)
+  _, kind, spe, jit, cache, precision = next(v for v in TRAIN_VARIANTS if v[0] == variant)
   tc = config.train
   run = prepare(config)  # vectorises and fills the training caches, as train.py does before its first epoch
   blocks = run.train_blocks if cache else [data.vectorized_dataset(run.splits.train, run.featurizer, cache=None)]
   ds = data.batched(blocks, tc.batch_size, shuffle_seed=tc.seed, shuffle_buffer=tc.shuffle_buffer).repeat()
   if kind == "custom":
-    train_steps = build_trainer(config, run, jit_compile=jit).train_steps
+    train_steps = build_trainer(config, run, jit_compile=jit, precision=precision).train_steps
     iterator = iter(ds)
 
     def run_steps(n):
@@ -106,7 +116,7 @@ def train_worker(config, variant, steps, warmup):
         done += k
   else:
     keras.utils.set_random_seed(tc.seed)
-    model = model_lib.build_model(config.model, run.featurizer.sizes)
+    model = model_lib.build_model(config.model, run.featurizer.sizes, precision)
     cw = tf.constant(run.class_weights)
 
     def to_fit(x, y):  # per-output labels and per-output sample weights: the same objective
@@ -130,19 +140,18 @@ def train_worker(config, variant, steps, warmup):
   return {"examples_per_s": steps * tc.batch_size / seconds, "seconds": seconds, "peak_rss_mb": peak_rss_mb()}
 
 
-def profile_worker(config, steps, warmup):
+def profile_worker(config, steps, warmup, precision="float32"):
   """Times the parts of a training step separately: input, forward, backward, optimizer update."""
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   from disaster_tf import data, losses  # pylint: disable=import-outside-toplevel
   tc = config.train
   run = prepare(config)
-  trainer = build_trainer(config, run)
+  trainer = build_trainer(config, run, precision=precision)
   model = trainer.model
   cw, lw = tf.constant(run.class_weights), tf.constant(run.loss_weights)
   ds = data.batched(run.train_blocks, tc.batch_size, shuffle_seed=tc.seed, shuffle_buffer=tc.shuffle_buffer).repeat()
   batches = list(ds.take(16))  # in memory: the parts below exclude the input pipeline
-  in_memory = iter(tf.data.Dataset.from_tensor_slices(
-      tuple(tf.stack(part) for part in zip(*batches))).repeat())
+  in_memory = iter(ds.take(16).cache().repeat())
 
   @tf.function
   def forward(x, y):
@@ -157,7 +166,7 @@ def profile_worker(config, steps, warmup):
   iterator = iter(ds)
   one = tf.constant(1)
   parts = {
-      "input pipeline (cached, shuffled, batched)": lambda i: next(iterator)[0].numpy(),
+      "input pipeline (cached, shuffled, batched)": lambda i: next(iterator)[1].numpy(),
       "forward + loss": lambda i: forward(*batches[i % 16]).numpy(),
       "forward + loss + backward": lambda i: forward_backward(*batches[i % 16])[-1].numpy(),  # a head bias: dense
       "whole step (the loop's compiled step, with optimizer update)": lambda i: trainer.train_steps(in_memory,
@@ -188,6 +197,7 @@ def python_clean(message: str, stop_words) -> list:
 
 
 def serve_worker(config, calls):
+  """The config's export in float32 and bfloat16; for a token-ids model, the article's Python ways too."""
   import numpy as np  # pylint: disable=import-outside-toplevel
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   from disaster_tf import checkpoint as ckpt_lib  # pylint: disable=import-outside-toplevel
@@ -205,8 +215,9 @@ def serve_worker(config, calls):
   state = ckpt_lib.TrainState(ckpt_lib.fingerprint(features.fingerprint_items(run.vocabularies)))
   checkpoint = ckpt_lib.make_checkpoint(model, None, state)
   tf.train.CheckpointManager(checkpoint, os.path.join(model_dir, ckpt_lib.BEST_DIR), 1).save(1)
-  path = serving.export(model_dir, os.path.join(work, "export"), warmup=False)
-  saved = tf.saved_model.load(path).signatures["serving_default"]
+  exported = {p: tf.saved_model.load(serving.export(model_dir, os.path.join(work, "export"), warmup=False,
+                                                    precision=p)).signatures["serving_default"]
+              for p in ("float32", "bfloat16")}
   index = {t: i for i, t in enumerate(vocabulary)}
   stop = set(text.STOP_WORDS)
   seq = config.model.sequence_length
@@ -219,10 +230,12 @@ def serve_worker(config, calls):
     return {features.TOKEN_IDS: out}
 
   systems = {
-      "SavedModel": lambda b: saved(text=tf.constant(b))["scores"].numpy(),
-      "Python + model.predict": lambda b: model.predict(ids_of(b), verbose=0),
-      "Python + model call": lambda b: model_lib.probabilities(model(ids_of(b), training=False))[0].numpy(),
+      "SavedModel": lambda b: exported["float32"](text=tf.constant(b))["scores"].numpy(),
+      "SavedModel bfloat16": lambda b: exported["bfloat16"](text=tf.constant(b))["scores"].numpy(),
   }
+  if list(run.vocabularies) == [features.TOKEN_IDS]:  # Python can only build token ids
+    systems["Python + model.predict"] = lambda b: model.predict(ids_of(b), verbose=0)
+    systems["Python + model call"] = lambda b: model_lib.probabilities(model(ids_of(b), training=False))[0].numpy()
   result = {}
   for name, fn in systems.items():
     for i in range(20):
@@ -275,43 +288,99 @@ def main(argv):
     if kind == "train":
       result = train_worker(config, rest[0], f.steps, f.warmup)
     elif kind == "profile":
-      result = profile_worker(config, f.steps, f.warmup)
+      result = profile_worker(config, f.steps, f.warmup, rest[0])
     else:
       result = serve_worker(config, f.calls)
     print(json.dumps(result))
     return
   lines = []
-  for config_name in CONFIGS:
-    rows = {v[0]: run_worker(f"train:{config_name}:{v[0]}") for v in TRAIN_VARIANTS}
-    fit = rows["fit"]["examples_per_s"]
-    lines += [f"**Training, {config_name} configuration** (`{CONFIGS[config_name]}`), {f.steps} timed steps "
-              f"after {f.warmup}:", "",
-              "| variant | examples/s | vs. fit | peak RSS MB |", "| --- | --- | --- | --- |"]
-    lines += [f"| {name} | {r['examples_per_s']:.0f} | {r['examples_per_s'] / fit:.2f}x | {r['peak_rss_mb']:.0f} |"
-              if "error" not in r else f"| {name} | failed: {r['error']} | | |" for name, r in rows.items()]
-    lines.append("")
-    profile = run_worker(f"profile:{config_name}")
-    lines += [f"Where a training step of the {config_name} configuration goes (ms per step, batch "
+  for config_name in TRAINED:
+    lines += training_lines(config_name)
+  for config_name in ("default", "multi_cnn"):
+    lines += serving_lines(config_name)
+  lines += time_to_model_lines()
+  text = "\n".join(lines)
+  print(text)
+  common.write_section("speed", "Speed", text)
+
+
+def training_lines(config_name: str) -> list:
+  """The loop against fit in each precision, and where a step's time goes in float32 and bfloat16."""
+  from disaster_tf import config as config_lib  # pylint: disable=import-outside-toplevel
+  f = flags.FLAGS
+  sparse = common.config_from_flagfile(CONFIGS[config_name]).model.architecture in config_lib.TFIDF_ARCHITECTURES
+  rows = {v[0]: {"error": "n/a: XLA cannot compile the TF-IDF inputs' sparse ops"} if sparse and v[3] else
+          run_worker(f"train:{config_name}:{v[0]}") for v in TRAIN_VARIANTS}
+  fit = {"float32": rows["fit"].get("examples_per_s"), "mixed_bfloat16": rows["fit bf16"].get("examples_per_s")}
+  lines = [f"**Training, {config_name} configuration** (`{CONFIGS[config_name]}`), {f.steps} timed steps "
+           f"after {f.warmup}:", "",
+           "| variant | precision | examples/s | vs. fit (same precision) | vs. loop float32 | peak RSS MB |",
+           "| --- | --- | --- | --- | --- | --- |"]
+  base = rows["loop"].get("examples_per_s")
+  for name, kind, spe, _, _, precision in TRAIN_VARIANTS:
+    r = rows[name]
+    if "error" in r:
+      lines.append(f"| {name} | {precision} | {r['error']} | | | |")
+      continue
+    same = fit[precision] if kind == "custom" else None
+    versus_fit = f"{r['examples_per_s'] / same:.2f}x" if same else "-"
+    reference = rows["loop spe=16"].get("examples_per_s") if spe == 16 else base
+    versus_f32 = f"{r['examples_per_s'] / reference:.2f}x" if kind == "custom" and reference else "-"
+    lines.append(f"| {name} | {precision} | {r['examples_per_s']:.0f} | {versus_fit} | {versus_f32} | "
+                 f"{r['peak_rss_mb']:.0f} |")
+  lines.append("")
+  for precision in ("float32", "mixed_bfloat16"):
+    profile = run_worker(f"profile:{config_name}:{precision}")
+    if "error" in profile:
+      lines += [f"Profile ({precision}) failed: {profile['error']}", ""]
+      continue
+    lines += [f"Where a training step of the {config_name} configuration goes in {precision} (ms per step, batch "
               f"{profile['batch_size']}, batches already in memory except the input row):", "",
               "| part | ms / step |", "| --- | --- |"]
     lines += [f"| {part} | {ms:.2f} |" for part, ms in profile["ms_per_step"].items()]
     lines.append("")
-  serve = run_worker("serve:default")
-  base = serve["Python + model.predict"]
-  lines += ["**Serving, default configuration**, in-process, raw validation messages "
-            f"(latency over {f.calls} single-message calls; throughput over 3 s per batch size):", "",
-            "| system | p50 ms | p99 ms | msgs/s b=1 | msgs/s b=32 | msgs/s b=256 | p50 vs. predict "
-            "| b=256 vs. predict |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- |"]
-  for name in ("SavedModel", "Python + model.predict", "Python + model call"):
-    r = serve[name]
+  return lines
+
+
+def serving_lines(config_name: str) -> list:
+  """The export in float32 and bfloat16 (and, for a token-ids model, the article's Python ways), in process."""
+  f = flags.FLAGS
+  serve = run_worker(f"serve:{config_name}")
+  if "error" in serve:
+    return [f"Serving, {config_name}: failed: {serve['error']}", ""]
+  base = serve["SavedModel"]
+  lines = [f"**Serving, {config_name} configuration** (`{CONFIGS[config_name]}`), in-process, raw validation "
+           f"messages (latency over {f.calls} single-message calls; throughput over 3 s per batch size):", "",
+           "| system | p50 ms | p99 ms | msgs/s b=1 | msgs/s b=32 | msgs/s b=256 | p50 vs. SavedModel "
+           "| b=256 vs. SavedModel |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+  for name, r in serve.items():
+    if name == "peak_rss_mb":
+      continue
     lines.append(f"| {name} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['msgs_per_s_b1']:.0f} | "
                  f"{r['msgs_per_s_b32']:.0f} | {r['msgs_per_s_b256']:.0f} | {r['p50_ms'] / base['p50_ms']:.2f}x | "
                  f"{r['msgs_per_s_b256'] / base['msgs_per_s_b256']:.2f}x |")
-  lines.append(f"\nServing worker peak RSS: {serve['peak_rss_mb']:.0f} MB (all three systems in one process).")
-  text = "\n".join(lines)
-  print(text)
-  common.write_section("speed", "Speed", text)
+  return lines + [f"\nServing worker peak RSS: {serve['peak_rss_mb']:.0f} MB (every system in one process).", ""]
+
+
+def time_to_model_lines() -> list:
+  """README's main job (train + export, whole processes) in float32 and bfloat16, and the sklearn fit."""
+  import reference  # pylint: disable=import-outside-toplevel  # bench/reference.py; needs .[bench]
+  f = flags.FLAGS
+  out = tempfile.mkdtemp(prefix="bench-speed-runs-")
+  atexit.register(shutil.rmtree, out, True)
+  sklearn = reference.fit_and_score(f.data, common.config_from_flagfile(CONFIGS["default"], data=f.data).train)
+  lines = ["**Time to a trained model**: the README main job (train with the default flagfile, then export; "
+           "each a whole process) against the scikit-learn reference's fit on the same training split "
+           f"({sklearn['fit_seconds']:.0f} s; validation Total {sklearn['final']['total']:.2f} tuned):", "",
+           "| precision | train s | export s | main job s | vs. sklearn fit | validation Total tuned | @0.5 |",
+           "| --- | --- | --- | --- | --- | --- | --- |"]
+  for precision in ("float32", "mixed_bfloat16"):
+    body, train_s = common.run_train(precision, CONFIGS["default"], [f"--precision={precision}"], f.data, out)
+    export_s = common.run_export(os.path.join(out, precision), os.path.join(out, f"{precision}-export"))
+    job = train_s + export_s
+    lines.append(f"| {precision} | {train_s:.0f} | {export_s:.0f} | {job:.0f} | {job / sklearn['fit_seconds']:.1f}x "
+                 f"| {body['final']['total']:.2f} | {body['final']['at_0.5']['total']:.2f} |")
+  return lines
 
 
 if __name__ == "__main__":

@@ -246,12 +246,15 @@ class LoadedModel(NamedTuple):
   checkpoint_path: str
 
 
-def load_model(model_dir: str, which: str = "best") -> LoadedModel:
+def load_model(model_dir: str, which: str = "best", precision: str = "float32") -> LoadedModel:
   """Rebuilds a trained model from its model dir alone.
 
   Args:
     model_dir: a directory written by training.
     which: "best", "latest", or a checkpoint prefix.
+    precision: the dtype policy the rebuilt backbone computes in, whatever
+      the training's (variables are float32 in every policy, so any
+      checkpoint loads into any of them).
 
   Returns:
     The config, vocabularies, featurizer, model with restored weights, and
@@ -263,7 +266,7 @@ def load_model(model_dir: str, which: str = "best") -> LoadedModel:
   path = resolve(model_dir, which)
   vocabulary_fingerprint = fingerprint(features.fingerprint_items(vocabularies))
   check_fingerprint(path, vocabulary_fingerprint)
-  model = model_lib.build_model(config.model, featurizer.sizes)
+  model = model_lib.build_model(config.model, featurizer.sizes, precision)
   state = TrainState(vocabulary_fingerprint)
   try:
     make_checkpoint(model, None, state).restore(path).expect_partial().assert_existing_objects_matched()

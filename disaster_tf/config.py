@@ -28,6 +28,8 @@ CLASS_WEIGHTS = ("none", "article", "balanced", "sqrt_balanced", "effective_numb
 SELECT_METRICS = ("total", "mean_positive_f1", "micro_f1", "loss")
 THRESHOLD_OBJECTIVES = ("positive_f1", "macro_f1")  # see metrics.tune_thresholds
 STRATEGIES = ("default", "mirrored", "one_device", "multi_worker")
+# What the backbone computes in (precision.py): 16-bit policies keep variables, heads and losses in float32.
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16", "auto")
 RNNS = ("lstm", "gru")
 
 
@@ -128,6 +130,9 @@ class TrainConfig:
   shuffle_buffer: int = 30000
   steps_per_execution: int = 16  # steps per compiled call: +4-5% examples/s over 1 (bench/speed.py)
   jit_compile: bool = False  # XLA was 25-37% slower on CPU here (bench/speed.py); try it on GPU
+  # mixed_bfloat16 trained the default only 1.1x faster on an AMX CPU (bench/speed.py): most of a step is
+  # float32 by design (sparse TF-IDF part, heads, Adam update). "auto" takes bfloat16 where it is native.
+  precision: str = "float32"
   log_every: int = 50  # steps between TensorBoard scalars
 
   def __post_init__(self):
@@ -147,6 +152,7 @@ class TrainConfig:
     _check_choice(self, "select_metric", SELECT_METRICS)
     _check_choice(self, "threshold_objective", THRESHOLD_OBJECTIVES)
     _check_choice(self, "strategy", STRATEGIES)
+    _check_choice(self, "precision", PRECISIONS)
     object.__setattr__(self, "text_fields", tuple(self.text_fields))  # JSON gives a list back
     if self.text_fields not in (("message",), ("message", "original")):
       raise ValueError(f"text_fields={','.join(self.text_fields)}: expected message, or message,original")

@@ -46,6 +46,7 @@ from disaster_tf import inputs
 from disaster_tf import labels
 from disaster_tf import metrics
 from disaster_tf import model as model_lib
+from disaster_tf import precision as precision_lib
 from disaster_tf import steps
 from disaster_tf import summaries
 
@@ -168,6 +169,8 @@ def make_optimizer(train_config: config_lib.TrainConfig, steps_per_epoch: int) -
   """The run's optimizer; with --lr_schedule=cosine its rate falls from --learning_rate to 0 over --epochs.
 
   The schedule reads the optimizer's step counter, which checkpoints hold, so a resumed run continues it.
+  With --precision=mixed_float16 the optimizer is wrapped in Keras' LossScaleOptimizer (steps.py scales
+  the loss; a step whose gradients overflow is skipped and the scale lowered).
   """
   tc = train_config
   cls = {"adam": keras.optimizers.Adam, "adadelta": keras.optimizers.Adadelta,
@@ -175,7 +178,10 @@ def make_optimizer(train_config: config_lib.TrainConfig, steps_per_epoch: int) -
   rate = tc.learning_rate
   if tc.lr_schedule == "cosine":
     rate = keras.optimizers.schedules.CosineDecay(tc.learning_rate, decay_steps=tc.epochs * steps_per_epoch)
-  return cls(learning_rate=rate)
+  optimizer = cls(learning_rate=rate)
+  if precision_lib.resolve(tc.precision) == "mixed_float16":  # float16 gradients underflow without loss scaling
+    optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+  return optimizer
 
 
 def build_trainer(config: config_lib.Config, run: inputs.RunInputs, strategy: tf.distribute.Strategy,
@@ -190,7 +196,7 @@ def build_trainer(config: config_lib.Config, run: inputs.RunInputs, strategy: tf
     raise ValueError(f"batch_size={tc.batch_size} does not split evenly over "
                      f"{strategy.num_replicas_in_sync} replicas")
   with strategy.scope():
-    model = model_lib.build_model(config.model, run.featurizer.sizes)
+    model = model_lib.build_model(config.model, run.featurizer.sizes, precision_lib.resolve(tc.precision))
     optimizer = make_optimizer(tc, run.steps_per_epoch)
     # Keras 3 optimizers must create their slots inside the scope (keras-team/keras#23085).
     optimizer.build(model.trainable_variables)
@@ -213,6 +219,7 @@ def run_identity(config: config_lib.Config, load_report: data.LoadReport) -> Dic
   """What a run may not change once its first epoch is saved: data, split and model shape."""
   tc = config.train
   return {"data": load_report.fingerprint, "text_fields": list(tc.text_fields), "split_seed": tc.split_seed,
+          "precision": precision_lib.resolve(tc.precision),
           "validation_fraction": tc.validation_fraction, "tune_fraction": tc.tune_fraction,
           "model": dataclasses.asdict(config.model)}
 
@@ -247,12 +254,13 @@ def restore(trainer: Trainer, model_dir: str, vocabularies: features.Vocabularie
   trainer.checkpoint.restore(start).assert_existing_objects_matched()
   logging.info("resumed from %s (epoch %d)", start, int(trainer.state.epoch.numpy()))
   _keep_best_record(trainer.state, best)
-  if isinstance(trainer.optimizer._learning_rate, keras.optimizers.schedules.LearningRateSchedule):  # pylint: disable=protected-access
+  optimizer = getattr(trainer.optimizer, "inner_optimizer", trainer.optimizer)  # under a LossScaleOptimizer
+  if isinstance(optimizer._learning_rate, keras.optimizers.schedules.LearningRateSchedule):  # pylint: disable=protected-access
     return  # a schedule is built from the flags' rate and continues from the restored step counter
-  restored_rate = float(trainer.optimizer.learning_rate.numpy())
+  restored_rate = float(optimizer.learning_rate.numpy())
   if restored_rate != learning_rate:
     logging.info("learning rate %g (flags) replaces %g (checkpoint)", learning_rate, restored_rate)
-    trainer.optimizer.learning_rate = learning_rate
+    optimizer.learning_rate = learning_rate
 
 
 def _keep_best_record(state: ckpt_lib.TrainState, best: Optional[str]) -> None:

@@ -5,6 +5,7 @@ labels. Losses are computed from logits (`from_logits`), which is the
 numerically stable form of the 35 sigmoid heads and the softmax head.
 """
 
+import contextlib
 from typing import Dict, List, Mapping, Optional, Tuple
 
 import keras
@@ -48,11 +49,16 @@ def input_names(model_config: config_lib.ModelConfig) -> Tuple[str, ...]:
   return tuple(names)
 
 
-def build_model(model_config: config_lib.ModelConfig, input_sizes: Mapping[str, int]) -> keras.Model:
+def build_model(model_config: config_lib.ModelConfig, input_sizes: Mapping[str, int],
+                precision: str = "float32") -> keras.Model:
   """Builds the classifier: a backbone, then one head per category.
 
   Args:
     model_config: the architecture and layer sizes.
+    precision: the Keras dtype policy of the backbone ("float32",
+      "mixed_bfloat16", "mixed_float16"; see precision.py). The heads, the
+      TF-IDF part and every variable stay float32, so the logits are float32
+      whatever the backbone computes in.
     input_sizes: the width of each input `input_names` gives, i.e.
       its vocabulary's length (derived from the data, hence passed
       explicitly, never stored in the config).
@@ -75,17 +81,30 @@ def build_model(model_config: config_lib.ModelConfig, input_sizes: Mapping[str, 
   else:
     backbone = {"cnn_rnn": _cnn_rnn, "bigru": _bigru, "multi_cnn": _multi_cnn,
                 "ensemble": _multi_cnn, "wide_deep": _multi_cnn}[c.architecture]
-    features = backbone(inputs[TOKEN_IDS], c, input_sizes[TOKEN_IDS])
+    with _dtype_policy(precision):
+      features = backbone(inputs[TOKEN_IDS], c, input_sizes[TOKEN_IDS])
     outputs = {name: keras.layers.Dense(labels.num_classes(name) if name == labels.RELATED else 1,
-                                        name=f"head_{name}")(features)
+                                        dtype="float32", name=f"head_{name}")(features)
                for name in labels.CATEGORIES}
     if c.architecture == "wide_deep":  # one logit per class: the deep heads' plus the linear part's
       wide = _heads_from_columns(_linear_columns(tfidf, "wide", c))
-      outputs = {name: keras.layers.Add(name=f"sum_{name}")([outputs[name], wide[name]]) for name in outputs}
+      outputs = {name: keras.layers.Add(dtype="float32", name=f"sum_{name}")([outputs[name], wide[name]])
+                 for name in outputs}
     elif c.architecture == "ensemble":  # a second member beside the first, with its own heads
       wide = _heads_from_columns(_linear_columns(tfidf, "linear", c))
       outputs.update({f"{LINEAR_MEMBER}/{name}": logits for name, logits in wide.items()})
   return keras.Model(inputs, outputs, name=f"disaster_{c.architecture}")
+
+
+@contextlib.contextmanager
+def _dtype_policy(name: str):
+  """Layers built inside compute in `name`'s dtype (Keras reads the global policy when a layer is made)."""
+  previous = keras.config.dtype_policy()
+  keras.config.set_dtype_policy(name)
+  try:
+    yield
+  finally:
+    keras.config.set_dtype_policy(previous)
 
 
 def _input(name: str, size: int, c: config_lib.ModelConfig):
@@ -107,10 +126,10 @@ def _linear_columns(tfidf_inputs, prefix: str, c: config_lib.ModelConfig):
   scale = c.linear_lr_multiplier
   regularizer = keras.regularizers.L2(c.linear_l2 * scale ** 2) if c.linear_l2 else None  # on W = scale * V
   parts = [keras.layers.Dense(columns, use_bias=i == 0, kernel_initializer="zeros", kernel_regularizer=regularizer,
-                              name=f"{prefix}_{x.name}")(x)
+                              dtype="float32", name=f"{prefix}_{x.name}")(x)
            for i, x in enumerate(tfidf_inputs)]
-  logits = parts[0] if len(parts) == 1 else keras.layers.Add(name=f"{prefix}_sum")(parts)
-  return keras.layers.Rescaling(scale, name=f"{prefix}_logits")(logits)
+  logits = parts[0] if len(parts) == 1 else keras.layers.Add(dtype="float32", name=f"{prefix}_sum")(parts)
+  return keras.layers.Rescaling(scale, dtype="float32", name=f"{prefix}_logits")(logits)
 
 
 def _heads_from_columns(columns) -> Dict[str, tf.Tensor]:

@@ -38,6 +38,7 @@ from disaster_tf import checkpoint as ckpt_lib
 from disaster_tf import features
 from disaster_tf import labels
 from disaster_tf import model as model_lib
+from disaster_tf import precision as precision_lib
 from disaster_tf import report
 
 PREDICT_KEY = "serving_default"
@@ -133,7 +134,7 @@ def next_version(export_base: str) -> int:
 
 
 def export(model_dir: str, export_base: str, *, checkpoint: str = "best", version: Optional[int] = None,
-           thresholds: Optional[Sequence[float]] = None, warmup: bool = True) -> str:
+           thresholds: Optional[Sequence[float]] = None, warmup: bool = True, precision: str = "float32") -> str:
   """Exports a trained model as version `version` under `export_base`.
 
   Args:
@@ -146,6 +147,9 @@ def export(model_dir: str, export_base: str, *, checkpoint: str = "best", versio
       thresholds.json, tuned by training; 0.5 everywhere without one).
     warmup: write assets.extra/tf_serving_warmup_requests (needs the
       tensorflow-serving-api package: `pip install .[serving]`).
+    precision: what the served backbone computes in, "float32" (any host)
+      or "bfloat16" (hosts with native bfloat16); the outputs are float32
+      either way, the contract unchanged.
 
   Returns:
     The version directory.
@@ -155,7 +159,9 @@ def export(model_dir: str, export_base: str, *, checkpoint: str = "best", versio
     OSError: `export_base` cannot be written (a file, read-only, full); no
       version and no temporary directory is left behind.
   """
-  loaded = ckpt_lib.load_model(model_dir, checkpoint)
+  if precision not in precision_lib.EXPORT_PRECISIONS:
+    raise ValueError(f"precision={precision!r}: expected one of {', '.join(precision_lib.EXPORT_PRECISIONS)}")
+  loaded = ckpt_lib.load_model(model_dir, checkpoint, precision_lib.EXPORT_PRECISIONS[precision])
   if thresholds is None:
     thresholds = ckpt_lib.read_thresholds(model_dir)
   thresholds = np.asarray(thresholds, np.float32)
@@ -183,7 +189,7 @@ def export(model_dir: str, export_base: str, *, checkpoint: str = "best", versio
     metadata = {"categories": list(labels.CATEGORIES), "config": json.loads(loaded.config.to_json()),
                 "checkpoint": loaded.checkpoint_path, "model_dir": os.path.abspath(model_dir),
                 "vocabulary_fingerprint": ckpt_lib.fingerprint(features.fingerprint_items(loaded.vocabularies)),
-                "thresholds": thresholds.tolist()}
+                "thresholds": thresholds.tolist(), "precision": precision}
     if checkpoint == "best":  # the report describes the best checkpoint: carried along for the page and evaluate
       metadata.update(_training_report(model_dir))
     with open(os.path.join(extra, METADATA_FILE), "w", encoding="utf-8") as f:

@@ -20,6 +20,8 @@ from disaster_tf import model as model_lib
 def _replica_step(model: keras.Model, optimizer: keras.optimizers.Optimizer, class_weights: tf.Tensor,
                   loss_weights: tf.Tensor, global_batch_size: int, jit_compile: bool):
   """The per-replica step: forward, combined loss, backward, one optimizer update."""
+  scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)  # --precision=mixed_float16
+
   def forward_backward(inputs, label_matrix):
     with tf.GradientTape() as tape:
       outputs = model(inputs, training=True)
@@ -27,7 +29,10 @@ def _replica_step(model: keras.Model, optimizer: keras.optimizers.Optimizer, cla
                                                global_batch_size)
       if model.losses:  # the linear weights' L2 penalty, once per step over all replicas
         loss += tf.nn.scale_regularization_loss(tf.add_n(model.losses))
-    return loss, components, tape.gradient(loss, model.trainable_variables)
+      # float16 gradients of a float32 loss underflow: differentiate the loss times the optimizer's scale,
+      # which apply_gradients divides out again (skipping the step if any gradient is not finite).
+      target = optimizer.scale_loss(loss) if scaled else loss
+    return loss, components, tape.gradient(target, model.trainable_variables)
   if jit_compile:  # XLA for the numeric part only; the optimizer update stays outside
     forward_backward = tf.function(forward_backward, jit_compile=True)
 

@@ -348,3 +348,18 @@ def test_a_multilingual_model_answers_a_creole_message_and_reports_both_language
     evaluate.evaluate_export(path, exported[0].replace("model", "data"), "validation", text_field="original")
   with pytest.raises(ValueError, match="text_field='translation': expected one of message, original"):
     evaluate.evaluate_export(path, str(tmp_path / "data"), "validation", text_field="translation")
+
+
+def test_a_bfloat16_export_keeps_the_float32_contract(exported, tmp_path):
+  model_dir, path = exported
+  bf16 = serving.export(model_dir, str(tmp_path / "models"), warmup=False, precision="bfloat16")
+  assert serving.read_metadata(bf16)["precision"] == "bfloat16"
+  out = tf.saved_model.load(bf16).signatures["serving_default"](text=tf.constant(MESSAGES))
+  reference = tf.saved_model.load(path).signatures["serving_default"](text=tf.constant(MESSAGES))
+  for key in ("scores", "related_probabilities"):
+    assert out[key].dtype == tf.float32
+    np.testing.assert_allclose(out[key].numpy(), reference[key].numpy(), atol=0.03)  # bfloat16: 8 bits of mantissa
+  assert out["labels"].dtype == tf.int32 and out["classes"].dtype == tf.string
+  assert_only_allowed_ops(bf16)
+  with pytest.raises(ValueError, match="precision='float16': expected one of float32, bfloat16"):
+    serving.export(model_dir, str(tmp_path / "models"), precision="float16")

@@ -28,6 +28,9 @@ def define_flags() -> None:
   flags.DEFINE_integer("version", None, "Version number (default: one more than the highest present).",
                        lower_bound=0)
   flags.DEFINE_bool("warmup", True, "Write TF Serving warmup requests (needs tensorflow-serving-api).")
+  flags.DEFINE_enum("precision", "float32", ("float32", "bfloat16"), "What the served graph computes in: "
+                    "float32 (any TF Serving host), or bfloat16 (hosts with native bfloat16: AMX or "
+                    "AVX512-BF16 CPUs, Ampere+ GPUs); the outputs are float32 either way.")
 
 
 def main(argv):
@@ -36,7 +39,7 @@ def main(argv):
   from disaster_tf import serving  # pylint: disable=import-outside-toplevel
   try:
     path = serving.export(FLAGS.model_dir, FLAGS.export_base, checkpoint=FLAGS.checkpoint,
-                          version=FLAGS.version, warmup=FLAGS.warmup)
+                          version=FLAGS.version, warmup=FLAGS.warmup, precision=FLAGS.precision)
   except (OSError, ValueError) as e:  # OSError: a missing model dir, an existing version, an unwritable base
     logging.error("%s", e)
     sys.exit(f"{cli.prog()}: {e}")

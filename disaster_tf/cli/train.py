@@ -103,6 +103,9 @@ def _define_training_flags(fv: flags.FlagValues) -> None:
           "few enough writes to stay out of the step time.")
   integer("steps_per_execution", t.steps_per_execution, "Training steps per compiled call: fewer Python round "
           "trips (+4-5% examples/s at 16 over 1, bench/speed.py).")
+  enum("precision", t.precision, c.PRECISIONS, "What the backbone computes in: float32, mixed_bfloat16, "
+       "mixed_float16 (with loss scaling), or auto (bfloat16 where the CPU or GPU has it natively); variables, "
+       "heads, losses and probabilities stay float32. Fixed at a run's first epoch.")
   flags.DEFINE_bool("jit_compile", t.jit_compile, "XLA-compile the forward and backward pass; it was 25-37% "
                     "slower on CPU here (bench/speed.py), so try it on a GPU.", flag_values=fv)
 

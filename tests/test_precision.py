@@ -1,0 +1,85 @@
+"""Numeric precision: the device check behind --precision=auto, and each precision's training step."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from disaster_tf import config as config_lib
+from disaster_tf import loop
+from disaster_tf import model as model_lib
+from disaster_tf import precision
+from disaster_tf import steps
+from tests import fixtures
+from tests import test_steps
+
+
+@pytest.mark.parametrize("flags_line, native", [
+    ("flags\t\t: fpu sse avx512f avx512_bf16 amx_tile", True),
+    ("flags\t\t: fpu sse avx512f amx_bf16 amx_tile", True),
+    ("flags\t\t: fpu sse avx2 avx512f", False),
+])
+def test_cpu_bfloat16_is_read_from_the_cpu_flags(tmp_path, flags_line, native):
+  (tmp_path / "cpuinfo").write_text(f"processor\t: 0\nmodel name\t: x\n{flags_line}\n")
+  assert precision.cpu_has_bf16(str(tmp_path / "cpuinfo")) is native
+  assert precision.cpu_has_bf16(str(tmp_path / "missing")) is False
+
+
+def test_auto_resolves_to_a_policy_and_the_others_to_themselves():
+  assert precision.resolve("mixed_float16") == "mixed_float16" and precision.resolve("float32") == "float32"
+  expected = "mixed_bfloat16" if precision.cpu_has_bf16() else "float32"  # no GPU here
+  assert precision.gpu_has_bf16() is None and precision.resolve("auto") == expected
+
+
+def optimizer_for(name, model, learning_rate=0.05):
+  tc = config_lib.TrainConfig(precision=name, learning_rate=learning_rate)
+  optimizer = loop.make_optimizer(tc, steps_per_epoch=10)
+  optimizer.build(model.trainable_variables)
+  return optimizer
+
+
+@pytest.mark.parametrize("name", ["float32", "mixed_bfloat16", "mixed_float16"])
+def test_each_precision_trains_the_loops_step_and_keeps_the_loss_float32(name):
+  cfg = test_steps.tiny_config("multi_cnn", sequence_length=6, max_tokens=30)
+  featurizer, inputs, y = test_steps.labelled_batch(cfg, fixtures.synthetic_rows(32, seed=2))
+  keras.utils.set_random_seed(0)
+  model = model_lib.build_model(cfg, featurizer.sizes, name)
+  optimizer = optimizer_for(name, model)
+  assert isinstance(optimizer, keras.optimizers.LossScaleOptimizer) == (name == "mixed_float16")
+  train_steps = steps.make_train_steps(model, optimizer, tf.distribute.get_strategy(), tf.ones([36, 3]),
+                                       tf.ones([36]), 32)
+  batch = tf.data.Dataset.from_tensors((inputs, y)).repeat()
+  losses = [float(train_steps(iter(batch), tf.constant(1))[0]) for _ in range(15)]
+  assert losses[-1] < 0.7 * losses[0], losses  # it learns in every precision
+  assert all(v.dtype == "float32" for v in model.trainable_variables)
+  assert model(inputs)["water"].dtype == tf.float32  # the heads stay float32
+
+
+def test_a_float16_step_that_overflows_is_skipped_and_training_recovers():
+  cfg = test_steps.tiny_config("multi_cnn", sequence_length=6, max_tokens=30)
+  featurizer, inputs, y = test_steps.labelled_batch(cfg, fixtures.synthetic_rows(16, seed=4))
+  model = model_lib.build_model(cfg, featurizer.sizes, "mixed_float16")
+  optimizer = optimizer_for("mixed_float16", model)
+  batch = iter(tf.data.Dataset.from_tensors((inputs, y)).repeat())
+  scale = float(optimizer.dynamic_scale.numpy())
+  # Class weights of 1e38 make the loss, and so the gradients, overflow: the step must change nothing.
+  huge = steps.make_train_steps(model, optimizer, tf.distribute.get_strategy(), tf.fill([36, 3], 1e38),
+                                tf.ones([36]), 16)
+  before = [v.numpy().copy() for v in model.trainable_variables]
+  huge(batch, tf.constant(1))
+  assert all(np.array_equal(b, v.numpy()) for b, v in zip(before, model.trainable_variables))
+  assert float(optimizer.dynamic_scale.numpy()) < scale  # the scale was lowered
+  normal = steps.make_train_steps(model, optimizer, tf.distribute.get_strategy(), tf.ones([36, 3]),
+                                  tf.ones([36]), 16)
+  normal(batch, tf.constant(1))
+  assert not all(np.array_equal(b, v.numpy()) for b, v in zip(before, model.trainable_variables))  # recovered
+
+
+def test_resume_refuses_another_precision(tmp_path, tiny_config):
+  config = tiny_config.__class__(model=tiny_config.model,
+                                 train=tiny_config.train.__class__(**{**tiny_config.train.__dict__, "epochs": 1}))
+  loop.train_and_evaluate(config, str(tmp_path / "model"), verbose=0)
+  other = config.__class__(model=config.model, train=config.train.__class__(
+      **{**config.train.__dict__, "epochs": 2, "precision": "mixed_bfloat16"}))
+  with pytest.raises(ValueError, match=r"--precision='mixed_bfloat16' \(was 'float32'\)"):
+    loop.train_and_evaluate(other, str(tmp_path / "model"), verbose=0)
