@@ -164,8 +164,8 @@ def latest_readable(directory: str) -> Tuple[Optional[str], List[str]]:
     state = tf.train.get_checkpoint_state(directory)
   except (tf.errors.OpError, ValueError, text_format.ParseError):
     state = None  # an unreadable state file: the files themselves say what there is
-  if state is not None:
-    candidates |= {os.path.abspath(os.path.join(directory, p)) for p in state.all_model_checkpoint_paths}
+  if state is not None:  # its paths come back already joined to `directory` (relative paths included)
+    candidates |= {os.path.abspath(p) for p in state.all_model_checkpoint_paths}
   skipped = []
   for path in sorted(candidates, key=_step, reverse=True):
     reason = unreadable(path)

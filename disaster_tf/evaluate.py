@@ -78,3 +78,9 @@ def evaluate_export(export_dir: str, data_path: str, split: str = "all", batch_s
                               metadata["thresholds"], examples.genres, card)
     config_lib.write_text_atomic(report_path, page)
   return scores, metadata
+
+
+if __name__ == "__main__":  # python -m disaster_tf.evaluate: the same command as disaster-evaluate
+  from disaster_tf.cli import evaluate as _cli  # pylint: disable=import-outside-toplevel
+  __doc__ = _cli.__doc__  # --help shows the command's usage
+  _cli.run()

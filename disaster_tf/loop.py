@@ -453,7 +453,8 @@ def finish(trainer: Trainer, run: inputs.RunInputs, train_config: config_lib.Tra
                                      f"{train_config.threshold_objective}" if run.tune_ds is not None else "0.5"),
                 "validation_loss": validation.loss_sum / len(truth),
                 "best_epoch": int(trainer.state.best_epoch.numpy()), "checkpoint": best_path,
-                "select_metric": train_config.select_metric, "selected_on": run.selection_name})
+                "select_metric": train_config.select_metric, "selected_on": run.selection_name,
+                "training_data": training_summary(run.splits.train)})
   if run.languages:  # the same messages, as sent and as translated, at the same thresholds
     final["languages"] = {split.name: metrics.report(split.examples.labels, steps.predict(
         trainer.eval_step, split.dataset).labels(thresholds)) for split in run.languages}
@@ -461,6 +462,13 @@ def finish(trainer: Trainer, run: inputs.RunInputs, train_config: config_lib.Tra
   logging.info("final weights: sum of |w| = %.6f",
                float(sum(tf.reduce_sum(tf.abs(v)) for v in trainer.model.trainable_variables)))
   return final
+
+
+def training_summary(train: data.Examples) -> Dict[str, Any]:
+  """What the model learnt from: examples, positives per category (`related`: label 1), messages per genre."""
+  genres, counts = np.unique(train.genres.astype(str), return_counts=True)
+  return {"examples": len(train), "positives": dict(zip(labels.CATEGORIES, (train.labels == 1).sum(0).tolist())),
+          "genres": {g or "unknown": int(n) for g, n in zip(genres, counts)}}
 
 
 def _pr_curves(writer: tf.summary.SummaryWriter, step: int, curves: Dict[str, Any]) -> None:

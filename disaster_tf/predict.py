@@ -227,3 +227,9 @@ def to_json(results: Sequence[Tuple[str, Dict]], order: Sequence[str]) -> str:
   return json.dumps([{"message": m, "priority": priority(r, order),
                       "predicted": [c for c in order if c in set(r["predicted"])], "related": r["related"],
                       "scores": r["scores"]} for m, r in results])
+
+
+if __name__ == "__main__":  # python -m disaster_tf.predict: the same command as disaster-predict
+  from disaster_tf.cli import predict as _cli  # pylint: disable=import-outside-toplevel
+  __doc__ = _cli.__doc__  # --help shows the command's usage
+  _cli.run()

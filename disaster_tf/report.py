@@ -24,7 +24,7 @@ def untrusted(report: Dict) -> List[Tuple[str, str]]:
     if not c["support"]:
       out.append((name, "no positive message to check it on"))
     elif c["f1"] < UNTRUSTED_F1:
-      out.append((name, f"F1 {c['f1']:.2f} on {c['support']} positive messages"))
+      out.append((name, f"F1 {c['f1']:.2f} with {c['support']} positives to check it on"))
   return out
 
 
@@ -39,7 +39,7 @@ def model_card(metadata: Dict, report: Optional[Dict] = None) -> str:
            "messages in English only (the `message` column). Messages as they were sent in Haitian Creole, French "
            "or Spanish are not understood: translate them, or use the multilingual configuration")
   lines = ["# Model card", "",
-           f"A `{model.get('architecture', 'unknown')}` classifier of messages sent during disasters into 36 "
+           f"A classifier (`{model.get('architecture', 'unknown')}`) of messages sent during disasters into 36 "
            "categories (35 yes/no, and `related`: no, yes or unsure), trained on the Figure Eight disaster "
            "response data (CC BY 4.0, Robert Munro 2012).", "",
            "## What it reads", "", f"It reads {reads}.", "",

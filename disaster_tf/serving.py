@@ -22,6 +22,7 @@ a hidden temporary directory beside it (TF Serving ignores names that are not
 integers) and renamed into place at the end.
 """
 
+import datetime
 import json
 import os
 import re
@@ -34,6 +35,7 @@ from absl import logging
 from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow.python.saved_model import fingerprinting_utils
 
+import disaster_tf
 from disaster_tf import checkpoint as ckpt_lib
 from disaster_tf import features
 from disaster_tf import labels
@@ -189,7 +191,8 @@ def export(model_dir: str, export_base: str, *, checkpoint: str = "best", versio
     metadata = {"categories": list(labels.CATEGORIES), "config": json.loads(loaded.config.to_json()),
                 "checkpoint": loaded.checkpoint_path, "model_dir": os.path.abspath(model_dir),
                 "vocabulary_fingerprint": ckpt_lib.fingerprint(features.fingerprint_items(loaded.vocabularies)),
-                "thresholds": thresholds.tolist(), "precision": precision}
+                "thresholds": thresholds.tolist(), "precision": precision, "version": disaster_tf.__version__,
+                "exported": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
     if checkpoint == "best":  # the report describes the best checkpoint: carried along for the page and evaluate
       metadata.update(_training_report(model_dir))
     with open(os.path.join(extra, METADATA_FILE), "w", encoding="utf-8") as f:

@@ -21,6 +21,7 @@ import os
 import threading
 from typing import Dict, Optional, Sequence
 
+from disaster_tf import labels
 from disaster_tf import predict
 
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
@@ -58,13 +59,15 @@ class TriageApp:
     self.lock = threading.Lock()  # one model call at a time: TF runs each on every core anyway
 
   def score(self, texts):
+    """The scorer's answers for `texts`, one model call at a time."""
     with self.lock:
       return self.scorer(texts)
 
   def model_info(self) -> Dict:
-    return {"categories": list(predict.labels.CATEGORIES), "urgency": list(self.order),
+    return {"categories": list(labels.CATEGORIES), "urgency": list(self.order),
             "thresholds": dict(zip(self.model.get("categories", []), self.model.get("thresholds", []))),
             "config": self.model.get("config", {}), "report": self.model.get("report"),
+            "about": {k: self.model.get(k) for k in ("exported", "version", "precision", "checkpoint")},
             "max_messages": MAX_MESSAGES, "max_upload_bytes": self.max_upload_bytes}
 
   def result(self, row: Dict[str, str], result: Dict) -> Dict:
@@ -116,9 +119,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
     except ValueError:
       raise RequestError(411, f"{what}: a Content-Length header is required") from None
     if length > limit:
+      self._drain(length)  # read what was sent, so that the client sees this answer, not a broken pipe
       raise RequestError(413, f"{what}: {length} bytes is over the limit of {limit} bytes; split it into "
                               "smaller files")
     return self.rfile.read(length)
+
+  def _drain(self, length: int) -> None:
+    """Reads and drops up to 4x the upload limit of a refused body (beyond that, the connection just closes)."""
+    left = min(length, 4 * self.app.max_upload_bytes)
+    while left > 0:
+      chunk = self.rfile.read(min(left, 1 << 16))
+      if not chunk:
+        return
+      left -= len(chunk)
 
   def _classify(self):
     body = self._body(self.app.max_request_bytes, "request")
@@ -180,3 +193,9 @@ def make_server(app: TriageApp, host: str = "127.0.0.1", port: int = 8080) -> ht
   server.daemon_threads = True
   server.app = app  # type: ignore[attr-defined]
   return server
+
+
+if __name__ == "__main__":  # python -m disaster_tf.triage: the same command as disaster-triage
+  from disaster_tf.cli import triage as _cli  # pylint: disable=import-outside-toplevel
+  __doc__ = _cli.__doc__  # --help shows the command's usage
+  _cli.run()

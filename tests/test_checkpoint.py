@@ -76,3 +76,13 @@ def test_resolve_errors(tmp_path):
   tf.train.Checkpoint(v=tf.Variable(1)).write(str(tmp_path / "foreign"))
   with pytest.raises(ValueError, match="not a disaster_tf checkpoint"):
     ckpt_lib.check_fingerprint(str(tmp_path / "foreign"), "x")
+
+
+def test_a_relative_model_dir_finds_its_best_checkpoint(tmp_path, monkeypatch):
+  # README's main command passes --model_dir=runs/default: the state file's paths must not be joined twice.
+  _, path = write_model_dir(tmp_path / "runs" / "default", fixtures.tiny_config(str(tmp_path / "data")))
+  monkeypatch.chdir(tmp_path)
+  found, skipped = ckpt_lib.latest_readable(os.path.join("runs", "default", ckpt_lib.BEST_DIR))
+  assert found == os.path.abspath(path) and skipped == []
+  assert ckpt_lib.resolve(os.path.join("runs", "default"), "best") == os.path.abspath(path)
+  assert ckpt_lib.load_model(os.path.join("runs", "default")).checkpoint_path == os.path.abspath(path)

@@ -196,6 +196,10 @@ def test_finish_tunes_thresholds_for_the_configured_objective_and_reports_on_val
   assert final["threshold_source"] == f"tuned on the tune split ({len(run.splits.tune)} messages) for macro_f1"
   validation = steps.predict(trainer.eval_step, run.validation_ds)
   assert final["total"] == metrics.report(run.splits.validation.labels, validation.labels(expected))["total"]
+  training = final["training_data"]  # what the export's Model tab shows of the data
+  assert training["examples"] == len(run.splits.train) and training["genres"] == {"direct": len(run.splits.train)}
+  water = run.splits.train.labels[:, labels.CATEGORIES.index("water")]
+  assert training["positives"]["water"] == int((water == 1).sum())
   # TensorBoard's PR Curves tab: one curve per category and split, at the best epoch.
   curves = {}
   for path in (tmp_path / "events").iterdir():

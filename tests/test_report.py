@@ -29,8 +29,8 @@ def fake_report(f1_of):
 def test_the_card_names_what_the_model_reads_and_where_not_to_trust_it():
   scores, _, _ = fake_report({"water": (10, 10), "fire": (10, 0)})
   english = report.model_card({"config": {"model": {"architecture": "ensemble"}, "train": {}}}, scores)
-  assert "`ensemble` classifier" in english and "English only" in english and "not understood" in english
-  assert "- `fire`: F1 0.00 on 10 positive messages" in english
+  assert "classifier (`ensemble`)" in english and "English only" in english and "not understood" in english
+  assert "- `fire`: F1 0.00 with 10 positives to check it on" in english
   assert "- `offer`: no positive message to check it on" in english and "`water`:" not in english
   assert "supports a person's triage" in english and "does not replace reading them" in english
   both = report.model_card({"config": {"train": {"text_fields": ["message", "original"]}}, "report": scores})

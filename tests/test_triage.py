@@ -1,11 +1,13 @@
 """The triage page: every endpoint at the HTTP level, then the page itself in a real browser (headless Chromium)."""
 
 import csv
+import http.client
 import json
 import os
 import shutil
 import threading
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import pytest
@@ -91,10 +93,12 @@ def test_classify_refuses_bad_requests_naming_the_field(site, body, status, erro
 def test_a_post_elsewhere_or_without_a_length_is_refused(site):
   status, _, body = call(site + "/api/other", b"{}")
   assert status == 404 and "no such endpoint" in json.loads(body)["error"]
-  request = urllib.request.Request(site + "/api/classify", data=iter([b'{"messages": []}']), method="POST")
-  with pytest.raises(urllib.error.HTTPError) as refused:
-    urllib.request.urlopen(request, timeout=30)
-  assert refused.value.code == 411 and "Content-Length header is required" in json.loads(refused.value.read())["error"]
+  connection = http.client.HTTPConnection(urllib.parse.urlsplit(site).netloc, timeout=30)
+  connection.putrequest("POST", "/api/classify")  # headers only: no Content-Length, no body
+  connection.endheaders()
+  response = connection.getresponse()
+  assert response.status == 411 and "Content-Length header is required" in json.loads(response.read())["error"]
+  connection.close()
 
 
 def ndjson(body):
@@ -192,6 +196,9 @@ def test_an_operator_classifies_uploads_filters_and_downloads_in_a_real_browser(
     assert sorted(r["id"] for r in downloaded) == ["7", "8", "9"] and "score_water" in downloaded[0]
     browser.find_element(By.ID, "tab-model").click()
     assert browser.find_elements(By.CSS_SELECTOR, "#model svg.chart")  # the thresholds (and F1) as charts
+    model_text = browser.find_element(By.ID, "model").text
+    assert "Validation:" in model_text and "Training data" in model_text and "direct" in model_text
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#model .model-table tr")) == 1 + labels.NUM_CATEGORIES
     # The evaluation's HTML report, opened from disk: its charts are there without any network.
     model_dir, _ = exported
     evaluate.evaluate_export(path, os.path.join(os.path.dirname(model_dir), "data"), "validation",

@@ -201,19 +201,53 @@ function svgBars(values, max) {
 function drawModel() {
   const info = $("model-info");
   info.replaceChildren();
-  const m = state.model;
-  const config = m.config.model || {};
-  info.appendChild(el("p", {}, `Model: ${config.architecture || "unknown"}; reads ` +
-    `${((m.config.train || {}).text_fields || ["message"]).join(" and ")}.`));
-  if (m.report) {
-    info.appendChild(el("h2", {}, `Validation F1 per category (${m.report.examples} messages the model never saw)`));
-    info.appendChild(svgBars(m.urgency.map((c) => [c, m.report.categories[c].f1]), 1));
+  const m = state.model, about = m.about || {};
+  const config = m.config.model || {}, train = m.config.train || {};
+  info.appendChild(el("p", {}, `Model: ${config.architecture || "unknown"}, reading ` +
+    `${(train.text_fields || ["message"]).join(" and ")}; exported ${about.exported || "(date unknown)"} by ` +
+    `disaster_tf ${about.version || "?"}, computing in ${about.precision || "float32"}.`));
+  const report = m.report;
+  if (report) {
+    info.appendChild(el("h2", {}, `Validation: ${report.examples} messages the model never trained on`));
+    info.appendChild(el("p", {}, `Total ${report.total.toFixed(2)} of 36, mean positive-class F1 ` +
+      `${report.mean_positive_f1.toFixed(3)}, micro-F1 ${report.micro_f1.toFixed(3)}.`));
+    info.appendChild(el("h3", {}, "F1 per category"));
+    info.appendChild(svgBars(m.urgency.map((c) => [c, report.categories[c].f1]), 1));
   } else {
     info.appendChild(el("p", { class: "none" }, "This export carries no validation report."));
   }
-  info.appendChild(el("h2", {}, "Decision thresholds"));
-  if (Object.keys(m.thresholds).length) info.appendChild(svgBars(m.urgency.map((c) => [c, m.thresholds[c]]), 1));
-  else info.appendChild(el("p", { class: "none" }, "Not known (the page scores through TF Serving without the export)."));
+  info.appendChild(el("h3", {}, "Per category"));
+  const table = el("table", { class: "model-table" });
+  const head = el("tr");
+  for (const h of ["category", "precision", "recall", "F1", "validation support", "threshold", "training positives"]) {
+    head.appendChild(el("th", {}, h));
+  }
+  table.appendChild(head);
+  const training = report && report.training_data;
+  for (const c of m.urgency) {
+    const r = report ? report.categories[c] : null, row = el("tr");
+    const cells = [c, r ? r.precision.toFixed(2) : "", r ? r.recall.toFixed(2) : "", r ? r.f1.toFixed(2) : "",
+                   r ? String(r.support) : "", m.thresholds[c] !== undefined ? m.thresholds[c].toFixed(3) : "",
+                   training ? String(training.positives[c]) : ""];
+    for (const v of cells) row.appendChild(el("td", {}, v));
+    table.appendChild(row);
+  }
+  info.appendChild(table);
+  if (training) {
+    info.appendChild(el("h3", {}, "Training data"));
+    info.appendChild(el("p", {}, `${training.examples} examples; by genre: ` +
+      Object.entries(training.genres).map(([g, n]) => `${g} ${n}`).join(", ") + "."));
+  }
+  if (Object.keys(m.thresholds).length) {
+    info.appendChild(el("h3", {}, "Decision thresholds"));
+    info.appendChild(svgBars(m.urgency.map((c) => [c, m.thresholds[c]]), 1));
+  } else {
+    info.appendChild(el("p", { class: "none" }, "Thresholds not known (scoring through TF Serving without the export)."));
+  }
+  const details = el("details");
+  details.appendChild(el("summary", {}, "Training configuration (flags)"));
+  details.appendChild(el("pre", {}, JSON.stringify(m.config, null, 1)));
+  info.appendChild(details);
 }
 
 function showTab(name) {
