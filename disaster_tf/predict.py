@@ -13,7 +13,6 @@ a message with no category comes last.
 
 import csv
 import dataclasses
-import json
 import os
 import tempfile
 import urllib.parse
@@ -220,13 +219,6 @@ def model_summary(export_dir: str) -> Dict:
   """The export's metadata (assets.extra/disaster_tf.json): categories, thresholds, config."""
   from disaster_tf import serving  # pylint: disable=import-outside-toplevel
   return serving.read_metadata(serving.version_dir(export_dir))
-
-
-def to_json(results: Sequence[Tuple[str, Dict]], order: Sequence[str]) -> str:
-  """The page's answer: [{"message", "priority", "predicted" (urgency order), "related", "scores"}]."""
-  return json.dumps([{"message": m, "priority": priority(r, order),
-                      "predicted": [c for c in order if c in set(r["predicted"])], "related": r["related"],
-                      "scores": r["scores"]} for m, r in results])
 
 
 if __name__ == "__main__":  # python -m disaster_tf.predict: the same command as disaster-predict
