@@ -163,17 +163,21 @@ def test_related_unsure_is_said_not_dropped(server, monkeypatch):
     assert row["related"] == "unsure" and row["labels"]["related"] == 2 and "related" not in row["predicted"]
 
 
-def test_one_grpc_client_keeps_one_channel_and_checks_the_model_status(server):
+def test_one_grpc_client_keeps_one_channel_and_checks_the_model_status(server, monkeypatch):
+  import grpc  # pylint: disable=import-outside-toplevel
   stub, _ = server
   target = f"127.0.0.1:{stub.grpc_port}"
   stub.predict_channels.clear()
+  opened = []  # channels the client code opens (gRPC may share one connection between channels to a target)
+  real = grpc.insecure_channel
+  monkeypatch.setattr(grpc, "insecure_channel", lambda *a, **k: opened.append(a[0]) or real(*a, **k))
   with client.GrpcClient(target, "disaster") as grpc_client:
     assert grpc_client.status() == {1: "AVAILABLE"}
     for _ in range(3):
       assert len(grpc_client.predict(TEXTS)) == 3
-  assert len(stub.predict_channels) == 1  # three calls, one connection
+  assert len(stub.predict_channels) == 1 and opened == [target]  # status and three calls: one channel
   client.predict_grpc(TEXTS, target)
-  assert len(stub.predict_channels) == 2  # the one-off function opens a channel of its own
+  assert opened == [target, target]  # the one-off function opens a channel of its own
   with pytest.raises(client.ServingError, match=rf"grpc://{target} \(model nomodel\): NOT_FOUND: Could not find"):
     client.GrpcClient(target, "nomodel")
   stub.state = "LOADING"
