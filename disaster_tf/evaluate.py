@@ -65,16 +65,21 @@ def evaluate_export(export_dir: str, data_path: str, split: str = "all", batch_s
                        "that is set and differs from the translation)")
     predict = tf.saved_model.load(path).signatures[serving.PREDICT_KEY]
     # Messages stream from the spool a batch at a time; only the outputs are kept.
-    outputs = [predict(text=batch) for batch in examples.texts().batch(batch_size)]
-  decided = np.concatenate([o["labels"].numpy() for o in outputs])
+    # Messages stream a batch at a time; only the decisions are kept, and the scores when a report needs them.
+    decided, probabilities = [], []
+    for batch in examples.texts().batch(batch_size):
+      out = predict(text=batch)
+      decided.append(out["labels"].numpy())
+      if report_path is not None:
+        probabilities.append(out["scores"].numpy())
+  decided = np.concatenate(decided)
   scores = metrics.report(examples.labels, decided)
   scores.update(export=path, data=load_report.__dict__, split=split, text_field=text_field,
                 thresholds=dict(zip(metadata["categories"], metadata["thresholds"])))
   if report_path is not None:
     title = f"{path} on {data_path} ({split} split, {text_field} texts)"
     card = report.model_card(metadata, None if metadata.get("report") else scores)
-    page = report.html_report(title, scores, examples.labels.astype(int),
-                              np.concatenate([o["scores"].numpy() for o in outputs]), decided,
+    page = report.html_report(title, scores, examples.labels.astype(int), np.concatenate(probabilities), decided,
                               metadata["thresholds"], examples.genres, card)
     config_lib.write_text_atomic(report_path, page)
   return scores, metadata

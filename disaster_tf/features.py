@@ -74,14 +74,15 @@ def char_ngram_splitter(widths: Tuple[int, int]):
   return split
 
 
-def _counter(name: str, model_config: config_lib.ModelConfig, tokens: Optional[Sequence[str]] = None,
-             max_tokens: Optional[int] = None) -> keras.layers.TextVectorization:
+def _counter(name: str, model_config: config_lib.ModelConfig,
+             tokens: Optional[Sequence[str]] = None) -> keras.layers.TextVectorization:
   """A TextVectorization layer giving sparse n-gram counts [batch, V] for input `name`."""
   if name == WORD_NGRAMS:
     split = dict(split="whitespace", ngrams=model_config.ngrams)
   else:
     split = dict(split=char_ngram_splitter(model_config.char_ngrams))
-  layer = keras.layers.TextVectorization(max_tokens=max_tokens, standardize=text.standardize, output_mode="count",
+  # No max_tokens: adapting keeps every n-gram (`_adapt_tf_idf` then applies min_df and max_ngrams).
+  layer = keras.layers.TextVectorization(standardize=text.standardize, output_mode="count",
                                          sparse=True, name=name, **split)
   if tokens is not None:
     layer.set_vocabulary(list(tokens))

@@ -167,10 +167,19 @@ def output_columns(header: Sequence[str]) -> List[str]:
   return list(header) + ["priority", "predicted", "related"] + [f"score_{c}" for c in labels.CATEGORIES]
 
 
+def ranked(result: Dict, order: Sequence[str]) -> Dict:
+  """A result as an operator reads it: priority, the predicted categories most urgent first, related, scores."""
+  predicted = set(result["predicted"])
+  return {"priority": priority(result, order), "predicted": [c for c in order if c in predicted],
+          "related": result["related"], "scores": result["scores"]}
+
+
 def output_row(row: Dict[str, str], result: Dict, order: Sequence[str]) -> Dict[str, str]:
-  predicted = [c for c in order if c in set(result["predicted"])]
-  out = dict(row, priority=str(priority(result, order)), predicted=";".join(predicted), related=result["related"])
-  out.update({f"score_{c}": f"{result['scores'][c]:.4f}" for c in labels.CATEGORIES})
+  """The input row with `ranked`'s answer in CSV columns (see `output_columns`)."""
+  answer = ranked(result, order)
+  out = dict(row, priority=str(answer["priority"]), predicted=";".join(answer["predicted"]),
+             related=answer["related"])
+  out.update({f"score_{c}": f"{answer['scores'][c]:.4f}" for c in labels.CATEGORIES})
   return out
 
 

@@ -71,9 +71,8 @@ class TriageApp:
             "max_messages": MAX_MESSAGES, "max_upload_bytes": self.max_upload_bytes}
 
   def result(self, row: Dict[str, str], result: Dict) -> Dict:
-    return {"row": row, "priority": predict.priority(result, self.order),
-            "predicted": [c for c in self.order if c in set(result["predicted"])], "related": result["related"],
-            "scores": result["scores"]}
+    """One message's answer for the page: its input row and `predict.ranked` in this app's urgency order."""
+    return {"row": row, **predict.ranked(result, self.order)}
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
