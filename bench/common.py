@@ -44,7 +44,7 @@ def write_section(name: str, title: str, body: str, command: str = None) -> None
 
 
 def run_train(name: str, flagfile: str, extra: Sequence[str], data: str, out: str) -> Tuple[Dict, float]:
-  """Runs train.py on a fresh model dir; returns (its metrics.json, wall seconds)."""
+  """Runs train.py on a fresh model dir; returns (its metrics.json, or its refit's, and wall seconds)."""
   model_dir = os.path.join(out, name)
   subprocess.run(["rm", "-rf", model_dir], check=True)
   cmd = [sys.executable, "train.py", f"--flagfile={flagfile}", f"--data={data}", f"--model_dir={model_dir}",
@@ -52,8 +52,11 @@ def run_train(name: str, flagfile: str, extra: Sequence[str], data: str, out: st
   print("$", " ".join(cmd[1:]), flush=True)
   start = time.time()
   subprocess.run(cmd, cwd=ROOT, check=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
-  with open(os.path.join(model_dir, "metrics.json"), encoding="utf-8") as f:
-    return json.load(f), time.time() - start
+  wall = time.time() - start
+  # A --refit run's release is its refit (what export.py exports): its report is the row.
+  refit = os.path.join(model_dir, "refit")
+  with open(os.path.join(refit if os.path.isdir(refit) else model_dir, "metrics.json"), encoding="utf-8") as f:
+    return json.load(f), wall
 
 
 def run_export(model_dir: str, export_base: str) -> float:

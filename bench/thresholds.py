@@ -1,6 +1,6 @@
 """Which threshold objective serves the reported score: positive-class F1 or macro-F1, on the same models.
 
-  python bench/thresholds.py [--runs=/tmp/disaster_tf_quality] [--names=default,default, seed 43,...]
+  python bench/thresholds.py [--runs=/tmp/disaster_tf_quality] [--names=default,default seed 43,...]
 
 Takes the model dirs that bench/quality.py trained (the default with three
 seeds, by default), and for each one re-tunes the best checkpoint's
@@ -22,7 +22,7 @@ from absl import flags
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402  (bench/common.py)
 
-NAMES = ("default", "default, seed 43", "default, seed 44")
+NAMES = ("default", "default seed 43", "default seed 44")
 
 
 def define_flags():

@@ -43,6 +43,8 @@ from disaster_tf import model as model_lib
 CHECKPOINTS_DIR = "checkpoints"
 BEST_DIR = "best"
 THRESHOLDS_FILE = "thresholds.json"
+METRICS_FILE = "metrics.json"  # the run's history and final report (loop.py)
+REFIT_DIR = "refit"  # a --refit run's own model dir, inside the first run's
 
 
 def fingerprint(vocabulary: Sequence[str]) -> str:
@@ -234,6 +236,28 @@ def resolve(model_dir: str, which: str = "best") -> str:
   if path is None:
     raise FileNotFoundError(f"{directory}: no checkpoint; has train.py finished an epoch in {model_dir!r}?")
   return path
+
+
+def release_dir(model_dir: str) -> str:
+  """The model dir whose best checkpoint is the release: its finished refit if it has one, else itself.
+
+  A refit that has not finished (stopped, crashed, or still training) is passed over with a warning:
+  the model chosen on tune is complete, and rerunning train.py finishes the refit.
+  """
+  refit = os.path.join(model_dir, REFIT_DIR)
+  if not os.path.isdir(refit):
+    return model_dir
+  try:
+    with open(os.path.join(refit, METRICS_FILE), encoding="utf-8") as f:
+      finished = bool(json.load(f).get("final"))
+  except (OSError, ValueError, AttributeError):
+    finished = False
+  if finished:
+    logging.info("%s: taking the refit on train + tune, %s", model_dir, refit)
+    return refit
+  logging.warning("%s has not finished (no final report in its %s): taking the model chosen on tune, in %s; "
+                  "run train.py again to finish the refit", refit, METRICS_FILE, model_dir)
+  return model_dir
 
 
 class LoadedModel(NamedTuple):

@@ -71,3 +71,10 @@ class RunDirs:
     chief = is_chief(strategy)
     save_dir = model_dir if chief else os.path.join(model_dir, f".worker-{strategy.cluster_resolver.task_id}")
     return cls(model_dir, save_dir, os.path.join(save_dir, SCRATCH_DIR), chief)
+
+  def inside(self, name: str) -> "RunDirs":
+    """The dirs of a run nested in this one (a refit): `name` below each; this process's created."""
+    nested = RunDirs(*(os.path.join(d, name) for d in (self.model_dir, self.save_dir, self.scratch)), self.chief)
+    for directory in (nested.save_dir, nested.scratch):
+      os.makedirs(directory, exist_ok=True)
+    return nested

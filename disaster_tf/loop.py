@@ -18,6 +18,11 @@ A run is a sequence of named phases, called in this order by `_run`:
                    on the tune split, report on the validation split, which
                    chose nothing
 
+With --refit the same phases then run again in `<model_dir>/refit`, from
+scratch on train + tune (`config.refit_config`): as many epochs as the first
+run chose, its thresholds, the last epoch kept and reported on validation.
+Export takes that model (`checkpoint.release_dir`).
+
 The compiled steps themselves (model math only) are in `steps.py`.
 """
 
@@ -29,7 +34,7 @@ import shutil
 import signal
 import threading
 import time
-from typing import Any, Dict, Optional
+from typing import Any, Dict, NamedTuple, Optional
 
 import keras
 import numpy as np
@@ -46,13 +51,22 @@ from disaster_tf import inputs
 from disaster_tf import labels
 from disaster_tf import metrics
 from disaster_tf import model as model_lib
+from disaster_tf import optimizers
 from disaster_tf import precision as precision_lib
 from disaster_tf import steps
 from disaster_tf import summaries
 
-METRICS_FILE = "metrics.json"
+METRICS_FILE = ckpt_lib.METRICS_FILE
 FLAGS_FILE = "flags.txt"
 KEEP_CHECKPOINTS = 3  # enough to step back past a bad epoch, small on disk
+
+
+class Chosen(NamedTuple):
+  """What a first run chose on its tune split, which its refit reuses."""
+
+  epochs: int  # the best epoch: the refit trains this many
+  thresholds: np.ndarray  # [36] float32
+  source: str  # where the thresholds came from, for the report
 
 
 class TrainingInterrupted(Exception):
@@ -83,7 +97,9 @@ def train_and_evaluate(config: config_lib.Config, model_dir: str, *, flags_text:
     The final report of the best checkpoint on the validation split (as in
     `metrics.report`) at the thresholds the export uses (tuned on the tune
     split, or 0.5 without one), with `at_0.5` (the same at 0.5) and
-    `thresholds`; also written to `<model_dir>/metrics.json`.
+    `thresholds`; also written to `<model_dir>/metrics.json`. With --refit,
+    `refit` holds the refit's report, the same on its last epoch (what
+    export.py exports), also in `<model_dir>/refit/metrics.json`.
   """
   # The strategy comes first: a multi-worker one must exist before any other TF op runs.
   strategy = distribute.make_strategy(config.train.strategy)
@@ -95,15 +111,29 @@ def train_and_evaluate(config: config_lib.Config, model_dir: str, *, flags_text:
     shutil.rmtree(dirs.scratch, ignore_errors=True)
     os.makedirs(dirs.scratch)
     try:
-      return _run(config, strategy, dirs, flags_text, verbose)
+      final = _run(config, strategy, dirs, flags_text, verbose)
+      if config.train.refit:
+        final["refit"] = _run(config_lib.refit_config(config), strategy, dirs.inside(ckpt_lib.REFIT_DIR),
+                              flags_text, verbose, chosen=chosen_by(final))
     finally:
       shutil.rmtree(dirs.scratch, ignore_errors=True)
+    if not dirs.chief:
+      shutil.rmtree(dirs.save_dir, ignore_errors=True)
+    return final
+
+
+def chosen_by(final: Dict[str, Any]) -> Chosen:
+  """What a run's final report says it chose on tune: the refit's epoch count and thresholds."""
+  thresholds = np.array([final["thresholds"][name] for name in labels.CATEGORIES], np.float32)
+  return Chosen(final["best_epoch"], thresholds, f"{final['threshold_source']}, by the run that chose "
+                f"epoch {final['best_epoch']}")
 
 
 def _run(config: config_lib.Config, strategy: tf.distribute.Strategy, dirs: distribute.RunDirs,
-         flags_text: Optional[str], verbose: int) -> Dict[str, Any]:
-  """The phases of a run, in order (see the module docstring)."""
+         flags_text: Optional[str], verbose: int, chosen: Optional[Chosen] = None) -> Dict[str, Any]:
+  """The phases of a run, in order (see the module docstring); a refit's with `chosen`."""
   tc = config.train
+  last_epoch = tc.epochs if chosen is None else chosen.epochs
   _check_same_model(config, dirs.model_dir)
   keras.utils.set_random_seed(tc.seed)
   run = inputs.prepare(config, dirs.scratch, vocabularies=_saved_vocabularies(config, dirs.model_dir))
@@ -115,23 +145,21 @@ def _run(config: config_lib.Config, strategy: tf.distribute.Strategy, dirs: dist
   writers = SummaryWriters.for_run(dirs, run.selection_name)
 
   with _StopRequests() as stop:
-    for epoch in range(int(trainer.state.epoch.numpy()) + 1, tc.epochs + 1):
+    for epoch in range(int(trainer.state.epoch.numpy()) + 1, last_epoch + 1):
       if tc.patience and int(trainer.state.bad_epochs.numpy()) >= tc.patience:
         break  # a resumed run that had already stopped early
       trained = train_epoch(trainer, run, tc, epoch, stop, writers.train, verbose)
       history.append(end_epoch(trainer, run, tc, epoch, trained, writers))
       if dirs.chief:
         _write_metrics(dirs.model_dir, config, run.load_report, history, final=None)
-      _log_epoch(history[-1], tc.epochs, best=int(trainer.state.best_epoch.numpy()) == epoch)  # all saved
+      _log_epoch(history[-1], last_epoch, best=int(trainer.state.best_epoch.numpy()) == epoch)  # all saved
       if stop.requested:  # arrived during evaluation: the epoch is saved, stop here
         raise TrainingInterrupted(f"{stop.requested}: stopped after epoch {epoch}; saved "
                                   f"{trainer.manager.latest_checkpoint}. Run the same command to resume.")
 
-  final = finish(trainer, run, tc, dirs, writers.selection)
+  final = finish(trainer, run, tc, dirs, writers.selection, chosen=chosen)
   if dirs.chief:
     _write_metrics(dirs.model_dir, config, run.load_report, history, final=final)
-  else:
-    shutil.rmtree(dirs.save_dir, ignore_errors=True)
   writers.flush()
   _print_report(final)
   return final
@@ -169,11 +197,12 @@ def make_optimizer(train_config: config_lib.TrainConfig, steps_per_epoch: int) -
   """The run's optimizer; with --lr_schedule=cosine its rate falls from --learning_rate to 0 over --epochs.
 
   The schedule reads the optimizer's step counter, which checkpoints hold, so a resumed run continues it.
+  Adam is Keras' Adam updated by TensorFlow's fused kernel (optimizers.FusedAdam: ~3x cheaper updates).
   With --precision=mixed_float16 the optimizer is wrapped in Keras' LossScaleOptimizer (steps.py scales
   the loss; a step whose gradients overflow is skipped and the scale lowered).
   """
   tc = train_config
-  cls = {"adam": keras.optimizers.Adam, "adadelta": keras.optimizers.Adadelta,
+  cls = {"adam": optimizers.FusedAdam, "keras_adam": keras.optimizers.Adam, "adadelta": keras.optimizers.Adadelta,
          "rmsprop": keras.optimizers.RMSprop, "sgd": keras.optimizers.SGD}[tc.optimizer]
   rate = tc.learning_rate
   if tc.lr_schedule == "cosine":
@@ -366,7 +395,7 @@ def end_epoch(trainer: Trainer, run: inputs.RunInputs, train_config: config_lib.
   selection_loss = predictions.loss_sum / len(run.selection)
   scores = metrics.report(run.selection.labels, predictions.labels(labels.default_thresholds()))
   improved = advance_counters(trainer.state, epoch, selection_score(scores, selection_loss,
-                                                                    train_config.select_metric))
+                                                                    train_config.select_metric, epoch))
   # The best first: if the second save fails, checkpoints/ still names the previous epoch, and
   # the rerun repeats this one against a best/ that is never worse than what it records.
   # Named by global step (TF's convention), so a mid-epoch save never collides with an epoch's.
@@ -393,8 +422,10 @@ def _log_epoch(entry: Dict[str, Any], epochs: int, best: bool) -> None:
                entry["train_seconds"], " (best so far)" if best else "")
 
 
-def selection_score(scores: Dict[str, Any], loss: float, metric: str) -> float:
-  """The number early stopping maximises (the negated loss for "loss")."""
+def selection_score(scores: Dict[str, Any], loss: float, metric: str, epoch: int) -> float:
+  """The number early stopping maximises: the negated loss for "loss", the epoch for "last"."""
+  if metric == "last":
+    return float(epoch)
   return -loss if metric == "loss" else float(scores[metric])
 
 
@@ -416,11 +447,13 @@ def advance_counters(state: ckpt_lib.TrainState, epoch: int, score: float) -> bo
 
 
 def finish(trainer: Trainer, run: inputs.RunInputs, train_config: config_lib.TrainConfig,
-           dirs: distribute.RunDirs, writer: Optional[tf.summary.SummaryWriter] = None) -> Dict[str, Any]:
+           dirs: distribute.RunDirs, writer: Optional[tf.summary.SummaryWriter] = None,
+           chosen: Optional[Chosen] = None) -> Dict[str, Any]:
   """Restores the best checkpoint, tunes thresholds on the tune split, reports on validation.
 
   With a `writer`, the best epoch's per-category precision-recall curves on
   tune and validation go to TensorBoard (`pr_tune/<category>`, `pr_validation/<category>`).
+  A refit (`chosen`) has no tune split: it takes the first run's thresholds.
 
   Returns:
     The validation report at the tuned thresholds (0.5 without a tune split),
@@ -433,11 +466,14 @@ def finish(trainer: Trainer, run: inputs.RunInputs, train_config: config_lib.Tra
     logging.warning("no readable best checkpoint: reporting the latest, %s", best_path)
   trainer.checkpoint.restore(best_path).assert_existing_objects_matched()
   default_thresholds = labels.default_thresholds()
-  thresholds = default_thresholds
-  if run.tune_ds is not None:
+  thresholds, source = default_thresholds, "0.5"
+  if chosen is not None:
+    thresholds, source = chosen.thresholds, chosen.source
+  elif run.tune_ds is not None:
     tune = steps.predict(trainer.eval_step, run.tune_ds)
     thresholds = metrics.tune_thresholds(run.splits.tune.labels, tune.scores, train_config.min_tune_positives,
                                          train_config.threshold_objective)
+    source = f"tuned on the tune split ({len(run.splits.tune)} messages) for {train_config.threshold_objective}"
   if dirs.chief:
     ckpt_lib.write_thresholds(thresholds, dirs.model_dir)
   validation, truth = steps.predict(trainer.eval_step, run.validation_ds), run.splits.validation.labels
@@ -449,11 +485,11 @@ def finish(trainer: Trainer, run: inputs.RunInputs, train_config: config_lib.Tra
   final = metrics.report(truth, validation.labels(thresholds))
   final.update({"at_0.5": metrics.report(truth, validation.labels(default_thresholds)),
                 "thresholds": dict(zip(labels.CATEGORIES, thresholds.tolist())),
-                "threshold_source": (f"tuned on the tune split ({len(run.splits.tune)} messages) for "
-                                     f"{train_config.threshold_objective}" if run.tune_ds is not None else "0.5"),
+                "threshold_source": source,
                 "validation_loss": validation.loss_sum / len(truth),
                 "best_epoch": int(trainer.state.best_epoch.numpy()), "checkpoint": best_path,
-                "select_metric": train_config.select_metric, "selected_on": run.selection_name,
+                "select_metric": train_config.select_metric,
+                "selected_on": "nothing" if train_config.select_metric == "last" else run.selection_name,
                 "training_data": training_summary(run.splits.train)})
   if run.languages:  # the same messages, as sent and as translated, at the same thresholds
     final["languages"] = {split.name: metrics.report(split.examples.labels, steps.predict(
@@ -481,7 +517,8 @@ def _pr_curves(writer: tf.summary.SummaryWriter, step: int, curves: Dict[str, An
 
 
 def _print_report(final: Dict[str, Any]) -> None:
-  print(metrics.format_table(final, title=f"validation split, best epoch {final['best_epoch']} "
+  which = "last" if final["select_metric"] == "last" else "best"
+  print(metrics.format_table(final, title=f"validation split, {which} epoch {final['best_epoch']} "
                                           f"({final['checkpoint']}), thresholds {final['threshold_source']}:"))
   at_half = final["at_0.5"]
   print(f"at threshold 0.5: Total {at_half['total']:.2f} | mean positive-class F1 "

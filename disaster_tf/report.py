@@ -42,10 +42,13 @@ def model_card(metadata: Dict, report: Optional[Dict] = None) -> str:
            f"A classifier (`{model.get('architecture', 'unknown')}`) of messages sent during disasters into 36 "
            "categories (35 yes/no, and `related`: no, yes or unsure), trained on the Figure Eight disaster "
            "response data (CC BY 4.0, Robert Munro 2012).", "",
-           "## What it reads", "", f"It reads {reads}.", "",
-           "## How to use it", "",
-           "It supports a person's triage of incoming messages: it suggests categories and an order to read them "
-           "in. It does not replace reading them. A message it gives no category may still be urgent.", ""]
+           "## What it reads", "", f"It reads {reads}.", ""]
+  if metadata.get("refit"):
+    lines += ["It was trained again on the training and tune messages together (`--refit`), for the number of "
+              "epochs and with the thresholds that a first run chose on the tune messages.", ""]
+  lines += ["## How to use it", "",
+            "It supports a person's triage of incoming messages: it suggests categories and an order to read them "
+            "in. It does not replace reading them. A message it gives no category may still be urgent.", ""]
   if report:
     lines += ["## How good it is", "",
               f"On {report['examples']} validation messages it never trained on: Total {report['total']:.2f} "

@@ -141,7 +141,9 @@ def export(model_dir: str, export_base: str, *, checkpoint: str = "best", versio
 
   Args:
     model_dir: a directory written by training; the export is rebuilt from its
-      config.json, the vocabularies and a checkpoint, nothing else.
+      config.json, the vocabularies and a checkpoint, nothing else. With
+      checkpoint "best", a finished refit inside it (train.py --refit) is
+      what is exported (`checkpoint.release_dir`).
     export_base: the model base path TF Serving watches.
     checkpoint: "best", "latest" or a checkpoint prefix.
     version: the version number; None takes the next one.
@@ -163,6 +165,8 @@ def export(model_dir: str, export_base: str, *, checkpoint: str = "best", versio
   """
   if precision not in precision_lib.EXPORT_PRECISIONS:
     raise ValueError(f"precision={precision!r}: expected one of {', '.join(precision_lib.EXPORT_PRECISIONS)}")
+  release = ckpt_lib.release_dir(model_dir) if checkpoint == "best" else model_dir  # a --refit run's is its refit
+  refit, model_dir = release != model_dir, release
   loaded = ckpt_lib.load_model(model_dir, checkpoint, precision_lib.EXPORT_PRECISIONS[precision])
   if thresholds is None:
     thresholds = ckpt_lib.read_thresholds(model_dir)
@@ -192,6 +196,7 @@ def export(model_dir: str, export_base: str, *, checkpoint: str = "best", versio
                 "checkpoint": loaded.checkpoint_path, "model_dir": os.path.abspath(model_dir),
                 "vocabulary_fingerprint": ckpt_lib.fingerprint(features.fingerprint_items(loaded.vocabularies)),
                 "thresholds": thresholds.tolist(), "precision": precision, "version": disaster_tf.__version__,
+                "refit": refit,
                 "exported": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
     if checkpoint == "best":  # the report describes the best checkpoint: carried along for the page and evaluate
       metadata.update(_training_report(model_dir))
@@ -276,7 +281,7 @@ def version_dir(export_dir: str) -> str:
 def _training_report(model_dir: str) -> dict:
   """{"report": the final validation report, "data": what training read} from metrics.json, or {} without it."""
   try:
-    with open(os.path.join(model_dir, "metrics.json"), encoding="utf-8") as f:
+    with open(os.path.join(model_dir, ckpt_lib.METRICS_FILE), encoding="utf-8") as f:
       body = json.load(f)
     return {"report": body["final"], "data": body["data"]} if body.get("final") else {}
   except (OSError, ValueError, KeyError, TypeError) as e:

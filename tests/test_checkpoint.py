@@ -86,3 +86,17 @@ def test_a_relative_model_dir_finds_its_best_checkpoint(tmp_path, monkeypatch):
   assert found == os.path.abspath(path) and skipped == []
   assert ckpt_lib.resolve(os.path.join("runs", "default"), "best") == os.path.abspath(path)
   assert ckpt_lib.load_model(os.path.join("runs", "default")).checkpoint_path == os.path.abspath(path)
+
+
+def test_release_dir_is_a_finished_refit_and_passes_over_an_unfinished_one(tmp_path, caplog):
+  model_dir = str(tmp_path)
+  assert ckpt_lib.release_dir(model_dir) == model_dir  # no refit
+  refit = tmp_path / ckpt_lib.REFIT_DIR
+  refit.mkdir()
+  (refit / ckpt_lib.METRICS_FILE).write_text('{"epochs": [{"epoch": 1}], "final": null}')  # still training
+  assert ckpt_lib.release_dir(model_dir) == model_dir
+  assert "has not finished" in caplog.text and "run train.py again to finish the refit" in caplog.text
+  (refit / ckpt_lib.METRICS_FILE).write_text("{truncated")
+  assert ckpt_lib.release_dir(model_dir) == model_dir
+  (refit / ckpt_lib.METRICS_FILE).write_text('{"epochs": [], "final": {"total": 20.0}}')
+  assert ckpt_lib.release_dir(model_dir) == str(refit)

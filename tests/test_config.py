@@ -32,6 +32,7 @@ def test_json_round_trip(tmp_path):
     ("model", dict(dropout=1.0), r"dropout=1.0: expected a rate in \[0, 1\)"),
     ("train", dict(validation_fraction=1.5), r"validation_fraction=1.5: expected a fraction"),
     ("train", dict(patience=-1), "patience=-1"),
+    ("train", dict(refit=True, tune_fraction=0.0), "refit=True with tune_fraction=0: .* set --tune_fraction above 0"),
     ("train", dict(optimizer="lion"), "optimizer='lion'"),
     ("train", dict(threshold_objective="accuracy"),
      "threshold_objective='accuracy': expected one of positive_f1, macro_f1"),
@@ -73,3 +74,13 @@ def test_write_text_atomic_names_the_file_and_leaves_no_temporary(tmp_path):
   with pytest.raises(OSError, match="nowhere/metrics.json: could not write it"):
     config_lib.write_text_atomic(str(tmp_path / "nowhere" / "metrics.json"), "x")
   assert not (tmp_path / "nowhere").exists()
+
+
+def test_refit_config_trains_on_train_and_tune_and_keeps_the_last_epoch():
+  config = config_lib.Config(train=config_lib.TrainConfig(refit=True, patience=3, epochs=10))
+  refit = config_lib.refit_config(config)
+  assert (refit.train.tune_fraction, refit.train.select_metric, refit.train.patience, refit.train.refit) == (
+      0.0, "last", 0, False)
+  # The schedule's length and everything else stay: the refit repeats the chosen run's trajectory.
+  assert refit.model == config.model and refit.train.epochs == 10
+  assert refit.train.validation_fraction == config.train.validation_fraction

@@ -13,6 +13,7 @@ from disaster_tf import data
 from disaster_tf import evaluate
 from disaster_tf import labels
 from disaster_tf import metrics
+from disaster_tf import report
 from disaster_tf import serving
 from tests import fixtures
 
@@ -29,6 +30,7 @@ def test_report_comes_from_the_exports_labels(exported, tmp_path):
   decided = tf.saved_model.load(path).signatures["serving_default"](text=tf.constant(examples.read_texts()))["labels"]
   assert scores["total"] == pytest.approx(metrics.report(examples.labels, decided.numpy())["total"])
   assert metadata["thresholds"] == pytest.approx(ckpt_lib.read_thresholds(model_dir).tolist())
+  assert metadata["refit"] is False and "--refit" not in report.model_card(metadata)  # trained without --refit
   assert list(scores["thresholds"]) == list(labels.CATEGORIES)
   assert list(scores["thresholds"].values()) == metadata["thresholds"]
 

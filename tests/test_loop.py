@@ -21,6 +21,8 @@ from disaster_tf import labels
 from disaster_tf import loop
 from disaster_tf import metrics
 from disaster_tf import model as model_lib
+from disaster_tf import report
+from disaster_tf import serving
 from disaster_tf import steps
 from disaster_tf import text
 from tests import fixtures
@@ -220,8 +222,9 @@ def test_advance_counters_keeps_the_best_epoch_and_counts_the_others():
   assert improved == [True, True, False, False]  # a tie is not an improvement
   assert (int(state.epoch.numpy()), int(state.best_epoch.numpy()), float(state.best_metric.numpy()),
           int(state.bad_epochs.numpy()), int(state.step_in_epoch.numpy())) == (4, 2, 3.0, 2, 0)
-  assert loop.selection_score({"total": 5.0}, loss=0.3, metric="total") == 5.0
-  assert loop.selection_score({"total": 5.0}, loss=0.3, metric="loss") == -0.3  # lower loss is better
+  assert loop.selection_score({"total": 5.0}, loss=0.3, metric="total", epoch=4) == 5.0
+  assert loop.selection_score({"total": 5.0}, loss=0.3, metric="loss", epoch=4) == -0.3  # lower loss is better
+  assert loop.selection_score({"total": 5.0}, loss=0.3, metric="last", epoch=4) == 4.0  # every epoch beats the last
 
 
 def saved_epoch(path):
@@ -339,6 +342,48 @@ def test_early_stopping_stops_and_a_finished_run_stays_stopped(tmp_path, tiny_co
   loop.train_and_evaluate(config, model_dir, verbose=0)
   with open(os.path.join(model_dir, loop.METRICS_FILE)) as f:
     assert len(json.load(f)["epochs"]) == 2
+
+
+def test_refit_retrains_on_train_and_tune_for_the_chosen_epochs_with_the_chosen_thresholds(tmp_path):
+  rows = fixtures.synthetic_rows(240)
+  t = config_lib.TrainConfig()
+  is_tune = data.split_ids([r["id"] for r in rows], 0.25, t.tune_fraction, t.split_seed) == data.TUNE
+  for r, tune in zip(rows, is_tune):
+    if tune:  # a word only tune messages contain: the refit's vocabulary must know it, the first run's not
+      r["message"] += " tunewordx"
+  fixtures.write_two_file(tmp_path / "d", rows)
+  # A rate of ~0 and selection on the loss: nothing improves after epoch 1, so the first run chooses
+  # epoch 1 of 3 and the refit must stop there.
+  config = fixtures.tiny_config(str(tmp_path / "d"), epochs=3, refit=True, select_metric="loss",
+                                learning_rate=1e-12)
+  model_dir = str(tmp_path / "m")
+  final = loop.train_and_evaluate(config, model_dir, verbose=0)
+  refit_dir = os.path.join(model_dir, ckpt_lib.REFIT_DIR)
+  refit = final["refit"]
+  assert final["best_epoch"] == 1 and refit["best_epoch"] == 1 and refit["selected_on"] == "nothing"
+  with open(os.path.join(refit_dir, loop.METRICS_FILE)) as f:
+    body = json.load(f)
+  assert [e["epoch"] for e in body["epochs"]] == [1] and body["final"]["total"] == refit["total"]
+  assert config_lib.load(refit_dir) == config_lib.refit_config(config)
+  # The first run's thresholds, tuned on tune; the refit's examples are train + tune.
+  assert refit["thresholds"] == final["thresholds"] and "by the run that chose epoch 1" in refit["threshold_source"]
+  np.testing.assert_allclose(ckpt_lib.read_thresholds(refit_dir), ckpt_lib.read_thresholds(model_dir))
+  assert refit["training_data"]["examples"] == final["training_data"]["examples"] + int(is_tune.sum())
+  main_ngrams = features.load(config.model, model_dir)[features.WORD_NGRAMS].tokens
+  refit_ngrams = features.load(config.model, refit_dir)[features.WORD_NGRAMS].tokens
+  assert "tunewordx" in refit_ngrams and "tunewordx" not in main_ngrams
+  # One epoch of the larger split: the refit's global step.
+  steps_per_epoch = refit["training_data"]["examples"] // config.train.batch_size
+  assert refit["checkpoint"].endswith(f"ckpt-{steps_per_epoch}") and saved_epoch(refit["checkpoint"]) == 1
+  assert ckpt_lib.release_dir(model_dir) == refit_dir
+  # export.py takes the refit, and carries its report; --checkpoint=latest names the first run's own.
+  metadata = serving.read_metadata(serving.export(model_dir, str(tmp_path / "e"), warmup=False))
+  assert metadata["model_dir"] == os.path.abspath(refit_dir) and metadata["report"]["total"] == refit["total"]
+  assert metadata["thresholds"] == pytest.approx(list(ckpt_lib.read_thresholds(model_dir)))
+  assert metadata["refit"] and "--refit" in report.model_card(metadata)
+  # The same command again trains nothing more and reports the same.
+  again = loop.train_and_evaluate(config, model_dir, verbose=0)
+  assert again["refit"]["total"] == refit["total"] and again["refit"]["checkpoint"] == refit["checkpoint"]
 
 
 def test_without_a_tune_split_selection_is_on_validation_and_thresholds_stay_at_half(tmp_path):

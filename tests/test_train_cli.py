@@ -57,3 +57,12 @@ def test_char_ngrams_flag_takes_two_widths_or_nothing():
     train.config_from_flagfile("disaster_response", "--char_ngrams=two,5")
   with pytest.raises(app.UsageError, match=r"char_ngrams=\(5, 2\): expected two widths"):
     train.config_from_flagfile("disaster_response", "--char_ngrams=5,2")
+
+
+def test_refit_flag_turns_the_refit_on_and_needs_a_tune_split():
+  from absl import app  # pylint: disable=import-outside-toplevel
+  from disaster_tf.cli import train  # pylint: disable=import-outside-toplevel
+  assert not train.config_from_flagfile("disaster_response").train.refit
+  assert train.config_from_flagfile("disaster_response", "--refit").train.refit
+  with pytest.raises(app.UsageError, match="refit=True with tune_fraction=0"):
+    train.config_from_flagfile("disaster_response", "--refit", "--tune_fraction=0")

@@ -79,7 +79,8 @@ def _define_training_flags(fv: flags.FlagValues) -> None:
   integer("batch_size", t.batch_size, "Global batch size, split over replicas; small batches generalised "
           "better here than the article's 512.")
   enum("optimizer", t.optimizer, c.OPTIMIZERS, "Optimizer; Adam converges in a few epochs, the article's "
-       "Adadelta needs ~40.")
+       "Adadelta needs ~40. adam runs Keras' Adam in TensorFlow's fused kernel; keras_adam is the same update "
+       "unfused (slower: bench/speed.py).")
   real("learning_rate", t.learning_rate, "Learning rate (Adam's default); on resume the flag replaces the "
        "checkpoint's rate.")
   enum("lr_schedule", t.lr_schedule, c.LR_SCHEDULES, "constant, or cosine: the rate decays to 0 over --epochs, "
@@ -106,6 +107,10 @@ def _define_training_flags(fv: flags.FlagValues) -> None:
   enum("precision", t.precision, c.PRECISIONS, "What the backbone computes in: float32, mixed_bfloat16, "
        "mixed_float16 (with loss scaling), or auto (bfloat16 where the CPU or GPU has it natively); variables, "
        "heads, losses and probabilities stay float32. Fixed at a run's first epoch.")
+  flags.DEFINE_bool("refit", t.refit, "After the run, retrain from scratch on train + tune for the epoch count "
+                    "it chose, keep its thresholds, report on validation; export.py then exports that (in "
+                    "<model_dir>/refit). Off by default: +0.10 Total over 3 seeds, within their spread "
+                    "(BENCHMARKS.md).", flag_values=fv)
   flags.DEFINE_bool("jit_compile", t.jit_compile, "XLA-compile the forward and backward pass; it was 25-37% "
                     "slower on CPU here (bench/speed.py), so try it on a GPU.", flag_values=fv)
 
