@@ -53,7 +53,8 @@ def run_train(name: str, flagfile: str, extra: Sequence[str], data: str, out: st
   start = time.time()
   subprocess.run(cmd, cwd=ROOT, check=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
   wall = time.time() - start
-  # A --refit run's release is its refit (what export.py exports): its report is the row.
+  # A --refit run's release is its refit (what export.py exports): its report is the row. train.py exited 0, so
+  # a refit there has finished (checkpoint.release_dir's check, which would import TensorFlow into this parent).
   refit = os.path.join(model_dir, "refit")
   with open(os.path.join(refit if os.path.isdir(refit) else model_dir, "metrics.json"), encoding="utf-8") as f:
     return json.load(f), wall

@@ -192,14 +192,7 @@ def export(model_dir: str, export_base: str, *, checkpoint: str = "best", versio
     _mark_classify_signature(tmp_dir)
     extra = os.path.join(tmp_dir, "assets.extra")
     os.makedirs(extra, exist_ok=True)
-    metadata = {"categories": list(labels.CATEGORIES), "config": json.loads(loaded.config.to_json()),
-                "checkpoint": loaded.checkpoint_path, "model_dir": os.path.abspath(model_dir),
-                "vocabulary_fingerprint": ckpt_lib.fingerprint(features.fingerprint_items(loaded.vocabularies)),
-                "thresholds": thresholds.tolist(), "precision": precision, "version": disaster_tf.__version__,
-                "refit": refit,
-                "exported": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
-    if checkpoint == "best":  # the report describes the best checkpoint: carried along for the page and evaluate
-      metadata.update(_training_report(model_dir))
+    metadata = _metadata(loaded, model_dir, thresholds, precision, refit, with_report=checkpoint == "best")
     with open(os.path.join(extra, METADATA_FILE), "w", encoding="utf-8") as f:
       json.dump(metadata, f, indent=1)
     with open(os.path.join(extra, MODEL_CARD_FILE), "w", encoding="utf-8") as f:
@@ -218,6 +211,19 @@ def export(model_dir: str, export_base: str, *, checkpoint: str = "best", versio
     shutil.rmtree(tmp_dir, ignore_errors=True)
   logging.info("exported %s (checkpoint %s) to %s", model_dir, loaded.checkpoint_path, final_dir)
   return final_dir
+
+
+def _metadata(loaded: ckpt_lib.LoadedModel, model_dir: str, thresholds: np.ndarray, precision: str, refit: bool,
+              with_report: bool) -> dict:
+  """The export's assets.extra/disaster_tf.json: what was exported, from where, and (`with_report`) how good."""
+  metadata = {"categories": list(labels.CATEGORIES), "config": json.loads(loaded.config.to_json()),
+              "checkpoint": loaded.checkpoint_path, "model_dir": os.path.abspath(model_dir),
+              "vocabulary_fingerprint": ckpt_lib.fingerprint(features.fingerprint_items(loaded.vocabularies)),
+              "thresholds": thresholds.tolist(), "precision": precision, "version": disaster_tf.__version__,
+              "refit": refit, "exported": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+  if with_report:  # the report describes the best checkpoint: carried along for the page and evaluate
+    metadata.update(_training_report(model_dir))
+  return metadata
 
 
 def _mark_classify_signature(export_dir: str) -> None:
