@@ -55,6 +55,10 @@ RUNS = (
     ("multilingual seed 43", "configs/multilingual.flags", ["--seed=43"]),
     ("multilingual seed 44", "configs/multilingual.flags", ["--seed=44"]),
     ("multilingual 40k tokens", "configs/multilingual.flags", ["--max_tokens=40000"]),
+    # Each training original read twice an epoch: the language with fewer examples weighs more.
+    ("multilingual originals x2", "configs/multilingual.flags", ["--original_copies=2"]),
+    ("multilingual originals x2 seed 43", "configs/multilingual.flags", ["--original_copies=2", "--seed=43"]),
+    ("multilingual originals x2 seed 44", "configs/multilingual.flags", ["--original_copies=2", "--seed=44"]),
 )
 REFERENCE = "sklearn reference"
 SEEDED = {"default": ("default", "default seed 43", "default seed 44"),

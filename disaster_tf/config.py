@@ -105,6 +105,8 @@ class TrainConfig:
   data: str = "../shared/data"  # the shared Figure Eight data, beside the checkout
   # ("message",), or ("message", "original") to also train on each message as it was sent (data.py).
   text_fields: Tuple[str, ...] = ("message",)  # bench/quality.py measures both
+  # With originals: how many times each training original is read per epoch (its translation: once).
+  original_copies: int = 1  # bench/quality.py measures 2
   validation_fraction: float = 0.15  # ~3,500 messages: enough positives to score most categories
   # Carved from the rest: picks the best epoch and tunes per-category thresholds,
   # so that the validation split that is reported is never used to choose anything.
@@ -165,6 +167,9 @@ class TrainConfig:
     object.__setattr__(self, "text_fields", tuple(self.text_fields))  # JSON gives a list back
     if self.text_fields not in (("message",), ("message", "original")):
       raise ValueError(f"text_fields={','.join(self.text_fields)}: expected message, or message,original")
+    if self.original_copies < 1 or (self.original_copies > 1 and "original" not in self.text_fields):
+      raise ValueError(f"original_copies={self.original_copies}: expected 1, or more with "
+                       "text_fields=message,original")
     # JSON gives lists back; keep the dataclass hashable and comparable.
     object.__setattr__(self, "loss_weights", tuple((str(k), float(v)) for k, v in self.loss_weights))
     for name, weight in self.loss_weights:

@@ -112,6 +112,10 @@ def prepare(config: config_lib.Config, scratch: str,
     return data.vectorized_dataset(split, featurizer, cache=os.path.join(scratch, name))
   start = time.time()
   train_blocks = tuple(cached(block, f"train-{i}") for i, block in enumerate(splits.train.blocks(tc.shuffle_buffer)))
+  originals = splits.train.field(data.ORIGINAL)
+  if tc.original_copies > 1 and len(originals):  # the originals again, as blocks of their own
+    train_blocks += tuple(cached(block, f"originals-{i}").repeat(tc.original_copies - 1)
+                          for i, block in enumerate(originals.blocks(tc.shuffle_buffer)))
   for block in train_blocks:
     data.fill_cache(block)
   logging.info("vectorised the training split in %.1fs (%d block(s) of up to %d: the shuffle buffer)",
@@ -127,7 +131,8 @@ def prepare(config: config_lib.Config, scratch: str,
                     for name, split in languages)
   return RunInputs(load_report=load_report, splits=splits, vocabularies=vocabularies, featurizer=featurizer,
                    class_weights=class_weights, loss_weights=losses.loss_weight_vector(tc.loss_weights),
-                   train_blocks=train_blocks, steps_per_epoch=len(splits.train) // tc.batch_size,
+                   train_blocks=train_blocks,
+                   steps_per_epoch=(len(splits.train) + (tc.original_copies - 1) * len(originals)) // tc.batch_size,
                    selection_name=selection_name, selection_ds=tune_ds if tune_ds is not None else validation_ds,
                    tune_ds=tune_ds, validation_ds=validation_ds, languages=languages)
 

@@ -250,6 +250,7 @@ def run_identity(config: config_lib.Config, load_report: data.LoadReport) -> Dic
   """What a run may not change once its first epoch is saved: data, split and model shape."""
   tc = config.train
   return {"data": load_report.fingerprint, "text_fields": list(tc.text_fields), "split_seed": tc.split_seed,
+          "original_copies": tc.original_copies,
           "precision": precision_lib.resolve(tc.precision),
           "validation_fraction": tc.validation_fraction, "tune_fraction": tc.tune_fraction,
           "model": dataclasses.asdict(config.model)}

@@ -32,6 +32,8 @@ def test_json_round_trip(tmp_path):
     ("model", dict(dropout=1.0), r"dropout=1.0: expected a rate in \[0, 1\)"),
     ("train", dict(validation_fraction=1.5), r"validation_fraction=1.5: expected a fraction"),
     ("train", dict(patience=-1), "patience=-1"),
+    ("train", dict(original_copies=0), "original_copies=0: expected 1, or more with text_fields=message,original"),
+    ("train", dict(original_copies=2), "original_copies=2: expected 1, or more with text_fields=message,original"),
     ("train", dict(refit=True, tune_fraction=0.0), "refit=True with tune_fraction=0: .* set --tune_fraction above 0"),
     ("train", dict(optimizer="lion"), "optimizer='lion'"),
     ("train", dict(threshold_objective="accuracy"),

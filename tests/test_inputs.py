@@ -91,3 +91,18 @@ def test_prepare_writes_only_below_scratch(tmp_path):
   config = fixtures.tiny_config(str(tmp_path / "d"))
   inputs.prepare(config, str(tmp_path / "scratch"))
   assert sorted(os.listdir(tmp_path)) == ["d", "scratch"]
+
+
+def test_original_copies_reads_each_training_original_that_many_times_an_epoch(tmp_path):
+  fixtures.write_two_file(tmp_path / "data", fixtures.synthetic_rows(200), originals=True)
+  for copies in (1, 3):
+    config = fixtures.tiny_config(str(tmp_path / "data"), text_fields=("message", "original"),
+                                  original_copies=copies, shuffle_buffer=50)
+    os.makedirs(tmp_path / f"scratch{copies}")
+    run = inputs.prepare(config, str(tmp_path / f"scratch{copies}"))
+    train, originals = run.splits.train, run.splits.train.field(data.ORIGINAL)
+    read = np.concatenate([np.stack([y.numpy() for _, y in block]) for block in run.train_blocks])
+    assert len(originals) and len(read) == len(train) + (copies - 1) * len(originals)
+    # What is read again is the originals: the labels add up to theirs, repeated.
+    np.testing.assert_array_equal(read.sum(0), train.labels.sum(0) + (copies - 1) * originals.labels.sum(0))
+    assert run.steps_per_epoch == len(read) // config.train.batch_size

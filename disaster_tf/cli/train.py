@@ -54,6 +54,9 @@ def _define_data_flags(fv: flags.FlagValues) -> None:
   flags.DEFINE_list("text_fields", list(t.text_fields), "message, or message,original: also train on each "
                     "message as it was sent (mostly Haitian Creole), a second example with the same labels and "
                     "always on its translation's side of the split.", flag_values=fv)
+  integer("original_copies", t.original_copies, "With --text_fields=message,original: read each training "
+          "original this many times an epoch (its translation once), so that the language with fewer examples "
+          "weighs more.", lower_bound=1)
   # The split.
   real("validation_fraction", t.validation_fraction, "Share of ids held out for validation, which is reported "
        "and chooses nothing; 0.15 gives enough positives to score most categories.")
