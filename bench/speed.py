@@ -313,16 +313,16 @@ def training_lines(config_name: str) -> list:
   """The loop against fit in each precision, and where a step's time goes in float32 and bfloat16."""
   from disaster_tf import config as config_lib  # pylint: disable=import-outside-toplevel
   f = flags.FLAGS
-  sparse = common.config_from_flagfile(CONFIGS[config_name]).model.architecture in config_lib.TFIDF_ARCHITECTURES
-  optimizer = common.config_from_flagfile(CONFIGS[config_name]).train.optimizer
-  def skipped(v):
+  config = common.config_from_flagfile(CONFIGS[config_name])
+  sparse = config.model.architecture in config_lib.TFIDF_ARCHITECTURES
+  rows = {}
+  for v in TRAIN_VARIANTS:
     if sparse and v[3]:
-      return "n/a: XLA cannot compile the TF-IDF inputs' sparse ops"
-    if v[0] in OPTIMIZER_OF and optimizer != "adam":
-      return f"n/a: this configuration trains with {optimizer}"
-    return None
-  rows = {v[0]: {"error": skipped(v)} if skipped(v) else run_worker(f"train:{config_name}:{v[0]}")
-          for v in TRAIN_VARIANTS}
+      rows[v[0]] = {"error": "n/a: XLA cannot compile the TF-IDF inputs' sparse ops"}
+    elif v[0] in OPTIMIZER_OF and config.train.optimizer != "adam":
+      rows[v[0]] = {"error": f"n/a: this configuration trains with {config.train.optimizer}"}
+    else:
+      rows[v[0]] = run_worker(f"train:{config_name}:{v[0]}")
   fit = {"float32": rows["fit"].get("examples_per_s"), "mixed_bfloat16": rows["fit bf16"].get("examples_per_s")}
   lines = [f"**Training, {config_name} configuration** (`{CONFIGS[config_name]}`), {f.steps} timed steps "
            f"after {f.warmup}:", "",

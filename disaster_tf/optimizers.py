@@ -27,7 +27,12 @@ class FusedAdam(keras.optimizers.Adam):
       raise ValueError("FusedAdam: amsgrad=True is not what ResourceApplyAdam computes; use keras.optimizers.Adam")
 
   def update_step(self, gradient, variable, learning_rate):
-    """Updates `variable` [any shape] by `gradient` (dense, or IndexedSlices made dense, as Keras' Adam does)."""
+    """Updates `variable` [any shape] by `gradient`, dense or IndexedSlices.
+
+    IndexedSlices are summed into their dense gradient first, so a row that repeats (a token twice in a
+    batch) enters the second moment as the square of its sum: textbook Adam. Keras 3.15's own Adam squares
+    each repeat apart (BUILD.md, "Adam in one kernel").
+    """
     dtype = variable.dtype
     index = self._get_variable_index(variable)
     local_step = tf.cast(self.iterations + 1, dtype)

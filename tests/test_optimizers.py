@@ -78,3 +78,16 @@ def test_the_loop_builds_fused_adam_for_adam_and_keras_adam_on_request():
   plain = loop.make_optimizer(config_lib.TrainConfig(optimizer="keras_adam"), steps_per_epoch=10)
   assert isinstance(fused, optimizers.FusedAdam)
   assert isinstance(plain, keras.optimizers.Adam) and not isinstance(plain, optimizers.FusedAdam)
+
+
+def test_a_checkpoint_of_keras_adam_restores_into_fused_adam(tmp_path):
+  # Runs trained before the fused kernel saved Keras' Adam: they must resume with their moments.
+  _, keras_adam = _train(keras.optimizers.Adam, distribute.make_strategy("default"))
+  path = tf.train.Checkpoint(optimizer=keras_adam).save(str(tmp_path / "ckpt"))
+  variables = [keras.Variable(np.zeros(s, np.float32)) for s in SHAPES]
+  fused = optimizers.FusedAdam()
+  fused.build(variables)
+  tf.train.Checkpoint(optimizer=fused).restore(path).assert_consumed()
+  assert int(fused.iterations.numpy()) == 5
+  for restored, saved in zip(fused.variables, keras_adam.variables):
+    np.testing.assert_array_equal(restored.numpy(), saved.numpy())
