@@ -78,6 +78,9 @@ class ModelConfig:
   # The linear part learns this many times faster than --learning_rate, the deep part's (its weights are
   # this times a trained variable): a convex TF-IDF model converges at ~30x the rate that suits the CNN.
   linear_lr_multiplier: float = 30.0
+  # With originals in training: append to every text the English partners of its words, paired on the
+  # training translations (lexicon.py). Off by default: the default reads English only.
+  lexicon: bool = False
 
   def __post_init__(self):
     _check_positive(self, ("max_tokens", "sequence_length", "embedding_dim", "conv_filters",
@@ -106,7 +109,7 @@ class TrainConfig:
   # ("message",), or ("message", "original") to also train on each message as it was sent (data.py).
   text_fields: Tuple[str, ...] = ("message",)  # bench/quality.py measures both
   # With originals: how many times each training original is read per epoch (its translation: once).
-  original_copies: int = 1  # bench/quality.py measures 2
+  original_copies: int = 1  # configs/multilingual.flags reads 2 (bench/quality.py, section "languages")
   validation_fraction: float = 0.15  # ~3,500 messages: enough positives to score most categories
   # Carved from the rest: picks the best epoch and tunes per-category thresholds,
   # so that the validation split that is reported is never used to choose anything.
@@ -192,6 +195,9 @@ class Config:
       raise ValueError(f"jit_compile=True with --model={self.model.architecture}: XLA cannot compile the sparse "
                        "ops of the TF-IDF inputs (SparseFillEmptyRows); use --nojit_compile or a sequence model "
                        "(cnn_rnn, bigru, multi_cnn)")
+    if self.model.lexicon and "original" not in self.train.text_fields:
+      raise ValueError("lexicon=True with text_fields=message: the lexicon is learnt from the originals and "
+                       "their translations; add --text_fields=message,original or drop --lexicon")
 
   def to_json(self) -> str:
     return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)

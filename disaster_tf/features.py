@@ -5,8 +5,9 @@ A model reads one or more named inputs (`model.input_names`):
   word_ngrams  [batch, V] sparse TF-IDF of word 1..ngrams-grams (the linear model)
   char_ngrams  [batch, V] sparse TF-IDF of character n-grams within words
 
-Each comes from a TextVectorization layer over `text.standardize`, so training
-and the export share one text path. The TF-IDF weighting is scikit-learn's
+Each comes from a TextVectorization layer over the text that `text.standardize`
+cleaned once for all of them (`Featurizer.__call__`), so training and the
+export share one text path. The TF-IDF weighting is scikit-learn's
 TfidfVectorizer(sublinear_tf=True, smooth_idf=True, norm="l2") written in core
 ops: 1 + log(count), times idf = ln((1 + n) / (1 + df)) + 1 with n the training
 messages and df those holding the n-gram, each row then divided by its L2 norm.
@@ -15,9 +16,13 @@ An n-gram enters the vocabulary if at least `min_df` training messages hold it.
 What is learnt from the training split (tokens, and the idf of TF-IDF inputs)
 is a `Vocabulary` per input, saved in the model dir beside the checkpoints:
 `vocabulary.txt` for token ids, `<input>.tsv` (token TAB idf) for the others.
+With `ModelConfig.lexicon`, a `lexicon.Lexicon` (under LEXICON, `lexicon.tsv`)
+extends the standardised text of every input with the English partners of
+the originals' words, before any of them is split (lexicon.py).
 """
 
 import dataclasses
+import functools
 import math
 import os
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
@@ -27,11 +32,13 @@ import numpy as np
 import tensorflow as tf
 
 from disaster_tf import config as config_lib
+from disaster_tf import lexicon as lexicon_lib
 from disaster_tf import model as model_lib
 from disaster_tf import text
 
 TOKEN_IDS, WORD_NGRAMS, CHAR_NGRAMS = model_lib.TOKEN_IDS, model_lib.WORD_NGRAMS, model_lib.CHAR_NGRAMS
 input_names = model_lib.input_names
+LEXICON = "lexicon"  # the key of the lexicon among a model's vocabularies
 UNKNOWN = "[UNK]"  # TextVectorization's out-of-vocabulary token: idf 0, as scikit-learn ignores unknown n-grams
 _ADAPT_BATCH = 1024  # strings vectorised at a time while adapting
 
@@ -51,7 +58,19 @@ class Vocabulary:
   idf: Optional[np.ndarray] = None
 
 
-Vocabularies = Dict[str, Vocabulary]
+# A `Vocabulary` per input name, and the `lexicon.Lexicon` under LEXICON when the model uses one.
+Vocabularies = Dict[str, Union[Vocabulary, lexicon_lib.Lexicon]]
+
+
+def standardizer(lookup: Optional[tf.lookup.StaticHashTable] = None):
+  """The featurizer's text cleaning: `text.standardize`, then the lexicon's `expand` if given."""
+  if lookup is None:
+    return text.standardize
+  return functools.partial(_standardize_and_expand, lookup=lookup)
+
+
+def _standardize_and_expand(texts: tf.Tensor, lookup: tf.lookup.StaticHashTable) -> tf.Tensor:
+  return lexicon_lib.expand(text.standardize(texts), lookup)
 
 
 def char_ngram_splitter(widths: Tuple[int, int]):
@@ -76,13 +95,13 @@ def char_ngram_splitter(widths: Tuple[int, int]):
 
 def _counter(name: str, model_config: config_lib.ModelConfig,
              tokens: Optional[Sequence[str]] = None) -> keras.layers.TextVectorization:
-  """A TextVectorization layer giving sparse n-gram counts [batch, V] for input `name`."""
+  """A TextVectorization layer giving sparse n-gram counts [batch, V] of standardised texts for input `name`."""
   if name == WORD_NGRAMS:
     split = dict(split="whitespace", ngrams=model_config.ngrams)
   else:
     split = dict(split=char_ngram_splitter(model_config.char_ngrams))
   # No max_tokens: adapting keeps every n-gram (`_adapt_tf_idf` then applies min_df and max_ngrams).
-  layer = keras.layers.TextVectorization(standardize=text.standardize, output_mode="count",
+  layer = keras.layers.TextVectorization(standardize=None, output_mode="count",
                                          sparse=True, name=name, **split)
   if tokens is not None:
     layer.set_vocabulary(list(tokens))
@@ -116,20 +135,25 @@ def smooth_idf(document_frequency: np.ndarray, documents: int) -> np.ndarray:
 class Featurizer(tf.Module):
   """Raw strings -> the model's inputs; the same object in tf.data and in the export."""
 
-  def __init__(self, model_config: config_lib.ModelConfig, vocabularies: Mapping[str, Vocabulary]):
-    """Args: the model's config (which inputs, n-gram widths); a `Vocabulary` for each input."""
+  def __init__(self, model_config: config_lib.ModelConfig, vocabularies: Vocabularies):
+    """Args: the model's config (which inputs, n-gram widths, a lexicon or not); what `adapt` learnt."""
     super().__init__(name="featurizer")
     self.names = input_names(model_config)
-    missing = [n for n in self.names if n not in vocabularies]
+    missing = [n for n in self.names + ((LEXICON,) if model_config.lexicon else ()) if n not in vocabularies]
     if missing:
       raise ValueError(f"no vocabulary for input(s) {', '.join(missing)} of --model={model_config.architecture}")
     self.vocabularies = {n: vocabularies[n] for n in self.names}
+    self.lexicon = vocabularies[LEXICON] if model_config.lexicon else None
+    # An attribute, so that the export tracks the table (and TF Serving initialises it).
+    self.lexicon_table = lexicon_lib.table(self.lexicon) if self.lexicon else None
+    # Cleaned once for all the inputs (`__call__`), so the layers split what they are given.
+    self.standardize = standardizer(self.lexicon_table)
     self.layers = {}
     self.idf = {}  # variables, so that the export's variables hold them (TF Serving restores them)
     for name in self.names:
       tokens = self.vocabularies[name].tokens
       if name == TOKEN_IDS:
-        self.layers[name] = text.make_vectorizer(model_config, tokens)
+        self.layers[name] = text.make_vectorizer(model_config, tokens, clean=None)
       else:
         self.layers[name] = _counter(name, model_config, tokens)
         self.idf[name] = tf.Variable(self.vocabularies[name].idf, trainable=False, name=f"{name}_idf")
@@ -142,8 +166,9 @@ class Featurizer(tf.Module):
   def __call__(self, text_batch: tf.Tensor) -> Dict[str, Union[tf.Tensor, tf.SparseTensor]]:
     """Vectorises [batch] raw strings into {input name: [batch, ...]} (see the module docstring)."""
     out = {}
+    clean = self.standardize(text_batch)
     for name in self.names:
-      x = self.layers[name](text_batch)
+      x = self.layers[name](clean)
       out[name] = x if name == TOKEN_IDS else tf_idf(x, self.idf[name])
     return out
 
@@ -157,26 +182,43 @@ def has_tokens(inputs: Mapping[str, Union[tf.Tensor, tf.SparseTensor]]) -> tf.Te
   return text.has_tokens(inputs[name])
 
 
-def adapt(model_config: config_lib.ModelConfig, texts: tf.data.Dataset) -> Vocabularies:
-  """Learns each input's vocabulary (and idf) from `texts`, the training split's scalar strings."""
-  vocabularies = {}
+def adapt(model_config: config_lib.ModelConfig, texts: tf.data.Dataset,
+          lexicon: Optional[lexicon_lib.Lexicon] = None) -> Vocabularies:
+  """Learns each input's vocabulary (and idf) from `texts`, the training split's scalar strings.
+
+  Args:
+    lexicon: the model's lexicon (learnt first: the vocabularies hold the
+      English partners it adds), or None for a model without one.
+  """
+  if model_config.lexicon != (lexicon is not None):
+    raise ValueError(f"lexicon={model_config.lexicon} in the model config, but a lexicon was "
+                     f"{'not ' * (lexicon is None)}given")
+  standardize = standardizer(lexicon_lib.table(lexicon) if lexicon else None)
+  clean = texts.batch(_ADAPT_BATCH).map(standardize).unbatch()  # as `Featurizer.__call__` cleans them
+  vocabularies: Vocabularies = {}
   for name in input_names(model_config):
     if name == TOKEN_IDS:
-      layer = text.make_vectorizer(model_config)
-      vocabularies[name] = Vocabulary(tuple(str(t) for t in text.adapt(layer, texts)))
+      layer = text.make_vectorizer(model_config, clean=None)
+      vocabularies[name] = Vocabulary(tuple(str(t) for t in text.adapt(layer, clean)))
     else:
-      vocabularies[name] = _adapt_tf_idf(name, model_config, texts)
+      vocabularies[name] = _adapt_tf_idf(name, model_config, clean)
+  if lexicon is not None:
+    vocabularies[LEXICON] = lexicon
   return vocabularies
 
 
-def _adapt_tf_idf(name: str, model_config: config_lib.ModelConfig, texts: tf.data.Dataset) -> Vocabulary:
-  """Keeps the n-grams of at least `min_df` messages (at most `max_ngrams`, most frequent first), with idf."""
+def _adapt_tf_idf(name: str, model_config: config_lib.ModelConfig, clean: tf.data.Dataset) -> Vocabulary:
+  """Keeps the n-grams of at least `min_df` messages (at most `max_ngrams`, most frequent first), with idf.
+
+  Args:
+    clean: the training texts, standardised.
+  """
   layer = _counter(name, model_config)  # no cap yet: every n-gram, to count the messages holding each
-  layer.adapt(texts.batch(_ADAPT_BATCH))
+  layer.adapt(clean.batch(_ADAPT_BATCH))
   tokens = [str(t) for t in layer.get_vocabulary()]
   df = np.zeros(len(tokens), np.int64)
   documents = 0
-  for batch in texts.batch(_ADAPT_BATCH):
+  for batch in clean.batch(_ADAPT_BATCH):
     counts = layer(batch)  # one entry per (message, n-gram): counting columns counts messages
     df += np.bincount(counts.indices[:, 1].numpy(), minlength=len(tokens))
     documents += int(batch.shape[0])
@@ -192,10 +234,12 @@ def file_name(name: str) -> str:
 
 
 def save(vocabularies: Mapping[str, Vocabulary], model_dir: str) -> None:
-  """Writes each vocabulary atomically; the first input's file last (`saved` tests it)."""
+  """Writes each vocabulary (and a lexicon) atomically; the first input's file last (`saved` tests it)."""
   for name in reversed(list(vocabularies)):
     vocab = vocabularies[name]
-    if name == TOKEN_IDS:
+    if name == LEXICON:
+      lexicon_lib.save(vocab, model_dir)
+    elif name == TOKEN_IDS:
       text.save_vocabulary(vocab.tokens, model_dir)
     else:
       lines = "".join(f"{token}\t{float(idf)!r}\n" for token, idf in zip(vocab.tokens, vocab.idf))
@@ -215,6 +259,8 @@ def load(model_config: config_lib.ModelConfig, model_dir: str) -> Vocabularies:
       vocabularies[name] = Vocabulary(tuple(text.load_vocabulary(model_dir)))
     else:
       vocabularies[name] = _load_tsv(os.path.join(model_dir, file_name(name)))
+  if model_config.lexicon:
+    vocabularies[LEXICON] = lexicon_lib.load(model_dir)
   return vocabularies
 
 
@@ -241,10 +287,16 @@ def _load_tsv(path: str) -> Vocabulary:
 
 
 def fingerprint_items(vocabularies: Mapping[str, Vocabulary]) -> List[str]:
-  """Every input's tokens in one list, for `checkpoint.fingerprint` (token ids alone: the list itself)."""
+  """Every input's tokens in one list, for `checkpoint.fingerprint` (token ids alone: the list itself).
+
+  A lexicon's pairs are in it too: the same vocabularies under another lexicon are other features.
+  """
   if list(vocabularies) == [TOKEN_IDS]:
     return list(vocabularies[TOKEN_IDS].tokens)
   items = []
   for name, vocab in vocabularies.items():
-    items += [f"\x02{name}", *vocab.tokens]
+    if name == LEXICON:
+      items += [f"\x02{name}", *(f"{s}\t{t}" for s, t in zip(vocab.sources, vocab.targets))]
+    else:
+      items += [f"\x02{name}", *vocab.tokens]
   return items

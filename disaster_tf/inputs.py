@@ -1,7 +1,8 @@
 """The first phase of a run: from a config to everything the epochs read.
 
 `prepare` loads the data, splits it by id, refuses splits the loop cannot use,
-adapts the vocabularies on the training split (or takes a resumed run's),
+learns the lexicon and adapts the vocabularies on the training split (or
+takes a resumed run's),
 derives the class and loss weights, and vectorises each split once into a
 file cache. It reads no model dir and writes only below `scratch`, so a run
 that it refuses has written nothing, and a benchmark can call it alone.
@@ -19,6 +20,7 @@ from absl import logging
 from disaster_tf import config as config_lib
 from disaster_tf import data
 from disaster_tf import features
+from disaster_tf import lexicon as lexicon_lib
 from disaster_tf import losses
 
 EVAL_BATCH = 256  # evaluation batches: no gradients, so larger than training's for speed
@@ -98,10 +100,14 @@ def prepare(config: config_lib.Config, scratch: str,
   how = "reloaded"
   if vocabularies is None:
     start = time.time()
-    vocabularies = features.adapt(config.model, splits.train.texts())  # the same on every worker
+    # The same on every worker: both are learnt from the same split in the same order.
+    lexicon = lexicon_lib.from_training(splits.train) if config.model.lexicon else None
+    vocabularies = features.adapt(config.model, splits.train.texts(), lexicon)
     how = f"adapted on the training split in {time.time() - start:.1f}s"
   featurizer = features.Featurizer(config.model, vocabularies)
   logging.info("vocabularies: %s, %s", ", ".join(f"{n} {size} tokens" for n, size in featurizer.sizes.items()), how)
+  if featurizer.lexicon is not None:
+    logging.info("lexicon: %d words of the originals paired with English words", len(featurizer.lexicon))
   # Derived from the training split's counts, so not in the config.
   class_weights = losses.class_weight_table(tc.class_weight, losses.label_counts(splits.train.labels),
                                             tc.class_weight_cap)

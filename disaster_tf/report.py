@@ -38,6 +38,9 @@ def model_card(metadata: Dict, report: Optional[Dict] = None) -> str:
            "`original` column: mostly Haitian Creole SMS, some French and Spanish)" if "original" in fields else
            "messages in English only (the `message` column). Messages as they were sent in Haitian Creole, French "
            "or Spanish are not understood: translate them, or use the multilingual configuration")
+  if model.get("lexicon"):
+    reads += (". Each word of a message that it paired with an English word on its training translations "
+              "(`dlo` with `water`) is read with that word too")
   lines = ["# Model card", "",
            f"A classifier (`{model.get('architecture', 'unknown')}`) of messages sent during disasters into 36 "
            "categories (35 yes/no, and `related`: no, yes or unsure), trained on the Figure Eight disaster "

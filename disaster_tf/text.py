@@ -1,8 +1,8 @@
 """In-graph text standardisation and the TextVectorization layer.
 
-`standardize` is the only text cleaning in the project. Training calls it
-through the TextVectorization layer inside tf.data; the exported SavedModel
-calls the same layer in its serving function.
+`standardize` is the only text cleaning in the project. `features.Featurizer`
+calls it once a batch, for all the model's inputs: inside tf.data in training,
+and in the exported SavedModel's serving function.
 
 It uses core TensorFlow string ops only (UnicodeTranscode, StringLower,
 StaticRegexReplace, StringJoin, StringStrip): the export then holds no custom
@@ -86,8 +86,8 @@ def standardize(text: tf.Tensor) -> tf.Tensor:
   return tf.strings.strip(text)
 
 
-def make_vectorizer(model_config: config_lib.ModelConfig,
-                    vocabulary: Sequence[str] = None) -> keras.layers.TextVectorization:
+def make_vectorizer(model_config: config_lib.ModelConfig, vocabulary: Sequence[str] = None,
+                    clean=standardize) -> keras.layers.TextVectorization:
   """Builds the word-id TextVectorization layer; adapt it, or pass a saved vocabulary.
 
   (The TF-IDF n-gram inputs are built by `features.py`, over the same `standardize`.)
@@ -96,12 +96,14 @@ def make_vectorizer(model_config: config_lib.ModelConfig,
     model_config: gives `max_tokens` and `sequence_length`.
     vocabulary: tokens as `get_vocabulary()` returns them, or None for a layer
       still to adapt.
+    clean: the layer's own cleaning, `standardize`; None for texts already
+      cleaned (`features.Featurizer` cleans once for all its inputs).
 
   Returns:
     A layer mapping [batch] strings to [batch, sequence_length] int64 ids (0
     padding, 1 out-of-vocabulary).
   """
-  layer = keras.layers.TextVectorization(max_tokens=model_config.max_tokens, standardize=standardize,
+  layer = keras.layers.TextVectorization(max_tokens=model_config.max_tokens, standardize=clean,
                                          split="whitespace", output_mode="int",
                                          output_sequence_length=model_config.sequence_length, name="vectorizer")
   if vocabulary is not None:

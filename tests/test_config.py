@@ -55,6 +55,13 @@ def test_xla_is_refused_for_models_with_sparse_tf_idf_inputs():
                     train=config_lib.TrainConfig(jit_compile=True))
 
 
+def test_a_lexicon_is_refused_without_originals_to_learn_it_from():
+  with pytest.raises(ValueError, match="lexicon=True with text_fields=message: .* add --text_fields=message,original"):
+    config_lib.Config(model=config_lib.ModelConfig(lexicon=True))
+  config_lib.Config(model=config_lib.ModelConfig(lexicon=True),
+                    train=config_lib.TrainConfig(text_fields=("message", "original")))
+
+
 def test_load_errors(tmp_path):
   with pytest.raises(FileNotFoundError, match="config.json: no such file"):
     config_lib.load(str(tmp_path))

@@ -48,6 +48,7 @@ def test_flagfiles_parse_into_the_config_train_py_runs(path):
   assert config.model.architecture == expected[os.path.basename(path)[:-len(".flags")]]  # --model
   assert config_lib.Config.from_json(config.to_json()) == config
   assert config.train.text_fields == (("message", "original") if "multilingual" in path else ("message",))
+  assert config.model.lexicon == ("multilingual" in path)
 
 
 def test_shipped_flagfiles_are_found_by_name_and_the_top_level_configs_link_to_them():

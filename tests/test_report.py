@@ -35,6 +35,10 @@ def test_the_card_names_what_the_model_reads_and_where_not_to_trust_it():
   assert "supports a person's triage" in english and "does not replace reading them" in english
   both = report.model_card({"config": {"train": {"text_fields": ["message", "original"]}}, "report": scores})
   assert "as they were sent" in both and "Haitian Creole" in both and "not understood" not in both
+  assert "paired with an English word" not in both
+  lexicon = report.model_card({"config": {"model": {"lexicon": True},
+                                          "train": {"text_fields": ["message", "original"]}}})
+  assert "(`dlo` with `water`) is read with that word too" in lexicon
   assert "How good it is" not in report.model_card({"config": {}})  # no report: nothing claimed
 
 

@@ -350,6 +350,26 @@ def test_a_multilingual_model_answers_a_creole_message_and_reports_both_language
     evaluate.evaluate_export(path, str(tmp_path / "data"), "validation", text_field="translation")
 
 
+def test_a_lexicon_travels_in_the_export_and_serves_as_in_training(tmp_path):
+  from disaster_tf import loop  # pylint: disable=import-outside-toplevel
+  fixtures.write_two_file(tmp_path / "data", fixtures.synthetic_rows(120), originals=True)
+  config = fixtures.tiny_config(str(tmp_path / "data"), epochs=1, text_fields=("message", "original"))
+  config = dataclasses.replace(config, model=dataclasses.replace(config.model, lexicon=True))
+  loop.train_and_evaluate(config, str(tmp_path / "model"), verbose=0)
+  # The export is compared with the model dir's featurizer below, which expands `dlo` and `manje`.
+  assert {"dlo", "manje"} <= set(ckpt_lib.load_model(str(tmp_path / "model")).featurizer.lexicon.sources)
+  path = serving.export(str(tmp_path / "model"), str(tmp_path / "models"), warmup=False)
+  creole = ["Nou bezwen dlo tanpri", "Tanpri voye manje nan bouk la", "dife!", ""]
+  out = tf.saved_model.load(path).signatures["serving_default"](text=tf.constant(creole))
+  np.testing.assert_allclose(out["scores"].numpy()[:3], in_memory_scores(str(tmp_path / "model"), creole[:3]),
+                             rtol=1e-5, atol=1e-6)
+  with tf.Graph().as_default(), tf.compat.v1.Session() as sess:  # the TF Serving way: the table is initialised
+    signature = tf.compat.v1.saved_model.loader.load(sess, ["serve"], path).signature_def["serving_default"]
+    scores = sess.run(signature.outputs["scores"].name, {signature.inputs["text"].name: creole})
+  np.testing.assert_allclose(scores, out["scores"].numpy(), rtol=1e-5, atol=1e-6)
+  assert_only_allowed_ops(path)
+
+
 def test_a_bfloat16_export_keeps_the_float32_contract(exported, tmp_path):
   model_dir, path = exported
   bf16 = serving.export(model_dir, str(tmp_path / "models"), warmup=False, precision="bfloat16")

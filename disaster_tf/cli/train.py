@@ -57,6 +57,10 @@ def _define_data_flags(fv: flags.FlagValues) -> None:
   integer("original_copies", t.original_copies, "With --text_fields=message,original: read each training "
           "original this many times an epoch (its translation once), so that the language with fewer examples "
           "weighs more.", lower_bound=1)
+  flags.DEFINE_bool("lexicon", config_lib.ModelConfig().lexicon, "With --text_fields=message,original: pair "
+                    "the originals' words with English words on the training translations (dlo -> water) and "
+                    "append the partners to every text, in the graph: Creole messages then share what the "
+                    "English ones taught the model.", flag_values=fv)
   # The split.
   real("validation_fraction", t.validation_fraction, "Share of ids held out for validation, which is reported "
        "and chooses nothing; 0.15 gives enough positives to score most categories.")
