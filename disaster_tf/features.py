@@ -233,7 +233,7 @@ def file_name(name: str) -> str:
   return text.VOCABULARY_FILE if name == TOKEN_IDS else f"{name}.tsv"
 
 
-def save(vocabularies: Mapping[str, Vocabulary], model_dir: str) -> None:
+def save(vocabularies: Vocabularies, model_dir: str) -> None:
   """Writes each vocabulary (and a lexicon) atomically; the first input's file last (`saved` tests it)."""
   for name in reversed(list(vocabularies)):
     vocab = vocabularies[name]
@@ -286,7 +286,7 @@ def _load_tsv(path: str) -> Vocabulary:
   return Vocabulary(tuple(tokens), np.array(idf, np.float32))
 
 
-def fingerprint_items(vocabularies: Mapping[str, Vocabulary]) -> List[str]:
+def fingerprint_items(vocabularies: Vocabularies) -> List[str]:
   """Every input's tokens in one list, for `checkpoint.fingerprint` (token ids alone: the list itself).
 
   A lexicon's pairs are in it too: the same vocabularies under another lexicon are other features.
