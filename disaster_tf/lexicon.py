@@ -123,7 +123,7 @@ def expand(standardized: tf.Tensor, lookup: tf.lookup.StaticHashTable) -> tf.Ten
   `"nou bezwen dlo"` -> `"nou bezwen dlo need water"`: the words stay in
   order, the partners follow in the order of their sources.
   """
-  flat = tf.reshape(standardized, [-1])  # [n]: TextVectorization may pass [batch] or [batch, 1]
+  flat = tf.reshape(standardized, [-1])  # [n]: the featurizer passes [batch]; any shape comes back as it went
   words = tf.strings.split(flat)  # [n, (words)]
   partners = tf.strings.reduce_join(tf.ragged.map_flat_values(lookup.lookup, words), axis=-1, separator=" ")
   joined = tf.strings.join([flat, partners], separator=" ")
