@@ -74,13 +74,15 @@ def summary_table(rows) -> str:
   lines = ["| run | Total @0.5 | Total tuned | mean pos. F1 @0.5 | mean pos. F1 tuned | micro-F1 @0.5 | "
            "micro-F1 tuned | best epoch / run | s / epoch | wall s |",
            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+  from disaster_tf import records  # pylint: disable=import-outside-toplevel  # no TensorFlow in this process
   for name, body, wall in rows:
-    final, half, epochs = body["final"], body["final"]["at_0.5"], body["epochs"]
+    final, half = records.Scores.from_json(body["final"]), records.Scores.from_json(body["final"]["at_0.5"])
+    epochs = body["epochs"]
     # A model fit without epochs (the scikit-learn reference) shows "-" there.
     per_epoch = f"{sum(e['train_seconds'] for e in epochs) / len(epochs):.1f}" if epochs else "-"
-    best = f"{final['best_epoch']} / {len(epochs)}" if epochs else "-"
-    lines.append(f"| {name} | {half['total']:.2f} | {final['total']:.2f} | {half['mean_positive_f1']:.3f} | "
-                 f"{final['mean_positive_f1']:.3f} | {half['micro_f1']:.3f} | {final['micro_f1']:.3f} | "
+    best = f"{body['final']['best_epoch']} / {len(epochs)}" if epochs else "-"
+    lines.append(f"| {name} | {half.total:.2f} | {final.total:.2f} | {half.mean_positive_f1:.3f} | "
+                 f"{final.mean_positive_f1:.3f} | {half.micro_f1:.3f} | {final.micro_f1:.3f} | "
                  f"{best} | {per_epoch} | {wall:.0f} |")
   return "\n".join(lines)
 

@@ -23,6 +23,7 @@ from absl import app
 from absl import flags
 
 from disaster_tf import config as config_lib
+from disaster_tf import csv_data
 from disaster_tf import data
 from disaster_tf import labels
 from disaster_tf import metrics
@@ -53,7 +54,7 @@ def fit_and_score(data_path: str, train_config: config_lib.TrainConfig) -> Dict[
   from sklearn.feature_extraction.text import TfidfVectorizer  # pylint: disable=import-outside-toplevel
   from sklearn.linear_model import LogisticRegression  # pylint: disable=import-outside-toplevel
   with tempfile.TemporaryDirectory() as spool:
-    examples, _ = data.load(data_path, spool)
+    examples, _ = csv_data.load(data_path, spool)
     splits = data.split(examples, train_config)
     texts = {name: getattr(splits, name).read_texts() for name in data.SPLIT_NAMES}
   start = time.time()
@@ -72,9 +73,9 @@ def fit_and_score(data_path: str, train_config: config_lib.TrainConfig) -> Dict[
   thresholds = metrics.tune_thresholds(splits.tune.labels, tune_scores, train_config.min_tune_positives)
   validation_scores = _probabilities(models, validation_features)
   truth = splits.validation.labels
-  final = metrics.report(truth, _decisions(models, validation_features, validation_scores, thresholds))
+  final = metrics.report(truth, _decisions(models, validation_features, validation_scores, thresholds)).to_json()
   final["at_0.5"] = metrics.report(truth, _decisions(models, validation_features, validation_scores,
-                                                     labels.default_thresholds()))
+                                                     labels.default_thresholds())).to_json()
   final["best_epoch"] = "-"
   return {"final": final, "epochs": [], "fit_seconds": fit_seconds}
 

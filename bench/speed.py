@@ -88,21 +88,21 @@ def prepare(config):
 
 
 def build_trainer(config, run, **train_overrides):
-  """The loop's own model, optimizer and compiled steps (`loop.build_trainer`), seeded as the loop seeds them."""
+  """The loop's own model, optimizer and compiled steps (`trainer.build_trainer`), seeded as the loop seeds them."""
   import keras  # pylint: disable=import-outside-toplevel
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  from disaster_tf import loop  # pylint: disable=import-outside-toplevel
+  from disaster_tf import trainer as trainer_lib  # pylint: disable=import-outside-toplevel
   config = dataclasses.replace(config, train=dataclasses.replace(config.train, **train_overrides))
   keras.utils.set_random_seed(config.train.seed)
   save_dir = tempfile.mkdtemp(prefix="bench-speed-ckpt-")  # never written: nothing is saved
   atexit.register(shutil.rmtree, save_dir, True)
-  return loop.build_trainer(config, run, tf.distribute.get_strategy(), save_dir)
+  return trainer_lib.build_trainer(config, run, tf.distribute.get_strategy(), save_dir)
 
 
 def train_worker(config, variant, steps, warmup):
   import keras  # pylint: disable=import-outside-toplevel
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  from disaster_tf import data, labels, loop, model as model_lib  # pylint: disable=import-outside-toplevel
+  from disaster_tf import data, labels, model as model_lib, trainer as trainer_lib  # pylint: disable=import-outside-toplevel
   _, kind, spe, jit, cache, precision = next(v for v in TRAIN_VARIANTS if v[0] == variant)
   tc = config.train
   run = prepare(config)  # vectorises and fills the training caches, as train.py does before its first epoch
@@ -131,7 +131,7 @@ def train_worker(config, variant, steps, warmup):
         weights[name] = tf.gather(cw[k], y[:, k])
       return x, targets, weights
     fit_ds = ds.map(to_fit, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
-    model.compile(optimizer=loop.make_optimizer(tc, run.steps_per_epoch),
+    model.compile(optimizer=trainer_lib.make_optimizer(tc, run.steps_per_epoch),
                   loss={n: keras.losses.SparseCategoricalCrossentropy(from_logits=True) if n == labels.RELATED
                         else keras.losses.BinaryCrossentropy(from_logits=True) for n in labels.CATEGORIES},
                   loss_weights=dict(zip(labels.CATEGORIES, run.loss_weights.tolist())), jit_compile=jit)
@@ -206,7 +206,7 @@ def serve_worker(config, calls):
   import numpy as np  # pylint: disable=import-outside-toplevel
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   from disaster_tf import checkpoint as ckpt_lib  # pylint: disable=import-outside-toplevel
-  from disaster_tf import config as config_lib, features, serving, text  # pylint: disable=import-outside-toplevel
+  from disaster_tf import features, serving, text  # pylint: disable=import-outside-toplevel
   from disaster_tf import model as model_lib  # pylint: disable=import-outside-toplevel
   run = prepare(config)
   vocabulary = list(run.vocabularies[features.TOKEN_IDS].tokens)  # the Python pipeline below reads token ids
@@ -214,12 +214,7 @@ def serve_worker(config, calls):
   model = model_lib.build_model(config.model, run.featurizer.sizes)  # weights do not change speed
   work = tempfile.mkdtemp()
   model_dir = os.path.join(work, "model")
-  os.makedirs(model_dir)
-  config_lib.save(config, model_dir)
-  features.save(run.vocabularies, model_dir)
-  state = ckpt_lib.TrainState(ckpt_lib.fingerprint(features.fingerprint_items(run.vocabularies)))
-  checkpoint = ckpt_lib.make_checkpoint(model, None, state)
-  tf.train.CheckpointManager(checkpoint, os.path.join(model_dir, ckpt_lib.BEST_DIR), 1).save(1)
+  ckpt_lib.write_model_dir(model_dir, config, run.vocabularies, model)
   exported = {p: tf.saved_model.load(serving.export(model_dir, os.path.join(work, "export"), warmup=False,
                                                     precision=p)).signatures["serving_default"]
               for p in ("float32", "bfloat16")}

@@ -32,7 +32,7 @@ def define_flags():
 
 
 def score(model_dir: str, data_path: str):
-  """{objective: validation report} for the best checkpoint of `model_dir`, thresholds re-tuned on tune."""
+  """{objective: validation summary scores} for the best checkpoint of `model_dir`, thresholds re-tuned on tune."""
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   from disaster_tf import checkpoint, inputs, metrics, steps  # pylint: disable=import-outside-toplevel
   loaded = checkpoint.load_model(model_dir)
@@ -44,14 +44,15 @@ def score(model_dir: str, data_path: str):
     run = inputs.prepare(config, scratch, vocabularies=loaded.vocabularies)
     weights = tf.constant(run.class_weights), tf.constant(run.loss_weights)
     eval_step = steps.make_eval_step(loaded.model, run.validation_ds.element_spec[0], *weights)
-    tune, validation = steps.predict(eval_step, run.tune_ds), steps.predict(eval_step, run.validation_ds)
+    tune = steps.evaluate_dataset(eval_step, run.tune_ds)
+    validation = steps.evaluate_dataset(eval_step, run.validation_ds)
   finally:
     shutil.rmtree(scratch, ignore_errors=True)
   out = {}
   for objective in metrics.THRESHOLD_OBJECTIVES:
     thresholds = metrics.tune_thresholds(run.splits.tune.labels, tune.scores, config.train.min_tune_positives,
                                          objective)
-    out[objective] = metrics.report(run.splits.validation.labels, validation.labels(thresholds))
+    out[objective] = metrics.report(run.splits.validation.labels, validation.labels(thresholds)).summary()
   return out
 
 

@@ -1,23 +1,38 @@
 """disaster_tf: a multi-output text classifier for disaster-response messages.
 
-Modules, one job each (each imports only modules above it: no cycles):
+Modules, one job each (each imports only modules above it: no cycles; the lint step checks):
   labels      the 36 categories and their label ranges
+  records     the typed records that cross modules, files and the page (scores, reports, export metadata)
   config      frozen dataclasses for the model and the run, saved as JSON
-  data        reading both CSV formats into a text spool, the id split, tf.data pipelines
-  text        in-graph standardisation and the TextVectorization layer
-  model       four backbones (cnn_rnn, bigru, multi_cnn, linear), one head per category
-  losses      class weights -> per-head sample weights; the combined loss
   metrics     per-category precision / recall / F1, the summary scores, threshold tuning
-  checkpoint  what a model dir holds; rebuilding a trained model from one
+  data        labelled messages on disk (Examples), the id split, the tf.data pipeline
+  csv_data    reading both labelled CSV formats into a text spool, every row validated
+  text        in-graph standardisation and the word-id TextVectorization layer
+  lexicon     words of the originals paired with English words; in-graph expansion
+  features    raw text -> the model's named inputs (word ids, TF-IDF n-grams)
+  model       six backbones, one head per category per member (the ensemble has two members)
+  losses      class weights -> per-head sample weights; the combined loss
+  precision   the Keras dtype policies of --precision
+  optimizers  Adam in TensorFlow's fused kernel
+  checkpoint  what a model dir holds; readable checkpoints; rebuilding a trained model from one
+  dirlock     one writer per model dir
   distribute  the tf.distribute strategy and which process writes the model dir
-  inputs      a run's first phase: data, splits, vocabulary, weights, vectorised caches
+  inputs      a run's first phase: data, splits, vocabularies, weights, vectorised caches
   steps       the inner loop: compiled training and evaluation steps
+  trainer     a run's model, optimizer, counters, checkpoint managers and compiled steps
+  rundir      every read and write of a run's model dir, and its crash-safety invariants
+  stops       SIGINT / SIGTERM as a flag the loop checks
+  summaries   TensorBoard scalars and PR curves
   loop        the outer loop, as named phases (`train_and_evaluate`)
-  serving     the text-in SavedModel for TF Serving (`export`)
+  report      the evaluation page and the model card
+  serving     the text-in SavedModel for TF Serving (`export`) and its metadata
   evaluate    scoring an export on labelled data
   client      REST and gRPC clients of a TF Serving model
+  predict     scoring unlabelled CSV files; urgency order
+  triage      the operators' page server
 
-Entry points (flags are read there only): train.py, export.py, evaluate.py.
+Entry points (flags are read there only): disaster_tf/cli/ (train, export, evaluate, predict, triage), which
+the top-level train.py, export.py, evaluate.py, predict.py and triage.py wrap.
 """
 
 __version__ = "0.1.0"

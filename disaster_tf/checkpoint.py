@@ -23,11 +23,10 @@ readable only if every tensor in it can be read (`latest_readable`).
 """
 
 import glob
-import hashlib
 import json
 import os
 import re
-from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
 import keras
 import numpy as np
@@ -47,20 +46,11 @@ METRICS_FILE = "metrics.json"  # the run's history and final report (loop.py)
 REFIT_DIR = "refit"  # a --refit run's own model dir, inside the first run's
 
 
-def fingerprint(vocabulary: Sequence[str]) -> str:
-  """A short hash of the category list and the vocabulary."""
-  h = hashlib.sha256()
-  for item in ("\x00".join(labels.CATEGORIES), "\x00".join(vocabulary)):
-    h.update(item.encode("utf-8"))
-    h.update(b"\x01")
-  return h.hexdigest()[:16]
-
-
 class TrainState(tf.Module):
   """Loop counters that must survive a restart, as checkpointed variables."""
 
   def __init__(self, vocabulary_fingerprint: str, identity: Optional[Dict[str, Any]] = None):
-    """Args: the vocabulary's `fingerprint`; the run's identity (see `check_identity`), fixed at epoch 1."""
+    """Args: the vocabularies' `features.fingerprint`; the run's identity (see `check_identity`), fixed at epoch 1."""
     super().__init__(name="train_state")
     self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
     self.best_metric = tf.Variable(float("-inf"), dtype=tf.float64, trainable=False, name="best_metric")
@@ -288,7 +278,7 @@ def load_model(model_dir: str, which: str = "best", precision: str = "float32") 
   vocabularies = features.load(config.model, model_dir)
   featurizer = features.Featurizer(config.model, vocabularies)
   path = resolve(model_dir, which)
-  vocabulary_fingerprint = fingerprint(features.fingerprint_items(vocabularies))
+  vocabulary_fingerprint = features.fingerprint(vocabularies)
   check_fingerprint(path, vocabulary_fingerprint)
   model = model_lib.build_model(config.model, featurizer.sizes, precision)
   state = TrainState(vocabulary_fingerprint)
@@ -299,6 +289,20 @@ def load_model(model_dir: str, which: str = "best", precision: str = "float32") 
                      f"{os.path.join(model_dir, config_lib.CONFIG_FILE)} describes ({str(e).strip()[:300]}); was "
                      "config.json edited, or copied from another run?") from None
   return LoadedModel(config, vocabularies, featurizer, model, path)
+
+
+def write_model_dir(model_dir: str, config: config_lib.Config, vocabularies: features.Vocabularies,
+                    model: keras.Model, step: int = 1) -> str:
+  """Writes a model dir that export and `load_model` read, for a model trained elsewhere (or not at all).
+
+  For tests, benchmarks and tooling: config.json, the vocabularies and the model's weights as its best
+  checkpoint (with the vocabularies' fingerprint and no run identity). Returns the checkpoint's prefix.
+  """
+  os.makedirs(model_dir, exist_ok=True)
+  config_lib.save(config, model_dir)
+  features.save(vocabularies, model_dir)
+  checkpoint = make_checkpoint(model, None, TrainState(features.fingerprint(vocabularies)))
+  return tf.train.CheckpointManager(checkpoint, os.path.join(model_dir, BEST_DIR), 1).save(step)
 
 
 def write_thresholds(thresholds: np.ndarray, model_dir: str) -> None:

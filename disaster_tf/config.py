@@ -34,6 +34,8 @@ STRATEGIES = ("default", "mirrored", "one_device", "multi_worker")
 # What the backbone computes in (precision.py): 16-bit policies keep variables, heads and losses in float32.
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16", "auto")
 RNNS = ("lstm", "gru")
+# The sides of the id split (data.split_ids), as evaluate.py --split names them.
+SPLIT_NAMES = ("train", "tune", "validation")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,22 +1,24 @@
 """Scores an exported SavedModel on labelled data, from its own `labels` output.
 
-The library half of `evaluate.py` (the entry point, beside train.py and
-export.py). `split` applies the training run's own id split (fractions and
-salt are read from the export's config), so "validation" scores only messages
-the model never trained on.
+The library half of `evaluate.py` (the entry point is `disaster_tf/cli/evaluate.py`).
+`split` applies the training run's own id split (fractions and salt are read
+from the export's config), so "validation" scores only messages the model
+never trained on.
 """
 
 import json
 import tempfile
-from typing import Any, Dict, Optional, Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
 from absl import logging
 
 from disaster_tf import config as config_lib
+from disaster_tf import csv_data
 from disaster_tf import data
 from disaster_tf import metrics
+from disaster_tf import records
 from disaster_tf import report
 from disaster_tf import serving
 
@@ -25,12 +27,12 @@ SPLITS = ("all",) + data.SPLIT_NAMES
 
 def evaluate_export(export_dir: str, data_path: str, split: str = "all", batch_size: int = 256,
                     text_field: str = "message",
-                    report_path: Optional[str] = None) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+                    report_path: Optional[str] = None) -> Tuple[records.Evaluation, records.ExportMetadata]:
   """Runs the export's serving_default on labelled messages and scores its `labels`.
 
   Args:
     export_dir: a version directory, or a base directory holding versions.
-    data_path: labelled data in either format (see `data.load`).
+    data_path: labelled data in either format (see `csv_data.load`).
     split: "all", or "train" / "tune" / "validation" by the training run's id split.
     batch_size: messages per call.
     text_field: "message", or "original" to score the messages that have
@@ -39,9 +41,7 @@ def evaluate_export(export_dir: str, data_path: str, split: str = "all", batch_s
       page (`report.html_report`), or None.
 
   Returns:
-    (report as in `metrics.report`, plus `export`, `data`, `split`,
-     `text_field` and the export's `thresholds` by category; the export's
-     metadata).
+    (the scores of the export's `labels` and what was scored; the export's metadata).
   """
   if split not in SPLITS:
     raise ValueError(f"split={split!r}: expected one of {', '.join(SPLITS)}")
@@ -50,10 +50,10 @@ def evaluate_export(export_dir: str, data_path: str, split: str = "all", batch_s
   path = serving.version_dir(export_dir)
   metadata = serving.read_metadata(path)
   with tempfile.TemporaryDirectory(prefix="disaster_tf-evaluate-") as spool_dir:
-    examples, load_report = data.load(data_path, spool_dir, text_fields=("message", text_field))
+    examples, load_report = csv_data.load(data_path, spool_dir, text_fields=("message", text_field))
     logging.info("data: %s", load_report.summary())
     if split != "all":
-      train = dict(metadata["config"]["train"])
+      train = dict(metadata.config["train"])
       train.setdefault("tune_fraction", 0.0)  # exports from before the tune split have none
       train_config = config_lib.Config.from_json(json.dumps({"train": train})).train
       examples = getattr(data.split(examples, train_config), split)
@@ -64,7 +64,6 @@ def evaluate_export(export_dir: str, data_path: str, split: str = "all", batch_s
       raise ValueError(f"{data_path}: no message of the {split} split has an original (an `original` column "
                        "that is set and differs from the translation)")
     predict = tf.saved_model.load(path).signatures[serving.PREDICT_KEY]
-    # Messages stream from the spool a batch at a time; only the outputs are kept.
     # Messages stream a batch at a time; only the decisions are kept, and the scores when a report needs them.
     decided, probabilities = [], []
     for batch in examples.texts().batch(batch_size):
@@ -73,19 +72,12 @@ def evaluate_export(export_dir: str, data_path: str, split: str = "all", batch_s
       if report_path is not None:
         probabilities.append(out["scores"].numpy())
   decided = np.concatenate(decided)
-  scores = metrics.report(examples.labels, decided)
-  scores.update(export=path, data=load_report.__dict__, split=split, text_field=text_field,
-                thresholds=dict(zip(metadata["categories"], metadata["thresholds"])))
+  evaluation = records.Evaluation(metrics.report(examples.labels, decided), export=path, data=load_report,
+                                  split=split, text_field=text_field, thresholds=metadata.thresholds_by_category())
   if report_path is not None:
     title = f"{path} on {data_path} ({split} split, {text_field} texts)"
-    card = report.model_card(metadata, None if metadata.get("report") else scores)
-    page = report.html_report(title, scores, examples.labels.astype(int), np.concatenate(probabilities), decided,
-                              metadata["thresholds"], examples.genres, card)
+    card = report.model_card(metadata, None if metadata.report else evaluation.scores)
+    page = report.html_report(title, evaluation.scores, examples.labels.astype(int), np.concatenate(probabilities),
+                              decided, metadata.thresholds, examples.genres, card)
     config_lib.write_text_atomic(report_path, page)
-  return scores, metadata
-
-
-if __name__ == "__main__":  # python -m disaster_tf.evaluate: the same command as disaster-evaluate
-  from disaster_tf.cli import evaluate as _cli  # pylint: disable=import-outside-toplevel
-  __doc__ = _cli.__doc__  # --help shows the command's usage
-  _cli.run()
+  return evaluation, metadata

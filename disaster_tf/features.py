@@ -23,6 +23,7 @@ the originals' words, before any of them is split (lexicon.py).
 
 import dataclasses
 import functools
+import hashlib
 import math
 import os
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
@@ -32,12 +33,14 @@ import numpy as np
 import tensorflow as tf
 
 from disaster_tf import config as config_lib
+from disaster_tf import labels
 from disaster_tf import lexicon as lexicon_lib
-from disaster_tf import model as model_lib
 from disaster_tf import text
 
-TOKEN_IDS, WORD_NGRAMS, CHAR_NGRAMS = model_lib.TOKEN_IDS, model_lib.WORD_NGRAMS, model_lib.CHAR_NGRAMS
-input_names = model_lib.input_names
+# The model's inputs, built here from raw text (model.py reads them by these names).
+TOKEN_IDS = "token_ids"  # [batch, sequence_length] int64 word ids
+WORD_NGRAMS = "word_ngrams"  # [batch, V] sparse TF-IDF of word n-grams
+CHAR_NGRAMS = "char_ngrams"  # [batch, V] sparse TF-IDF of character n-grams within words
 LEXICON = "lexicon"  # the key of the lexicon among a model's vocabularies
 UNKNOWN = "[UNK]"  # TextVectorization's out-of-vocabulary token: idf 0, as scikit-learn ignores unknown n-grams
 _ADAPT_BATCH = 1024  # strings vectorised at a time while adapting
@@ -60,6 +63,17 @@ class Vocabulary:
 
 # A `Vocabulary` per input name, and the `lexicon.Lexicon` under LEXICON when the model uses one.
 Vocabularies = Dict[str, Union[Vocabulary, lexicon_lib.Lexicon]]
+
+
+def input_names(model_config: config_lib.ModelConfig) -> Tuple[str, ...]:
+  """The inputs `model_config`'s network reads, in a fixed order (the first decides `has_tokens`)."""
+  arch = model_config.architecture
+  names = [] if arch == "linear" else [TOKEN_IDS]
+  if arch in config_lib.TFIDF_ARCHITECTURES:
+    names.append(WORD_NGRAMS)
+    if model_config.char_ngrams:
+      names.append(CHAR_NGRAMS)
+  return tuple(names)
 
 
 def standardizer(lookup: Optional[tf.lookup.StaticHashTable] = None):
@@ -286,8 +300,20 @@ def _load_tsv(path: str) -> Vocabulary:
   return Vocabulary(tuple(tokens), np.array(idf, np.float32))
 
 
+def fingerprint(vocabularies: Vocabularies) -> str:
+  """A short hash of the category list and every input's vocabulary: what a checkpoint stores to be paired with.
+
+  The one definition used by training (`TrainState`), restore, `checkpoint.load_model` and the export's metadata.
+  """
+  h = hashlib.sha256()
+  for item in ("\x00".join(labels.CATEGORIES), "\x00".join(fingerprint_items(vocabularies))):
+    h.update(item.encode("utf-8"))
+    h.update(b"\x01")
+  return h.hexdigest()[:16]
+
+
 def fingerprint_items(vocabularies: Vocabularies) -> List[str]:
-  """Every input's tokens in one list, for `checkpoint.fingerprint` (token ids alone: the list itself).
+  """Every input's tokens in one list, for `fingerprint` (token ids alone: the list itself).
 
   A lexicon's pairs are in it too: the same vocabularies under another lexicon are other features.
   """

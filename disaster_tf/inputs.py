@@ -11,17 +11,19 @@ that it refuses has written nothing, and a benchmark can call it alone.
 import dataclasses
 import os
 import time
-from typing import NamedTuple, Optional, Tuple
+from typing import Callable, NamedTuple, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
 from absl import logging
 
 from disaster_tf import config as config_lib
+from disaster_tf import csv_data
 from disaster_tf import data
 from disaster_tf import features
 from disaster_tf import lexicon as lexicon_lib
 from disaster_tf import losses
+from disaster_tf import records
 
 EVAL_BATCH = 256  # evaluation batches: no gradients, so larger than training's for speed
 
@@ -57,7 +59,7 @@ class RunInputs:
       order); () otherwise.
   """
 
-  load_report: data.LoadReport
+  load_report: records.LoadReport
   splits: data.Splits
   vocabularies: features.Vocabularies
   featurizer: features.Featurizer
@@ -88,11 +90,11 @@ def prepare(config: config_lib.Config, scratch: str,
     vocabularies: a resumed run's; None adapts new ones on the training split.
 
   Raises:
-    data.DataError: bad input data.
+    csv_data.DataError: bad input data.
     ValueError: a split the loop cannot use (too small, or empty).
   """
   tc = config.train
-  examples, load_report = data.load(tc.data, scratch, tc.text_fields)
+  examples, load_report = csv_data.load(tc.data, scratch, tc.text_fields)
   logging.info("data: %s", load_report.summary())
   splits, languages = _split_languages(data.split(examples, tc))
   logging.info("split by id hash: %d train, %d tune, %d validation", *map(len, splits))
@@ -116,16 +118,7 @@ def prepare(config: config_lib.Config, scratch: str,
   # and memory holds the shuffle buffer and the batch, not the data.
   def cached(split: data.Examples, name: str) -> tf.data.Dataset:
     return data.vectorized_dataset(split, featurizer, cache=os.path.join(scratch, name))
-  start = time.time()
-  train_blocks = tuple(cached(block, f"train-{i}") for i, block in enumerate(splits.train.blocks(tc.shuffle_buffer)))
-  originals = splits.train.field(data.ORIGINAL)
-  if tc.original_copies > 1 and len(originals):  # the originals again, as blocks of their own
-    train_blocks += tuple(cached(block, f"originals-{i}").repeat(tc.original_copies - 1)
-                          for i, block in enumerate(originals.blocks(tc.shuffle_buffer)))
-  for block in train_blocks:
-    data.fill_cache(block)
-  logging.info("vectorised the training split in %.1fs (%d block(s) of up to %d: the shuffle buffer)",
-               time.time() - start, len(train_blocks), tc.shuffle_buffer)
+  train_blocks, steps_per_epoch = _training_blocks(splits.train, tc, cached)
   # An evaluation pass reads to the end, so its first pass fills its cache.
   batch = max(tc.batch_size, EVAL_BATCH)
   validation_ds = data.batched(cached(splits.validation, "validation"), batch)
@@ -137,10 +130,30 @@ def prepare(config: config_lib.Config, scratch: str,
                     for name, split in languages)
   return RunInputs(load_report=load_report, splits=splits, vocabularies=vocabularies, featurizer=featurizer,
                    class_weights=class_weights, loss_weights=losses.loss_weight_vector(tc.loss_weights),
-                   train_blocks=train_blocks,
-                   steps_per_epoch=(len(splits.train) + (tc.original_copies - 1) * len(originals)) // tc.batch_size,
+                   train_blocks=train_blocks, steps_per_epoch=steps_per_epoch,
                    selection_name=selection_name, selection_ds=tune_ds if tune_ds is not None else validation_ds,
                    tune_ds=tune_ds, validation_ds=validation_ds, languages=languages)
+
+
+def _training_blocks(train: data.Examples, train_config: config_lib.TrainConfig,
+                     cached: Callable[[data.Examples, str], tf.data.Dataset]
+                     ) -> Tuple[Tuple[tf.data.Dataset, ...], int]:
+  """The training split vectorised into filled caches, in blocks of at most the shuffle buffer; steps per epoch.
+
+  With --original_copies=N, the originals follow N - 1 more times, as blocks of their own.
+  """
+  tc = train_config
+  start = time.time()
+  blocks = tuple(cached(block, f"train-{i}") for i, block in enumerate(train.blocks(tc.shuffle_buffer)))
+  originals = train.field(data.ORIGINAL)
+  if tc.original_copies > 1 and len(originals):  # the originals again, as blocks of their own
+    blocks += tuple(cached(block, f"originals-{i}").repeat(tc.original_copies - 1)
+                    for i, block in enumerate(originals.blocks(tc.shuffle_buffer)))
+  for block in blocks:
+    data.fill_cache(block)
+  logging.info("vectorised the training split in %.1fs (%d block(s) of up to %d: the shuffle buffer)",
+               time.time() - start, len(blocks), tc.shuffle_buffer)
+  return blocks, (len(train) + (tc.original_copies - 1) * len(originals)) // tc.batch_size
 
 
 def _split_languages(splits: data.Splits):

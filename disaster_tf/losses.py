@@ -5,7 +5,7 @@ so class weights are applied here: for each example and each head, the weight of
 the example's true class for that head multiplies that head's loss.
 """
 
-from typing import Dict, Sequence, Tuple
+from typing import Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -89,14 +89,15 @@ def loss_weight_vector(pairs: Sequence[Tuple[str, float]]) -> np.ndarray:
   return weights
 
 
-def per_head_loss(label_matrix: tf.Tensor, outputs: Dict[str, tf.Tensor], class_weights: tf.Tensor,
+def per_head_loss(label_matrix: tf.Tensor, outputs: model_lib.Outputs, class_weights: tf.Tensor,
                   loss_weights: tf.Tensor) -> tf.Tensor:
   """Weighted loss of each head on each example.
 
   Args:
     label_matrix: [batch, 36] int32 labels, CATEGORIES order.
-    outputs: the model's logits dict; an ensemble's members each add their
-      own loss (so each learns as if alone, while one run trains them all).
+    outputs: the model's output (`model.members`); an ensemble's members
+      each add their own loss (so each learns as if alone, while one run
+      trains them all).
     class_weights: [36, 3] float32 (`class_weight_table`).
     loss_weights: [36] float32 (`loss_weight_vector`).
 
@@ -121,7 +122,7 @@ def per_head_loss(label_matrix: tf.Tensor, outputs: Dict[str, tf.Tensor], class_
   return ce * sample_weights * loss_weights[tf.newaxis, :]
 
 
-def combined_loss(label_matrix: tf.Tensor, outputs: Dict[str, tf.Tensor], class_weights: tf.Tensor,
+def combined_loss(label_matrix: tf.Tensor, outputs: model_lib.Outputs, class_weights: tf.Tensor,
                   loss_weights: tf.Tensor, global_batch_size: int) -> Tuple[tf.Tensor, tf.Tensor]:
   """The one function that combines the 36 losses.
 

@@ -14,12 +14,13 @@ Summary scores:
     `related` counts as positive when it is 1.
 """
 
-from typing import Any, Dict, List
+from typing import Dict, List
 
 import numpy as np
 
 from disaster_tf import config as config_lib
 from disaster_tf import labels
+from disaster_tf import records
 
 
 def _precision_recall_f1(tp: float, fp: float, fn: float) -> Dict[str, float]:
@@ -30,14 +31,13 @@ def _precision_recall_f1(tp: float, fp: float, fn: float) -> Dict[str, float]:
   return {"precision": precision, "recall": recall, "f1": f1}
 
 
-def _class_scores(y_true: np.ndarray, y_pred: np.ndarray, cls: int) -> Dict[str, float]:
+def _class_scores(y_true: np.ndarray, y_pred: np.ndarray, cls: int) -> records.ClassScores:
   t, p = y_true == cls, y_pred == cls
   scores = _precision_recall_f1(float(np.sum(t & p)), float(np.sum(~t & p)), float(np.sum(t & ~p)))
-  scores["support"] = int(t.sum())
-  return scores
+  return records.ClassScores(scores["precision"], scores["recall"], scores["f1"], int(t.sum()))
 
 
-def report(y_true: np.ndarray, y_pred: np.ndarray) -> Dict[str, Any]:
+def report(y_true: np.ndarray, y_pred: np.ndarray) -> records.Scores:
   """Scores predicted labels against true labels.
 
   Args:
@@ -45,37 +45,33 @@ def report(y_true: np.ndarray, y_pred: np.ndarray) -> Dict[str, Any]:
     y_pred: [N, 36] int labels, CATEGORIES order.
 
   Returns:
-    A JSON-ready dict: `categories` maps each category to precision, recall,
-    F1 and support of its positive class (class 1; for `related` too) plus
-    its `macro_f1`, and `related` also has `per_class`; then `total`,
-    `mean_positive_f1`, `micro_f1` and `examples`.
+    `categories` holds each category's precision, recall, F1 and support of
+    its positive class (class 1; for `related` too) plus its `macro_f1`, and
+    `related` also its `per_class` scores; then `total`, `mean_positive_f1`,
+    `micro_f1` and `examples`.
   """
   y_true = np.asarray(y_true)
   y_pred = np.asarray(y_pred)
   if y_true.shape != y_pred.shape or y_true.ndim != 2 or y_true.shape[1] != labels.NUM_CATEGORIES:
     raise ValueError(f"expected two [N, {labels.NUM_CATEGORIES}] label matrices, got shapes "
                      f"{y_true.shape} and {y_pred.shape}")
-  categories: Dict[str, Dict[str, Any]] = {}
+  categories: Dict[str, records.CategoryScores] = {}
   for k, name in enumerate(labels.CATEGORIES):
     t, p = y_true[:, k], y_pred[:, k]
     present = sorted(set(np.unique(t).tolist()) | set(np.unique(p).tolist()))
     per_class = {int(c): _class_scores(t, p, c) for c in present}
-    entry = dict(_class_scores(t, p, 1))
-    entry["macro_f1"] = float(np.mean([s["f1"] for s in per_class.values()])) if per_class else 0.0
-    if name == labels.RELATED:
-      entry["per_class"] = {str(c): s for c, s in per_class.items()}
-    categories[name] = entry
-  binary_f1 = [categories[n]["f1"] for n in labels.BINARY_CATEGORIES if categories[n]["support"] > 0]
+    positive = _class_scores(t, p, 1)
+    categories[name] = records.CategoryScores(
+        positive.precision, positive.recall, positive.f1, positive.support,
+        macro_f1=float(np.mean([s.f1 for s in per_class.values()])) if per_class else 0.0,
+        per_class={str(c): s for c, s in per_class.items()} if name == labels.RELATED else None)
+  binary_f1 = [categories[n].f1 for n in labels.BINARY_CATEGORIES if categories[n].support > 0]
   pos_t, pos_p = y_true == 1, y_pred == 1
   micro = _precision_recall_f1(float(np.sum(pos_t & pos_p)), float(np.sum(~pos_t & pos_p)),
                                float(np.sum(pos_t & ~pos_p)))
-  return {
-      "examples": int(y_true.shape[0]),
-      "total": float(sum(c["macro_f1"] for c in categories.values())),
-      "mean_positive_f1": float(np.mean(binary_f1)) if binary_f1 else 0.0,
-      "micro_f1": micro["f1"],
-      "categories": categories,
-  }
+  return records.Scores(examples=int(y_true.shape[0]), total=float(sum(c.macro_f1 for c in categories.values())),
+                        mean_positive_f1=float(np.mean(binary_f1)) if binary_f1 else 0.0, micro_f1=micro["f1"],
+                        categories=categories)
 
 
 THRESHOLD_OBJECTIVES = config_lib.THRESHOLD_OBJECTIVES  # "positive_f1", "macro_f1"
@@ -135,21 +131,15 @@ def _f1(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray:
   return np.where(denominator > 0, 2 * tp / np.maximum(denominator, 1), 0.0)
 
 
-def summary(scores: Dict[str, Any]) -> Dict[str, float]:
-  """The headline numbers of a `report`."""
-  return {k: scores[k] for k in ("total", "mean_positive_f1", "micro_f1")}
-
-
-def format_table(scores: Dict[str, Any], title: str = "") -> str:
+def format_table(scores: records.Scores, title: str = "") -> str:
   """Renders a `report` as a fixed-width table, one category a row."""
   lines: List[str] = []
   if title:
     lines.append(title)
   lines.append(f"{'category':<24}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>10}{'macro_f1':>10}")
   for name in labels.CATEGORIES:
-    c = scores["categories"][name]
-    lines.append(f"{name:<24}{c['precision']:>10.3f}{c['recall']:>10.3f}{c['f1']:>10.3f}"
-                 f"{c['support']:>10d}{c['macro_f1']:>10.3f}")
-  lines.append(f"{scores['examples']} examples | Total (sum of macro-F1, max 36) {scores['total']:.2f} | "
-               f"mean positive-class F1 {scores['mean_positive_f1']:.3f} | micro-F1 {scores['micro_f1']:.3f}")
+    c = scores.categories[name]
+    lines.append(f"{name:<24}{c.precision:>10.3f}{c.recall:>10.3f}{c.f1:>10.3f}{c.support:>10d}{c.macro_f1:>10.3f}")
+  lines.append(f"{scores.examples} examples | Total (sum of macro-F1, max 36) {scores.total:.2f} | "
+               f"mean positive-class F1 {scores.mean_positive_f1:.3f} | micro-F1 {scores.micro_f1:.3f}")
   return "\n".join(lines)

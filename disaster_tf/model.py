@@ -12,13 +12,27 @@ import keras
 import tensorflow as tf
 
 from disaster_tf import config as config_lib
+from disaster_tf import features
 from disaster_tf import labels
 
-# The network's inputs, built from raw text by features.py.
-TOKEN_IDS = "token_ids"  # [batch, sequence_length] int64 word ids
-WORD_NGRAMS = "word_ngrams"  # [batch, V] sparse TF-IDF of word n-grams
-CHAR_NGRAMS = "char_ngrams"  # [batch, V] sparse TF-IDF of character n-grams within words
-LINEAR_MEMBER = "linear"  # an ensemble's second member: its heads' keys are "linear/<category>"
+# The network's inputs, named and built from raw text by features.py.
+TOKEN_IDS, WORD_NGRAMS, CHAR_NGRAMS = features.TOKEN_IDS, features.WORD_NGRAMS, features.CHAR_NGRAMS
+input_names = features.input_names
+
+# A member's logits: {category: [batch, 1], or [batch, 3] for `related`}.
+Heads = Dict[str, tf.Tensor]
+# The model's output: every member's heads in one flat dict, keyed by `output_key` (flat, not a list per member,
+# because Keras numbers a model's layers in checkpoints by the order of its flattened outputs: this order is the
+# one every checkpoint written so far has). Read it with `members`, never by key.
+Outputs = Dict[str, tf.Tensor]
+# The members of each architecture, in order: each has its own heads and loss, and the scores are their mean.
+# The ensemble's second member is the linear TF-IDF model; every other architecture is one network.
+ENSEMBLE_MEMBERS = ("network", "linear")
+
+
+def output_key(member: int, category: str) -> str:
+  """The key of member number `member`'s head for `category` in the model's output dict."""
+  return category if member == 0 else f"{ENSEMBLE_MEMBERS[member]}/{category}"
 
 
 class RightAlign(keras.layers.Layer):
@@ -38,17 +52,6 @@ class RightAlign(keras.layers.Layer):
     return tf.gather(token_ids, index, batch_dims=1)
 
 
-def input_names(model_config: config_lib.ModelConfig) -> Tuple[str, ...]:
-  """The inputs `model_config`'s network reads, in a fixed order (the first decides `features.has_tokens`)."""
-  arch = model_config.architecture
-  names = [] if arch == "linear" else [TOKEN_IDS]
-  if arch in config_lib.TFIDF_ARCHITECTURES:
-    names.append(WORD_NGRAMS)
-    if model_config.char_ngrams:
-      names.append(CHAR_NGRAMS)
-  return tuple(names)
-
-
 def build_model(model_config: config_lib.ModelConfig, input_sizes: Mapping[str, int],
                 precision: str = "float32") -> keras.Model:
   """Builds the classifier: a backbone, then one head per category.
@@ -66,9 +69,10 @@ def build_model(model_config: config_lib.ModelConfig, input_sizes: Mapping[str, 
   Returns:
     A Keras model from the featurizer's dict of inputs (int64 [batch,
     sequence_length] `token_ids`; sparse float32 [batch, V] TF-IDF n-grams)
-    to a dict of logits keyed by category: [batch, 1] for the 35 binary
-    heads and [batch, 3] for `related`. An ensemble's second member adds the
-    same keys prefixed "linear/" (see `members`).
+    its members' logits (`members` reads them): for each, [batch, 1] per
+    binary head and [batch, 3] for `related`. An ensemble has two members
+    (multi_cnn's heads, then the linear model's: `ENSEMBLE_MEMBERS`), each
+    trained with its own loss; every other architecture has one.
   """
   c = model_config
   if sorted(input_sizes) != sorted(input_names(c)):
@@ -77,22 +81,23 @@ def build_model(model_config: config_lib.ModelConfig, input_sizes: Mapping[str, 
   inputs = {name: _input(name, input_sizes[name], c) for name in input_names(c)}
   tfidf = [inputs[name] for name in (WORD_NGRAMS, CHAR_NGRAMS) if name in inputs]
   if c.architecture == "linear":
-    outputs = _heads_from_columns(_linear_columns(tfidf, "linear", c))
+    heads = [_heads_from_columns(_linear_columns(tfidf, "linear", c))]
   else:
     backbone = {"cnn_rnn": _cnn_rnn, "bigru": _bigru, "multi_cnn": _multi_cnn,
                 "ensemble": _multi_cnn, "wide_deep": _multi_cnn}[c.architecture]
     with _dtype_policy(precision):
-      features = backbone(inputs[TOKEN_IDS], c, input_sizes[TOKEN_IDS])
-    outputs = {name: keras.layers.Dense(labels.num_classes(name) if name == labels.RELATED else 1,
-                                        dtype="float32", name=f"head_{name}")(features)
-               for name in labels.CATEGORIES}
+      pooled = backbone(inputs[TOKEN_IDS], c, input_sizes[TOKEN_IDS])
+    deep = {name: keras.layers.Dense(labels.num_classes(name) if name == labels.RELATED else 1,
+                                     dtype="float32", name=f"head_{name}")(pooled)
+            for name in labels.CATEGORIES}
+    heads = [deep]
     if c.architecture == "wide_deep":  # one logit per class: the deep heads' plus the linear part's
       wide = _heads_from_columns(_linear_columns(tfidf, "wide", c))
-      outputs = {name: keras.layers.Add(dtype="float32", name=f"sum_{name}")([outputs[name], wide[name]])
-                 for name in outputs}
+      heads = [{name: keras.layers.Add(dtype="float32", name=f"sum_{name}")([deep[name], wide[name]])
+                for name in deep}]
     elif c.architecture == "ensemble":  # a second member beside the first, with its own heads
-      wide = _heads_from_columns(_linear_columns(tfidf, "linear", c))
-      outputs.update({f"{LINEAR_MEMBER}/{name}": logits for name, logits in wide.items()})
+      heads.append(_heads_from_columns(_linear_columns(tfidf, "linear", c)))
+  outputs = {output_key(m, name): logits for m, member in enumerate(heads) for name, logits in member.items()}
   return keras.Model(inputs, outputs, name=f"disaster_{c.architecture}")
 
 
@@ -173,27 +178,24 @@ def _multi_cnn(ids, c: config_lib.ModelConfig, vocab_size: int):
   return keras.layers.Dropout(c.dropout, name="dropout")(x)
 
 
-def members(outputs: Dict[str, tf.Tensor]) -> List[Dict[str, tf.Tensor]]:
-  """An ensemble's members' logits dicts, each keyed by category (one member for other models)."""
-  groups: Dict[str, Dict[str, tf.Tensor]] = {}
-  for key, logits in outputs.items():
-    member, _, name = key.rpartition("/")
-    groups.setdefault(member, {})[name] = logits
-  return list(groups.values())
+def members(outputs: Outputs) -> List[Heads]:
+  """The model's output as its members' logits dicts, each keyed by category, in order (one for most models)."""
+  count = len(outputs) // labels.NUM_CATEGORIES
+  return [{name: outputs[output_key(m, name)] for name in labels.CATEGORIES} for m in range(count)]
 
 
-def split_logits(outputs: Dict[str, tf.Tensor]) -> Tuple[tf.Tensor, tf.Tensor]:
+def split_logits(outputs: Heads) -> Tuple[tf.Tensor, tf.Tensor]:
   """Returns (binary logits [batch, 35] in BINARY_CATEGORIES order, related logits [batch, 3])."""
   binary = tf.concat([outputs[name] for name in labels.BINARY_CATEGORIES], axis=-1)
   return binary, outputs[labels.RELATED]
 
 
-def probabilities(outputs: Dict[str, tf.Tensor],
+def probabilities(outputs: Outputs,
                   has_tokens: Optional[tf.Tensor] = None) -> Tuple[tf.Tensor, tf.Tensor]:
   """Turns head logits into probabilities.
 
   Args:
-    outputs: the model's logits dict (an ensemble's: every member's).
+    outputs: the model's output (every member's logits: see `members`).
     has_tokens: [batch] bool (`text.has_tokens`), or None. A message with no
       token (empty, whitespace, punctuation, stop words only) gets scores 0
       and related probabilities (1, 0, 0), i.e. not related, whatever the

@@ -20,6 +20,7 @@ from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence,
 
 from disaster_tf import client
 from disaster_tf import labels
+from disaster_tf import records
 
 # Life first, then what keeps people alive, then the rest; the broad categories (`aid_related`, `request`,
 # `direct_report`, `related`) last, since nearly every message has them. Override with --urgency.
@@ -115,6 +116,9 @@ def read_rows(lines: Iterable[str], where: str, report: ScoreReport,
               text_column: str = TEXT_COLUMN) -> Tuple[List[str], Iterator[Dict[str, str]]]:
   """(header, rows) of a CSV stream; a row with another number of fields is reported and skipped.
 
+  Unlike training's reader (`csv_data`, which refuses the whole file for one bad row, since a model must not
+  learn from other data than named), this one skips and reports: an operator's file is scored as far as it can be.
+
   Raises:
     InputError: an empty file, or a header without `text_column`.
   """
@@ -162,9 +166,19 @@ def score_rows(rows: Iterable[Dict[str, str]], scorer: Scorer, text_column: str 
     yield from zip(batch, scorer([r[text_column] for r in batch]))
 
 
+# The columns a scored file adds to the input's (the page's download too: /api/model's `scored_columns`).
+SCORED_COLUMNS = ("priority", "predicted", "related") + tuple(f"score_{c}" for c in labels.CATEGORIES)
+
+
 def output_columns(header: Sequence[str]) -> List[str]:
-  """The input's columns, then priority, predicted, related and one score column per category."""
-  return list(header) + ["priority", "predicted", "related"] + [f"score_{c}" for c in labels.CATEGORIES]
+  """The input's columns, then SCORED_COLUMNS: priority, predicted, related and one score column per category."""
+  return list(header) + list(SCORED_COLUMNS)
+
+
+def scored_values(answer: Dict) -> List[str]:
+  """A `ranked` answer as the cells of SCORED_COLUMNS, in their order (what predict.py and the page write)."""
+  return ([str(answer["priority"]), ";".join(answer["predicted"]), answer["related"]]
+          + [f"{answer['scores'][c]:.4f}" for c in labels.CATEGORIES])
 
 
 def ranked(result: Dict, order: Sequence[str]) -> Dict:
@@ -176,11 +190,7 @@ def ranked(result: Dict, order: Sequence[str]) -> Dict:
 
 def output_row(row: Dict[str, str], result: Dict, order: Sequence[str]) -> Dict[str, str]:
   """The input row with `ranked`'s answer in CSV columns (see `output_columns`)."""
-  answer = ranked(result, order)
-  out = dict(row, priority=str(answer["priority"]), predicted=";".join(answer["predicted"]),
-             related=answer["related"])
-  out.update({f"score_{c}": f"{answer['scores'][c]:.4f}" for c in labels.CATEGORIES})
-  return out
+  return dict(row, **dict(zip(SCORED_COLUMNS, scored_values(ranked(result, order)))))
 
 
 def score_csv(input_path: str, output_path: str, scorer: Scorer, *, order: Sequence[str] = URGENCY,
@@ -224,13 +234,7 @@ def checked_lines(binary: Iterable[bytes], where: str, report: ScoreReport) -> I
       yield "\n"
 
 
-def model_summary(export_dir: str) -> Dict:
-  """The export's metadata (assets.extra/disaster_tf.json): categories, thresholds, config."""
+def model_summary(export_dir: str) -> records.ExportMetadata:
+  """The export's metadata (assets.extra/disaster_tf.json): categories, thresholds, config, training report."""
   from disaster_tf import serving  # pylint: disable=import-outside-toplevel
   return serving.read_metadata(serving.version_dir(export_dir))
-
-
-if __name__ == "__main__":  # python -m disaster_tf.predict: the same command as disaster-predict
-  from disaster_tf.cli import predict as _cli  # pylint: disable=import-outside-toplevel
-  __doc__ = _cli.__doc__  # --help shows the command's usage
-  _cli.run()

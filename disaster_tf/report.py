@@ -5,34 +5,35 @@ is inline. Every string from the data or the export is escaped.
 """
 
 import html
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from disaster_tf import labels
 from disaster_tf import metrics
+from disaster_tf import records
 
 UNTRUSTED_F1 = 0.1  # below this validation F1 (or with no positives), a category is named as not to be trusted
 CURVE_POINTS = 60  # points kept per precision-recall curve: enough for its shape, small enough for 36 of them
 
 
-def untrusted(report: Dict) -> List[Tuple[str, str]]:
+def untrusted(report: records.Scores) -> List[Tuple[str, str]]:
   """(category, why) for each binary category the report gives no reason to trust."""
   out = []
   for name in labels.BINARY_CATEGORIES:
-    c = report["categories"][name]
-    if not c["support"]:
+    c = report.categories[name]
+    if not c.support:
       out.append((name, "no positive message to check it on"))
-    elif c["f1"] < UNTRUSTED_F1:
-      out.append((name, f"F1 {c['f1']:.2f} with {c['support']} positives to check it on"))
+    elif c.f1 < UNTRUSTED_F1:
+      out.append((name, f"F1 {c.f1:.2f} with {c.support} positives to check it on"))
   return out
 
 
-def model_card(metadata: Dict, report: Optional[Dict] = None) -> str:
+def model_card(metadata: records.ExportMetadata, report: Optional[records.Scores] = None) -> str:
   """The export's model card, as Markdown, from its metadata and a validation report (the export's own if None)."""
-  config = metadata.get("config", {})
-  model, train = config.get("model", {}), config.get("train", {})
-  report = report or metadata.get("report")
+  model, train = metadata.config.get("model", {}), metadata.config.get("train", {})
+  if report is None and metadata.report is not None:
+    report = metadata.report.scores
   fields = train.get("text_fields", ["message"])
   reads = ("messages in English (the `message` column, volunteers' translations) and as they were sent (the "
            "`original` column: mostly Haitian Creole SMS, some French and Spanish)" if "original" in fields else
@@ -46,7 +47,7 @@ def model_card(metadata: Dict, report: Optional[Dict] = None) -> str:
            "categories (35 yes/no, and `related`: no, yes or unsure), trained on the Figure Eight disaster "
            "response data (CC BY 4.0, Robert Munro 2012).", "",
            "## What it reads", "", f"It reads {reads}.", ""]
-  if metadata.get("refit"):
+  if metadata.refit:
     lines += ["It was trained again on the training and tune messages together (`--refit`), for the number of "
               "epochs and with the thresholds that a first run chose on the tune messages.", ""]
   lines += ["## How to use it", "",
@@ -54,9 +55,9 @@ def model_card(metadata: Dict, report: Optional[Dict] = None) -> str:
             "in. It does not replace reading them. A message it gives no category may still be urgent.", ""]
   if report:
     lines += ["## How good it is", "",
-              f"On {report['examples']} validation messages it never trained on: Total {report['total']:.2f} "
-              f"(of 36), mean F1 of the categories' positive class {report['mean_positive_f1']:.3f}, micro-F1 "
-              f"{report['micro_f1']:.3f}.", "", "## Categories it cannot be trusted on", ""]
+              f"On {report.examples} validation messages it never trained on: Total {report.total:.2f} "
+              f"(of 36), mean F1 of the categories' positive class {report.mean_positive_f1:.3f}, micro-F1 "
+              f"{report.micro_f1:.3f}.", "", "## Categories it cannot be trusted on", ""]
     lines += [f"- `{name}`: {why}" for name, why in untrusted(report)] or ["- none below F1 0.1 on validation"]
     lines.append("")
   return "\n".join(lines)
@@ -116,13 +117,13 @@ def _curve_svg(name: str, truth: np.ndarray, scores: np.ndarray, threshold: floa
           f"<figcaption>{html.escape(name)} ({int(truth.sum())} positive)</figcaption></figure>")
 
 
-def _f1_bars(report: Dict) -> str:
+def _f1_bars(report: records.Scores) -> str:
   row, left, width = 16, 190, 300
   names = list(labels.CATEGORIES)
   parts = [f'<svg class="bars" width="{left + width + 60}" height="{row * len(names) + 4}" role="img" '
            'aria-label="F1 per category">']
   for i, name in enumerate(names):
-    f1 = report["categories"][name]["f1"]
+    f1 = report.categories[name].f1
     y = i * row
     parts.append(f'<text x="0" y="{y + 12}">{html.escape(name)}</text><rect x="{left}" y="{y + 2}" height="12" '
                  f'width="{width * f1:.1f}" class="f1"/><text x="{left + width * f1 + 4:.1f}" y="{y + 12}">'
@@ -130,12 +131,12 @@ def _f1_bars(report: Dict) -> str:
   return "".join(parts) + "</svg>"
 
 
-def _summary_row(name: str, report: Dict) -> str:
-  return (f"<tr><td>{html.escape(name)}</td><td>{report['examples']}</td><td>{report['total']:.2f}</td>"
-          f"<td>{report['mean_positive_f1']:.3f}</td><td>{report['micro_f1']:.3f}</td></tr>")
+def _summary_row(name: str, report: records.Scores) -> str:
+  return (f"<tr><td>{html.escape(name)}</td><td>{report.examples}</td><td>{report.total:.2f}</td>"
+          f"<td>{report.mean_positive_f1:.3f}</td><td>{report.micro_f1:.3f}</td></tr>")
 
 
-def html_report(title: str, report: Dict, truth: np.ndarray, scores: np.ndarray, decided: np.ndarray,
+def html_report(title: str, report: records.Scores, truth: np.ndarray, scores: np.ndarray, decided: np.ndarray,
                 thresholds: Sequence[float], genres: np.ndarray, card: str) -> str:
   """The whole evaluation page.
 

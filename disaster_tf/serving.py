@@ -1,8 +1,8 @@
-"""The exported model: raw strings in, self-describing predictions out.
+"""The export: a text-in SavedModel for TF Serving, with its metadata, model card and warmup requests.
 
-`ServingModule` wraps the training code's own TextVectorization layer (same
-`text.standardize`, same vocabularies) and the trained Keras model in a
-`tf.Module` with two signatures:
+`ServingModule` wraps the training code's own featurizer (`features.Featurizer`:
+the same `text.standardize`, vocabularies and lexicon) and the trained Keras
+model in a `tf.Module` with two signatures:
 
   serving_default (tensorflow/serving/predict)
     text [batch] string -> scores [batch, 36] float32, labels [batch, 36] int32,
@@ -27,7 +27,7 @@ import json
 import os
 import re
 import shutil
-from typing import Dict, Optional, Sequence
+from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -41,6 +41,7 @@ from disaster_tf import features
 from disaster_tf import labels
 from disaster_tf import model as model_lib
 from disaster_tf import precision as precision_lib
+from disaster_tf import records
 from disaster_tf import report
 
 PREDICT_KEY = "serving_default"
@@ -173,32 +174,11 @@ def export(model_dir: str, export_base: str, *, checkpoint: str = "best", versio
   thresholds = np.asarray(thresholds, np.float32)
   if thresholds.shape != (labels.NUM_CATEGORIES,):
     raise ValueError(f"thresholds: expected {labels.NUM_CATEGORIES} values, got shape {thresholds.shape}")
-  version = next_version(export_base) if version is None else version
-  if version < 0:
-    raise ValueError(f"version={version}: TF Serving versions are non-negative integers")
-  final_dir = os.path.join(export_base, str(version))
-  if os.path.exists(final_dir):
-    raise FileExistsError(f"{final_dir} exists; versions are never overwritten (omit --version for the next one)")
-  try:
-    os.makedirs(export_base, exist_ok=True)
-  except OSError as e:
-    raise OSError(f"{export_base}: cannot export there ({e.strerror or e}); expected a writable directory (or "
-                  "none yet) for TF Serving's versions") from e
+  version, final_dir = _new_version(export_base, version)
   tmp_dir = os.path.join(export_base, f".tmp-{version}-{os.getpid()}")
-  module = ServingModule(loaded.model, loaded.featurizer, thresholds)
+  metadata = _metadata(loaded, model_dir, thresholds, precision, refit, with_report=checkpoint == "best")
   try:
-    tf.saved_model.save(module, tmp_dir, signatures={PREDICT_KEY: module.predict,
-                                                     CLASSIFY_KEY: module.classify})
-    _mark_classify_signature(tmp_dir)
-    extra = os.path.join(tmp_dir, "assets.extra")
-    os.makedirs(extra, exist_ok=True)
-    metadata = _metadata(loaded, model_dir, thresholds, precision, refit, with_report=checkpoint == "best")
-    with open(os.path.join(extra, METADATA_FILE), "w", encoding="utf-8") as f:
-      json.dump(metadata, f, indent=1)
-    with open(os.path.join(extra, MODEL_CARD_FILE), "w", encoding="utf-8") as f:
-      f.write(report.model_card(metadata))
-    if warmup:
-      write_warmup(os.path.join(extra, WARMUP_FILE))
+    _write_saved_model(ServingModule(loaded.model, loaded.featurizer, thresholds), metadata, tmp_dir, warmup)
     if os.path.exists(final_dir):  # someone else took the number meanwhile
       raise FileExistsError(f"{final_dir} appeared during the export; not overwriting it")
     os.rename(tmp_dir, final_dir)  # atomic on one filesystem: the server sees all or nothing
@@ -213,17 +193,50 @@ def export(model_dir: str, export_base: str, *, checkpoint: str = "best", versio
   return final_dir
 
 
+def _new_version(export_base: str, version: Optional[int]) -> Tuple[int, str]:
+  """(the version number, its directory) for a new export under `export_base`, which is created if need be.
+
+  Raises:
+    ValueError: a negative version. FileExistsError: it exists. OSError: `export_base` cannot be made.
+  """
+  version = next_version(export_base) if version is None else version
+  if version < 0:
+    raise ValueError(f"version={version}: TF Serving versions are non-negative integers")
+  final_dir = os.path.join(export_base, str(version))
+  if os.path.exists(final_dir):
+    raise FileExistsError(f"{final_dir} exists; versions are never overwritten (omit --version for the next one)")
+  try:
+    os.makedirs(export_base, exist_ok=True)
+  except OSError as e:
+    raise OSError(f"{export_base}: cannot export there ({e.strerror or e}); expected a writable directory (or "
+                  "none yet) for TF Serving's versions") from e
+  return version, final_dir
+
+
+def _write_saved_model(module: ServingModule, metadata: records.ExportMetadata, directory: str, warmup: bool) -> None:
+  """The SavedModel with both signatures, and assets.extra/: the metadata, the model card, the warmup requests."""
+  tf.saved_model.save(module, directory, signatures={PREDICT_KEY: module.predict, CLASSIFY_KEY: module.classify})
+  _mark_classify_signature(directory)
+  extra = os.path.join(directory, "assets.extra")
+  os.makedirs(extra, exist_ok=True)
+  with open(os.path.join(extra, METADATA_FILE), "w", encoding="utf-8") as f:
+    json.dump(metadata.to_json(), f, indent=1)
+  with open(os.path.join(extra, MODEL_CARD_FILE), "w", encoding="utf-8") as f:
+    f.write(report.model_card(metadata))
+  if warmup:
+    write_warmup(os.path.join(extra, WARMUP_FILE))
+
+
 def _metadata(loaded: ckpt_lib.LoadedModel, model_dir: str, thresholds: np.ndarray, precision: str, refit: bool,
-              with_report: bool) -> dict:
+              with_report: bool) -> records.ExportMetadata:
   """The export's assets.extra/disaster_tf.json: what was exported, from where, and (`with_report`) how good."""
-  metadata = {"categories": list(labels.CATEGORIES), "config": json.loads(loaded.config.to_json()),
-              "checkpoint": loaded.checkpoint_path, "model_dir": os.path.abspath(model_dir),
-              "vocabulary_fingerprint": ckpt_lib.fingerprint(features.fingerprint_items(loaded.vocabularies)),
-              "thresholds": thresholds.tolist(), "precision": precision, "version": disaster_tf.__version__,
-              "refit": refit, "exported": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
-  if with_report:  # the report describes the best checkpoint: carried along for the page and evaluate
-    metadata.update(_training_report(model_dir))
-  return metadata
+  # The report describes the best checkpoint: carried along for the page and evaluate.
+  report, data = _training_report(model_dir) if with_report else (None, None)
+  return records.ExportMetadata(
+      categories=labels.CATEGORIES, config=json.loads(loaded.config.to_json()), checkpoint=loaded.checkpoint_path,
+      model_dir=os.path.abspath(model_dir), vocabulary_fingerprint=features.fingerprint(loaded.vocabularies),
+      thresholds=tuple(thresholds.tolist()), precision=precision, version=disaster_tf.__version__, refit=refit,
+      exported=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), report=report, data=data)
 
 
 def _mark_classify_signature(export_dir: str) -> None:
@@ -284,21 +297,31 @@ def version_dir(export_dir: str) -> str:
   return os.path.join(export_dir, str(max(versions)))
 
 
-def _training_report(model_dir: str) -> dict:
-  """{"report": the final validation report, "data": what training read} from metrics.json, or {} without it."""
+def _training_report(model_dir: str) -> Tuple[Optional[records.FinalReport], Optional[records.LoadReport]]:
+  """(the final validation report, what training read) from metrics.json, or (None, None) without one."""
   try:
     with open(os.path.join(model_dir, ckpt_lib.METRICS_FILE), encoding="utf-8") as f:
       body = json.load(f)
-    return {"report": body["final"], "data": body["data"]} if body.get("final") else {}
-  except (OSError, ValueError, KeyError, TypeError) as e:
+    if not body.get("final"):
+      return None, None
+    return records.FinalReport.from_json(body["final"]), records.LoadReport.from_json(body["data"])
+  except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
     logging.warning("%s: no training report to carry in the export (%s)", model_dir, e)
-    return {}
+    return None, None
 
 
-def read_metadata(version_path: str) -> dict:
-  """The export's assets.extra/disaster_tf.json."""
+def read_metadata(version_path: str) -> records.ExportMetadata:
+  """The export's assets.extra/disaster_tf.json.
+
+  Raises:
+    FileNotFoundError: there is none (not an export of export.py).
+    ValueError: it is not one export.py wrote (not JSON, or a field missing).
+  """
   path = os.path.join(version_path, "assets.extra", METADATA_FILE)
   if not os.path.isfile(path):
     raise FileNotFoundError(f"{path}: no such file; was {version_path} exported by export.py?")
-  with open(path, encoding="utf-8") as f:
-    return json.load(f)
+  try:
+    with open(path, encoding="utf-8") as f:
+      return records.ExportMetadata.from_json(json.load(f))
+  except (ValueError, KeyError, TypeError, AttributeError) as e:
+    raise ValueError(f"{path}: not the metadata export.py writes ({type(e).__name__}: {e})") from None

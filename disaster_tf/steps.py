@@ -1,4 +1,4 @@
-"""The inner loop: compiled training and evaluation steps, and predicting over a dataset.
+"""The inner loop: compiled training and evaluation steps, and an evaluation pass over a dataset.
 
 What runs here is model math only, inside `tf.function`s built once per run;
 the outer loop (`loop.py`: epochs, checkpoints, summaries, early stopping)
@@ -113,7 +113,7 @@ class Predictions:
                             tf.constant(thresholds, tf.float32)).numpy()
 
 
-def predict(eval_step, dataset: tf.data.Dataset) -> Predictions:
+def evaluate_dataset(eval_step, dataset: tf.data.Dataset) -> Predictions:
   """Runs `eval_step` over a batched dataset of (inputs, labels [B, 36])."""
   loss_sum, scores, related = 0.0, [], []
   for inputs, label_matrix in dataset:

@@ -1,14 +1,20 @@
 """TensorBoard summaries written with core TensorFlow only (TF 2.21 no longer installs the tensorboard package).
 
+A run writes to `train/` and to its selection split's directory (`SummaryWriters`).
+
 Each function writes what the TensorBoard plugin of that kind reads: the same
 tensor and plugin metadata that `tensorboard.summary` would write.
 """
 
-from typing import Optional
+import dataclasses
+import os
+from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework import summary_pb2
+
+from disaster_tf import labels
 
 _SCALAR_METADATA = summary_pb2.SummaryMetadata(
     plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars")).SerializeToString()
@@ -51,3 +57,38 @@ def pr_curve(name: str, truth: np.ndarray, scores: np.ndarray, step: int,
   """Writes one precision-recall curve (TensorBoard's PR Curves tab) to the default summary writer."""
   tf.summary.write(name, tf.constant(pr_counts(truth, scores, num_thresholds)), step=step,
                    metadata=_pr_metadata(num_thresholds))
+
+
+@dataclasses.dataclass(frozen=True)
+class SummaryWriters:
+  """A run's TensorBoard writers: `train/` and the selection split's (`tune/` or `validation/`); no-ops off chief."""
+
+  train: tf.summary.SummaryWriter
+  selection: tf.summary.SummaryWriter
+
+  @classmethod
+  def for_run(cls, model_dir: str, chief: bool, selection_name: str) -> "SummaryWriters":
+    if not chief:
+      return cls(tf.summary.create_noop_writer(), tf.summary.create_noop_writer())
+    return cls(tf.summary.create_file_writer(os.path.join(model_dir, "train")),
+               tf.summary.create_file_writer(os.path.join(model_dir, selection_name)))
+
+  def flush(self) -> None:
+    self.train.flush()
+    self.selection.flush()
+
+
+def loss_scalars(loss: float, per_category: Sequence[float]) -> None:
+  """The training loss and each head's share of it, to the default writer at its default step."""
+  scalar("loss/total", loss)
+  for name, value in zip(labels.CATEGORIES, per_category):
+    scalar(f"loss/{name}", value)
+
+
+def pr_curves(writer: tf.summary.SummaryWriter, step: int, curves: Dict[str, Tuple[np.ndarray, np.ndarray]]) -> None:
+  """Each category's precision-recall curve on each split: {split: (labels [N, 36], scores [N, 36])}."""
+  with writer.as_default():
+    for split, (truth, scores) in curves.items():
+      for k, name in enumerate(labels.CATEGORIES):
+        pr_curve(f"pr_{split}/{name}", truth[:, k] == 1, scores[:, k], step=step)
+  writer.flush()

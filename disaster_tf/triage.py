@@ -23,6 +23,7 @@ from typing import Dict, Optional, Sequence
 
 from disaster_tf import labels
 from disaster_tf import predict
+from disaster_tf import records
 
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 STATIC_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
@@ -48,11 +49,11 @@ class RequestError(Exception):
 class TriageApp:
   """What the handler serves: a scorer, the urgency order, the export's description, the size limits."""
 
-  def __init__(self, scorer: predict.Scorer, model: Optional[Dict] = None,
+  def __init__(self, scorer: predict.Scorer, model: Optional[records.ExportMetadata] = None,
                order: Sequence[str] = predict.URGENCY, max_request_bytes: int = 1 << 20,
                max_upload_bytes: int = 20 << 20):
     self.scorer = scorer
-    self.model = model or {}
+    self.model = model  # None when scoring through TF Serving without the export
     self.order = tuple(order)
     self.max_request_bytes = max_request_bytes
     self.max_upload_bytes = max_upload_bytes
@@ -64,15 +65,20 @@ class TriageApp:
       return self.scorer(texts)
 
   def model_info(self) -> Dict:
+    """/api/model: what the page's Model tab, its filter, its score bars and its CSV download read (app.js)."""
+    m = self.model
     return {"categories": list(labels.CATEGORIES), "urgency": list(self.order),
-            "thresholds": dict(zip(self.model.get("categories", []), self.model.get("thresholds", []))),
-            "config": self.model.get("config", {}), "report": self.model.get("report"),
-            "about": {k: self.model.get(k) for k in ("exported", "version", "precision", "checkpoint")},
+            "scored_columns": list(predict.SCORED_COLUMNS),  # what the download appends to the input's columns
+            "thresholds": m.thresholds_by_category() if m else {}, "config": m.config if m else {},
+            "report": m.report.to_json() if m and m.report else None,
+            "about": {k: getattr(m, k) if m else None for k in ("exported", "version", "precision", "checkpoint")},
             "max_messages": MAX_MESSAGES, "max_upload_bytes": self.max_upload_bytes}
 
   def result(self, row: Dict[str, str], result: Dict) -> Dict:
-    """One message's answer for the page: its input row and `predict.ranked` in this app's urgency order."""
-    return {"row": row, **predict.ranked(result, self.order)}
+    """One message's answer for the page: its input row, `predict.ranked` in this app's urgency order, and the
+    cells of `predict.SCORED_COLUMNS` (`scored`) that the page's CSV download writes."""
+    answer = predict.ranked(result, self.order)
+    return {"row": row, **answer, "scored": predict.scored_values(answer)}
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -192,9 +198,3 @@ def make_server(app: TriageApp, host: str = "127.0.0.1", port: int = 8080) -> ht
   server.daemon_threads = True
   server.app = app  # type: ignore[attr-defined]
   return server
-
-
-if __name__ == "__main__":  # python -m disaster_tf.triage: the same command as disaster-triage
-  from disaster_tf.cli import triage as _cli  # pylint: disable=import-outside-toplevel
-  __doc__ = _cli.__doc__  # --help shows the command's usage
-  _cli.run()

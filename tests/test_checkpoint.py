@@ -8,7 +8,6 @@ import pytest
 import tensorflow as tf
 
 from disaster_tf import checkpoint as ckpt_lib
-from disaster_tf import config as config_lib
 from disaster_tf import features
 from disaster_tf import model as model_lib
 from disaster_tf import text
@@ -23,18 +22,12 @@ VOCABULARIES = {features.TOKEN_IDS: features.Vocabulary(tuple(VOCABULARY)), feat
 
 def write_model_dir(model_dir, config):
   """A model dir as training leaves it: config, vocabularies and a best checkpoint (untrained weights)."""
-  os.makedirs(model_dir)
-  config_lib.save(config, str(model_dir))
   vocabularies = {name: VOCABULARIES[name] for name in features.input_names(config.model)}
-  features.save(vocabularies, str(model_dir))
   keras.utils.set_random_seed(0)
   model = model_lib.build_model(config.model, {name: len(v.tokens) for name, v in vocabularies.items()})
   for v in model.trainable_variables:  # non-zero linear weights too, so that a wrong restore shows
     v.assign(np.random.default_rng(len(v.name)).normal(size=v.shape).astype(np.float32))
-  state = ckpt_lib.TrainState(ckpt_lib.fingerprint(features.fingerprint_items(vocabularies)))
-  checkpoint = ckpt_lib.make_checkpoint(model, None, state)
-  path = tf.train.CheckpointManager(checkpoint, str(model_dir / ckpt_lib.BEST_DIR), 1).save(3)
-  return model, path
+  return model, ckpt_lib.write_model_dir(str(model_dir), config, vocabularies, model, step=3)
 
 
 def test_load_model_rebuilds_the_model_and_its_featurizer(tmp_path):
@@ -47,7 +40,7 @@ def test_load_model_rebuilds_the_model_and_its_featurizer(tmp_path):
   np.testing.assert_array_equal(loaded.vocabularies[features.WORD_NGRAMS].idf, NGRAMS.idf)
   inputs = loaded.featurizer(tf.constant(["Water and FIRE, help!", "zzz"]))
   np.testing.assert_array_equal(inputs[features.TOKEN_IDS].numpy()[:, :3], [[2, 4, 5], [1, 0, 0]])
-  for key in ("water", f"{model_lib.LINEAR_MEMBER}/water"):
+  for key in (model_lib.output_key(0, "water"), model_lib.output_key(1, "water")):
     np.testing.assert_allclose(loaded.model(inputs)[key], model(inputs)[key], rtol=1e-6)
 
 

@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from disaster_tf import checkpoint as ckpt_lib
 from disaster_tf import config as config_lib
+from disaster_tf import csv_data
 from disaster_tf import data
 from tests import fixtures
 
@@ -46,7 +47,7 @@ def wait_for_line(process, needle):
 
 
 def steps_per_epoch(tmp_path):
-  examples, _ = data.load(str(tmp_path / "data"), str(tmp_path))
+  examples, _ = csv_data.load(str(tmp_path / "data"), str(tmp_path))
   return len(data.split(examples, config_lib.TrainConfig()).train) // BATCH
 
 

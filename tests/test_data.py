@@ -7,6 +7,7 @@ import pytest
 import tensorflow as tf
 
 from disaster_tf import config as config_lib
+from disaster_tf import csv_data
 from disaster_tf import data
 from disaster_tf import labels
 from tests import fixtures
@@ -22,9 +23,9 @@ def cell(**positives):
 
 def write(directory, messages: str, categories: str):
   os.makedirs(directory, exist_ok=True)
-  with open(os.path.join(directory, data.MESSAGES_FILE), "w", encoding="utf-8") as f:
+  with open(os.path.join(directory, csv_data.MESSAGES_FILE), "w", encoding="utf-8") as f:
     f.write(messages)
-  with open(os.path.join(directory, data.CATEGORIES_FILE), "w", encoding="utf-8") as f:
+  with open(os.path.join(directory, csv_data.CATEGORIES_FILE), "w", encoding="utf-8") as f:
     f.write(categories)
   return str(directory)
 
@@ -32,7 +33,7 @@ def write(directory, messages: str, categories: str):
 def test_two_file_loads_in_category_order(tmp_path):
   rows = fixtures.synthetic_rows(30)
   fixtures.write_two_file(tmp_path, rows)
-  examples, report = data.load(str(tmp_path), str(tmp_path))
+  examples, report = csv_data.load(str(tmp_path), str(tmp_path))
   assert len(examples) == 30 and report.examples == 30 and report.format == "two-file"
   assert list(examples.ids) == [r["id"] for r in rows]
   assert examples.read_texts()[3] == rows[3]["message"]
@@ -43,7 +44,7 @@ def test_two_file_loads_in_category_order(tmp_path):
 def test_wide_format_reads_columns_by_name(tmp_path):
   rows = fixtures.synthetic_rows(20, seed=3)
   fixtures.write_wide(tmp_path / "wide.csv", rows)
-  examples, report = data.load(str(tmp_path / "wide.csv"), str(tmp_path))
+  examples, report = csv_data.load(str(tmp_path / "wide.csv"), str(tmp_path))
   assert report.format == "wide" and len(examples) == 20
   np.testing.assert_array_equal(examples.labels[7], [rows[7]["labels"][c] for c in labels.CATEGORIES])
 
@@ -52,8 +53,8 @@ def test_both_formats_give_the_same_examples(tmp_path):
   rows = fixtures.synthetic_rows(25, seed=5)
   fixtures.write_two_file(tmp_path / "two", rows)
   fixtures.write_wide(tmp_path / "wide.csv", rows)
-  a, _ = data.load(str(tmp_path / "two"), str(tmp_path))
-  b, _ = data.load(str(tmp_path / "wide.csv"), str(tmp_path))
+  a, _ = csv_data.load(str(tmp_path / "two"), str(tmp_path))
+  b, _ = csv_data.load(str(tmp_path / "wide.csv"), str(tmp_path))
   np.testing.assert_array_equal(a.labels, b.labels)
   assert a.read_texts() == b.read_texts()
 
@@ -61,7 +62,7 @@ def test_both_formats_give_the_same_examples(tmp_path):
 def test_labels_follow_their_ids_when_the_two_files_disagree_on_order(tmp_path):
   d = write(tmp_path, HEADER_M + "1,need water,,direct\n2,fire here,,direct\n3,hello,,direct\n",
             HEADER_C + f"3,{ZEROS}\n2,{cell(fire=1)}\n1,{cell(water=1)}\n")
-  examples, _ = data.load(d, str(tmp_path))
+  examples, _ = csv_data.load(d, str(tmp_path))
   assert list(examples.ids) == ["1", "2", "3"]  # the messages file's order
   assert examples.read_texts() == ["need water", "fire here", "hello"]
   assert [tuple(np.flatnonzero(row)) for row in examples.labels] == [
@@ -73,7 +74,7 @@ def test_repeated_ids_merge_with_per_label_max_and_are_counted(tmp_path):
             "3,hello,,direct\n3,hello,,direct\n",
             HEADER_C + f"1,{cell(related=1, water=1)}\n1,{cell(related=2, food=1)}\n2,{cell(fire=1)}\n"
             f"3,{ZEROS}\n3,{ZEROS}\n")
-  examples, report = data.load(d, str(tmp_path))
+  examples, report = csv_data.load(d, str(tmp_path))
   assert list(examples.ids) == ["1", "2", "3"]
   row = dict(zip(labels.CATEGORIES, examples.labels[0]))
   assert row["related"] == 2 and row["water"] == 1 and row["food"] == 1
@@ -83,7 +84,7 @@ def test_repeated_ids_merge_with_per_label_max_and_are_counted(tmp_path):
 def test_empty_messages_are_dropped_and_counted(tmp_path):
   d = write(tmp_path, HEADER_M + '1,need water,,direct\n2,"   ",,direct\n3,,,direct\n',
             HEADER_C + f"1,{ZEROS}\n2,{ZEROS}\n3,{ZEROS}\n")
-  examples, report = data.load(d, str(tmp_path))
+  examples, report = csv_data.load(d, str(tmp_path))
   assert list(examples.ids) == ["1"] and report.dropped_empty_text == 2
   assert "2 dropped for empty text" in report.summary()
 
@@ -91,7 +92,7 @@ def test_empty_messages_are_dropped_and_counted(tmp_path):
 def test_multiline_quoted_message_and_bom(tmp_path):
   d = write(tmp_path, "\ufeff" + HEADER_M + '1,"line one\nline two, still one",,direct\n',
             HEADER_C + f"1,{ZEROS}\n")
-  examples, _ = data.load(d, str(tmp_path))
+  examples, _ = csv_data.load(d, str(tmp_path))
   assert examples.read_texts()[0] == "line one\nline two, still one"
 
 
@@ -129,45 +130,45 @@ def test_multiline_quoted_message_and_bom(tmp_path):
 ])
 def test_bad_two_file_input_names_file_line_and_field(tmp_path, messages, categories, expected):
   d = write(tmp_path, messages, categories)
-  with pytest.raises(data.DataError, match=expected):
-    data.load(d, str(tmp_path))
+  with pytest.raises(csv_data.DataError, match=expected):
+    csv_data.load(d, str(tmp_path))
 
 
 def test_non_utf8_bytes_name_the_line(tmp_path):
   d = write(tmp_path, HEADER_M + "1,fine,,direct\n", HEADER_C + f"1,{ZEROS}\n")
-  with open(os.path.join(d, data.MESSAGES_FILE), "ab") as f:
+  with open(os.path.join(d, csv_data.MESSAGES_FILE), "ab") as f:
     f.write(b"2,caf\xe9 latin-1,,direct\n")
-  with pytest.raises(data.DataError, match=r"disaster_messages.csv:3: byte 6 of the line is not valid UTF-8"):
-    data.load(d, str(tmp_path))
+  with pytest.raises(csv_data.DataError, match=r"disaster_messages.csv:3: byte 6 of the line is not valid UTF-8"):
+    csv_data.load(d, str(tmp_path))
 
 
 def test_missing_paths(tmp_path):
-  with pytest.raises(data.DataError, match=r"nope: no such file or directory; expected a directory with"):
-    data.load(str(tmp_path / "nope"), str(tmp_path))
+  with pytest.raises(csv_data.DataError, match=r"nope: no such file or directory; expected a directory with"):
+    csv_data.load(str(tmp_path / "nope"), str(tmp_path))
   os.makedirs(tmp_path / "half")
-  with open(tmp_path / "half" / data.MESSAGES_FILE, "w") as f:
+  with open(tmp_path / "half" / csv_data.MESSAGES_FILE, "w") as f:
     f.write(HEADER_M)
-  with pytest.raises(data.DataError, match=r"half/disaster_categories.csv: no such file"):
-    data.load(str(tmp_path / "half"), str(tmp_path))
+  with pytest.raises(csv_data.DataError, match=r"half/disaster_categories.csv: no such file"):
+    csv_data.load(str(tmp_path / "half"), str(tmp_path))
 
 
 def test_bad_wide_input(tmp_path):
   rows = fixtures.synthetic_rows(3)
   fixtures.write_wide(tmp_path / "w.csv", rows, extra_columns=("split", "mood"))
-  with pytest.raises(data.DataError, match=r"w.csv:1: unknown column\(s\) mood"):
-    data.load(str(tmp_path / "w.csv"), str(tmp_path))
+  with pytest.raises(csv_data.DataError, match=r"w.csv:1: unknown column\(s\) mood"):
+    csv_data.load(str(tmp_path / "w.csv"), str(tmp_path))
   with open(tmp_path / "h.csv", "w") as f:
     f.write("id,message," + ",".join(labels.CATEGORIES) + "\n")
-  with pytest.raises(data.DataError, match=r"h.csv: the header has no data rows"):
-    data.load(str(tmp_path / "h.csv"), str(tmp_path))
+  with pytest.raises(csv_data.DataError, match=r"h.csv: the header has no data rows"):
+    csv_data.load(str(tmp_path / "h.csv"), str(tmp_path))
   with open(tmp_path / "m.csv", "w") as f:
     f.write("id,message," + ",".join(c for c in labels.CATEGORIES if c != "shops") + "\n")
-  with pytest.raises(data.DataError, match=r"m.csv:1: header lacks column\(s\) shops"):
-    data.load(str(tmp_path / "m.csv"), str(tmp_path))
+  with pytest.raises(csv_data.DataError, match=r"m.csv:1: header lacks column\(s\) shops"):
+    csv_data.load(str(tmp_path / "m.csv"), str(tmp_path))
   rows[1]["labels"]["offer"] = 5
   fixtures.write_wide(tmp_path / "r.csv", rows)
-  with pytest.raises(data.DataError, match=r"r.csv:3: category 'offer': label 5 is out of range"):
-    data.load(str(tmp_path / "r.csv"), str(tmp_path))
+  with pytest.raises(csv_data.DataError, match=r"r.csv:3: category 'offer': label 5 is out of range"):
+    csv_data.load(str(tmp_path / "r.csv"), str(tmp_path))
 
 
 # --- split and tf.data -------------------------------------------------------------------
@@ -186,7 +187,7 @@ def test_validation_split_is_deterministic_and_stable_when_rows_are_added():
 def test_split_subsets_examples_by_the_runs_fractions_and_salt(tmp_path):
   rows = fixtures.synthetic_rows(90)
   fixtures.write_two_file(tmp_path / "d", rows)
-  examples, _ = data.load(str(tmp_path / "d"), str(tmp_path))
+  examples, _ = csv_data.load(str(tmp_path / "d"), str(tmp_path))
   splits = data.split(examples, config_lib.TrainConfig(validation_fraction=0.3, tune_fraction=0.2, split_seed="s"))
   side_of = data.split_ids([r["id"] for r in rows], 0.3, 0.2, "s")
   by_id = {r["id"]: r["message"] for r in rows}
@@ -203,7 +204,7 @@ def spooled(tmp_path, n):
   for i, r in enumerate(rows):
     r["message"], r["labels"]["request"] = f"w{i}", i % 2
   fixtures.write_two_file(tmp_path / "d", rows)
-  return data.load(str(tmp_path / "d"), str(tmp_path))[0]
+  return csv_data.load(str(tmp_path / "d"), str(tmp_path))[0]
 
 
 def hash_words(t):
@@ -270,7 +271,7 @@ def test_texts_are_spooled_to_disk_and_read_back_unchanged(tmp_path):
   rows = fixtures.synthetic_rows(4)
   rows[2]["message"] = "Aide: l'eau \u00e0 Jacmel\nligne deux \U0001F30A"
   fixtures.write_wide(tmp_path / "w.csv", rows)
-  examples, _ = data.load(str(tmp_path / "w.csv"), str(tmp_path))
+  examples, _ = csv_data.load(str(tmp_path / "w.csv"), str(tmp_path))
   assert os.path.dirname(examples.text_file) == str(tmp_path)
   assert sum(1 for _ in tf.data.TFRecordDataset(examples.text_file)) == 4  # one record a message
   assert examples.read_texts() == [r["message"] for r in rows]
@@ -281,8 +282,8 @@ def test_a_failed_load_leaves_no_spool(tmp_path):
   rows = fixtures.synthetic_rows(5)
   rows[4]["labels"]["fire"] = 3
   fixtures.write_wide(tmp_path / "w.csv", rows)
-  with pytest.raises(data.DataError, match=r"w.csv:6: category 'fire': label 3 is out of range"):
-    data.load(str(tmp_path / "w.csv"), str(tmp_path / "spool"))
+  with pytest.raises(csv_data.DataError, match=r"w.csv:6: category 'fire': label 3 is out of range"):
+    csv_data.load(str(tmp_path / "w.csv"), str(tmp_path / "spool"))
   assert os.listdir(tmp_path / "spool") == []
 
 
@@ -298,14 +299,14 @@ def test_a_1mb_message_loads_whole(tmp_path):
   rows = fixtures.synthetic_rows(3)
   rows[1]["message"] = "help " * 200_000  # 1 MB: over the csv module's default field limit
   fixtures.write_two_file(tmp_path, rows)
-  examples, _ = data.load(str(tmp_path), str(tmp_path))
+  examples, _ = csv_data.load(str(tmp_path), str(tmp_path))
   assert examples.read_texts()[1] == rows[1]["message"]
 
 
 def test_an_unclosed_quote_is_still_an_error(tmp_path):
   d = write(tmp_path, HEADER_M + '1,"never closed,,direct\n2,b,,direct\n', HEADER_C + f"1,{ZEROS}\n2,{ZEROS}\n")
-  with pytest.raises(data.DataError, match=r"disaster_messages.csv:\d+: malformed CSV"):
-    data.load(d, str(tmp_path))
+  with pytest.raises(csv_data.DataError, match=r"disaster_messages.csv:\d+: malformed CSV"):
+    csv_data.load(d, str(tmp_path))
 
 
 BOTH = ("message", "original")
@@ -323,10 +324,10 @@ def test_originals_become_second_examples_of_their_id_in_both_formats(tmp_path, 
                                                               for c in labels.CATEGORIES}} for i, m, o in messages]
     path = str(tmp_path / "wide.csv")
     fixtures.write_wide(path, rows, extra_columns=("split", "original", "PII", "genre"))
-  plain, report = data.load(path, str(tmp_path))
+  plain, report = csv_data.load(path, str(tmp_path))
   assert list(plain.ids) == ["1", "2", "3", "4"] and (plain.fields == data.MESSAGE).all()
   assert (report.originals_used, report.originals_empty, report.originals_identical) == (0, 1, 1)
-  both, report = data.load(path, str(tmp_path), BOTH)
+  both, report = csv_data.load(path, str(tmp_path), BOTH)
   # Each original right after its translation, with the same id and labels; the blank and the identical one not.
   assert list(both.ids) == ["1", "1", "2", "3", "4", "4"]
   assert list(both.fields) == [0, 1, 0, 0, 0, 1]
@@ -341,13 +342,13 @@ def test_originals_become_second_examples_of_their_id_in_both_formats(tmp_path, 
 def test_a_file_without_an_original_column_still_loads_with_both_fields(tmp_path):
   rows = fixtures.synthetic_rows(6)
   fixtures.write_wide(tmp_path / "wide.csv", rows)  # no original column
-  examples, report = data.load(str(tmp_path / "wide.csv"), str(tmp_path), BOTH)
+  examples, report = csv_data.load(str(tmp_path / "wide.csv"), str(tmp_path), BOTH)
   assert len(examples) == 6 and report.originals_used == 0 and (examples.fields == data.MESSAGE).all()
 
 
 def test_both_copies_of_a_message_are_always_on_the_same_side_of_the_split(tmp_path):
   fixtures.write_two_file(tmp_path / "d", fixtures.synthetic_rows(300), originals=True)
-  examples, _ = data.load(str(tmp_path / "d"), str(tmp_path), BOTH)
+  examples, _ = csv_data.load(str(tmp_path / "d"), str(tmp_path), BOTH)
   assert len(examples) == 600
   splits = data.split(examples, config_lib.TrainConfig(validation_fraction=0.2, tune_fraction=0.1))
   sides = [set(s.ids) for s in splits]
@@ -359,6 +360,6 @@ def test_both_copies_of_a_message_are_always_on_the_same_side_of_the_split(tmp_p
 def test_each_example_keeps_its_genre(tmp_path):
   d = write(tmp_path, HEADER_M + "1,need water,,direct\n2,storm hits coast,,news\n3,hello,,\n",
             HEADER_C + f"1,{ZEROS}\n2,{ZEROS}\n3,{ZEROS}\n")
-  examples, _ = data.load(d, str(tmp_path))
+  examples, _ = csv_data.load(d, str(tmp_path))
   assert list(examples.genres) == ["direct", "news", ""]
   assert list(examples.subset(examples.ids != "2").genres) == ["direct", ""]

@@ -9,6 +9,7 @@ import pytest
 import tensorflow as tf
 
 from disaster_tf import checkpoint as ckpt_lib
+from disaster_tf import csv_data
 from disaster_tf import data
 from disaster_tf import evaluate
 from disaster_tf import labels
@@ -24,15 +25,17 @@ def test_report_comes_from_the_exports_labels(exported, tmp_path):
   model_dir, path = exported
   rows = fixtures.synthetic_rows(60, seed=9)
   fixtures.write_two_file(tmp_path / "d", rows)
-  scores, metadata = evaluate.evaluate_export(os.path.dirname(path), str(tmp_path / "d"), batch_size=7)
-  assert scores["export"] == path and scores["split"] == "all" and scores["examples"] == 60
-  examples, _ = data.load(str(tmp_path / "d"), str(tmp_path))
+  evaluation, metadata = evaluate.evaluate_export(os.path.dirname(path), str(tmp_path / "d"), batch_size=7)
+  assert evaluation.export == path and evaluation.split == "all" and evaluation.scores.examples == 60
+  examples, _ = csv_data.load(str(tmp_path / "d"), str(tmp_path))
   decided = tf.saved_model.load(path).signatures["serving_default"](text=tf.constant(examples.read_texts()))["labels"]
-  assert scores["total"] == pytest.approx(metrics.report(examples.labels, decided.numpy())["total"])
-  assert metadata["thresholds"] == pytest.approx(ckpt_lib.read_thresholds(model_dir).tolist())
-  assert metadata["refit"] is False and "--refit" not in report.model_card(metadata)  # trained without --refit
-  assert list(scores["thresholds"]) == list(labels.CATEGORIES)
-  assert list(scores["thresholds"].values()) == metadata["thresholds"]
+  assert evaluation.scores.total == pytest.approx(metrics.report(examples.labels, decided.numpy()).total)
+  assert metadata.thresholds == pytest.approx(ckpt_lib.read_thresholds(model_dir).tolist())
+  assert metadata.refit is False and "--refit" not in report.model_card(metadata)  # trained without --refit
+  assert list(evaluation.thresholds) == list(labels.CATEGORIES)
+  assert tuple(evaluation.thresholds.values()) == metadata.thresholds
+  # evaluate.py --output writes the same JSON shape as before the records: the scores' keys, then the rest.
+  assert list(evaluation.to_json())[:5] == ["examples", "total", "mean_positive_f1", "micro_f1", "categories"]
 
 
 def test_the_html_report_and_the_exports_model_card(exported, tmp_path):
@@ -42,10 +45,10 @@ def test_the_html_report_and_the_exports_model_card(exported, tmp_path):
   page = (tmp_path / "report.html").read_text(encoding="utf-8")
   assert page.count('<figure class="curve">') == labels.NUM_CATEGORIES and "<td>direct</td><td>50</td>" in page
   # The card quotes the export's own validation report (carried in assets.extra), also as Markdown there.
-  validation = serving.read_metadata(path)["report"]
+  validation = serving.read_metadata(path).report.scores
   with open(os.path.join(path, "assets.extra", serving.MODEL_CARD_FILE), encoding="utf-8") as f:
     card = f.read()
-  assert f"On {validation['examples']} validation messages it never trained on: Total {validation['total']:.2f}" in card
+  assert f"On {validation.examples} validation messages it never trained on: Total {validation.total:.2f}" in card
   assert "<h2>Categories it cannot be trusted on</h2>" in page and "English only" in page
 
 
@@ -53,9 +56,9 @@ def test_split_uses_the_training_runs_id_split(exported, tmp_path):
   _, path = exported
   rows = fixtures.synthetic_rows(80, seed=4)
   fixtures.write_wide(tmp_path / "wide.csv", rows)
-  counts = {split: evaluate.evaluate_export(path, str(tmp_path / "wide.csv"), split=split)[0]["examples"]
+  counts = {split: evaluate.evaluate_export(path, str(tmp_path / "wide.csv"), split=split)[0].scores.examples
             for split in ("train", "tune", "validation")}
-  tc = serving.read_metadata(path)["config"]["train"]
+  tc = serving.read_metadata(path).config["train"]
   side_of = data.split_ids([r["id"] for r in rows], tc["validation_fraction"], tc["tune_fraction"], tc["split_seed"])
   assert counts == {"train": int((side_of == data.TRAIN).sum()), "tune": int((side_of == data.TUNE).sum()),
                     "validation": int((side_of == data.VALIDATION).sum())}
@@ -68,7 +71,7 @@ def test_errors(exported, tmp_path):
     evaluate.evaluate_export(path, str(tmp_path), split="test")
   fixtures.write_two_file(tmp_path / "d", fixtures.synthetic_rows(1))
   ids = [r["id"] for r in fixtures.synthetic_rows(1)]
-  tc = serving.read_metadata(path)["config"]["train"]
+  tc = serving.read_metadata(path).config["train"]
   side = data.split_ids(ids, tc["validation_fraction"], tc["tune_fraction"], tc["split_seed"])[0]
   on_validation = side == data.VALIDATION
   side = "train" if on_validation else "validation"  # the split that the one row is not in

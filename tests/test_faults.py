@@ -18,10 +18,12 @@ import tensorflow as tf
 
 from disaster_tf import checkpoint as ckpt_lib
 from disaster_tf import config as config_lib
-from disaster_tf import data
+from disaster_tf import csv_data
 from disaster_tf import dirlock
 from disaster_tf import loop
+from disaster_tf import records
 from disaster_tf import serving
+from disaster_tf import trainer as trainer_lib
 from tests import fixtures
 
 pytestmark = pytest.mark.faults
@@ -112,7 +114,7 @@ def test_export_refuses_an_unreadable_best_checkpoint_and_latest_falls_back(two_
   latest = checkpoints(model_dir)[-1][:-len(".index")]
   os.remove(latest + ".index")
   path = serving.export(str(model_dir), str(tmp_path / "models"), checkpoint="latest", warmup=False)
-  assert serving.read_metadata(path)["checkpoint"] == os.path.abspath(checkpoints(model_dir)[-1][:-len(".index")])
+  assert serving.read_metadata(path).checkpoint == os.path.abspath(checkpoints(model_dir)[-1][:-len(".index")])
   with pytest.raises(ValueError, match="the checkpoint cannot be read"):
     serving.export(str(model_dir), str(tmp_path / "models"), checkpoint=best, warmup=False)
 
@@ -169,7 +171,7 @@ def test_a_full_disk_while_saving_stops_with_a_sentence_and_the_rerun_resumes(tm
 def test_a_run_refused_for_bad_data_leaves_nothing_and_the_corrected_run_starts(tmp_path):
   config = config_for(tmp_path)
   bad = dataclasses.replace(config, train=dataclasses.replace(config.train, data=str(tmp_path / "nowhere")))
-  with pytest.raises(data.DataError, match="nowhere: no such file or directory"):
+  with pytest.raises(csv_data.DataError, match="nowhere: no such file or directory"):
     loop.train_and_evaluate(bad, str(tmp_path / "model"), verbose=0)
   assert not (tmp_path / "model").exists()
   other_shape = dataclasses.replace(config, model=dataclasses.replace(config.model, embedding_dim=6))
@@ -182,23 +184,30 @@ def test_a_run_refused_for_bad_data_leaves_nothing_and_the_corrected_run_starts(
     (dict(split_seed="another"), r"--split_seed='another' \(was 'disaster_tf'\)"),
     (dict(validation_fraction=0.3), r"--validation_fraction=0.3 \(was 0.25\)"),
     (dict(tune_fraction=0.0), r"--tune_fraction=0.0 \(was 0.1\)"),
+    (dict(precision="mixed_bfloat16"), r"--precision='mixed_bfloat16' \(was 'float32'\)"),
 ])
-def test_resuming_with_another_split_is_refused_naming_the_flag(tmp_path, change, message):
+def test_a_checkpoint_refuses_another_split_naming_the_flag(tmp_path, change, message):
+  # The sentence alone, from the identity a run records (the whole run's refusal: the test below).
+  config = fixtures.tiny_config("data")
+  loaded = records.LoadReport(source="data", format="two-file", fingerprint="abc")
+  state = ckpt_lib.TrainState("fingerprint", trainer_lib.run_identity(config, loaded))
+  path = tf.train.Checkpoint(state=state).save(str(tmp_path / "ckpt"))
+  changed = dataclasses.replace(config, train=dataclasses.replace(config.train, **change))
+  with pytest.raises(ValueError, match=rf"ckpt-1: this run was started with other settings: {message}\. A run's "
+                                       "data, split and model are fixed at its first epoch"):
+    ckpt_lib.check_identity(path, trainer_lib.run_identity(changed, loaded))
+  ckpt_lib.check_identity(path, trainer_lib.run_identity(config, loaded))  # the same settings pass
+
+
+def test_resuming_on_other_data_is_refused_naming_the_flag_and_touches_nothing(tmp_path):
   config = config_for(tmp_path, epochs=1)
   train(config, tmp_path / "model")
   files = {p: p.read_bytes() for p in (tmp_path / "model").rglob("*") if p.is_file()}
-  with pytest.raises(ValueError, match=rf"this run was started with other settings: {message}\. A run's data, "
-                                       "split and model are fixed at its first epoch"):
-    train(config, tmp_path / "model", epochs=2, **change)
-  assert {p: p.read_bytes() for p in (tmp_path / "model").rglob("*") if p.is_file()} == files
-
-
-def test_resuming_on_other_data_is_refused_naming_the_flag(tmp_path):
-  config = config_for(tmp_path, epochs=1)
-  train(config, tmp_path / "model")
   fixtures.write_two_file(tmp_path / "data", fixtures.synthetic_rows(170))  # rows added
-  with pytest.raises(ValueError, match=r"--data: other contents \(fingerprint \w+, was \w+\)"):
+  with pytest.raises(ValueError, match=r"this run was started with other settings: --data: other contents "
+                                       r"\(fingerprint \w+, was \w+\)\. A run's data, split and model are fixed"):
     train(config, tmp_path / "model", epochs=2)
+  assert {p: p.read_bytes() for p in (tmp_path / "model").rglob("*") if p.is_file()} == files
 
 
 def test_a_model_dir_that_is_a_file_is_a_sentence(tmp_path):

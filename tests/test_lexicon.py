@@ -5,6 +5,7 @@ import pytest
 import tensorflow as tf
 
 from disaster_tf import config as config_lib
+from disaster_tf import csv_data
 from disaster_tf import data
 from disaster_tf import features
 from disaster_tf import lexicon
@@ -70,7 +71,7 @@ def test_save_and_load_round_trip_and_refuse_a_bad_file(tmp_path):
 
 def test_from_training_pairs_the_originals_of_a_split_with_their_translations(tmp_path):
   fixtures.write_two_file(tmp_path / "data", fixtures.synthetic_rows(200), originals=True)
-  examples, _ = data.load(str(tmp_path / "data"), str(tmp_path), ("message", "original"))
+  examples, _ = csv_data.load(str(tmp_path / "data"), str(tmp_path), ("message", "original"))
   lx = lexicon.from_training(examples)
   pairs = dict(zip(lx.sources, lx.targets))
   # The fixture's Creole words, each paired with its English word (stop words and "nou"/"we" aside).

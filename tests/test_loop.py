@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from disaster_tf import checkpoint as ckpt_lib
 from disaster_tf import config as config_lib
+from disaster_tf import csv_data
 from disaster_tf import data
 from disaster_tf import distribute
 from disaster_tf import features
@@ -21,10 +22,13 @@ from disaster_tf import labels
 from disaster_tf import loop
 from disaster_tf import metrics
 from disaster_tf import model as model_lib
+from disaster_tf import records
 from disaster_tf import report
+from disaster_tf import rundir
 from disaster_tf import serving
 from disaster_tf import steps
 from disaster_tf import text
+from disaster_tf import trainer as trainer_lib
 from tests import fixtures
 
 
@@ -38,7 +42,7 @@ def prepared_run(tmp_path, rows=200, **overrides):
 
 def new_trainer(config, run, save_dir, strategy="default"):
   keras.utils.set_random_seed(config.train.seed)  # as the loop seeds it: the same initial weights each time
-  return loop.build_trainer(config, run, distribute.make_strategy(strategy), str(save_dir))
+  return trainer_lib.build_trainer(config, run, distribute.make_strategy(strategy), str(save_dir))
 
 
 def weights(trainer):
@@ -76,14 +80,14 @@ def test_restore_takes_the_checkpoint_and_the_flags_learning_rate(tmp_path):
   saved.state.epoch.assign(1)
   saved.manager.save()
   fresh = new_trainer(config, run, tmp_path / "model")
-  loop.restore(fresh, str(tmp_path / "model"), run.vocabularies, learning_rate=0.001)
+  rundir.RunDir.at(str(tmp_path / "model")).restore(fresh, run.vocabularies, learning_rate=0.001)
   assert int(fresh.state.epoch.numpy()) == 1
   assert int(fresh.optimizer.iterations.numpy()) == run.steps_per_epoch
   for a, b in zip(weights(saved), weights(fresh)):
     np.testing.assert_array_equal(a, b)
   assert float(fresh.optimizer.learning_rate.numpy()) == pytest.approx(0.001)  # the flags win
   empty = new_trainer(config, run, tmp_path / "other")
-  loop.restore(empty, str(tmp_path / "other"), run.vocabularies, 0.02)  # nothing to resume: unchanged
+  rundir.RunDir.at(str(tmp_path / "other")).restore(empty, run.vocabularies, 0.02)  # nothing to resume: unchanged
   assert int(empty.state.epoch.numpy()) == 0
 
 
@@ -98,7 +102,7 @@ def test_a_cosine_schedule_decays_over_the_run_and_continues_on_resume(tmp_path)
   expected = 0.02 * (1 + np.cos(np.pi / 4)) / 2
   assert float(saved.optimizer.learning_rate.numpy()) == pytest.approx(expected, rel=1e-4)
   resumed = new_trainer(config, run, tmp_path / "model")
-  loop.restore(resumed, str(tmp_path / "model"), run.vocabularies, config.train.learning_rate)
+  rundir.RunDir.at(str(tmp_path / "model")).restore(resumed, run.vocabularies, config.train.learning_rate)
   assert float(resumed.optimizer.learning_rate.numpy()) == pytest.approx(expected, rel=1e-4)  # not reset to 0.02
 
 
@@ -113,21 +117,21 @@ def test_restore_keeps_the_best_record_of_best_dir_over_older_counters(tmp_path)
     manager.save(checkpoint_number=step)
   # checkpoints/ holds epoch 1 only (epoch 2's was lost); best/ holds epoch 2, which scored 5.
   resumed = new_trainer(config, run, model_dir)
-  loop.restore(resumed, str(model_dir), run.vocabularies, config.train.learning_rate)
+  rundir.RunDir.at(str(model_dir)).restore(resumed, run.vocabularies, config.train.learning_rate)
   state = resumed.state
   assert (int(state.epoch.numpy()), float(state.best_metric.numpy()), int(state.best_epoch.numpy())) == (1, 5.0, 2)
-  assert not loop.advance_counters(state, 2, 3.0)  # a worse epoch 2 does not replace the best
+  assert not rundir.advance_counters(state, 2, 3.0)  # a worse epoch 2 does not replace the best
   shutil.rmtree(model_dir / ckpt_lib.BEST_DIR)  # best/ lost: the counters forget a best they cannot restore
   forgetful = new_trainer(config, run, model_dir)
-  loop.restore(forgetful, str(model_dir), run.vocabularies, config.train.learning_rate)
-  assert int(forgetful.state.best_epoch.numpy()) == 0 and loop.advance_counters(forgetful.state, 2, 0.5)
+  rundir.RunDir.at(str(model_dir)).restore(forgetful, run.vocabularies, config.train.learning_rate)
+  assert int(forgetful.state.best_epoch.numpy()) == 0 and rundir.advance_counters(forgetful.state, 2, 0.5)
 
 
 def test_a_run_refused_for_another_vocabulary_writes_nothing(tmp_path):
   config, run = prepared_run(tmp_path)
   model_dir = tmp_path / "model"
   new_trainer(config, run, model_dir).manager.save()
-  loop.write_run_files(config, run.vocabularies, str(model_dir), "--epochs=3\n")
+  rundir.RunDir.at(str(model_dir)).write_run_files(config, run.vocabularies, "--epochs=3\n")
   text.save_vocabulary(list(run.vocabularies[features.TOKEN_IDS].tokens[:-1]) + ["someotherword"], str(model_dir))
   before = {p: p.read_bytes() for p in model_dir.rglob("*") if p.is_file()}
   changed = dataclasses.replace(config, train=dataclasses.replace(config.train, epochs=7))
@@ -157,7 +161,7 @@ def test_an_epoch_stopped_mid_way_saves_and_resumes_at_that_step_exactly(tmp_pat
                                                      "epoch 1; saved .*ckpt-2. Run the same command to resume"):
     train_epoch(stopped, run, config, epoch=1, stop=StopAfter(stopped, 2))
   resumed = new_trainer(config, run, tmp_path / "model")
-  loop.restore(resumed, str(tmp_path / "model"), run.vocabularies, config.train.learning_rate)
+  rundir.RunDir.at(str(tmp_path / "model")).restore(resumed, run.vocabularies, config.train.learning_rate)
   assert int(resumed.state.step_in_epoch.numpy()) == 2 and int(resumed.state.epoch.numpy()) == 0
   train_epoch(resumed, run, config, epoch=1)
   assert int(resumed.optimizer.iterations.numpy()) == run.steps_per_epoch
@@ -189,19 +193,20 @@ def test_finish_tunes_thresholds_for_the_configured_objective_and_reports_on_val
   trainer = new_trainer(config, run, tmp_path / "model")
   train_epoch(trainer, run, config, epoch=1)
   trainer.best_manager.save(checkpoint_number=1)
-  dirs = distribute.RunDirs(str(tmp_path / "model"), str(tmp_path / "model"), str(tmp_path / "scratch"), True)
-  final = loop.finish(trainer, run, config.train, dirs, tf.summary.create_file_writer(str(tmp_path / "events")))
-  tune = steps.predict(trainer.eval_step, run.tune_ds)
+  chosen = loop.choose_thresholds(trainer, run, config.train, rundir.RunDir.at(str(tmp_path / "model")))
+  final = loop.validation_report(trainer, run, config.train, chosen,
+                                 tf.summary.create_file_writer(str(tmp_path / "events")))
+  tune = steps.evaluate_dataset(trainer.eval_step, run.tune_ds)
   expected = metrics.tune_thresholds(run.splits.tune.labels, tune.scores, config.train.min_tune_positives,
                                      "macro_f1")
   np.testing.assert_array_equal(ckpt_lib.read_thresholds(str(tmp_path / "model")), expected)
-  assert final["threshold_source"] == f"tuned on the tune split ({len(run.splits.tune)} messages) for macro_f1"
-  validation = steps.predict(trainer.eval_step, run.validation_ds)
-  assert final["total"] == metrics.report(run.splits.validation.labels, validation.labels(expected))["total"]
-  training = final["training_data"]  # what the export's Model tab shows of the data
-  assert training["examples"] == len(run.splits.train) and training["genres"] == {"direct": len(run.splits.train)}
+  assert final.threshold_source == f"tuned on the tune split ({len(run.splits.tune)} messages) for macro_f1"
+  validation = steps.evaluate_dataset(trainer.eval_step, run.validation_ds)
+  assert final.scores.total == metrics.report(run.splits.validation.labels, validation.labels(expected)).total
+  training = final.training_data  # what the export's Model tab shows of the data
+  assert training.examples == len(run.splits.train) and training.genres == {"direct": len(run.splits.train)}
   water = run.splits.train.labels[:, labels.CATEGORIES.index("water")]
-  assert training["positives"]["water"] == int((water == 1).sum())
+  assert training.positives["water"] == int((water == 1).sum())
   # TensorBoard's PR Curves tab: one curve per category and split, at the best epoch.
   curves = {}
   for path in (tmp_path / "events").iterdir():
@@ -218,13 +223,15 @@ def test_finish_tunes_thresholds_for_the_configured_objective_and_reports_on_val
 def test_advance_counters_keeps_the_best_epoch_and_counts_the_others():
   state = ckpt_lib.TrainState("fingerprint")
   state.step_in_epoch.assign(7)  # a resumed epoch's offset is spent once the epoch ends
-  improved = [loop.advance_counters(state, epoch, score) for epoch, score in enumerate([1.0, 3.0, 2.0, 3.0], 1)]
+  improved = [rundir.advance_counters(state, epoch, score) for epoch, score in enumerate([1.0, 3.0, 2.0, 3.0], 1)]
   assert improved == [True, True, False, False]  # a tie is not an improvement
   assert (int(state.epoch.numpy()), int(state.best_epoch.numpy()), float(state.best_metric.numpy()),
           int(state.bad_epochs.numpy()), int(state.step_in_epoch.numpy())) == (4, 2, 3.0, 2, 0)
-  assert loop.selection_score({"total": 5.0}, loss=0.3, metric="total", epoch=4) == 5.0
-  assert loop.selection_score({"total": 5.0}, loss=0.3, metric="loss", epoch=4) == -0.3  # lower loss is better
-  assert loop.selection_score({"total": 5.0}, loss=0.3, metric="last", epoch=4) == 4.0  # every epoch beats the last
+  scores = records.Scores(examples=10, total=5.0, mean_positive_f1=0.4, micro_f1=0.6, categories={})
+  assert loop.selection_score(scores, loss=0.3, metric="total", epoch=4) == 5.0
+  assert loop.selection_score(scores, loss=0.3, metric="micro_f1", epoch=4) == 0.6
+  assert loop.selection_score(scores, loss=0.3, metric="loss", epoch=4) == -0.3  # lower loss is better
+  assert loop.selection_score(scores, loss=0.3, metric="last", epoch=4) == 4.0  # every epoch beats the last
 
 
 def saved_epoch(path):
@@ -263,20 +270,20 @@ def test_run_writes_checkpoints_metrics_summaries_and_learns(trained):
   epochs = body["epochs"]
   assert [e["epoch"] for e in epochs] == [1, 2, 3, 4, 5, 6]
   assert epochs[-1]["train_loss"] < 0.6 * epochs[0]["train_loss"]  # the loss goes down
-  assert body["final"]["total"] == final["total"] and 0 < final["total"] <= 36
-  assert set(final["categories"]) == set(labels.CATEGORIES)
+  assert body["final"]["total"] == final.scores.total and 0 < final.scores.total <= 36
+  assert set(final.scores.categories) == set(labels.CATEGORIES)
   # The keyword signal is learned: each keyword's categories are predicted far above chance (~0.1 untrained).
-  keyword_f1 = np.mean([final["categories"][c]["f1"] for c in ("water", "food", "fire", "floods", "earthquake")])
+  keyword_f1 = np.mean([final.scores.categories[c].f1 for c in ("water", "food", "fire", "floods", "earthquake")])
   assert keyword_f1 > 0.8
   assert body["data"]["examples"] == 400 and body["config"] == json.loads(config.to_json())
   assert sorted(os.listdir(os.path.join(model_dir, ckpt_lib.CHECKPOINTS_DIR)))[0] == "checkpoint"
   assert saved_epoch(tf.train.latest_checkpoint(os.path.join(model_dir, ckpt_lib.CHECKPOINTS_DIR))) == 6
-  assert saved_epoch(final["checkpoint"]) == final["best_epoch"]
+  assert saved_epoch(final.checkpoint) == final.best_epoch
   assert {"loss/total", "loss/water", "loss/related", "epoch_loss"} <= read_scalars(os.path.join(model_dir, "train"))
   assert {"total", "mean_positive_f1", "micro_f1"} <= read_scalars(os.path.join(model_dir, "tune"))
-  assert all(e["selection_split"] == "tune" for e in epochs) and final["selected_on"] == "tune"
-  assert set(final["thresholds"]) == set(labels.CATEGORIES) and "at_0.5" in final
-  assert final["threshold_source"].startswith("tuned on the tune split")
+  assert all(e["selection_split"] == "tune" for e in epochs) and final.selected_on == "tune"
+  assert set(final.thresholds) == set(labels.CATEGORIES) and final.at_half.examples == final.scores.examples
+  assert final.threshold_source.startswith("tuned on the tune split")
   assert config_lib.load(model_dir) == config
   assert open(os.path.join(model_dir, loop.FLAGS_FILE)).read() == "--epochs=6\n"
   assert not os.path.exists(os.path.join(model_dir, distribute.SCRATCH_DIR))  # spool and caches removed at the end
@@ -291,12 +298,12 @@ def test_vocabulary_is_adapted_on_the_training_split_only(trained):
 def test_load_model_and_thresholds_reproduce_the_final_report(trained, tmp_path):
   config, model_dir, final = trained
   loaded = ckpt_lib.load_model(model_dir)
-  assert loaded.config == config and loaded.checkpoint_path == final["checkpoint"]
-  examples, _ = data.load(config.train.data, str(tmp_path))
+  assert loaded.config == config and loaded.checkpoint_path == final.checkpoint
+  examples, _ = csv_data.load(config.train.data, str(tmp_path))
   validation = data.split(examples, config.train).validation
   outputs = loaded.model(loaded.featurizer(tf.constant(validation.read_texts())))
   decided = model_lib.decide(*model_lib.probabilities(outputs), ckpt_lib.read_thresholds(model_dir))
-  assert metrics.report(validation.labels, decided)["total"] == pytest.approx(final["total"], abs=1e-9)
+  assert metrics.report(validation.labels, decided).total == pytest.approx(final.scores.total, abs=1e-9)
 
 
 def test_resume_continues_from_the_latest_checkpoint(tmp_path, tiny_config):
@@ -327,7 +334,7 @@ def test_mirrored_strategy_over_two_logical_cpus(tmp_path, tiny_config):
     epochs = json.load(f)["epochs"]
   assert len(epochs) == 2 and all(np.isfinite(e["train_loss"]) for e in epochs)
   assert epochs[1]["train_loss"] < epochs[0]["train_loss"]
-  assert 0 < final["total"] <= 36
+  assert 0 < final.scores.total <= 36
 
 
 def test_early_stopping_stops_and_a_finished_run_stays_stopped(tmp_path, tiny_config):
@@ -338,7 +345,7 @@ def test_early_stopping_stops_and_a_finished_run_stays_stopped(tmp_path, tiny_co
   final = loop.train_and_evaluate(config, model_dir, verbose=0)
   with open(os.path.join(model_dir, loop.METRICS_FILE)) as f:
     assert len(json.load(f)["epochs"]) == 2
-  assert final["best_epoch"] == 1
+  assert final.best_epoch == 1
   loop.train_and_evaluate(config, model_dir, verbose=0)
   with open(os.path.join(model_dir, loop.METRICS_FILE)) as f:
     assert len(json.load(f)["epochs"]) == 2
@@ -359,36 +366,36 @@ def test_refit_retrains_on_train_and_tune_for_the_chosen_epochs_with_the_chosen_
   model_dir = str(tmp_path / "m")
   final = loop.train_and_evaluate(config, model_dir, verbose=0)
   refit_dir = os.path.join(model_dir, ckpt_lib.REFIT_DIR)
-  refit = final["refit"]
-  assert final["best_epoch"] == 1 and refit["best_epoch"] == 1 and refit["selected_on"] == "nothing"
+  refit = final.refit
+  assert final.best_epoch == 1 and refit.best_epoch == 1 and refit.selected_on == "nothing"
   with open(os.path.join(refit_dir, loop.METRICS_FILE)) as f:
     body = json.load(f)
-  assert [e["epoch"] for e in body["epochs"]] == [1] and body["final"]["total"] == refit["total"]
+  assert [e["epoch"] for e in body["epochs"]] == [1] and body["final"]["total"] == refit.scores.total
   assert config_lib.load(refit_dir) == config_lib.refit_config(config)
   # The first run's thresholds, tuned on tune; the refit's examples are train + tune.
-  assert refit["thresholds"] == final["thresholds"] and "by the run that chose epoch 1" in refit["threshold_source"]
+  assert refit.thresholds == final.thresholds and "by the run that chose epoch 1" in refit.threshold_source
   np.testing.assert_allclose(ckpt_lib.read_thresholds(refit_dir), ckpt_lib.read_thresholds(model_dir))
-  assert refit["training_data"]["examples"] == final["training_data"]["examples"] + int(is_tune.sum())
+  assert refit.training_data.examples == final.training_data.examples + int(is_tune.sum())
   main_ngrams = features.load(config.model, model_dir)[features.WORD_NGRAMS].tokens
   refit_ngrams = features.load(config.model, refit_dir)[features.WORD_NGRAMS].tokens
   assert "tunewordx" in refit_ngrams and "tunewordx" not in main_ngrams
   # One epoch of the larger split: the refit's global step.
-  steps_per_epoch = refit["training_data"]["examples"] // config.train.batch_size
-  assert refit["checkpoint"].endswith(f"ckpt-{steps_per_epoch}") and saved_epoch(refit["checkpoint"]) == 1
+  steps_per_epoch = refit.training_data.examples // config.train.batch_size
+  assert refit.checkpoint.endswith(f"ckpt-{steps_per_epoch}") and saved_epoch(refit.checkpoint) == 1
   assert ckpt_lib.release_dir(model_dir) == refit_dir
   # export.py takes the refit, and carries its report; --checkpoint=latest names the first run's own.
   metadata = serving.read_metadata(serving.export(model_dir, str(tmp_path / "e"), warmup=False))
-  assert metadata["model_dir"] == os.path.abspath(refit_dir) and metadata["report"]["total"] == refit["total"]
-  assert metadata["thresholds"] == pytest.approx(list(ckpt_lib.read_thresholds(model_dir)))
-  assert metadata["refit"] and "--refit" in report.model_card(metadata)
+  assert metadata.model_dir == os.path.abspath(refit_dir) and metadata.report.scores.total == refit.scores.total
+  assert metadata.thresholds == pytest.approx(list(ckpt_lib.read_thresholds(model_dir)))
+  assert metadata.refit and "--refit" in report.model_card(metadata)
   # The same command again trains nothing more and reports the same.
   again = loop.train_and_evaluate(config, model_dir, verbose=0)
-  assert again["refit"]["total"] == refit["total"] and again["refit"]["checkpoint"] == refit["checkpoint"]
+  assert again.refit.scores.total == refit.scores.total and again.refit.checkpoint == refit.checkpoint
 
 
 def test_without_a_tune_split_selection_is_on_validation_and_thresholds_stay_at_half(tmp_path):
   fixtures.write_two_file(tmp_path / "d", fixtures.synthetic_rows(100))
   final = loop.train_and_evaluate(fixtures.tiny_config(str(tmp_path / "d"), tune_fraction=0.0, epochs=1),
                                   str(tmp_path / "m"), verbose=0)
-  assert final["selected_on"] == "validation" and final["threshold_source"] == "0.5"
-  assert set(final["thresholds"].values()) == {0.5} and final["total"] == final["at_0.5"]["total"]
+  assert final.selected_on == "validation" and final.threshold_source == "0.5"
+  assert set(final.thresholds.values()) == {0.5} and final.scores.total == final.at_half.total

@@ -16,18 +16,18 @@ def test_report_on_a_hand_checked_case():
   y_true[:, 0] = [0, 1, 2, 1]
   y_pred[:, 0] = [0, 1, 1, 1]  # related: class 1 p = 2/3, r = 1, f1 = 0.8; class 0 f1 = 1; class 2 f1 = 0
   r = metrics.report(y_true, y_pred)
-  w = r["categories"]["water"]
-  assert (w["precision"], w["recall"], w["f1"], w["support"]) == (0.5, 0.5, 0.5, 2)
-  assert w["macro_f1"] == pytest.approx(0.5)
-  rel = r["categories"]["related"]
-  assert rel["f1"] == pytest.approx(0.8) and rel["macro_f1"] == pytest.approx((1 + 0.8 + 0) / 3)
-  assert rel["per_class"]["2"]["support"] == 1
+  w = r.categories["water"]
+  assert (w.precision, w.recall, w.f1, w.support) == (0.5, 0.5, 0.5, 2)
+  assert w.macro_f1 == pytest.approx(0.5) and w.per_class is None
+  rel = r.categories["related"]
+  assert rel.f1 == pytest.approx(0.8) and rel.macro_f1 == pytest.approx((1 + 0.8 + 0) / 3)
+  assert rel.per_class["2"].support == 1
   # The 34 untouched categories are all-0 in truth and prediction: macro F1 over {0} = 1.
-  assert r["total"] == pytest.approx(34 + 0.5 + (1.8 / 3))
+  assert r.total == pytest.approx(34 + 0.5 + (1.8 / 3))
   # Only water has positives among the binary categories.
-  assert r["mean_positive_f1"] == pytest.approx(0.5)
+  assert r.mean_positive_f1 == pytest.approx(0.5)
   # Pooled positives: water (tp 1, fp 1, fn 1) + related==1 (tp 2, fp 1, fn 0).
-  assert r["micro_f1"] == pytest.approx(2 * 3 / (2 * 3 + 2 + 1))
+  assert r.micro_f1 == pytest.approx(2 * 3 / (2 * 3 + 2 + 1))
   table = metrics.format_table(r, "t")
   assert "water" in table and "Total" in table and len(table.splitlines()) == 2 + 36 + 1
 
@@ -77,17 +77,17 @@ def test_report_agrees_with_scikit_learn_on_random_labels():
   macro = []
   for k, name in enumerate(labels.CATEGORIES):
     t, p = y_true[:, k], y_pred[:, k]
-    c = ours["categories"][name]
-    assert c["f1"] == pytest.approx(skm.f1_score(t, p, labels=[1], average="macro", zero_division=0))
-    assert c["precision"] == pytest.approx(skm.precision_score(t, p, labels=[1], average="macro", zero_division=0))
-    assert c["recall"] == pytest.approx(skm.recall_score(t, p, labels=[1], average="macro", zero_division=0))
+    c = ours.categories[name]
+    assert c.f1 == pytest.approx(skm.f1_score(t, p, labels=[1], average="macro", zero_division=0))
+    assert c.precision == pytest.approx(skm.precision_score(t, p, labels=[1], average="macro", zero_division=0))
+    assert c.recall == pytest.approx(skm.recall_score(t, p, labels=[1], average="macro", zero_division=0))
     macro.append(skm.f1_score(t, p, average="macro", zero_division=0))  # classes present in truth or prediction
-    assert c["macro_f1"] == pytest.approx(macro[-1]), name
-  assert ours["total"] == pytest.approx(sum(macro))
+    assert c.macro_f1 == pytest.approx(macro[-1]), name
+  assert ours.total == pytest.approx(sum(macro))
   binary = [k for k in labels.BINARY_INDICES if (y_true[:, k] == 1).any()]
-  assert ours["mean_positive_f1"] == pytest.approx(np.mean([skm.f1_score(y_true[:, k], y_pred[:, k], zero_division=0)
+  assert ours.mean_positive_f1 == pytest.approx(np.mean([skm.f1_score(y_true[:, k], y_pred[:, k], zero_division=0)
                                                             for k in binary]))
-  assert ours["micro_f1"] == pytest.approx(skm.f1_score((y_true == 1).ravel(), (y_pred == 1).ravel()))
+  assert ours.micro_f1 == pytest.approx(skm.f1_score((y_true == 1).ravel(), (y_pred == 1).ravel()))
 
 
 def test_the_macro_f1_objective_weighs_the_negatives_and_may_predict_none():
@@ -107,11 +107,11 @@ def test_the_macro_f1_objective_weighs_the_negatives_and_may_predict_none():
   macro = metrics.tune_thresholds(y, scores, 1, "macro_f1")
   assert positive[water] == pytest.approx((0.35 + 0.25) / 2) and macro[water] == pytest.approx((0.55 + 0.45) / 2)
   assert positive[fire] == pytest.approx(0.05 / 2) and macro[fire] == pytest.approx((1.0 + 0.95) / 2)
-  report = {name: metrics.report(y, (scores >= t).astype(int))["categories"] for name, t in
+  report = {name: metrics.report(y, (scores >= t).astype(int)).categories for name, t in
             (("positive", positive), ("macro", macro))}
-  assert report["macro"]["water"]["macro_f1"] > report["positive"]["water"]["macro_f1"]
-  assert report["positive"]["water"]["f1"] > report["macro"]["water"]["f1"]  # each wins its own objective
-  assert report["macro"]["fire"]["macro_f1"] > report["positive"]["fire"]["macro_f1"]
+  assert report["macro"]["water"].macro_f1 > report["positive"]["water"].macro_f1
+  assert report["positive"]["water"].f1 > report["macro"]["water"].f1  # each wins its own objective
+  assert report["macro"]["fire"].macro_f1 > report["positive"]["fire"].macro_f1
   assert metrics.tune_thresholds(y, scores, 1)[water] == positive[water]  # positive_f1 stays the default
   with pytest.raises(ValueError, match="objective='accuracy': expected one of positive_f1, macro_f1"):
     metrics.tune_thresholds(y, scores, 1, "accuracy")

@@ -58,7 +58,7 @@ def test_an_ensembles_probabilities_are_its_members_mean():
     return {name: tf.constant(rng.normal(size=(4, labels.num_classes(name) if name == labels.RELATED else 1)),
                               tf.float32) for name in labels.CATEGORIES}
   first, second = logits(), logits()
-  both = {**first, **{f"{model_lib.LINEAR_MEMBER}/{name}": v for name, v in second.items()}}
+  both = {**first, **{model_lib.output_key(1, name): v for name, v in second.items()}}
   assert [list(m) for m in model_lib.members(both)] == [list(labels.CATEGORIES)] * 2
   scores, related = model_lib.probabilities(both, tf.constant([True, True, False, True]))
   (s1, r1), (s2, r2) = model_lib.probabilities(first), model_lib.probabilities(second)

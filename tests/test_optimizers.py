@@ -7,8 +7,8 @@ import tensorflow as tf
 
 from disaster_tf import config as config_lib
 from disaster_tf import distribute
-from disaster_tf import loop
 from disaster_tf import optimizers
+from disaster_tf import trainer as trainer_lib
 
 SHAPES = ((7, 3), (5,), (11, 4))
 
@@ -74,8 +74,8 @@ def test_fused_adam_refuses_amsgrad():
 
 
 def test_the_loop_builds_fused_adam_for_adam_and_keras_adam_on_request():
-  fused = loop.make_optimizer(config_lib.TrainConfig(optimizer="adam"), steps_per_epoch=10)
-  plain = loop.make_optimizer(config_lib.TrainConfig(optimizer="keras_adam"), steps_per_epoch=10)
+  fused = trainer_lib.make_optimizer(config_lib.TrainConfig(optimizer="adam"), steps_per_epoch=10)
+  plain = trainer_lib.make_optimizer(config_lib.TrainConfig(optimizer="keras_adam"), steps_per_epoch=10)
   assert isinstance(fused, optimizers.FusedAdam)
   assert isinstance(plain, keras.optimizers.Adam) and not isinstance(plain, optimizers.FusedAdam)
 

@@ -31,9 +31,9 @@ def installed(tmp_path_factory):
   return wheel, root / "site"
 
 
-def run_installed(site, *argv):
+def run_installed(site, *argv, path=()):
   """Runs an installed console script from an empty directory, with the installed package first on the path."""
-  env = dict(os.environ, PYTHONPATH=str(site), TF_CPP_MIN_LOG_LEVEL="2")
+  env = dict(os.environ, PYTHONPATH=os.pathsep.join([*map(str, path), str(site)]), TF_CPP_MIN_LOG_LEVEL="2")
   cwd = site.parent / "elsewhere"
   cwd.mkdir(exist_ok=True)
   return subprocess.run([sys.executable, str(site / "bin" / argv[0]), *argv[1:]], capture_output=True, text=True,
@@ -60,9 +60,12 @@ def test_the_installed_package_is_the_one_imported(installed):
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
-def test_each_console_script_runs_from_the_installed_package(installed, script):
+def test_each_console_script_runs_from_the_installed_package(installed, script, tmp_path):
   _, site = installed
-  result = run_installed(site, script, "--helpfull")
+  # --help answers without TensorFlow: a `tensorflow` that refuses to be imported comes first on the path.
+  (tmp_path / "tensorflow").mkdir()
+  (tmp_path / "tensorflow" / "__init__.py").write_text("raise ImportError('--help imported tensorflow')\n")
+  result = run_installed(site, script, "--helpfull", path=[tmp_path])
   assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-2000:]  # absl's help exits 1
   assert f"disaster_tf.cli.{script.split('-')[1]}:" in result.stdout  # absl lists the module's flags
   assert "--model_dir" in result.stdout or "--export_dir" in result.stdout

@@ -10,6 +10,7 @@ from disaster_tf import loop
 from disaster_tf import model as model_lib
 from disaster_tf import precision
 from disaster_tf import steps
+from disaster_tf import trainer as trainer_lib
 from tests import fixtures
 from tests import test_steps
 
@@ -33,7 +34,7 @@ def test_auto_resolves_to_a_policy_and_the_others_to_themselves():
 
 def optimizer_for(name, model, learning_rate=0.05):
   tc = config_lib.TrainConfig(precision=name, learning_rate=learning_rate)
-  optimizer = loop.make_optimizer(tc, steps_per_epoch=10)
+  optimizer = trainer_lib.make_optimizer(tc, steps_per_epoch=10)
   optimizer.build(model.trainable_variables)
   return optimizer
 

@@ -99,7 +99,7 @@ def test_the_local_scorer_gives_the_exports_own_answers(exported):
   np.testing.assert_allclose([[r["scores"][c] for c in labels.CATEGORIES] for r in results], out["scores"].numpy(),
                              rtol=1e-6)
   assert results[1]["predicted"] == [] and predict.local_scorer(path)([]) == []
-  assert predict.model_summary(path)["categories"] == list(labels.CATEGORIES)
+  assert predict.model_summary(path).categories == labels.CATEGORIES
 
 
 def test_the_serving_scorer_reads_tf_serving_and_refuses_another_url_shape(exported):

@@ -4,6 +4,7 @@ import numpy as np
 
 from disaster_tf import labels
 from disaster_tf import metrics
+from disaster_tf import records
 from disaster_tf import report
 
 
@@ -26,20 +27,24 @@ def fake_report(f1_of):
   return metrics.report(truth, decided), truth, decided
 
 
+def metadata(config):
+  """An export's metadata with the given config and no training report."""
+  return records.ExportMetadata(labels.CATEGORIES, config, "ckpt-1", "/m", "f", (0.5,) * labels.NUM_CATEGORIES)
+
+
 def test_the_card_names_what_the_model_reads_and_where_not_to_trust_it():
   scores, _, _ = fake_report({"water": (10, 10), "fire": (10, 0)})
-  english = report.model_card({"config": {"model": {"architecture": "ensemble"}, "train": {}}}, scores)
+  english = report.model_card(metadata({"model": {"architecture": "ensemble"}, "train": {}}), scores)
   assert "classifier (`ensemble`)" in english and "English only" in english and "not understood" in english
   assert "- `fire`: F1 0.00 with 10 positives to check it on" in english
   assert "- `offer`: no positive message to check it on" in english and "`water`:" not in english
   assert "supports a person's triage" in english and "does not replace reading them" in english
-  both = report.model_card({"config": {"train": {"text_fields": ["message", "original"]}}, "report": scores})
+  both = report.model_card(metadata({"train": {"text_fields": ["message", "original"]}}), scores)
   assert "as they were sent" in both and "Haitian Creole" in both and "not understood" not in both
   assert "paired with an English word" not in both
-  lexicon = report.model_card({"config": {"model": {"lexicon": True},
-                                          "train": {"text_fields": ["message", "original"]}}})
+  lexicon = report.model_card(metadata({"model": {"lexicon": True}, "train": {"text_fields": ["message", "original"]}}))
   assert "(`dlo` with `water`) is read with that word too" in lexicon
-  assert "How good it is" not in report.model_card({"config": {}})  # no report: nothing claimed
+  assert "How good it is" not in report.model_card(metadata({}))  # no report: nothing claimed
 
 
 def test_the_page_is_self_contained_escaped_and_has_every_chart():
@@ -47,7 +52,7 @@ def test_the_page_is_self_contained_escaped_and_has_every_chart():
   rng = np.random.default_rng(0)
   probabilities = rng.uniform(size=truth.shape)
   genres = np.array(["direct"] * 25 + ["news"] * 15, dtype=object)
-  card = report.model_card({"config": {"model": {"architecture": "<script>alert(1)</script>"}}}, scores)
+  card = report.model_card(metadata({"model": {"architecture": "<script>alert(1)</script>"}}), scores)
   page = report.html_report("<b>title</b>", scores, truth, probabilities, decided, [0.5] * 36, genres, card)
   assert "<script" not in page and "&lt;script&gt;" in page and "&lt;b&gt;title&lt;/b&gt;" in page
   assert "http://" not in page.replace("http://www.w3.org", "") and "https://" not in page  # no network

@@ -40,9 +40,9 @@ def test_export_layout_and_next_version(exported):
   assert serving.next_version(base) == 2
   assert serving.version_dir(base) == path and serving.version_dir(path) == path
   meta = serving.read_metadata(path)
-  assert meta["categories"] == list(labels.CATEGORIES)
+  assert meta.categories == labels.CATEGORIES
   tuned = ckpt_lib.read_thresholds(model_dir)
-  assert meta["thresholds"] == pytest.approx(tuned.tolist()) and (tuned[1:] != 0.5).any()
+  assert meta.thresholds == pytest.approx(tuned.tolist()) and (tuned[1:] != 0.5).any()
 
 
 def test_fresh_process_with_only_tensorflow_gives_the_in_memory_scores(exported, tmp_path):
@@ -218,11 +218,10 @@ def test_serving_graph_uses_only_allowed_ops(exported):
 
 @pytest.mark.parametrize("architecture", ["cnn_rnn", "bigru", "multi_cnn", "wide_deep"])  # ensemble: `exported`
 def test_every_backbone_exports_with_allowed_ops_only(architecture, tmp_path):
-  from disaster_tf import loop  # pylint: disable=import-outside-toplevel
-  fixtures.write_two_file(tmp_path / "data", fixtures.synthetic_rows(60))
-  config = fixtures.tiny_config(str(tmp_path / "data"), epochs=1, tune_fraction=0.0)
-  config = config.__class__(model=dataclasses.replace(config.model, architecture=architecture), train=config.train)
-  loop.train_and_evaluate(config, str(tmp_path / "model"), verbose=0)
+  # The graph does not depend on the weights: a model dir with random ones (test_checkpoint's) serves as well as a
+  # trained one, without the training.
+  from tests.test_checkpoint import write_model_dir  # pylint: disable=import-outside-toplevel
+  write_model_dir(tmp_path / "model", fixtures.tiny_config(str(tmp_path / "data"), architecture=architecture))
   path = serving.export(str(tmp_path / "model"), str(tmp_path / "models"), warmup=False)
   out = tf.saved_model.load(path).signatures["serving_default"](text=tf.constant(MESSAGES))
   np.testing.assert_allclose(out["scores"].numpy(), in_memory_scores(str(tmp_path / "model"), MESSAGES),
@@ -267,6 +266,10 @@ def test_export_rejects_bad_arguments(exported, tmp_path):
   with pytest.raises(FileNotFoundError, match="neither a SavedModel"):
     serving.version_dir(str(tmp_path))
   with pytest.raises(FileNotFoundError, match="was .* exported by export.py"):
+    serving.read_metadata(str(tmp_path))
+  (tmp_path / "assets.extra").mkdir()
+  (tmp_path / "assets.extra" / serving.METADATA_FILE).write_text('{"categories": []}')
+  with pytest.raises(ValueError, match=r"disaster_tf.json: not the metadata export.py writes \(KeyError: 'config'\)"):
     serving.read_metadata(str(tmp_path))
 
 
@@ -331,9 +334,9 @@ def test_a_multilingual_model_answers_a_creole_message_and_reports_both_language
   config = fixtures.tiny_config(str(tmp_path / "data"), epochs=3, text_fields=("message", "original"))
   final = loop.train_and_evaluate(config, str(tmp_path / "model"), verbose=0)
   # The report stays on the English messages; the originals get theirs, beside the same messages translated.
-  originals, translations = final["languages"]["original"], final["languages"]["translation"]
-  assert final["examples"] == originals["examples"] == translations["examples"] > 20
-  assert originals["micro_f1"] > 0.8 and translations["micro_f1"] > 0.8
+  originals, translations = final.languages["original"], final.languages["translation"]
+  assert final.scores.examples == originals.examples == translations.examples > 20
+  assert originals.micro_f1 > 0.8 and translations.micro_f1 > 0.8
   path = serving.export(str(tmp_path / "model"), str(tmp_path / "models"), warmup=False)
   creole = ["Nou bezwen dlo tanpri", "Tanpri voye manje nan bouk la"]
   water, food = labels.CATEGORIES.index("water"), labels.CATEGORIES.index("food")
@@ -343,7 +346,7 @@ def test_a_multilingual_model_answers_a_creole_message_and_reports_both_language
   assert english_only["labels"].numpy()[0, water] == 0  # "dlo" is a word it never saw
   # evaluate --text_field=original scores the validation originals as training did.
   scores, _ = evaluate.evaluate_export(path, str(tmp_path / "data"), "validation", text_field="original")
-  assert scores["total"] == pytest.approx(originals["total"], abs=1e-9) and scores["text_field"] == "original"
+  assert scores.scores.total == pytest.approx(originals.total, abs=1e-9) and scores.text_field == "original"
   with pytest.raises(ValueError, match="no message of the validation split has an original"):
     evaluate.evaluate_export(path, exported[0].replace("model", "data"), "validation", text_field="original")
   with pytest.raises(ValueError, match="text_field='translation': expected one of message, original"):
@@ -373,7 +376,7 @@ def test_a_lexicon_travels_in_the_export_and_serves_as_in_training(tmp_path):
 def test_a_bfloat16_export_keeps_the_float32_contract(exported, tmp_path):
   model_dir, path = exported
   bf16 = serving.export(model_dir, str(tmp_path / "models"), warmup=False, precision="bfloat16")
-  assert serving.read_metadata(bf16)["precision"] == "bfloat16"
+  assert serving.read_metadata(bf16).precision == "bfloat16"
   out = tf.saved_model.load(bf16).signatures["serving_default"](text=tf.constant(MESSAGES))
   reference = tf.saved_model.load(path).signatures["serving_default"](text=tf.constant(MESSAGES))
   for key in ("scores", "related_probabilities"):

@@ -124,7 +124,7 @@ def test_predict_concatenates_batches_and_decides_like_the_export():
   eval_step = steps.make_eval_step(model, ID_SPEC, tf.ones([36, 3]), tf.ones([36]))
   ids = random_ids(1, 10)
   y = np.zeros((10, 36), np.int32)
-  predictions = steps.predict(eval_step, tf.data.Dataset.from_tensor_slices((ids, y)).batch(4))
+  predictions = steps.evaluate_dataset(eval_step, tf.data.Dataset.from_tensor_slices((ids, y)).batch(4))
   scores, related = model_lib.probabilities(model(ids, training=False))
   np.testing.assert_allclose(predictions.scores, scores.numpy(), rtol=1e-5)
   np.testing.assert_allclose(predictions.related, related.numpy(), rtol=1e-5)

@@ -10,11 +10,14 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+import re
+
 import pytest
 
 from disaster_tf import evaluate
 from disaster_tf import labels
 from disaster_tf import predict
+from disaster_tf import records
 from disaster_tf import triage
 from tests.test_predict import keyword_scorer
 
@@ -31,8 +34,8 @@ def serve(app):
 
 @pytest.fixture
 def site():
-  model = {"categories": list(labels.CATEGORIES), "thresholds": [0.5] * labels.NUM_CATEGORIES,
-           "config": {"model": {"architecture": "ensemble"}}}
+  model = records.ExportMetadata(labels.CATEGORIES, {"model": {"architecture": "ensemble"}}, "ckpt-1", "/m", "f",
+                                 (0.5,) * labels.NUM_CATEGORIES)
   server, url = serve(triage.TriageApp(keyword_scorer, model, max_request_bytes=4000, max_upload_bytes=3000))
   yield url
   server.shutdown()
@@ -67,6 +70,35 @@ def test_model_endpoint_describes_the_export(site):
   info = json.loads(body)
   assert status == 200 and info["urgency"] == list(predict.URGENCY) and info["thresholds"]["water"] == 0.5
   assert info["config"]["model"]["architecture"] == "ensemble" and info["max_messages"] == triage.MAX_MESSAGES
+
+
+APP_JS = os.path.join(ROOT, "disaster_tf", "static", "app.js")
+
+
+def fields_read(variable):
+  """The fields app.js reads of `variable` (`variable.name`), from its source."""
+  with open(APP_JS, encoding="utf-8") as f:
+    found = set(re.findall(rf"(?<![\w.]){re.escape(variable)}\.(\w+)", f.read()))
+  return found - {"length", "includes", "slice", "map", "join", "toFixed"}  # methods, not fields
+
+
+def test_the_model_answer_of_a_real_export_has_every_field_the_page_reads(exported):
+  _, path = exported
+  app = triage.TriageApp(predict.local_scorer(path), predict.model_summary(path))
+  info = json.loads(json.dumps(app.model_info()))  # as the page receives it
+  for variable, value in (("state.model", info), ("m", info), ("about", info["about"]),
+                          ("report", info["report"]), ("training", info["report"]["training_data"]),
+                          ("config", info["config"]["model"]), ("train", info["config"]["train"])):
+    missing = fields_read(variable) - set(value)
+    assert not missing, f"app.js reads {variable}.{missing} and /api/model has none"
+  assert len(fields_read("state.model") | fields_read("m")) >= 6  # the extraction itself works
+  assert {"total", "categories", "training_data"} <= fields_read("report")
+  water = info["report"]["categories"]["water"]
+  assert {"precision", "recall", "f1", "support"} <= set(water) and set(info["thresholds"]) == set(labels.CATEGORIES)
+  assert set(info["report"]["training_data"]["positives"]) == set(labels.CATEGORIES)
+  # Each answer of /api/classify has what the table, the detail bars and the download read.
+  item = app.result({"message": "need water"}, app.score(["need water"])[0])
+  assert fields_read("item") <= set(item) and len(item["scored"]) == len(info["scored_columns"])
 
 
 def test_classify_answers_each_message_with_its_priority_and_scores(site):

@@ -19,21 +19,21 @@ import sys
 
 from absl import app
 from absl import flags
-from absl import logging
 
 from disaster_tf import cli
+from disaster_tf import config as config_lib
 
 FLAGS = flags.FLAGS
 
 
 def define_flags() -> None:
   """Defines evaluate.py's flags (called under __main__ only)."""
-  from disaster_tf import evaluate  # pylint: disable=import-outside-toplevel
   flags.DEFINE_string("export_dir", None, "A SavedModel version directory or its base directory (the highest "
                       "version is used).", required=True)
   flags.DEFINE_string("data", None, "Labelled data: a two-file directory or a wide CSV file.", required=True)
-  flags.DEFINE_enum("split", "all", evaluate.SPLITS, "Which messages to score, by the training run's id split "
-                    "(read from the export): validation is what the model neither trained nor chose on.")
+  flags.DEFINE_enum("split", "all", ("all",) + config_lib.SPLIT_NAMES, "Which messages to score, by the "
+                    "training run's id split (read from the export): validation is what the model neither trained "
+                    "nor chose on.")
   flags.DEFINE_enum("text_field", "message", ("message", "original"), "Score each message as translated "
                     "(message), or the messages that have an original as they were sent (original).")
   flags.DEFINE_string("output", None, "Where to write the report as JSON (default: printed only, so that no "
@@ -47,31 +47,24 @@ def define_flags() -> None:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  from disaster_tf import config, data, evaluate, labels, metrics  # pylint: disable=import-outside-toplevel
+  from disaster_tf import evaluate, labels, metrics  # pylint: disable=import-outside-toplevel
   for name in ("output", "report"):
     value = getattr(FLAGS, name)
     output_dir = os.path.dirname(os.path.abspath(value)) if value is not None else None
     if output_dir and not os.path.isdir(output_dir):  # found out now, not after the whole evaluation has run
       sys.exit(f"{cli.prog()}: --{name}={value}: {output_dir} is not a directory; create it first")
-  try:
-    scores, _ = evaluate.evaluate_export(FLAGS.export_dir, FLAGS.data, FLAGS.split, FLAGS.batch_size,
-                                         FLAGS.text_field, FLAGS.report)
-  except (data.DataError, OSError, ValueError) as e:  # OSError: the report could not be written
-    logging.error("%s", e)
-    sys.exit(f"{cli.prog()}: {e}")
-  print(metrics.format_table(scores, title=f"{scores['export']} on {FLAGS.data} ({FLAGS.split} split, "
-                                          f"{FLAGS.text_field} texts):"))
-  tuned = {c: t for c, t in scores["thresholds"].items() if t != labels.DEFAULT_THRESHOLD}
+  evaluation, _ = evaluate.evaluate_export(FLAGS.export_dir, FLAGS.data, FLAGS.split, FLAGS.batch_size,
+                                           FLAGS.text_field, FLAGS.report)
+  print(metrics.format_table(evaluation.scores, title=f"{evaluation.export} on {FLAGS.data} ({FLAGS.split} split, "
+                                                     f"{FLAGS.text_field} texts):"))
+  tuned = {c: t for c, t in evaluation.thresholds.items() if t != labels.DEFAULT_THRESHOLD}
   print(f"decision thresholds stored in the export: {len(tuned)} categories tuned"
         + (": " + ", ".join(f"{c} {t:.3f}" for c, t in tuned.items()) if tuned else ", all at 0.5"))
   if FLAGS.report is not None:
     print(f"HTML report written to {FLAGS.report}")
   if FLAGS.output is None:
     return
-  try:
-    config.write_text_atomic(FLAGS.output, json.dumps(scores, indent=1) + "\n")
-  except OSError as e:
-    sys.exit(f"{cli.prog()}: {e}")
+  config_lib.write_text_atomic(FLAGS.output, json.dumps(evaluation.to_json(), indent=1) + "\n")
   print(f"report written to {FLAGS.output}")
 
 

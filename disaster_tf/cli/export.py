@@ -9,11 +9,9 @@ existing version is never overwritten. The model is rebuilt from the model
 dir's config.json, vocabularies and checkpoint alone.
 """
 
-import sys
 
 from absl import app
 from absl import flags
-from absl import logging
 
 from disaster_tf import cli
 
@@ -37,13 +35,9 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   from disaster_tf import serving  # pylint: disable=import-outside-toplevel
-  try:
-    path = serving.export(FLAGS.model_dir, FLAGS.export_base, checkpoint=FLAGS.checkpoint,
-                          version=FLAGS.version, warmup=FLAGS.warmup, precision=FLAGS.precision)
-  except (OSError, ValueError) as e:  # OSError: a missing model dir, an existing version, an unwritable base
-    logging.error("%s", e)
-    sys.exit(f"{cli.prog()}: {e}")
-  print(path)
+  # OSError (a missing model dir, an existing version, an unwritable base) and ValueError end in cli.run.
+  print(serving.export(FLAGS.model_dir, FLAGS.export_base, checkpoint=FLAGS.checkpoint, version=FLAGS.version,
+                       warmup=FLAGS.warmup, precision=FLAGS.precision))
 
 
 def run() -> None:

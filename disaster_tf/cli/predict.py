@@ -12,13 +12,13 @@ categories, most urgent first), `related` (no / yes / unsure) and one
 named (file and line) in the report printed at the end.
 """
 
-import sys
 
 from absl import app
 from absl import flags
 from absl import logging
 
 from disaster_tf import cli
+from disaster_tf import client
 
 FLAGS = flags.FLAGS
 
@@ -54,21 +54,17 @@ def make_scorer():
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  from disaster_tf import client, predict  # pylint: disable=import-outside-toplevel
-  try:
-    order = predict.urgency_order(FLAGS.urgency)
-    scorer, _ = make_scorer()
-    report = predict.score_csv(FLAGS.input, FLAGS.output, scorer, order=order, batch_size=FLAGS.batch_size,
-                               progress=lambda n: logging.info("scored %d rows", n))
-  except (predict.InputError, client.ServingError, OSError, ValueError) as e:
-    logging.error("%s", e)
-    sys.exit(f"{cli.prog()}: {e}")
+  from disaster_tf import predict  # pylint: disable=import-outside-toplevel
+  order = predict.urgency_order(FLAGS.urgency)
+  scorer, _ = make_scorer()
+  report = predict.score_csv(FLAGS.input, FLAGS.output, scorer, order=order, batch_size=FLAGS.batch_size,
+                             progress=lambda n: logging.info("scored %d rows", n))
   print(f"{FLAGS.output}: {report.summary()}")
 
 
 def run() -> None:
   """`disaster-predict` and `python predict.py`."""
-  cli.run(define_flags, main, __doc__)
+  cli.run(define_flags, main, __doc__, errors=(client.ServingError,))
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@
   python train.py --flagfile=configs/disaster_response.flags --model_dir=runs/default --epochs=3
 
 Shipped flagfiles, by name or path: disaster_response (the default model),
-seed_article (the reference article's setup), linear (the linear baseline).
+multilingual (messages as sent, too), seed_article (the reference article's
+setup), multi_cnn (the CNN alone), linear (the linear baseline).
 Later flags override a --flagfile. Flags are read here once and passed down as
 a Config; the library never reads FLAGS. Flag defaults are the dataclass
 defaults in disaster_tf/config.py, where each carries its reason.
@@ -211,18 +212,33 @@ def config_from_flagfile(path: str, *overrides: str):
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  from disaster_tf import data, loop  # pylint: disable=import-outside-toplevel
+  from disaster_tf import loop, stops  # pylint: disable=import-outside-toplevel
   config = config_from_flags()
+  verbose = FLAGS.verbose if FLAGS.verbose is not None else int(sys.stdout.isatty())
   try:
-    verbose = FLAGS.verbose if FLAGS.verbose is not None else int(sys.stdout.isatty())
-    loop.train_and_evaluate(config, FLAGS.model_dir, flags_text=FLAGS.flags_into_string(), verbose=verbose)
-  except loop.TrainingInterrupted as e:
+    final = loop.train_and_evaluate(config, FLAGS.model_dir, flags_text=FLAGS.flags_into_string(), verbose=verbose)
+  except stops.TrainingInterrupted as e:
     logging.warning("%s", e)
     print(f"{cli.prog()}: {e}", file=sys.stderr)
     sys.exit(130)  # the shell's code for a run stopped by a signal
-  except (data.DataError, ValueError, OSError, FloatingPointError) as e:  # OSError: the model dir's files
-    logging.error("%s", e)
-    sys.exit(f"{cli.prog()}: {e}")
+  for report in (final, final.refit):
+    if report is not None:
+      print_report(report)
+
+
+def print_report(final) -> None:
+  """Prints a run's `records.FinalReport`: the per-category table, the scores at 0.5, and per language."""
+  from disaster_tf import metrics  # pylint: disable=import-outside-toplevel
+  which = "last" if final.select_metric == "last" else "best"
+  print(metrics.format_table(final.scores, title=f"validation split, {which} epoch {final.best_epoch} "
+                                                 f"({final.checkpoint}), thresholds {final.threshold_source}:"))
+  half = final.at_half
+  print(f"at threshold 0.5: Total {half.total:.2f} | mean positive-class F1 {half.mean_positive_f1:.3f} | "
+        f"micro-F1 {half.micro_f1:.3f}", flush=True)
+  for name, scores in final.languages.items():
+    print(f"validation messages that have an original, {name + 's':12}: {scores.examples} | Total "
+          f"{scores.total:.2f} | mean positive-class F1 {scores.mean_positive_f1:.3f} | micro-F1 "
+          f"{scores.micro_f1:.3f}", flush=True)
 
 
 def run() -> None:

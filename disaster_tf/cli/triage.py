@@ -8,11 +8,9 @@ from the network), so it works offline. It binds 127.0.0.1 unless --host says
 otherwise; requests and uploads are size-limited. Stop it with Ctrl-C.
 """
 
-import sys
 
 from absl import app
 from absl import flags
-from absl import logging
 
 from disaster_tf import cli
 from disaster_tf.cli import predict as predict_cli
@@ -33,14 +31,10 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   from disaster_tf import predict, triage  # pylint: disable=import-outside-toplevel
-  try:
-    order = predict.urgency_order(FLAGS.urgency)
-    scorer, model = predict_cli.make_scorer()
-    server = triage.make_server(triage.TriageApp(scorer, model, order, max_upload_bytes=FLAGS.max_upload_mb << 20),
-                                FLAGS.host, FLAGS.port)
-  except (OSError, ValueError) as e:
-    logging.error("%s", e)
-    sys.exit(f"{cli.prog()}: {e}")
+  order = predict.urgency_order(FLAGS.urgency)
+  scorer, model = predict_cli.make_scorer()
+  server = triage.make_server(triage.TriageApp(scorer, model, order, max_upload_bytes=FLAGS.max_upload_mb << 20),
+                              FLAGS.host, FLAGS.port)
   host, port = server.server_address[:2]
   print(f"triage page on http://{host}:{port}/ (Ctrl-C stops it)", flush=True)
   try:

@@ -73,7 +73,7 @@ async function uploadFile(file) {
   // NDJSON, streamed as the server scores: show progress as lines arrive.
   const reader = response.body.getReader();
   const decoder = new TextDecoder();
-  let buffer = "", report = null;
+  let buffer = "", last = null;  // the upload's closing line: {"report": "...", "unreadable": N}
   for (;;) {
     const { done, value } = await reader.read();
     if (value) buffer += decoder.decode(value, { stream: !done });
@@ -82,14 +82,14 @@ async function uploadFile(file) {
       const line = JSON.parse(buffer.slice(0, cut));
       buffer = buffer.slice(cut + 1);
       if (line.columns) state.columns = line.columns;
-      else if (line.report !== undefined) report = line;
+      else if (line.report !== undefined) last = line;
       else state.items.push(line);
     }
     setStatus(`${file.name}: scored ${state.items.length} rows…`);
     if (done) break;
   }
   progress.hidden = true;
-  setStatus(report ? `${file.name}: ${report.report}` : `${file.name}: the answer stopped early`, !report || report.unreadable > 0);
+  setStatus(last ? `${file.name}: ${last.report}` : `${file.name}: the answer stopped early`, !last || last.unreadable > 0);
   render();
 }
 
@@ -160,13 +160,11 @@ function csvField(value) {
 }
 
 function download() {
-  const categories = state.model.categories;
-  const header = [...state.columns, "priority", "predicted", "related", ...categories.map((c) => `score_${c}`)];
+  // The scored columns and their cells come from the server (predict.SCORED_COLUMNS): one definition of the format.
+  const header = [...state.columns, ...state.model.scored_columns];
   const lines = [header.map(csvField).join(",")];
   for (const item of state.items) {
-    const values = [...state.columns.map((c) => item.row[c] ?? ""), item.priority, item.predicted.join(";"),
-                    item.related, ...categories.map((c) => item.scores[c].toFixed(4))];
-    lines.push(values.map(csvField).join(","));
+    lines.push([...state.columns.map((c) => item.row[c] ?? ""), ...item.scored].map(csvField).join(","));
   }
   const link = el("a", { download: "scored.csv" });
   link.href = URL.createObjectURL(new Blob([lines.join("\r\n") + "\r\n"], { type: "text/csv" }));
