@@ -47,12 +47,12 @@ def define_flags() -> None:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  from disaster_tf import evaluate, labels, metrics  # pylint: disable=import-outside-toplevel
   for name in ("output", "report"):
     value = getattr(FLAGS, name)
     output_dir = os.path.dirname(os.path.abspath(value)) if value is not None else None
-    if output_dir and not os.path.isdir(output_dir):  # found out now, not after the whole evaluation has run
+    if output_dir and not os.path.isdir(output_dir):  # found out now, before TensorFlow loads and evaluates
       sys.exit(f"{cli.prog()}: --{name}={value}: {output_dir} is not a directory; create it first")
+  from disaster_tf import evaluate, labels, metrics  # pylint: disable=import-outside-toplevel
   evaluation, _ = evaluate.evaluate_export(FLAGS.export_dir, FLAGS.data, FLAGS.split, FLAGS.batch_size,
                                            FLAGS.text_field, FLAGS.report)
   print(metrics.format_table(evaluation.scores, title=f"{evaluation.export} on {FLAGS.data} ({FLAGS.split} split, "
