@@ -10,6 +10,8 @@ import sys
 import numpy as np
 import tensorflow as tf
 
+from disaster_tf import loop
+from disaster_tf.cli import train as train_cli
 from tests import fixtures
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -56,9 +58,10 @@ def test_two_workers_agree_and_match_one_worker(tmp_path):
   assert json.loads((tmp_path / "multi" / "metrics.json").read_text())["final"] is not None
   assert not [d for d in os.listdir(tmp_path / "multi") if d.startswith(".worker-")]
   assert weights_sum(logs[0]) == weights_sum(logs[1])  # the replicas hold the same weights
-  single = subprocess.run(train_flags(tmp_path, tmp_path / "single", "default"), cwd=ROOT, capture_output=True,
-                          text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), timeout=300)
-  assert single.returncode == 0, single.stderr[-3000:]
+  # The same flags on one worker, in this process (the same Config: train.py's own flags -> Config mapping).
+  flagfile = tmp_path / "single.flags"
+  flagfile.write_text("\n".join(train_flags(tmp_path, tmp_path / "single", "default")[2:]) + "\n")
+  loop.train_and_evaluate(train_cli.config_from_flagfile(str(flagfile)), str(tmp_path / "single"), verbose=0)
   # Same global batch, same examples per step, no dropout: the same training, up to the float
   # summation order of the all-reduced gradients.
   multi = tf.train.load_checkpoint(tf.train.latest_checkpoint(str(tmp_path / "multi" / "checkpoints")))

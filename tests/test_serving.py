@@ -289,11 +289,10 @@ def test_export_cli(exported, tmp_path):
 
 
 def test_a_linear_model_exports_and_serves_raw_text(tmp_path):
-  from disaster_tf import loop  # pylint: disable=import-outside-toplevel
-  fixtures.write_two_file(tmp_path / "data", fixtures.synthetic_rows(120))
-  config = fixtures.tiny_config(str(tmp_path / "data"), epochs=1)
+  from tests.test_checkpoint import write_model_dir  # pylint: disable=import-outside-toplevel
+  config = fixtures.tiny_config(str(tmp_path / "data"))
   config = config.__class__(model=config.model.__class__(architecture="linear", char_ngrams=(2, 4)), train=config.train)
-  loop.train_and_evaluate(config, str(tmp_path / "model"), verbose=0)
+  write_model_dir(tmp_path / "model", config)  # random weights: what is checked is that the export computes as they do
   path = serving.export(str(tmp_path / "model"), str(tmp_path / "models"), warmup=False)
   out = tf.saved_model.load(path).signatures["serving_default"](text=tf.constant(MESSAGES + [""]))
   np.testing.assert_allclose(out["scores"].numpy()[:5], in_memory_scores(str(tmp_path / "model"), MESSAGES),
@@ -328,11 +327,21 @@ def test_the_serving_function_traces_once_for_every_batch_size(exported):
   assert module.predict.experimental_get_tracing_count() == 1
 
 
-def test_a_multilingual_model_answers_a_creole_message_and_reports_both_languages(tmp_path, exported):
-  from disaster_tf import evaluate, loop  # pylint: disable=import-outside-toplevel
-  fixtures.write_two_file(tmp_path / "data", fixtures.synthetic_rows(200), originals=True)
-  config = fixtures.tiny_config(str(tmp_path / "data"), epochs=3, text_fields=("message", "original"))
-  final = loop.train_and_evaluate(config, str(tmp_path / "model"), verbose=0)
+@pytest.fixture(scope="module")
+def multilingual(tmp_path_factory):
+  """A tiny model trained on the messages and their originals, with the lexicon (configs/multilingual.flags'
+  choices): (the data's directory, its run's final report)."""
+  from disaster_tf import loop  # pylint: disable=import-outside-toplevel
+  root = tmp_path_factory.mktemp("multilingual")
+  fixtures.write_two_file(root / "data", fixtures.synthetic_rows(200), originals=True)
+  config = fixtures.tiny_config(str(root / "data"), epochs=3, text_fields=("message", "original"))
+  config = dataclasses.replace(config, model=dataclasses.replace(config.model, lexicon=True))
+  return root, loop.train_and_evaluate(config, str(root / "model"), verbose=0)
+
+
+def test_a_multilingual_model_answers_a_creole_message_and_reports_both_languages(multilingual, exported):
+  from disaster_tf import evaluate  # pylint: disable=import-outside-toplevel
+  tmp_path, final = multilingual
   # The report stays on the English messages; the originals get theirs, beside the same messages translated.
   originals, translations = final.languages["original"], final.languages["translation"]
   assert final.scores.examples == originals.examples == translations.examples > 20
@@ -353,18 +362,14 @@ def test_a_multilingual_model_answers_a_creole_message_and_reports_both_language
     evaluate.evaluate_export(path, str(tmp_path / "data"), "validation", text_field="translation")
 
 
-def test_a_lexicon_travels_in_the_export_and_serves_as_in_training(tmp_path):
-  from disaster_tf import loop  # pylint: disable=import-outside-toplevel
-  fixtures.write_two_file(tmp_path / "data", fixtures.synthetic_rows(120), originals=True)
-  config = fixtures.tiny_config(str(tmp_path / "data"), epochs=1, text_fields=("message", "original"))
-  config = dataclasses.replace(config, model=dataclasses.replace(config.model, lexicon=True))
-  loop.train_and_evaluate(config, str(tmp_path / "model"), verbose=0)
+def test_a_lexicon_travels_in_the_export_and_serves_as_in_training(multilingual, tmp_path):
+  model_dir = str(multilingual[0] / "model")
   # The export is compared with the model dir's featurizer below, which expands `dlo` and `manje`.
-  assert {"dlo", "manje"} <= set(ckpt_lib.load_model(str(tmp_path / "model")).featurizer.lexicon.sources)
-  path = serving.export(str(tmp_path / "model"), str(tmp_path / "models"), warmup=False)
+  assert {"dlo", "manje"} <= set(ckpt_lib.load_model(model_dir).featurizer.lexicon.sources)
+  path = serving.export(model_dir, str(tmp_path / "models"), warmup=False)
   creole = ["Nou bezwen dlo tanpri", "Tanpri voye manje nan bouk la", "dife!", ""]
   out = tf.saved_model.load(path).signatures["serving_default"](text=tf.constant(creole))
-  np.testing.assert_allclose(out["scores"].numpy()[:3], in_memory_scores(str(tmp_path / "model"), creole[:3]),
+  np.testing.assert_allclose(out["scores"].numpy()[:3], in_memory_scores(model_dir, creole[:3]),
                              rtol=1e-5, atol=1e-6)
   with tf.Graph().as_default(), tf.compat.v1.Session() as sess:  # the TF Serving way: the table is initialised
     signature = tf.compat.v1.saved_model.loader.load(sess, ["serve"], path).signature_def["serving_default"]
