@@ -1,6 +1,8 @@
 """Test setup: two logical CPUs (for MirroredStrategy), quiet TF logs, fixtures."""
 
+import fcntl
 import os
+import shutil
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -30,10 +32,23 @@ def tiny_config(two_file_dir):
 
 @pytest.fixture(scope="session")
 def exported(tmp_path_factory):
-  """A tiny model trained for 2 epochs and exported: (model_dir, version dir)."""
+  """A tiny model trained for 2 epochs and exported: (model_dir, version dir). Read-only for every test.
+
+  Trained once for the whole run: with README's `-n 2`, the first test process to need it trains it under a
+  lock in the run's shared temporary directory, and the other reads it.
+  """
   from disaster_tf import loop, serving  # pylint: disable=import-outside-toplevel
-  root = tmp_path_factory.mktemp("export")
-  fixtures.write_two_file(root / "data", fixtures.synthetic_rows(200))
-  config = fixtures.tiny_config(str(root / "data"), epochs=2)
-  loop.train_and_evaluate(config, str(root / "model"), verbose=0)
-  return str(root / "model"), serving.export(str(root / "model"), str(root / "models" / "disaster"))
+  shared = tmp_path_factory.getbasetemp()
+  if os.environ.get("PYTEST_XDIST_WORKER"):
+    shared = shared.parent  # every worker's base temp dir sits in it
+  root = shared / "exported"
+  with open(shared / "exported.lock", "w", encoding="utf-8") as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    if not (root / "done").exists():
+      shutil.rmtree(root, ignore_errors=True)
+      fixtures.write_two_file(root / "data", fixtures.synthetic_rows(200))
+      config = fixtures.tiny_config(str(root / "data"), epochs=2)
+      loop.train_and_evaluate(config, str(root / "model"), verbose=0)
+      serving.export(str(root / "model"), str(root / "models" / "disaster"))
+      (root / "done").write_text("")
+  return str(root / "model"), str(root / "models" / "disaster" / "1")
