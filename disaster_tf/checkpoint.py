@@ -42,7 +42,7 @@ from disaster_tf import model as model_lib
 CHECKPOINTS_DIR = "checkpoints"
 BEST_DIR = "best"
 THRESHOLDS_FILE = "thresholds.json"
-METRICS_FILE = "metrics.json"  # the run's history and final report (loop.py)
+METRICS_FILE = "metrics.json"  # the run's history and final report (rundir.RunDir.write_metrics)
 REFIT_DIR = "refit"  # a --refit run's own model dir, inside the first run's
 
 

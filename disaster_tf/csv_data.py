@@ -47,16 +47,14 @@ CATEGORIES_FILE = "disaster_categories.csv"
 MAX_FIELD_CHARS = 64 * 2**20  # a field (a message) may hold up to 64 Mi characters
 # Columns of the public wide release that are not categories (PII is 0 everywhere).
 WIDE_METADATA_COLUMNS = ("original", "genre", "split", "PII", "event", "actionable_haiti", "date_haiti")
-LoadReport = records.LoadReport
-Examples = data.Examples
-MESSAGE, ORIGINAL = data.MESSAGE, data.ORIGINAL
 
 
 class DataError(ValueError):
   """Bad input data; the message names the file, line and field."""
 
 
-def load(path: str, spool_dir: str, text_fields: Sequence[str] = ("message",)) -> Tuple[Examples, LoadReport]:
+def load(path: str, spool_dir: str,
+         text_fields: Sequence[str] = ("message",)) -> Tuple[data.Examples, records.LoadReport]:
   """Loads labelled messages from a two-file directory or a wide CSV file.
 
   Args:
@@ -82,8 +80,9 @@ def load(path: str, spool_dir: str, text_fields: Sequence[str] = ("message",)) -
   os.close(fd)
   try:
     with tf.io.TFRecordWriter(spool) as writer:
-      collector = _ExampleCollector(LoadReport(source=path, format="two-file" if os.path.isdir(path) else "wide"),
-                                    spool, writer, use_originals="original" in text_fields)
+      collector = _ExampleCollector(
+          records.LoadReport(source=path, format="two-file" if os.path.isdir(path) else "wide"), spool, writer,
+          use_originals="original" in text_fields)
       examples, report = (_load_two_file if os.path.isdir(path) else _load_wide)(path, collector)
   except BaseException:
     os.remove(spool)  # a half-written spool is of no use to anyone
@@ -178,7 +177,8 @@ class _ExampleCollector:
   to the TFRecord spool as soon as it is seen (the first one, for repeats).
   """
 
-  def __init__(self, report: LoadReport, spool: str, writer: tf.io.TFRecordWriter, use_originals: bool = False):
+  def __init__(self, report: records.LoadReport, spool: str, writer: tf.io.TFRecordWriter,
+               use_originals: bool = False):
     self.report = report
     self.spool = spool
     self.writer = writer
@@ -240,7 +240,7 @@ class _ExampleCollector:
   def ids_without_text(self) -> List[str]:
     return [i for i, row in self.row_of.items() if self.record_of[row] == _NO_TEXT]
 
-  def finish(self) -> Tuple[Examples, LoadReport]:
+  def finish(self) -> Tuple[data.Examples, records.LoadReport]:
     record_of = np.frombuffer(self.record_of, dtype=np.int64)
     original_of = np.frombuffer(self.original_of, dtype=np.int64)
     keep = record_of >= 0
@@ -260,8 +260,9 @@ class _ExampleCollector:
     label_matrix = np.frombuffer(self.label_rows, dtype=np.int8).reshape(-1, labels.NUM_CATEGORIES)
     positions = np.concatenate([record_of[keep], original_of[used]])
     order = np.argsort(positions, kind="stable")  # the order the texts were written in
-    fields = np.concatenate([np.full(keep.sum(), MESSAGE, np.int8), np.full(used.sum(), ORIGINAL, np.int8)])
-    return Examples(np.concatenate([all_ids[keep], all_ids[used]])[order],
+    fields = np.concatenate([np.full(keep.sum(), data.MESSAGE, np.int8),
+                             np.full(used.sum(), data.ORIGINAL, np.int8)])
+    return data.Examples(np.concatenate([all_ids[keep], all_ids[used]])[order],
                     np.concatenate([label_matrix[keep], label_matrix[used]])[order], self.spool, positions[order],
                     fields[order], np.concatenate([genres[keep], genres[used]])[order]), self.report
 
@@ -273,7 +274,7 @@ def _id(row: Dict[str, str], where: str) -> str:
   return id_
 
 
-def _load_two_file(directory: str, collector: _ExampleCollector) -> Tuple[Examples, LoadReport]:
+def _load_two_file(directory: str, collector: _ExampleCollector) -> Tuple[data.Examples, records.LoadReport]:
   messages_path = os.path.join(directory, MESSAGES_FILE)
   categories_path = os.path.join(directory, CATEGORIES_FILE)
   for p in (messages_path, categories_path):
@@ -296,7 +297,7 @@ def _load_two_file(directory: str, collector: _ExampleCollector) -> Tuple[Exampl
   return collector.finish()
 
 
-def _load_wide(path: str, collector: _ExampleCollector) -> Tuple[Examples, LoadReport]:
+def _load_wide(path: str, collector: _ExampleCollector) -> Tuple[data.Examples, records.LoadReport]:
   required = ("id", "message") + labels.CATEGORIES
   first = True
   for line, row in _rows(path, required, collector.digest):

@@ -190,7 +190,7 @@ def ranked(result: Dict, order: Sequence[str]) -> Dict:
 
 def output_row(row: Dict[str, str], result: Dict, order: Sequence[str]) -> Dict[str, str]:
   """The input row with `ranked`'s answer in CSV columns (see `output_columns`)."""
-  return dict(row, **dict(zip(SCORED_COLUMNS, scored_values(ranked(result, order)))))
+  return {**row, **dict(zip(SCORED_COLUMNS, scored_values(ranked(result, order))))}
 
 
 def score_csv(input_path: str, output_path: str, scorer: Scorer, *, order: Sequence[str] = URGENCY,

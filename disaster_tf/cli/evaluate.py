@@ -15,7 +15,6 @@ were sent.
 
 import json
 import os
-import sys
 
 from absl import app
 from absl import flags
@@ -51,7 +50,7 @@ def main(argv):
     value = getattr(FLAGS, name)
     output_dir = os.path.dirname(os.path.abspath(value)) if value is not None else None
     if output_dir and not os.path.isdir(output_dir):  # found out now, before TensorFlow loads and evaluates
-      sys.exit(f"{cli.prog()}: --{name}={value}: {output_dir} is not a directory; create it first")
+      raise ValueError(f"--{name}={value}: {output_dir} is not a directory; create it first")  # cli.run says it
   from disaster_tf import evaluate, labels, metrics  # pylint: disable=import-outside-toplevel
   evaluation, _ = evaluate.evaluate_export(FLAGS.export_dir, FLAGS.data, FLAGS.split, FLAGS.batch_size,
                                            FLAGS.text_field, FLAGS.report)
