@@ -5,6 +5,7 @@ Modules, one job each (each imports only modules above it: no cycles; the lint s
   records     the typed records that cross modules, files and the page (scores, reports, export metadata)
   config      frozen dataclasses for the model and the run, saved as JSON
   metrics     per-category precision / recall / F1, the summary scores, threshold tuning
+  textfiles   what a user's text file must be (UTF-8), and a sentence naming what it is instead
   data        labelled messages on disk (Examples), the id split, the tf.data pipeline
   csv_data    reading both labelled CSV formats into a text spool, every row validated
   text        in-graph standardisation and the word-id TextVectorization layer
@@ -15,7 +16,7 @@ Modules, one job each (each imports only modules above it: no cycles; the lint s
   precision   the Keras dtype policies of --precision
   optimizers  Adam in TensorFlow's fused kernel
   checkpoint  what a model dir holds; readable checkpoints; rebuilding a trained model from one
-  dirlock     one writer per model dir
+  dirlock     one writer per model dir (training), readers sharing it (export)
   distribute  the tf.distribute strategy and which process writes the model dir
   inputs      a run's first phase: data, splits, vocabularies, weights, vectorised caches
   steps       the inner loop: compiled training and evaluation steps
@@ -28,7 +29,8 @@ Modules, one job each (each imports only modules above it: no cycles; the lint s
   serving     the text-in SavedModel for TF Serving (`export`) and its metadata
   evaluate    scoring an export on labelled data
   client      REST and gRPC clients of a TF Serving model
-  predict     scoring unlabelled CSV files; urgency order
+  predict     scorers (an export in process, or TF Serving); urgency order; an answer as operators read it
+  scorefile   operators' CSV files in and out: every row scored or named, no cell a spreadsheet runs
   triage      the operators' page server
 
 Entry points (flags are read there only): disaster_tf/cli/ (train, export, evaluate, predict, triage), which

@@ -50,7 +50,8 @@ class TrainState(tf.Module):
   """Loop counters that must survive a restart, as checkpointed variables."""
 
   def __init__(self, vocabulary_fingerprint: str, identity: Optional[Dict[str, Any]] = None):
-    """Args: the vocabularies' `features.fingerprint`; the run's identity (see `check_identity`), fixed at epoch 1."""
+    """Args: the vocabularies' `features.fingerprint_record`; the run's identity (`check_identity`), fixed at
+    epoch 1."""
     super().__init__(name="train_state")
     self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
     self.best_metric = tf.Variable(float("-inf"), dtype=tf.float64, trainable=False, name="best_metric")
@@ -102,9 +103,10 @@ def check_identity(path: str, identity: Dict[str, Any]) -> None:
     elif old != new:
       changed.append(f"--{key}={new!r} (was {old!r})")
   if changed:
-    raise ValueError(f"{path}: this run was started with other settings: {'; '.join(changed)}. A run's data, split "
-                     "and model are fixed at its first epoch (another split would report on messages the model "
-                     "trained on); use the first epoch's values, or a new --model_dir")
+    raise ValueError(f"{path}: this run was started with other settings: {'; '.join(changed)}. A run's data, split, "
+                     "model and selection metric are fixed at its first epoch (another split would report on "
+                     "messages the model trained on; another metric would compare scores on two scales); use the "
+                     "first epoch's values, or a new --model_dir")
 
 
 def read_state(path: str) -> Dict[str, float]:
@@ -185,17 +187,32 @@ def save(manager: tf.train.CheckpointManager, step) -> str:
                   "command to resume") from e
 
 
-def check_fingerprint(path: str, expected: str) -> None:
-  """Raises ValueError if the checkpoint at `path` was trained on another vocabulary."""
+def check_fingerprint(path: str, vocabularies: features.Vocabularies) -> None:
+  """Refuses the checkpoint at `path` if it was trained with other vocabularies than `vocabularies`.
+
+  Raises:
+    ValueError: naming the model dir's files that differ from the training's (a hand-edited token, idf value
+      or lexicon pair), or the category list.
+  """
   reader = tf.train.load_checkpoint(path)
   key = "state/fingerprint/.ATTRIBUTES/VARIABLE_VALUE"
   if not reader.has_tensor(key):
     raise ValueError(f"{path}: not a disaster_tf checkpoint (no vocabulary fingerprint)")
-  found = _as_str(reader.get_tensor(key))
-  if found != expected:
-    raise ValueError(f"{path}: this checkpoint was trained with another vocabulary or category list "
-                     f"(fingerprint {found}, the model dir's vocabularies give {expected}); "
-                     "export it from the model dir it was trained in")
+  found = _as_str(reader.get_tensor(key)).split(" ")
+  if found[0] == features.fingerprint(vocabularies):
+    return
+  if len(found) == 1 and found[0] == features.legacy_fingerprint(vocabularies):
+    logging.warning("%s: written before checkpoints recorded idf values; the vocabularies' idf is not checked", path)
+    return
+  recorded = dict(item.split("=", 1) for item in found[1:])
+  now = dict(item.split("=", 1) for item in features.fingerprint_record(vocabularies).split(" ")[1:])
+  changed = sorted(name for name in set(recorded) | set(now) if recorded.get(name) != now.get(name)) if recorded else []
+  what = (f"the model dir's {', '.join(changed)} differ{'s' if len(changed) == 1 else ''} from the training's (edited "
+          "by hand, or copied from another run?)" if changed else
+          "it was trained with another vocabulary or category list")
+  raise ValueError(f"{path}: {what} (fingerprint {found[0]}, the model dir's vocabularies give "
+                   f"{features.fingerprint(vocabularies)}); restore the files, or export from the model dir it was "
+                   "trained in")
 
 
 def resolve(model_dir: str, which: str = "best") -> str:
@@ -274,14 +291,14 @@ def load_model(model_dir: str, which: str = "best", precision: str = "float32") 
     The config, vocabularies, featurizer, model with restored weights, and
     the checkpoint's path.
   """
+  # Every file is read and checked before any TensorFlow object is built: a hand-edited one is a sentence.
   config = config_lib.load(model_dir)
   vocabularies = features.load(config.model, model_dir)
-  featurizer = features.Featurizer(config.model, vocabularies)
   path = resolve(model_dir, which)
-  vocabulary_fingerprint = features.fingerprint(vocabularies)
-  check_fingerprint(path, vocabulary_fingerprint)
+  check_fingerprint(path, vocabularies)
+  featurizer = features.Featurizer(config.model, vocabularies)
   model = model_lib.build_model(config.model, featurizer.sizes, precision)
-  state = TrainState(vocabulary_fingerprint)
+  state = TrainState(features.fingerprint_record(vocabularies))
   try:
     make_checkpoint(model, None, state).restore(path).expect_partial().assert_existing_objects_matched()
   except (ValueError, AssertionError, tf.errors.OpError) as e:
@@ -301,7 +318,7 @@ def write_model_dir(model_dir: str, config: config_lib.Config, vocabularies: fea
   os.makedirs(model_dir, exist_ok=True)
   config_lib.save(config, model_dir)
   features.save(vocabularies, model_dir)
-  checkpoint = make_checkpoint(model, None, TrainState(features.fingerprint(vocabularies)))
+  checkpoint = make_checkpoint(model, None, TrainState(features.fingerprint_record(vocabularies)))
   return tf.train.CheckpointManager(checkpoint, os.path.join(model_dir, BEST_DIR), 1).save(step)
 
 

@@ -41,6 +41,7 @@ import tensorflow as tf
 from disaster_tf import data
 from disaster_tf import labels
 from disaster_tf import records
+from disaster_tf import textfiles
 
 MESSAGES_FILE = "disaster_messages.csv"
 CATEGORIES_FILE = "disaster_categories.csv"
@@ -95,6 +96,9 @@ def _decoded_lines(path: str, digest) -> Iterator[str]:
   with open(path, "rb") as f:
     for number, raw in enumerate(f, start=1):
       digest.update(raw)
+      problem = textfiles.encoding_problem(raw) if number == 1 else None
+      if problem:
+        raise DataError(f"{path}: {problem}")
       try:
         line = raw.decode("utf-8")
       except UnicodeDecodeError as e:

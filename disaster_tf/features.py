@@ -301,15 +301,47 @@ def _load_tsv(path: str) -> Vocabulary:
 
 
 def fingerprint(vocabularies: Vocabularies) -> str:
-  """A short hash of the category list and every input's vocabulary: what a checkpoint stores to be paired with.
+  """A short hash of the category list and every input's vocabulary, idf values included.
 
-  The one definition used by training (`TrainState`), restore, `checkpoint.load_model` and the export's metadata.
+  The one definition used by training (`TrainState`, through `fingerprint_record`), restore,
+  `checkpoint.load_model` and the export's metadata: a hand-edited token, idf or lexicon pair gives another one.
   """
+  return _hash(fingerprint_items(vocabularies) + _idf_items(vocabularies))
+
+
+def legacy_fingerprint(vocabularies: Vocabularies) -> str:
+  """`fingerprint` as older checkpoints recorded it: tokens and lexicon pairs, no idf values (nor `file=hash`)."""
+  return _hash(fingerprint_items(vocabularies))
+
+
+def fingerprint_record(vocabularies: Vocabularies) -> str:
+  """What a checkpoint stores: `fingerprint`, then `file=hash` for each file, so that a mismatch names the file."""
+  return " ".join([fingerprint(vocabularies)] + [f"{file_name_of(name)}={_hash(_items(name, vocab))}"
+                                                 for name, vocab in vocabularies.items()])
+
+
+def file_name_of(name: str) -> str:
+  """The model dir's file holding vocabulary `name` (an input's, or the lexicon)."""
+  return lexicon_lib.LEXICON_FILE if name == LEXICON else file_name(name)
+
+
+def _hash(items: List[str]) -> str:
   h = hashlib.sha256()
-  for item in ("\x00".join(labels.CATEGORIES), "\x00".join(fingerprint_items(vocabularies))):
+  for item in ("\x00".join(labels.CATEGORIES), "\x00".join(items)):
     h.update(item.encode("utf-8"))
     h.update(b"\x01")
   return h.hexdigest()[:16]
+
+
+def _items(name: str, vocab) -> List[str]:
+  if name == LEXICON:
+    return [f"{s}\t{t}" for s, t in zip(vocab.sources, vocab.targets)]
+  return list(vocab.tokens) + ([np.asarray(vocab.idf, np.float32).tobytes().hex()] if vocab.idf is not None else [])
+
+
+def _idf_items(vocabularies: Vocabularies) -> List[str]:
+  return [f"\x03{name}\t{np.asarray(v.idf, np.float32).tobytes().hex()}" for name, v in vocabularies.items()
+          if name != LEXICON and v.idf is not None]
 
 
 def fingerprint_items(vocabularies: Vocabularies) -> List[str]:

@@ -142,19 +142,23 @@ def load(model_dir: str) -> Lexicon:
 
   Raises:
     FileNotFoundError: no lexicon.tsv in `model_dir`.
-    ValueError: a line that is not two standardised words separated by a tab.
+    ValueError: a line that is not two standardised words separated by a tab, or a word paired twice.
   """
   path = os.path.join(model_dir, LEXICON_FILE)
   if not os.path.isfile(path):
     raise FileNotFoundError(f"{path}: no such file; is {model_dir!r} a model dir written by train.py "
                             "with --lexicon?")
-  sources, targets = [], []
+  sources, targets, lines = [], [], {}
   with open(path, encoding="utf-8") as f:
     for number, line in enumerate(f, 1):
       fields = line.rstrip("\n").split("\t")
-      if len(fields) != 2 or not all(fields) or any(" " in w for w in fields):
-        raise ValueError(f"{path}, line {number}: expected a word, a tab and its English partner, "
-                         f"found {line.rstrip()[:80]!r}")
+      if len(fields) != 2 or not all(fields) or any(w != w.strip() or " " in w for w in fields):
+        raise ValueError(f"{path}, line {number}: expected a word, a tab and its English partner (no "
+                         f"spaces), found {line.rstrip()[:80]!r}")
+      if fields[0] in lines:  # the lookup table takes one partner a word
+        raise ValueError(f"{path}, line {number}: {fields[0]!r} is paired already on line {lines[fields[0]]}; "
+                         "keep one partner a word")
+      lines[fields[0]] = number
       sources.append(fields[0])
       targets.append(fields[1])
   return Lexicon(tuple(sources), tuple(targets))

@@ -103,6 +103,13 @@ def train_and_evaluate(config: config_lib.Config, model_dir: str, *, flags_text:
         refit = _run(config_lib.refit_config(config), strategy, dirs.inside(ckpt_lib.REFIT_DIR),
                      flags_text, verbose, plan=records.RefitPlan.chosen_by(final))
         final = dataclasses.replace(final, refit=refit)
+    except tf.errors.OpError as e:
+      if not out_of_space(e):
+        raise
+      # TensorFlow's own writes (scratch caches, the data spool, TensorBoard events) fail with an OpError.
+      raise OSError(f"{dirs.save_dir}: a write failed ({ckpt_lib.error_reason(e)}); every epoch saved before it is "
+                    "intact. Free space (the run's scratch/ caches need about as much again as the data), then run "
+                    "the same command to resume") from None
     finally:
       shutil.rmtree(dirs.scratch, ignore_errors=True)
     if not dirs.chief:
@@ -142,6 +149,13 @@ def _run(config: config_lib.Config, strategy: tf.distribute.Strategy, dirs: dist
   run_dir.write_metrics(config, run.load_report, history, final=final)
   writers.flush()
   return final
+
+
+def out_of_space(error: tf.errors.OpError) -> bool:
+  """Whether a TensorFlow error is a write that found the disk full (or over quota, or the file size limit)."""
+  text = str(getattr(error, "message", None) or error)
+  return (isinstance(error, tf.errors.ResourceExhaustedError) and "OOM" not in text) or any(
+      reason in text for reason in ("No space left on device", "Disk quota exceeded", "File too large"))
 
 
 # --- phase: one epoch ---------------------------------------------------------------------

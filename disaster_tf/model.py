@@ -232,7 +232,8 @@ def decide(scores: tf.Tensor, related_probabilities: tf.Tensor, thresholds: tf.T
   """Turns probabilities into labels: argmax for `related`, a threshold for the rest.
 
   A score of 0 is never a positive, whatever its threshold (even 0): that is
-  what a message with no token scores (see `probabilities`).
+  what a message with no token scores (see `probabilities`). `related` is
+  never 0 when another category is decided 1, as it never is in the data.
 
   Args:
     scores: [batch, 36] as returned by `probabilities`.
@@ -245,4 +246,6 @@ def decide(scores: tf.Tensor, related_probabilities: tf.Tensor, thresholds: tf.T
   positive = tf.logical_and(scores >= thresholds[tf.newaxis, :], scores > 0)
   binary = tf.cast(positive, tf.int32)[:, 1:]
   related = tf.argmax(related_probabilities, axis=-1, output_type=tf.int32)[:, tf.newaxis]
+  # A message with a category is related (the data has no exception): never `related` 0 beside a category.
+  related = tf.where(tf.reduce_any(positive[:, 1:], axis=-1, keepdims=True), tf.maximum(related, 1), related)
   return tf.concat([related, binary], axis=-1)

@@ -1,20 +1,20 @@
-"""Scores unlabelled messages: a scorer (an export in this process, or TF Serving), urgency, CSV files.
+"""Scores unlabelled messages: a scorer (an export in this process, or TF Serving), urgency, answers.
 
 A scorer maps raw messages to one result each, as `client.predict_rest` gives
 them: {"scores": {category: probability}, "labels": {category: label},
-"predicted": [...], "related": "no" | "yes" | "unsure"}. `score_csv` streams a
-CSV file of any size through one, keeping the input's columns and adding the
-answers; the triage page's upload uses the same code (`score_rows`).
+"predicted": [...], "related": "no" | "yes" | "unsure"}. `ranked` turns a
+result into what an operator reads, and `scored_values` into the cells of a
+scored CSV file (`scorefile.score_csv`, and the page's download).
 
 Urgency orders what an operator reads first: a message's priority is the rank
-of its most urgent predicted category in `URGENCY` (1 is the most urgent), and
-a message with no category comes last.
+of its most urgent predicted category in `URGENCY` (1 is the most urgent); a
+message with no category comes last, unless the model could not read it
+(`unread`: emoji, symbols, an unknown script), which comes first.
 """
 
-import csv
 import dataclasses
 import os
-import tempfile
+import unicodedata
 import urllib.parse
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
@@ -59,10 +59,36 @@ def priority(result: Dict, order: Sequence[str] = URGENCY) -> int:
 
 def local_scorer(export_dir: str) -> Scorer:
   """Scores with an export loaded in this process (a version directory or its base)."""
+  return load_export(export_dir).scorer
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadedExport:
+  """An export loaded in this process: where it is, what it says of itself, and its scorer."""
+
+  path: str  # the version directory
+  metadata: records.ExportMetadata
+  scorer: Scorer
+
+  @property
+  def version(self) -> Optional[int]:
+    """The version number TF Serving would know it by (None for a directory not named by a number)."""
+    name = os.path.basename(os.path.normpath(self.path))
+    return int(name) if name.isdigit() else None
+
+
+def load_export(export_dir: str) -> LoadedExport:
+  """Loads an export (a version directory, or the highest version under a base directory) with its metadata.
+
+  Raises:
+    FileNotFoundError: no export there. ValueError: its metadata is not export.py's.
+  """
   import numpy as np  # pylint: disable=import-outside-toplevel
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   from disaster_tf import serving  # pylint: disable=import-outside-toplevel
-  predict = tf.saved_model.load(serving.version_dir(export_dir)).signatures[serving.PREDICT_KEY]
+  path = serving.version_dir(export_dir)
+  metadata = serving.read_metadata(path)
+  predict = tf.saved_model.load(path).signatures[serving.PREDICT_KEY]
 
   def score(texts: Sequence[str]) -> List[Dict]:
     if not texts:
@@ -71,7 +97,7 @@ def local_scorer(export_dir: str) -> Scorer:
     scores, decided = out["scores"].numpy(), out["labels"].numpy()
     classes = [c.decode("utf-8") for c in out["classes"].numpy()[0]]
     return [client.result_row(s, l, classes) for s, l in zip(np.asarray(scores), np.asarray(decided))]
-  return score
+  return LoadedExport(path, metadata, score)
 
 
 def serving_scorer(serving_url: str, timeout: float = 30.0) -> Scorer:
@@ -87,70 +113,6 @@ def serving_scorer(serving_url: str, timeout: float = 30.0) -> Scorer:
                      "address of the model)")
   base = f"{parsed.scheme}://{parsed.netloc}"
   return lambda texts: client.predict_rest(list(texts), base, parts[3], timeout=timeout) if texts else []
-
-
-@dataclasses.dataclass
-class ScoreReport:
-  """What `score_csv` read, scored and could not read (each skipped line named, the first 20 kept)."""
-
-  rows: int = 0
-  scored: int = 0
-  unreadable: int = 0
-  problems: List[str] = dataclasses.field(default_factory=list)
-
-  def add_problem(self, text: str) -> None:
-    self.unreadable += 1
-    if len(self.problems) < 20:
-      self.problems.append(text)
-
-  def summary(self) -> str:
-    text = f"{self.rows} rows read, {self.scored} scored, {self.unreadable} not readable"
-    return text + ("".join(f"\n  {p}" for p in self.problems) if self.problems else "")
-
-
-class InputError(ValueError):
-  """An input file the scorer cannot use at all (no header, no message column, not UTF-8 at the start)."""
-
-
-def read_rows(lines: Iterable[str], where: str, report: ScoreReport,
-              text_column: str = TEXT_COLUMN) -> Tuple[List[str], Iterator[Dict[str, str]]]:
-  """(header, rows) of a CSV stream; a row with another number of fields is reported and skipped.
-
-  Unlike training's reader (`csv_data`, which refuses the whole file for one bad row, since a model must not
-  learn from other data than named), this one skips and reports: an operator's file is scored as far as it can be.
-
-  Raises:
-    InputError: an empty file, or a header without `text_column`.
-  """
-  reader = csv.reader(lines, strict=True)
-  try:
-    header = next(reader, None)
-  except csv.Error as e:
-    raise InputError(f"{where}:1: malformed CSV header ({e})") from None
-  if not header:
-    raise InputError(f"{where}: the file is empty; expected a header line with a {text_column!r} column")
-  header = [h.strip().lstrip("\ufeff") for h in header]
-  if text_column not in header:
-    raise InputError(f"{where}:1: no {text_column!r} column; found {', '.join(header)} (the messages file, "
-                     "the wide format and id,message all have one)")
-
-  def rows() -> Iterator[Dict[str, str]]:
-    while True:
-      try:
-        row = next(reader)
-      except StopIteration:
-        return
-      except csv.Error as e:
-        report.add_problem(f"{where}:{reader.line_num}: malformed CSV ({e}); the rest of the file is not read")
-        return
-      if not row:
-        continue
-      report.rows += 1
-      if len(row) != len(header):
-        report.add_problem(f"{where}:{reader.line_num}: expected {len(header)} fields, found {len(row)}")
-        continue
-      yield dict(zip(header, row))
-  return header, rows()
 
 
 def score_rows(rows: Iterable[Dict[str, str]], scorer: Scorer, text_column: str = TEXT_COLUMN,
@@ -170,68 +132,39 @@ def score_rows(rows: Iterable[Dict[str, str]], scorer: Scorer, text_column: str 
 SCORED_COLUMNS = ("priority", "predicted", "related") + tuple(f"score_{c}" for c in labels.CATEGORIES)
 
 
-def output_columns(header: Sequence[str]) -> List[str]:
-  """The input's columns, then SCORED_COLUMNS: priority, predicted, related and one score column per category."""
-  return list(header) + list(SCORED_COLUMNS)
-
-
 def scored_values(answer: Dict) -> List[str]:
   """A `ranked` answer as the cells of SCORED_COLUMNS, in their order (what predict.py and the page write)."""
   return ([str(answer["priority"]), ";".join(answer["predicted"]), answer["related"]]
           + [f"{answer['scores'][c]:.4f}" for c in labels.CATEGORIES])
 
 
-def ranked(result: Dict, order: Sequence[str]) -> Dict:
-  """A result as an operator reads it: priority, the predicted categories most urgent first, related, scores."""
-  predicted = set(result["predicted"])
-  return {"priority": priority(result, order), "predicted": [c for c in order if c in predicted],
-          "related": result["related"], "scores": result["scores"]}
+def unread(result: Dict, text: str) -> bool:
+  """Whether the model read nothing in a message that holds something to read.
 
-
-def output_row(row: Dict[str, str], result: Dict, order: Sequence[str]) -> Dict[str, str]:
-  """The input row with `ranked`'s answer in CSV columns (see `output_columns`)."""
-  return {**row, **dict(zip(SCORED_COLUMNS, scored_values(ranked(result, order))))}
-
-
-def score_csv(input_path: str, output_path: str, scorer: Scorer, *, order: Sequence[str] = URGENCY,
-              text_column: str = TEXT_COLUMN, batch_size: int = BATCH,
-              progress: Optional[Callable[[int], None]] = None) -> ScoreReport:
-  """Scores every readable row of `input_path` into `output_path` (written whole, then renamed into place).
-
-  Raises:
-    InputError: the input cannot be used at all (see `read_rows`).
-    OSError: the input cannot be read or the output written.
+  The export answers a message with no token after standardisation with scores of exactly 0. That is right for a
+  blank message or one of English stop words and punctuation ("is it?"), but not for one of emoji or symbols
+  ("🆘🏠💧") or in a script the model never saw: there is something to read, the model could not.
   """
-  report = ScoreReport()
-  out_dir = os.path.dirname(os.path.abspath(output_path))
-  with open(input_path, "rb") as f:
-    header, rows = read_rows(checked_lines(f, input_path, report), input_path, report, text_column)
-    fd, tmp = tempfile.mkstemp(prefix=".scored-", suffix=".csv", dir=out_dir)
-    try:
-      with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
-        writer = csv.DictWriter(out, output_columns(header))
-        writer.writeheader()
-        for row, result in score_rows(rows, scorer, text_column, batch_size):
-          writer.writerow(output_row(row, result, order))
-          report.scored += 1
-          if progress and report.scored % batch_size == 0:
-            progress(report.scored)
-      os.replace(tmp, output_path)
-    except BaseException:
-      os.unlink(tmp)
-      raise
-  return report
+  if any(result["scores"].values()):
+    return False
+  return any(unicodedata.category(ch) == "So" or (ch.isalpha() and not ch.isascii()) for ch in text)
 
 
-def checked_lines(binary: Iterable[bytes], where: str, report: ScoreReport) -> Iterator[str]:
-  """Decoded lines of a file opened in binary; a line that is not UTF-8 is reported and replaced by an empty one."""
-  for number, raw in enumerate(binary, 1):
-    try:
-      yield raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-      report.rows += 1  # a row, though not a readable one
-      report.add_problem(f"{where}:{number}: byte {e.start + 1} is not valid UTF-8; that row is skipped")
-      yield "\n"
+def ranked(result: Dict, order: Sequence[str], text: str = "") -> Dict:
+  """A result as an operator reads it: priority, the predicted categories most urgent first, related, scores.
+
+  Two rules make the answer consistent and honest whatever model gave it: `related` is "yes" when a category is
+  predicted (a model may answer related = "no" beside one: the data never does), and a message the model could
+  not read (`unread`) is `unread`, related "unsure" and priority 1, beside the most urgent: an operator must read
+  it, which the bottom of the list would hide.
+  """
+  predicted = set(result["predicted"])
+  related = "yes" if predicted and result["related"] == "no" else result["related"]
+  answer = {"priority": priority(result, order), "predicted": [c for c in order if c in predicted],
+            "related": related, "scores": result["scores"], "unread": unread(result, text)}
+  if answer["unread"]:
+    answer.update(priority=1, related="unsure")
+  return answer
 
 
 def model_summary(export_dir: str) -> records.ExportMetadata:

@@ -237,6 +237,9 @@ class ExportMetadata:
   exported: Optional[str] = None  # "YYYY-MM-DD HH:MM UTC"
   report: Optional[FinalReport] = None
   data: Optional[LoadReport] = None
+  # True when training had not finished: no final report (stopped, crashed, or exported with --checkpoint=latest
+  # while it ran), so no tuned thresholds either. The model card, the page and evaluate.py say so.
+  unfinished: bool = False
 
   def thresholds_by_category(self) -> Dict[str, float]:
     return dict(zip(self.categories, self.thresholds))
@@ -245,7 +248,7 @@ class ExportMetadata:
     out = {"categories": list(self.categories), "config": self.config, "checkpoint": self.checkpoint,
            "model_dir": self.model_dir, "vocabulary_fingerprint": self.vocabulary_fingerprint,
            "thresholds": list(self.thresholds), "precision": self.precision, "version": self.version,
-           "refit": self.refit, "exported": self.exported}
+           "refit": self.refit, "exported": self.exported, "unfinished": self.unfinished}
     if self.report is not None:
       out.update(report=self.report.to_json(), data=self.data.to_json() if self.data else None)
     return out
@@ -256,7 +259,8 @@ class ExportMetadata:
     return cls(tuple(raw["categories"]), raw["config"], raw["checkpoint"], raw["model_dir"],
                raw.get("vocabulary_fingerprint", ""), tuple(raw["thresholds"]), raw.get("precision", "float32"),
                raw.get("version"), bool(raw.get("refit", False)), raw.get("exported"),
-               FinalReport.from_json(report) if report else None, LoadReport.from_json(data) if data else None)
+               FinalReport.from_json(report) if report else None, LoadReport.from_json(data) if data else None,
+               bool(raw.get("unfinished", False)))
 
 
 @dataclasses.dataclass(frozen=True)

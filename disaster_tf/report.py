@@ -47,6 +47,10 @@ def model_card(metadata: records.ExportMetadata, report: Optional[records.Scores
            "categories (35 yes/no, and `related`: no, yes or unsure), trained on the Figure Eight disaster "
            "response data (CC BY 4.0, Robert Munro 2012).", "",
            "## What it reads", "", f"It reads {reads}.", ""]
+  if metadata.unfinished:
+    lines += ["**Unfinished.** Its training had not finished when it was exported (it was still running, or "
+              "stopped before its final report): it has no validation report, and its decision thresholds are "
+              "not tuned. Finish the run (the same train.py command resumes it) and export again.", ""]
   if metadata.refit:
     lines += ["It was trained again on the training and tune messages together (`--refit`), for the number of "
               "epochs and with the thresholds that a first run chose on the tune messages.", ""]

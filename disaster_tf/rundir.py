@@ -102,7 +102,7 @@ class RunDir:
     start = latest or best
     if start is None:
       return
-    ckpt_lib.check_fingerprint(start, features.fingerprint(vocabularies))
+    ckpt_lib.check_fingerprint(start, vocabularies)
     ckpt_lib.check_identity(start, json.loads(trainer.state.identity.numpy().decode("utf-8")))
     trainer.checkpoint.restore(start).assert_existing_objects_matched()
     logging.info("resumed from %s (epoch %d)", start, int(trainer.state.epoch.numpy()))

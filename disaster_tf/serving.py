@@ -22,6 +22,7 @@ a hidden temporary directory beside it (TF Serving ignores names that are not
 integers) and renamed into place at the end.
 """
 
+import contextlib
 import datetime
 import json
 import os
@@ -37,6 +38,7 @@ from tensorflow.python.saved_model import fingerprinting_utils
 
 import disaster_tf
 from disaster_tf import checkpoint as ckpt_lib
+from disaster_tf import dirlock
 from disaster_tf import features
 from disaster_tf import labels
 from disaster_tf import model as model_lib
@@ -160,25 +162,59 @@ def export(model_dir: str, export_base: str, *, checkpoint: str = "best", versio
     The version directory.
 
   Raises:
+    dirlock.DirectoryInUse: a run is writing `model_dir` (unless checkpoint
+      is "latest": then that is exported, its metadata `unfinished`).
+    ValueError: a file of the model dir that is not as training wrote it
+      (config, vocabularies and their idf, lexicon, thresholds), named.
     FileExistsError: the version exists already (it is never overwritten).
     OSError: `export_base` cannot be written (a file, read-only, full); no
       version and no temporary directory is left behind.
   """
   if precision not in precision_lib.EXPORT_PRECISIONS:
     raise ValueError(f"precision={precision!r}: expected one of {', '.join(precision_lib.EXPORT_PRECISIONS)}")
-  release = ckpt_lib.release_dir(model_dir) if checkpoint == "best" else model_dir  # a --refit run's is its refit
-  refit, model_dir = release != model_dir, release
-  loaded = ckpt_lib.load_model(model_dir, checkpoint, precision_lib.EXPORT_PRECISIONS[precision])
-  if thresholds is None:
-    thresholds = ckpt_lib.read_thresholds(model_dir)
-  thresholds = np.asarray(thresholds, np.float32)
-  if thresholds.shape != (labels.NUM_CATEGORIES,):
-    raise ValueError(f"thresholds: expected {labels.NUM_CATEGORIES} values, got shape {thresholds.shape}")
+  with contextlib.ExitStack() as held:
+    running = _hold(held, model_dir, checkpoint)
+    release = ckpt_lib.release_dir(model_dir) if checkpoint == "best" else model_dir  # a --refit run's is its refit
+    if release != model_dir:
+      _hold(held, release, checkpoint)
+    refit, model_dir = release != model_dir, release
+    if thresholds is None:  # every file is checked before a TensorFlow object is built (load_model goes on)
+      thresholds = ckpt_lib.read_thresholds(model_dir)
+    thresholds = np.asarray(thresholds, np.float32)
+    if thresholds.shape != (labels.NUM_CATEGORIES,):
+      raise ValueError(f"thresholds: expected {labels.NUM_CATEGORIES} values, got shape {thresholds.shape}")
+    loaded = ckpt_lib.load_model(model_dir, checkpoint, precision_lib.EXPORT_PRECISIONS[precision])
+    metadata = _metadata(loaded, model_dir, thresholds, precision, refit, with_report=checkpoint == "best",
+                         running=running)
+    return _publish(ServingModule(loaded.model, loaded.featurizer, thresholds), metadata, export_base, version,
+                    warmup)
+
+
+def _hold(held: contextlib.ExitStack, model_dir: str, checkpoint: str) -> bool:
+  """Holds `model_dir`'s lock shared (no run writes it meanwhile); True if a run holds it and the user asked for
+  --checkpoint=latest, which then exports that checkpoint marked unfinished.
+
+  Raises:
+    dirlock.DirectoryInUse: a run holds it, and another checkpoint was asked for.
+  """
+  try:
+    held.enter_context(dirlock.shared(model_dir))
+    return False
+  except dirlock.DirectoryInUse as e:
+    if checkpoint != "latest":
+      raise dirlock.DirectoryInUse(f"{e}. Its best checkpoint is not final until the run ends; to export its "
+                                   "latest checkpoint anyway, marked unfinished, pass --checkpoint=latest") from None
+    logging.warning("%s; exporting its latest checkpoint, marked unfinished", e)
+    return True
+
+
+def _publish(module: ServingModule, metadata: records.ExportMetadata, export_base: str, version: Optional[int],
+             warmup: bool) -> str:
+  """Writes `module` as a new version under `export_base`, atomically (see `export`); returns its directory."""
   version, final_dir = _new_version(export_base, version)
   tmp_dir = os.path.join(export_base, f".tmp-{version}-{os.getpid()}")
-  metadata = _metadata(loaded, model_dir, thresholds, precision, refit, with_report=checkpoint == "best")
   try:
-    _write_saved_model(ServingModule(loaded.model, loaded.featurizer, thresholds), metadata, tmp_dir, warmup)
+    _write_saved_model(module, metadata, tmp_dir, warmup)
     if os.path.exists(final_dir):  # someone else took the number meanwhile
       raise FileExistsError(f"{final_dir} appeared during the export; not overwriting it")
     os.rename(tmp_dir, final_dir)  # atomic on one filesystem: the server sees all or nothing
@@ -189,7 +225,7 @@ def export(model_dir: str, export_base: str, *, checkpoint: str = "best", versio
                   "exported") from e
   finally:
     shutil.rmtree(tmp_dir, ignore_errors=True)
-  logging.info("exported %s (checkpoint %s) to %s", model_dir, loaded.checkpoint_path, final_dir)
+  logging.info("exported %s (checkpoint %s) to %s", metadata.model_dir, metadata.checkpoint, final_dir)
   return final_dir
 
 
@@ -228,15 +264,20 @@ def _write_saved_model(module: ServingModule, metadata: records.ExportMetadata, 
 
 
 def _metadata(loaded: ckpt_lib.LoadedModel, model_dir: str, thresholds: np.ndarray, precision: str, refit: bool,
-              with_report: bool) -> records.ExportMetadata:
-  """The export's assets.extra/disaster_tf.json: what was exported, from where, and (`with_report`) how good."""
+              with_report: bool, running: bool = False) -> records.ExportMetadata:
+  """The export's assets.extra/disaster_tf.json: what was exported, from where, and (`with_report`) how good.
+
+  `unfinished` when a run is still writing the model dir (`running`) or never wrote its final report.
+  """
+  final, data = _training_report(model_dir)
   # The report describes the best checkpoint: carried along for the page and evaluate.
-  report, data = _training_report(model_dir) if with_report else (None, None)
+  report, data = (final, data) if with_report and not running else (None, None)
   return records.ExportMetadata(
       categories=labels.CATEGORIES, config=json.loads(loaded.config.to_json()), checkpoint=loaded.checkpoint_path,
       model_dir=os.path.abspath(model_dir), vocabulary_fingerprint=features.fingerprint(loaded.vocabularies),
       thresholds=tuple(thresholds.tolist()), precision=precision, version=disaster_tf.__version__, refit=refit,
-      exported=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), report=report, data=data)
+      exported=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), report=report, data=data,
+      unfinished=running or final is None)
 
 
 def _mark_classify_signature(export_dir: str) -> None:

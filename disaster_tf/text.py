@@ -8,14 +8,18 @@ It uses core TensorFlow string ops only (UnicodeTranscode, StringLower,
 StaticRegexReplace, StringJoin, StringStrip): the export then holds no custom
 op, so it loads in any TF Serving version, in `saved_model_cli run`, and in a
 Python process that never imports tensorflow_text. (TF Text's CaseFoldUTF8
-would add NFKC normalisation, e.g. full-width letters to ASCII, at the price of
-a custom op in the graph; messages here are almost all plain text.)
+would add NFKC normalisation at the price of a custom op in the graph; the part
+of it that changes words, one character folded to another, is done here with
+core ops: `fold_compatibility`.)
 """
 
+import functools
 import os
-from typing import List, Sequence, Union
+import unicodedata
+from typing import List, Sequence, Tuple, Union
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from disaster_tf import config as config_lib
@@ -51,6 +55,8 @@ def standardize(text: tf.Tensor) -> tf.Tensor:
 
   In order, each step for a reason:
     1. invalid UTF-8 bytes -> U+FFFD, so later ops never fail on user input;
+       then compatibility characters folded (`fold_compatibility`: `ｗａｔｅｒ`
+       and `𝐰𝐚𝐭𝐞𝐫` read as `water`);
     2. control characters (NUL, tab, newline, ...) -> space, so they separate
        words: `tf.strings.lower` would otherwise stop at a NUL and drop the rest;
     3. Unicode lower-casing (`É` -> `é`, `Д` -> `д`);
@@ -71,6 +77,7 @@ def standardize(text: tf.Tensor) -> tf.Tensor:
   """
   text = tf.strings.unicode_transcode(text, "UTF-8", "UTF-8", errors="replace",
                                       replacement_char=0xFFFD)
+  text = fold_compatibility(text)
   text = tf.strings.regex_replace(text, r"\p{Cc}", " ")
   text = tf.strings.lower(text, encoding="utf-8")
   text = tf.strings.regex_replace(text, r"(?:https?://|www\.)\S*", f" {URL_TOKEN} ")
@@ -84,6 +91,36 @@ def standardize(text: tf.Tensor) -> tf.Tensor:
   text = tf.strings.regex_replace(text, _STOP_WORDS_RE, " ")
   text = tf.strings.regex_replace(text, " +", " ")
   return tf.strings.strip(text)
+
+
+@functools.lru_cache(maxsize=None)
+def compatibility_table() -> Tuple[np.ndarray, np.ndarray]:
+  """(code points, what NFKC makes of each), sorted: every character NFKC folds to one other character.
+
+  Full-width Latin (`ｗ` -> `w`), mathematical and "fancy" letters (`𝐰` -> `w`), no-break spaces, superscript
+  digits, circled and compatibility forms: ~3,600 characters. Those NFKC folds to several characters (the
+  ligature `ﬁ`, `½`) are left as they are.
+  """
+  keys = [cp for cp in range(0xA0, 0x30000) if not 0xD800 <= cp < 0xE000
+          and len(unicodedata.normalize("NFKC", chr(cp))) == 1 and unicodedata.normalize("NFKC", chr(cp)) != chr(cp)]
+  return (np.array(keys, np.int32), np.array([ord(unicodedata.normalize("NFKC", chr(cp))) for cp in keys], np.int32))
+
+
+def fold_compatibility(text: tf.Tensor) -> tf.Tensor:
+  """NFKC's one-character foldings (`compatibility_table`) in core TF ops, so the export needs no custom op.
+
+  (TF Text's `normalize_utf8` does all of NFKC, but it is a custom op: loading the export in Python would need
+  tensorflow_text. A sorted table of ~3,600 code points and `searchsorted` do the part that changes words.)
+
+  Args:
+    text: valid UTF-8 strings of any shape (after `unicode_transcode`).
+  """
+  keys, values = (tf.constant(a) for a in compatibility_table())
+  points = tf.strings.unicode_decode(text, "UTF-8")
+  flat = points.flat_values
+  at = tf.minimum(tf.searchsorted(keys, flat), len(compatibility_table()[0]) - 1)
+  folded = tf.where(tf.gather(keys, at) == flat, tf.gather(values, at), flat)
+  return tf.strings.unicode_encode(points.with_flat_values(folded), "UTF-8")
 
 
 def make_vectorizer(model_config: config_lib.ModelConfig, vocabulary: Sequence[str] = None,

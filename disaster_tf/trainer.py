@@ -89,7 +89,7 @@ def build_trainer(config: config_lib.Config, run: inputs.RunInputs, strategy: tf
     optimizer.build(model.trainable_variables)
   # Plain variables, outside the scope: the loop sets them from Python, the same on every
   # worker, and a multi-worker scope would try to broadcast the string fingerprint.
-  state = ckpt_lib.TrainState(features.fingerprint(run.vocabularies),
+  state = ckpt_lib.TrainState(features.fingerprint_record(run.vocabularies),
                               run_identity(config, run.load_report))
   checkpoint = ckpt_lib.make_checkpoint(model, optimizer, state)
   manager = tf.train.CheckpointManager(checkpoint, os.path.join(save_dir, ckpt_lib.CHECKPOINTS_DIR),
@@ -103,9 +103,11 @@ def build_trainer(config: config_lib.Config, run: inputs.RunInputs, strategy: tf
 
 
 def run_identity(config: config_lib.Config, load_report: records.LoadReport) -> Dict[str, Any]:
-  """What a run may not change once its first epoch is saved: data, split and model shape."""
+  """What a run may not change once its first epoch is saved: data, split, model shape and the selection metric
+  (best/ holds the epoch best by it: another metric's scores are on another scale)."""
   tc = config.train
   return {"data": load_report.fingerprint, "text_fields": list(tc.text_fields), "split_seed": tc.split_seed,
+          "select_metric": tc.select_metric,
           "original_copies": tc.original_copies,
           "precision": precision_lib.resolve(tc.precision),
           "validation_fraction": tc.validation_fraction, "tune_fraction": tc.tune_fraction,

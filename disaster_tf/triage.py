@@ -10,25 +10,42 @@ a machine that already runs the model. Endpoints:
   POST /api/upload       a CSV file (the body) -> NDJSON lines, streamed as scored: {"columns": [...]},
                          then {"row": {...}, ...result} per row, then {"report": "..."}
 
-Every answer to a bad request is a 4xx with {"error": "<what and where>"}. The
-page shows messages as text (never as HTML) and the server forbids inline
-scripts (Content-Security-Policy), so a message cannot run code in the page.
+Every answer to a bad request is a 4xx with {"error": "<what and where>"},
+and a defect a 500 with its type: a connection is never closed without an
+answer. The server trusts nothing a request says about itself: the Host must
+name this server (`allowed_hosts`: a page on another site cannot read the API
+through DNS rebinding), a body has exactly one well-formed Content-Length
+within the limit, a silent connection is closed after SOCKET_TIMEOUT, and in a
+/api/classify batch a message that is not text fails alone (its `error`), the
+others are scored. HEAD answers as GET without the body. The page shows
+messages as text (never as HTML) and the server forbids inline scripts
+(Content-Security-Policy), so a message cannot run code in the page.
 """
 
+import datetime
 import http.server
 import json
+import re
 import os
+import socket
 import threading
-from typing import Dict, Optional, Sequence
+import time
+from typing import Callable, Dict, FrozenSet, List, Optional, Sequence
+
+from absl import logging
 
 from disaster_tf import labels
 from disaster_tf import predict
 from disaster_tf import records
+from disaster_tf import scorefile
 
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 STATIC_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
                 ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml"}
 MAX_MESSAGES = 500  # per /api/classify request; the page sends pasted lines in batches of 100
+SOCKET_TIMEOUT = 30.0  # seconds a connection may stay silent: a client that stops mid-request frees its thread
+RELOAD_SECONDS = 1.0  # how often a request looks for a newer export under --export_dir (TF Serving polls each 1 s)
+LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
 SECURITY_HEADERS = {
     # Scripts, styles and images from this server only: a message holding markup cannot load or run anything.
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -47,17 +64,59 @@ class RequestError(Exception):
 
 
 class TriageApp:
-  """What the handler serves: a scorer, the urgency order, the export's description, the size limits."""
+  """What the handler serves: a scorer, the urgency order, the export's description, the size limits.
+
+  Made `for_export`, it also follows the export base as TF Serving does: at most every RELOAD_SECONDS a
+  request looks for a higher version, loads it (the old one serves meanwhile) and says so in /api/model.
+  """
 
   def __init__(self, scorer: predict.Scorer, model: Optional[records.ExportMetadata] = None,
                order: Sequence[str] = predict.URGENCY, max_request_bytes: int = 1 << 20,
-               max_upload_bytes: int = 20 << 20):
+               max_upload_bytes: int = 20 << 20, timeout: float = SOCKET_TIMEOUT):
     self.scorer = scorer
     self.model = model  # None when scoring through TF Serving without the export
     self.order = tuple(order)
     self.max_request_bytes = max_request_bytes
     self.max_upload_bytes = max_upload_bytes
+    self.timeout = timeout
     self.lock = threading.Lock()  # one model call at a time: TF runs each on every core anyway
+    self.export_dir: Optional[str] = None  # the export base followed for newer versions (`for_export`)
+    self.loaded: Optional[predict.LoadedExport] = None
+    self.history: List[Dict] = []  # the versions replaced: {"version", "replaced"} (UTC), newest last
+    self.reload_error: Optional[str] = None
+    self._checked = time.monotonic()
+    self._reloading = threading.Lock()
+
+  @classmethod
+  def for_export(cls, export_dir: str, **kwargs) -> "TriageApp":
+    """An app scoring with the export under `export_dir` (a base: newer versions are picked up; or a version)."""
+    loaded = predict.load_export(export_dir)
+    app = cls(loaded.scorer, loaded.metadata, **kwargs)
+    app.export_dir, app.loaded = export_dir, loaded
+    return app
+
+  def refresh(self) -> None:
+    """Loads a newer version under the export base, if there is one (at most every RELOAD_SECONDS)."""
+    if self.export_dir is None or time.monotonic() - self._checked < RELOAD_SECONDS:
+      return
+    if not self._reloading.acquire(blocking=False):
+      return  # another request is loading it; this one is answered by the current version
+    try:
+      self._checked = time.monotonic()
+      from disaster_tf import serving  # pylint: disable=import-outside-toplevel  # TensorFlow is loaded already
+      newest = serving.version_dir(self.export_dir)
+      if os.path.abspath(newest) == os.path.abspath(self.loaded.path):
+        return
+      loaded = predict.load_export(newest)
+      with self.lock:
+        self.history.append({"version": self.loaded.version, "replaced": _now()})
+        self.scorer, self.model, self.loaded, self.reload_error = loaded.scorer, loaded.metadata, loaded, None
+      logging.info("now scoring with %s", loaded.path)
+    except Exception as e:  # pylint: disable=broad-except  # a broken new version: keep serving the old one
+      self.reload_error = f"{type(e).__name__}: {e}"
+      logging.warning("kept %s: %s", self.loaded.path, self.reload_error)
+    finally:
+      self._reloading.release()
 
   def score(self, texts):
     """The scorer's answers for `texts`, one model call at a time."""
@@ -67,22 +126,46 @@ class TriageApp:
   def model_info(self) -> Dict:
     """/api/model: what the page's Model tab, its filter, its score bars and its CSV download read (app.js)."""
     m = self.model
+    about = {k: getattr(m, k) if m else None for k in ("exported", "version", "precision", "checkpoint", "unfinished")}
+    about.update(path=self.loaded.path if self.loaded else None,
+                 export_version=self.loaded.version if self.loaded else None,
+                 history=self.history, reload_error=self.reload_error)
     return {"categories": list(labels.CATEGORIES), "urgency": list(self.order),
             "scored_columns": list(predict.SCORED_COLUMNS),  # what the download appends to the input's columns
+            "formula_triggers": list(scorefile.FORMULA_TRIGGERS),  # the download's cells get scorefile's rule
             "thresholds": m.thresholds_by_category() if m else {}, "config": m.config if m else {},
-            "report": m.report.to_json() if m and m.report else None,
-            "about": {k: getattr(m, k) if m else None for k in ("exported", "version", "precision", "checkpoint")},
+            "report": m.report.to_json() if m and m.report else None, "about": about,
             "max_messages": MAX_MESSAGES, "max_upload_bytes": self.max_upload_bytes}
 
   def result(self, row: Dict[str, str], result: Dict) -> Dict:
     """One message's answer for the page: its input row, `predict.ranked` in this app's urgency order, and the
     cells of `predict.SCORED_COLUMNS` (`scored`) that the page's CSV download writes."""
-    answer = predict.ranked(result, self.order)
-    return {"row": row, **answer, "scored": predict.scored_values(answer)}
+    answer = predict.ranked(result, self.order, row.get(predict.TEXT_COLUMN, ""))
+    return {"row": row, **answer, "scored": predict.scored_values(answer), "error": None}
+
+  def failed(self, row: Dict[str, str], error: str) -> Dict:
+    """The answer for a line that could not be scored: the same fields, no category, and the reason."""
+    return {"row": row, "error": error, "priority": len(self.order) + 1, "predicted": [], "related": "unsure",
+            "scores": {}, "unread": False, "scored": [""] * len(predict.SCORED_COLUMNS)}
+
+
+def _now() -> str:
+  return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _message_error(index: int, message) -> Optional[str]:
+  """Why `message` (item `index` of a request's list) cannot be scored, or None."""
+  if not isinstance(message, str):
+    return f"messages[{index}]: expected a string, found {type(message).__name__}"
+  try:
+    message.encode("utf-8")
+  except UnicodeEncodeError as e:
+    return f"messages[{index}]: character {e.start + 1} is a lone surrogate ({message[e.start]!r}), not text"
+  return None
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
-  """Serves one request of a `TriageApp` (the server's `app` attribute)."""
+  """Serves one request of a `TriageApp` (the server's `app` attribute); `timeout` comes from the app."""
 
   server_version = "disaster-triage"
   protocol_version = "HTTP/1.0"  # one request per connection: the upload's stream ends with the connection
@@ -94,7 +177,42 @@ class Handler(http.server.BaseHTTPRequestHandler):
   def log_message(self, format, *args):  # pylint: disable=redefined-builtin
     pass  # requests are not logged: they carry the public's messages
 
+  def do_HEAD(self):  # pylint: disable=invalid-name
+    self._answer(self._get, head=True)
+
   def do_GET(self):  # pylint: disable=invalid-name
+    self._answer(self._get)
+
+  def do_POST(self):  # pylint: disable=invalid-name
+    self._answer(self._post)
+
+  def _answer(self, serve: Callable[[], None], head: bool = False) -> None:
+    """Runs `serve` behind the Host check; every failure is an answer with a sentence, never a silent close."""
+    self._head, self._started = head, False
+    try:
+      self._check_host()
+      self.app.refresh()
+      serve()
+    except RequestError as e:
+      self._json(e.status, {"error": str(e)})
+    except TimeoutError:
+      self._json(408, {"error": f"request: nothing arrived for {self.app.timeout:g} seconds; send it again"})
+    except Exception as e:  # pylint: disable=broad-except  # a defect: say so, and keep serving the others
+      logging.exception("request %s failed", self.path)
+      if self._started:  # an upload's stream has begun: its last line says what happened
+        self._line({"report": f"stopped early: {type(e).__name__}: {e}", "unreadable": None})
+      else:
+        self._json(500, {"error": f"internal error ({type(e).__name__}: {e}); the server goes on"})
+
+  def _check_host(self) -> None:
+    """Refuses a Host that is not this server's: a page on another site cannot reach it by DNS rebinding."""
+    host = (self.headers.get("Host") or "").strip().lower()
+    if host not in self.server.allowed_hosts:  # type: ignore[attr-defined]
+      raise RequestError(403, f"Host: {host or '(none)'!r} is not an address of this server (expected one of "
+                              f"{', '.join(sorted(self.server.allowed_hosts))}; "  # type: ignore[attr-defined]
+                              "start it with --allowed_hosts to add a name)")
+
+  def _get(self) -> None:
     path = self.path.split("?", 1)[0]
     if path == "/api/model":
       return self._json(200, self.app.model_info())
@@ -103,31 +221,38 @@ class Handler(http.server.BaseHTTPRequestHandler):
       name = path[len("/static/"):]
     full = os.path.join(STATIC_DIR, name)
     if not name or "/" in name or name.startswith(".") or not os.path.isfile(full):
-      return self._json(404, {"error": f"{path}: no such page"})
+      raise RequestError(404, f"{path}: no such page")
     with open(full, "rb") as f:
       body = f.read()
     self._send(200, STATIC_TYPES.get(os.path.splitext(name)[1], "application/octet-stream"), body)
 
-  def do_POST(self):  # pylint: disable=invalid-name
-    try:
-      if self.path == "/api/classify":
-        return self._classify()
-      if self.path == "/api/upload":
-        return self._upload()
-      raise RequestError(404, f"{self.path}: no such endpoint (POST /api/classify or /api/upload)")
-    except RequestError as e:
-      self._json(e.status, {"error": str(e)})
+  def _post(self) -> None:
+    if self.path == "/api/classify":
+      return self._classify()
+    if self.path == "/api/upload":
+      return self._upload()
+    raise RequestError(404, f"{self.path}: no such endpoint (POST /api/classify or /api/upload)")
 
   def _body(self, limit: int, what: str) -> bytes:
-    try:
-      length = int(self.headers.get("Content-Length", ""))
-    except ValueError:
-      raise RequestError(411, f"{what}: a Content-Length header is required") from None
+    """The request's body, of exactly the length its one well-formed Content-Length header announces."""
+    if self.headers.get("Transfer-Encoding"):
+      raise RequestError(411, f"{what}: Transfer-Encoding is not accepted; send a Content-Length header")
+    values = self.headers.get_all("Content-Length") or []
+    if not values:
+      raise RequestError(411, f"{what}: a Content-Length header is required")
+    if len(values) > 1 or not re.fullmatch(r"[0-9]{1,15}", values[0].strip()):
+      raise RequestError(400, f"{what}: Content-Length must be one non-negative integer, found "
+                              f"{', '.join(map(repr, values))}")
+    length = int(values[0])
     if length > limit:
       self._drain(length)  # read what was sent, so that the client sees this answer, not a broken pipe
       raise RequestError(413, f"{what}: {length} bytes is over the limit of {limit} bytes; split it into "
                               "smaller files")
-    return self.rfile.read(length)
+    body = self.rfile.read(length)
+    if len(body) < length:
+      raise RequestError(400, f"{what}: the body ended after {len(body)} of the {length} bytes its "
+                              "Content-Length announced")
+    return body
 
   def _drain(self, length: int) -> None:
     """Reads and drops up to 4x the upload limit of a refused body (beyond that, the connection just closes)."""
@@ -138,33 +263,39 @@ class Handler(http.server.BaseHTTPRequestHandler):
         return
       left -= len(chunk)
 
-  def _classify(self):
+  def _classify(self) -> None:
+    """Each message is answered, or fails alone with its reason: one bad line never fails the batch."""
     body = self._body(self.app.max_request_bytes, "request")
     try:
       messages = json.loads(body.decode("utf-8"))["messages"]
-    except (UnicodeDecodeError, ValueError, KeyError, TypeError):
+    except (UnicodeDecodeError, ValueError, KeyError, TypeError, IndexError, RecursionError):
       raise RequestError(400, 'request: expected JSON {"messages": ["...", ...]}') from None
-    if not isinstance(messages, list) or not all(isinstance(m, str) for m in messages):
+    if not isinstance(messages, list):
       raise RequestError(400, "messages: expected a list of strings")
     if len(messages) > MAX_MESSAGES:
       raise RequestError(413, f"messages: {len(messages)} is over the limit of {MAX_MESSAGES} a request")
-    results = self.app.score(messages)
-    self._json(200, {"results": [self.app.result({"message": m}, r) for m, r in zip(messages, results)]})
+    errors = [_message_error(i, m) for i, m in enumerate(messages)]
+    good = [m for m, e in zip(messages, errors) if e is None]
+    scored = iter(self.app.score(good))
+    self._json(200, {"results": [self.app.result({"message": m}, next(scored)) if e is None
+                                 else self.app.failed({"message": m if isinstance(m, str) else json.dumps(m)}, e)
+                                 for m, e in zip(messages, errors)]})
 
-  def _upload(self):
+  def _upload(self) -> None:
     body = self._body(self.app.max_upload_bytes, "upload")
     if not body.strip():
       raise RequestError(400, "upload: the file is empty; expected a CSV file with a 'message' column")
-    report = predict.ScoreReport()
-    lines = predict.checked_lines(iter(body.splitlines(keepends=True)), "upload", report)
+    report = scorefile.ScoreReport()
     try:
-      header, rows = predict.read_rows(lines, "upload", report)
-    except predict.InputError as e:
+      lines = scorefile.checked_lines(iter(body.splitlines(keepends=True)), "upload", report)
+      header, rows = scorefile.read_rows(lines, "upload", report)
+    except scorefile.InputError as e:
       raise RequestError(400, str(e)) from None
     self.send_response(200)
     self.send_header("Content-Type", "application/x-ndjson; charset=utf-8")
     self._security_headers()
     self.end_headers()
+    self._started = True
     self._line({"columns": header})
     for row, result in predict.score_rows(rows, self.app.score):
       self._line(self.app.result(row, result))
@@ -184,7 +315,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
     self.send_header("Content-Length", str(len(body)))
     self._security_headers()
     self.end_headers()
-    self.wfile.write(body)
+    if not getattr(self, "_head", False):
+      self.wfile.write(body)
 
   def _security_headers(self) -> None:
     for name, value in SECURITY_HEADERS.items():
@@ -192,9 +324,24 @@ class Handler(http.server.BaseHTTPRequestHandler):
     self.send_header("Cache-Control", "no-store")
 
 
-def make_server(app: TriageApp, host: str = "127.0.0.1", port: int = 8080) -> http.server.ThreadingHTTPServer:
+def allowed_hosts(host: str, port: int, extra: Sequence[str] = ()) -> FrozenSet[str]:
+  """The Host header values that name this server: its address (and loopback names, or this machine's names
+  when it listens on every address), with and without the port, and `extra` (names behind a proxy)."""
+  names = {host.lower(), *(name.lower() for name in extra)}
+  if host in LOOPBACK or host == "::1":
+    names |= set(LOOPBACK)
+  if host in ("", "0.0.0.0", "::"):
+    names |= set(LOOPBACK) | {socket.gethostname().lower(), socket.getfqdn().lower()}
+  names = {f"[{n}]" if ":" in n and not n.startswith("[") else n for n in names}
+  return frozenset(names | {f"{n}:{port}" for n in names})
+
+
+def make_server(app: TriageApp, host: str = "127.0.0.1", port: int = 8080,
+                extra_hosts: Sequence[str] = ()) -> http.server.ThreadingHTTPServer:
   """A threaded server of `app` on host:port (port 0: any free port; `server.server_address` tells)."""
-  server = http.server.ThreadingHTTPServer((host, port), Handler)
+  handler = type("TriageHandler", (Handler,), {"timeout": app.timeout})  # the socket timeout of each connection
+  server = http.server.ThreadingHTTPServer((host, port), handler)
   server.daemon_threads = True
   server.app = app  # type: ignore[attr-defined]
+  server.allowed_hosts = allowed_hosts(host, server.server_address[1], extra_hosts)  # type: ignore[attr-defined]
   return server

@@ -62,8 +62,8 @@ def test_save_and_load_round_trip_and_refuse_a_bad_file(tmp_path):
   lexicon.save(lexicon.Lexicon(), str(tmp_path))
   assert lexicon.load(str(tmp_path)) == lexicon.Lexicon()  # a run whose originals taught nothing
   (tmp_path / lexicon.LEXICON_FILE).write_text("dlo\twater\nmanje food\n", encoding="utf-8")
-  with pytest.raises(ValueError, match=r"lexicon.tsv, line 2: expected a word, a tab and its English partner, "
-                                       r"found 'manje food'"):
+  with pytest.raises(ValueError, match=r"lexicon.tsv, line 2: expected a word, a tab and its English partner "
+                                       r"\(no spaces\), found 'manje food'"):
     lexicon.load(str(tmp_path))
   with pytest.raises(FileNotFoundError, match="lexicon.tsv: no such file"):
     lexicon.load(str(tmp_path / "elsewhere"))

@@ -135,7 +135,7 @@ def test_a_run_refused_for_another_vocabulary_writes_nothing(tmp_path):
   text.save_vocabulary(list(run.vocabularies[features.TOKEN_IDS].tokens[:-1]) + ["someotherword"], str(model_dir))
   before = {p: p.read_bytes() for p in model_dir.rglob("*") if p.is_file()}
   changed = dataclasses.replace(config, train=dataclasses.replace(config.train, epochs=7))
-  with pytest.raises(ValueError, match="trained with another vocabulary or category list"):
+  with pytest.raises(ValueError, match="the model dir's vocabulary.txt differs from the training's"):
     loop.train_and_evaluate(changed, str(model_dir), flags_text="--epochs=7\n", verbose=0)
   assert {p: p.read_bytes() for p in model_dir.rglob("*") if p.is_file()} == before  # config.json kept too
 

@@ -60,37 +60,6 @@ def read_csv(path):
     return list(csv.DictReader(f))
 
 
-def test_score_csv_keeps_the_input_columns_adds_the_answers_and_names_unreadable_rows(tmp_path):
-  source = write_csv(tmp_path / "in.csv", 'id,message,genre\n1,"We need water, fast",direct\n2,oops\n'
-                     '3,"People trapped under the school",direct\n'.encode() + b"4,caf\xe9,direct\n5,,direct\n")
-  seen = []
-  report = predict.score_csv(source, str(tmp_path / "out.csv"), keyword_scorer, batch_size=2, progress=seen.append)
-  assert (report.rows, report.scored, report.unreadable) == (5, 3, 2)
-  assert report.problems == [f"{source}:3: expected 3 fields, found 2",
-                             f"{source}:5: byte 6 is not valid UTF-8; that row is skipped"]
-  assert "5 rows read, 3 scored, 2 not readable" in report.summary() and seen == [2]
-  rows = read_csv(tmp_path / "out.csv")
-  assert list(rows[0])[:6] == ["id", "message", "genre", "priority", "predicted", "related"]
-  assert len(rows[0]) == 6 + labels.NUM_CATEGORIES
-  assert [r["id"] for r in rows] == ["1", "3", "5"] and rows[0]["message"] == "We need water, fast"
-  assert rows[0]["predicted"] == "water;aid_related" and rows[1]["predicted"] == "search_and_rescue;aid_related"
-  assert rows[1]["priority"] == "1" and float(rows[0]["score_water"]) == pytest.approx(0.9)
-  assert rows[2]["message"] == ""  # an empty message gets the model's answer too (the export's rule)
-  assert not [p for p in os.listdir(tmp_path) if p.startswith(".scored-")]  # no temporary left
-
-
-@pytest.mark.parametrize("content, error", [
-    (b"", "the file is empty; expected a header line with a 'message' column"),
-    (b"id,text\n1,hello\n", r"in.csv:1: no 'message' column; found id, text"),
-    (b'id,"mess\x00age\n', r"in.csv:1: malformed CSV header"),
-])
-def test_a_file_that_cannot_be_scored_at_all_is_refused_and_nothing_is_written(tmp_path, content, error):
-  source = write_csv(tmp_path / "in.csv", content)
-  with pytest.raises(predict.InputError, match=error):
-    predict.score_csv(source, str(tmp_path / "out.csv"), keyword_scorer)
-  assert sorted(os.listdir(tmp_path)) == ["in.csv"]
-
-
 def test_the_local_scorer_gives_the_exports_own_answers(exported):
   _, path = exported
   texts = ["We need water and food", "", "fire in the market"]

@@ -73,4 +73,5 @@ def test_export_metadata_carries_the_training_report_and_data():
       records.LoadReport(source="d", format="two-file", rows=60, examples=60))
   assert through_json(metadata) == metadata and metadata.thresholds_by_category()["water"] == 0.5
   assert set(metadata.to_json()) == {"categories", "config", "checkpoint", "model_dir", "vocabulary_fingerprint",
-                                     "thresholds", "precision", "version", "refit", "exported", "report", "data"}
+                                     "thresholds", "precision", "version", "refit", "exported", "report", "data",
+                                     "unfinished"}

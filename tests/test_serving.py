@@ -126,10 +126,13 @@ def test_labels_use_the_tuned_thresholds_and_argmax_for_related(exported):
   out = tf.saved_model.load(path).signatures["serving_default"](text=tf.constant(MESSAGES))
   related = out["related_probabilities"].numpy()
   np.testing.assert_allclose(out["scores"].numpy()[:, 0], related[:, 1], rtol=1e-6)
-  np.testing.assert_array_equal(out["labels"].numpy()[:, 0], related.argmax(axis=1))
   thresholds = ckpt_lib.read_thresholds(model_dir)
-  np.testing.assert_array_equal(out["labels"].numpy()[:, 1:],
-                                (out["scores"].numpy()[:, 1:] >= thresholds[1:]).astype(int))
+  binary = (out["scores"].numpy()[:, 1:] >= thresholds[1:]).astype(int)
+  np.testing.assert_array_equal(out["labels"].numpy()[:, 1:], binary)
+  # related is the argmax, but never "no" beside a category (the data's rule, model.decide).
+  expected = np.where(binary.any(axis=1), np.maximum(related.argmax(axis=1), 1), related.argmax(axis=1))
+  np.testing.assert_array_equal(out["labels"].numpy()[:, 0], expected)
+  assert (binary.any(axis=1) & (related.argmax(axis=1) == 0)).any()  # the rule is exercised here
 
 
 def test_classify_signature_reads_tf_examples(exported):

@@ -18,6 +18,7 @@ from disaster_tf import evaluate
 from disaster_tf import labels
 from disaster_tf import predict
 from disaster_tf import records
+from disaster_tf import scorefile
 from disaster_tf import triage
 from tests.test_predict import keyword_scorer
 
@@ -113,7 +114,6 @@ def test_classify_answers_each_message_with_its_priority_and_scores(site):
     (b"not json", 400, 'request: expected JSON {"messages": ["...", ...]}'),
     (b'{"text": ["a"]}', 400, 'request: expected JSON {"messages"'),
     (b'{"messages": "water"}', 400, "messages: expected a list of strings"),
-    (b'{"messages": [1, 2]}', 400, "messages: expected a list of strings"),
     (json.dumps({"messages": ["a"] * (triage.MAX_MESSAGES + 1)}).encode(), 413, "is over the limit of 500 a request"),
     (json.dumps({"messages": ["x" * 5000]}).encode(), 413, "request: 5018 bytes is over the limit of 4000 bytes"),
 ])
@@ -217,7 +217,8 @@ def test_an_operator_classifies_uploads_filters_and_downloads_in_a_real_browser(
     assert len(shown) < 3 and all("water" in [c.text for c in r.find_elements(By.CSS_SELECTOR, ".chip")] for r in shown)
     select.find_element(By.CSS_SELECTOR, "option[value='']").click()
     upload = tmp_path / "incoming.csv"
-    upload.write_text("id,message\n7,Send water to the north road\n8,thank you\n9,earthquake in town\n")
+    upload.write_text('id,message\n7,Send water to the north road\n8,"=HYPERLINK(""http://x"")"\n'
+                      '9,earthquake in town\n')
     browser.find_element(By.ID, "upload").send_keys(str(upload))
     wait_for(browser, lambda: "3 scored" in browser.find_element(By.ID, "status").text, "the upload")
     browser.find_element(By.ID, "download").click()
@@ -226,6 +227,8 @@ def test_an_operator_classifies_uploads_filters_and_downloads_in_a_real_browser(
     with open(scored, encoding="utf-8", newline="") as f:
       downloaded = list(csv.DictReader(f))
     assert sorted(r["id"] for r in downloaded) == ["7", "8", "9"] and "score_water" in downloaded[0]
+    # A cell a spreadsheet would run is written as text, by the rule predict.py follows (scorefile.neutralise).
+    assert [r["message"] for r in downloaded if r["id"] == "8"] == [scorefile.neutralise('=HYPERLINK("http://x")')]
     browser.find_element(By.ID, "tab-model").click()
     assert browser.find_elements(By.CSS_SELECTOR, "#model svg.chart")  # the thresholds (and F1) as charts
     model_text = browser.find_element(By.ID, "model").text

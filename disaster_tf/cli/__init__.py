@@ -9,6 +9,7 @@ that `--help` answers at once.
 
 import functools
 import os
+import signal
 import sys
 from typing import Callable, Sequence, Type
 
@@ -25,6 +26,14 @@ USER_ERRORS = (ValueError, OSError, FloatingPointError)
 def prog() -> str:
   """The command's name as the user typed it (`train.py`, `disaster-train`, ...), for error messages."""
   return os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "disaster_tf"
+
+
+def exit_on_sigterm() -> None:
+  """Makes SIGTERM (a scheduler's stop, `kill`) unwind like Ctrl-C: `finally` blocks run, temporary files go.
+
+  The exit code is 128 + 15, as a shell reports a process ended by SIGTERM.
+  """
+  signal.signal(signal.SIGTERM, lambda signum, _: sys.exit(128 + signum))
 
 
 def fail(error: BaseException) -> None:

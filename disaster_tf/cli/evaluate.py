@@ -49,8 +49,11 @@ def main(argv):
   for name in ("output", "report"):
     value = getattr(FLAGS, name)
     output_dir = os.path.dirname(os.path.abspath(value)) if value is not None else None
-    if output_dir and not os.path.isdir(output_dir):  # found out now, before TensorFlow loads and evaluates
-      raise ValueError(f"--{name}={value}: {output_dir} is not a directory; create it first")  # cli.run says it
+    # Found out now, before TensorFlow loads and evaluates (cli.run says it).
+    if output_dir and not os.path.isdir(output_dir):
+      raise ValueError(f"--{name}={value}: {output_dir} is not a directory; create it first")
+    if value is not None and os.path.isdir(value):
+      raise ValueError(f"--{name}={value}: a directory; expected a file name")
   from disaster_tf import evaluate, labels, metrics  # pylint: disable=import-outside-toplevel
   evaluation, _ = evaluate.evaluate_export(FLAGS.export_dir, FLAGS.data, FLAGS.split, FLAGS.batch_size,
                                            FLAGS.text_field, FLAGS.report)

@@ -8,10 +8,18 @@ plain `id,message` all have one); any size streams through. The output keeps
 every input column and adds `priority` (1 is the most urgent: the rank of the
 message's most urgent category in the urgency order), `predicted` (its
 categories, most urgent first), `related` (no / yes / unsure) and one
-`score_<category>` per category. Rows that cannot be read are skipped and
-named (file and line) in the report printed at the end.
+`score_<category>` per category. Every cell a spreadsheet would run as a
+formula (starting with = + - @, a tab or a carriage return) gets a leading
+single quote.
+
+Exit codes: 0, every row scored; 1, nothing written (a bad argument or file,
+named); 3 (EXIT_SKIPPED_ROWS), the output is written but some rows could not
+be read: each is skipped, named by file and line in the report, and counted.
+The input is checked before the model loads, never replaced, and a stopped
+run (Ctrl-C, SIGTERM) leaves no file behind.
 """
 
+import sys
 
 from absl import app
 from absl import flags
@@ -21,6 +29,7 @@ from disaster_tf import cli
 from disaster_tf import client
 
 FLAGS = flags.FLAGS
+EXIT_SKIPPED_ROWS = 3  # the output holds every readable row; the others are named in the report
 
 
 def define_flags() -> None:
@@ -42,24 +51,33 @@ def define_model_flags() -> None:
 
 
 def make_scorer():
-  """The scorer FLAGS ask for, and the export's metadata when there is one (None over TF Serving)."""
+  """The scorer FLAGS ask for, and the loaded export when there is one (None over TF Serving)."""
   from disaster_tf import predict  # pylint: disable=import-outside-toplevel
   if bool(FLAGS.export_dir) == bool(FLAGS.serving_url):
     raise app.UsageError("give one of --export_dir (score in this process) or --serving_url (through TF Serving)")
   if FLAGS.export_dir:
-    return predict.local_scorer(FLAGS.export_dir), predict.model_summary(FLAGS.export_dir)
+    loaded = predict.load_export(FLAGS.export_dir)
+    return loaded.scorer, loaded
   return predict.serving_scorer(FLAGS.serving_url), None
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  from disaster_tf import predict  # pylint: disable=import-outside-toplevel
+  from disaster_tf import predict, scorefile  # pylint: disable=import-outside-toplevel
   order = predict.urgency_order(FLAGS.urgency)
-  scorer, _ = make_scorer()
-  report = predict.score_csv(FLAGS.input, FLAGS.output, scorer, order=order, batch_size=FLAGS.batch_size,
-                             progress=lambda n: logging.info("scored %d rows", n))
+  scorefile.check_job(FLAGS.input, FLAGS.output)  # before the model loads: a wrong path costs nothing
+  scorer, loaded = make_scorer()
+  if loaded is not None:
+    print(f"scoring with {loaded.path}", flush=True)
+  cli.exit_on_sigterm()  # a stopped run leaves no temporary file behind
+  report = scorefile.score_csv(FLAGS.input, FLAGS.output, scorer, order=order, batch_size=FLAGS.batch_size,
+                               progress=lambda n: logging.info("scored %d rows", n))
   print(f"{FLAGS.output}: {report.summary()}")
+  if report.unreadable:  # the output is written, but it is not the whole input: a nightly job must notice
+    print(f"{cli.prog()}: {report.unreadable} row(s) of {FLAGS.input} could not be read and are not in "
+          f"{FLAGS.output} (named above)", file=sys.stderr)
+    sys.exit(EXIT_SKIPPED_ROWS)
 
 
 def run() -> None:

@@ -25,6 +25,8 @@ def define_flags() -> None:
                       "(0.0.0.0 serves the network: put it behind the organisation's access control).")
   flags.DEFINE_integer("port", 8080, "Port to listen on (0: any free port).", lower_bound=0)
   flags.DEFINE_integer("max_upload_mb", 20, "Largest CSV upload, in MB (about 100k messages).", lower_bound=1)
+  flags.DEFINE_list("allowed_hosts", [], "More names the page may be reached by (the Host header), e.g. a "
+                    "reverse proxy's; its own address, and loopback names on 127.0.0.1, are always allowed.")
 
 
 def main(argv):
@@ -32,9 +34,12 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   from disaster_tf import predict, triage  # pylint: disable=import-outside-toplevel
   order = predict.urgency_order(FLAGS.urgency)
-  scorer, model = predict_cli.make_scorer()
-  server = triage.make_server(triage.TriageApp(scorer, model, order, max_upload_bytes=FLAGS.max_upload_mb << 20),
-                              FLAGS.host, FLAGS.port)
+  limits = {"order": order, "max_upload_bytes": FLAGS.max_upload_mb << 20}
+  if FLAGS.export_dir and not FLAGS.serving_url:  # a newer version under --export_dir is picked up, as TF Serving does
+    page = triage.TriageApp.for_export(FLAGS.export_dir, **limits)
+  else:
+    page = triage.TriageApp(predict_cli.make_scorer()[0], None, **limits)
+  server = triage.make_server(page, FLAGS.host, FLAGS.port, FLAGS.allowed_hosts)
   host, port = server.server_address[:2]
   print(f"triage page on http://{host}:{port}/ (Ctrl-C stops it)", flush=True)
   try:

@@ -33,6 +33,18 @@ async function loadModel() {
   drawModel();
 }
 
+// The server picks up a newer export under --export_dir (as TF Serving does): after each batch of answers the
+// page asks which model gave them, and says so when it changed.
+async function checkModel() {
+  const before = state.model.about.path;
+  const response = await fetch("/api/model");
+  if (!response.ok) return "";
+  state.model = await response.json();
+  if (state.model.about.path === before) return "";
+  drawModel();
+  return ` Now scored by export version ${state.model.about.export_version} (${state.model.about.path}).`;
+}
+
 async function classifyPasted() {
   const lines = $("messages").value.split("\n").filter((l) => l.trim() !== "");
   if (!lines.length) { setStatus("Paste at least one message.", true); return; }
@@ -53,7 +65,9 @@ async function classifyPasted() {
     setStatus(`Scored ${state.items.length} of ${lines.length} messages…`);
   }
   progress.hidden = true;
-  setStatus(`Scored ${state.items.length} messages.`);
+  const failed = state.items.filter((item) => item.error).length;
+  setStatus(`Scored ${state.items.length - failed} messages` + (failed ? `; ${failed} could not be scored.` : ".") +
+            await checkModel(), failed > 0);
   render();
 }
 
@@ -89,7 +103,8 @@ async function uploadFile(file) {
     if (done) break;
   }
   progress.hidden = true;
-  setStatus(last ? `${file.name}: ${last.report}` : `${file.name}: the answer stopped early`, !last || last.unreadable > 0);
+  setStatus((last ? `${file.name}: ${last.report}` : `${file.name}: the answer stopped early`) + await checkModel(),
+            !last || last.unreadable !== 0);
   render();
 }
 
@@ -112,7 +127,9 @@ function render() {
     tr.appendChild(el("td", {}, item.predicted.length ? item.predicted[0] : "—"));
     tr.appendChild(el("td", { class: "message" }, item.row.message));
     const cats = el("td", { class: "categories" });
-    if (!item.predicted.length) cats.appendChild(el("span", { class: "none" }, "none"));
+    if (item.error) cats.appendChild(el("span", { class: "chip error" }, `not scored: ${item.error}`));
+    else if (item.unread) cats.appendChild(el("span", { class: "chip urgent" }, "model could not read it: read it yourself"));
+    else if (!item.predicted.length) cats.appendChild(el("span", { class: "none" }, "none"));
     for (const c of item.predicted) cats.appendChild(el("span", { class: urgent.has(c) ? "chip urgent" : "chip" }, c));
     if (item.related === "unsure") cats.appendChild(el("span", { class: "chip" }, "related: unsure"));
     tr.appendChild(cats);
@@ -147,6 +164,7 @@ function scoreBars(scores, thresholds, predicted) {
 function toggleDetail(tr, item) {
   const next = tr.nextElementSibling;
   if (next && next.classList.contains("detail")) { next.remove(); return; }
+  if (item.error) return;
   const detail = el("tr", { class: "detail" });
   const td = el("td", { colspan: "4" });
   td.appendChild(scoreBars(item.scores, state.model.thresholds, item.predicted));
@@ -155,8 +173,11 @@ function toggleDetail(tr, item) {
 }
 
 function csvField(value) {
-  const text = String(value);
-  return /[",\r\n]/.test(text) || /^[=+\-@\t]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+  // A cell a spreadsheet would run as a formula gets a leading single quote (OWASP): the server's rule and
+  // characters (scorefile.FORMULA_TRIGGERS), the same as predict.py's.
+  let text = String(value);
+  if (text && state.model.formula_triggers.includes(text[0])) text = "'" + text;
+  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 
 function download() {
@@ -202,8 +223,19 @@ function drawModel() {
   const m = state.model, about = m.about || {};
   const config = m.config.model || {}, train = m.config.train || {};
   info.appendChild(el("p", {}, `Model: ${config.architecture || "unknown"}, reading ` +
-    `${(train.text_fields || ["message"]).join(" and ")}; exported ${about.exported || "(date unknown)"} by ` +
+    `${(train.text_fields || ["message"]).join(" and ")}; export version ${about.export_version ?? "?"} ` +
+    `(${about.path || "through TF Serving"}), exported ${about.exported || "(date unknown)"} by ` +
     `disaster_tf ${about.version || "?"}, computing in ${about.precision || "float32"}.`));
+  for (const old of about.history || []) {
+    info.appendChild(el("p", {}, `Replaced export version ${old.version} at ${old.replaced}.`));
+  }
+  if (about.reload_error) {
+    info.appendChild(el("p", { class: "error" }, `A newer export could not be loaded: ${about.reload_error}`));
+  }
+  if (about.unfinished) {
+    info.appendChild(el("p", { class: "error" }, "Unfinished: this model was exported before its training " +
+      "finished; it has no validation report and its thresholds are not tuned."));
+  }
   const report = m.report;
   if (report) {
     info.appendChild(el("h2", {}, `Validation: ${report.examples} messages the model never trained on`));
