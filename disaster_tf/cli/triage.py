@@ -5,7 +5,10 @@
 
 The page, its script and its style sheet are served by this process (nothing
 from the network), so it works offline. It binds 127.0.0.1 unless --host says
-otherwise; requests and uploads are size-limited. Stop it with Ctrl-C.
+otherwise, answers only requests whose Host names it (--allowed_hosts adds a
+reverse proxy's name), and limits requests and uploads. With --export_dir a
+base directory, a newer version that appears there is loaded and used (the
+Model tab says when). Stop it with Ctrl-C.
 """
 
 
