@@ -196,7 +196,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
     except RequestError as e:
       self._json(e.status, {"error": str(e)})
     except TimeoutError:
-      self._json(408, {"error": f"request: nothing arrived for {self.app.timeout:g} seconds; send it again"})
+      if not self._started:  # a stream under way: its reader has gone quiet, the connection just closes
+        self._json(408, {"error": f"request: nothing arrived for {self.app.timeout:g} seconds; send it again"})
     except Exception as e:  # pylint: disable=broad-except  # a defect: say so, and keep serving the others
       logging.exception("request %s failed", self.path)
       if self._started:  # an upload's stream has begun: its last line says what happened
