@@ -7,6 +7,8 @@ Modules, one job each (each imports only modules above it: no cycles; the lint s
   metrics     per-category precision / recall / F1, the summary scores, threshold tuning
   textfiles   what a user's text file must be (UTF-8), and a sentence naming what it is instead
   data        labelled messages on disk (Examples), the id split, the tf.data pipeline
+  decisions   operators' decisions in SQLite (WAL, schema version); the data with them applied
+  sampling    active learning: which undecided messages teach the model most (uncertainty, diversity)
   csv_data    reading both labelled CSV formats into a text spool, every row validated
   text        in-graph standardisation and the word-id TextVectorization layer
   lexicon     words of the originals paired with English words; in-graph expansion

@@ -112,6 +112,7 @@ class TrainConfig:
   text_fields: Tuple[str, ...] = ("message",)  # bench/quality.py measures both
   # With originals: how many times each training original is read per epoch (its translation: once).
   original_copies: int = 1  # configs/multilingual.flags reads 2 (bench/quality.py, section "languages")
+  decisions: str = ""  # an operators' decisions file (SQLite, the triage page's --db), applied over --data
   validation_fraction: float = 0.15  # ~3,500 messages: enough positives to score most categories
   # Carved from the rest: picks the best epoch and tunes per-category thresholds,
   # so that the validation split that is reported is never used to choose anything.

@@ -20,6 +20,7 @@ from absl import logging
 from disaster_tf import config as config_lib
 from disaster_tf import csv_data
 from disaster_tf import data
+from disaster_tf import decisions as decisions_lib
 from disaster_tf import features
 from disaster_tf import lexicon as lexicon_lib
 from disaster_tf import losses
@@ -79,6 +80,27 @@ class RunInputs:
     return getattr(self.splits, self.selection_name)
 
 
+def with_decisions(train_config: config_lib.TrainConfig, scratch: str) -> str:
+  """--data with the operators' decisions applied, written in `scratch`; the run's fingerprint then counts them.
+
+  Raises:
+    decisions.StoreError: no decisions file there, or one that cannot be read; --data that is not two-file.
+  """
+  tc = train_config
+  if not os.path.isfile(tc.decisions):
+    raise decisions_lib.StoreError(f"--decisions={tc.decisions}: no such file (the triage page's --db)")
+  store = decisions_lib.Store(tc.decisions)
+  merged = os.path.join(scratch, "data-with-decisions")
+  applied, overridden = decisions_lib.merged_data(tc.data, store, merged)
+  decided = sorted(store.standing())
+  side = data.split_ids(decided, tc.validation_fraction, tc.tune_fraction, tc.split_seed)
+  # A decided message keeps its id's side: one in validation is reported on, never trained on (said here).
+  logging.info("decisions: %d from %s (%d override --data's labels); by id hash %d train, %d tune, %d "
+               "validation", applied, tc.decisions, overridden, *(int((side == s).sum()) for s in
+                                                                  (data.TRAIN, data.TUNE, data.VALIDATION)))
+  return merged
+
+
 def prepare(config: config_lib.Config, scratch: str,
             vocabularies: Optional[features.Vocabularies] = None) -> RunInputs:
   """Loads, splits, checks and vectorises a run's data.
@@ -94,7 +116,8 @@ def prepare(config: config_lib.Config, scratch: str,
     ValueError: a split the loop cannot use (too small, or empty).
   """
   tc = config.train
-  examples, load_report = csv_data.load(tc.data, scratch, tc.text_fields)
+  path = with_decisions(tc, scratch) if tc.decisions else tc.data
+  examples, load_report = csv_data.load(path, scratch, tc.text_fields)
   logging.info("data: %s", load_report.summary())
   splits, languages = _split_languages(data.split(examples, tc))
   logging.info("split by id hash: %d train, %d tune, %d validation", *map(len, splits))

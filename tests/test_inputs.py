@@ -1,5 +1,6 @@
 """A run's first phase alone: data, splits, checks, vocabulary, weights, vectorised caches."""
 
+import dataclasses
 import os
 
 import numpy as np
@@ -7,6 +8,7 @@ import pytest
 import tensorflow as tf
 
 from disaster_tf import data
+from disaster_tf import decisions
 from disaster_tf import features
 from disaster_tf import inputs
 from disaster_tf import labels
@@ -106,3 +108,27 @@ def test_original_copies_reads_each_training_original_that_many_times_an_epoch(t
     # What is read again is the originals: the labels add up to theirs, repeated.
     np.testing.assert_array_equal(read.sum(0), train.labels.sum(0) + (copies - 1) * originals.labels.sum(0))
     assert run.steps_per_epoch == len(read) // config.train.batch_size
+
+
+def test_decisions_override_the_data_keep_their_side_and_count_in_the_fingerprint(tmp_path):
+  rows = fixtures.synthetic_rows(160)
+  fixtures.write_two_file(tmp_path / "d", rows)
+  config = fixtures.tiny_config(str(tmp_path / "d"))
+  side = dict(zip((r["id"] for r in rows), data.split_ids([r["id"] for r in rows], 0.25, 0.1, "disaster_tf")))
+  trained = next(r for r in rows if side[r["id"]] == data.TRAIN)
+  held_out = next(r for r in rows if side[r["id"]] == data.VALIDATION)
+  store = decisions.Store(str(tmp_path / "d.db"))
+  for row in (trained, held_out):
+    store.record(decisions.Decision(row["id"], row["message"], (1,) * 36, "ana"))
+  (tmp_path / "s1").mkdir()
+  (tmp_path / "s2").mkdir()
+  plain = inputs.prepare(config, str(tmp_path / "s1"))
+  decided = inputs.prepare(dataclasses.replace(config, train=dataclasses.replace(
+      config.train, decisions=str(tmp_path / "d.db"))), str(tmp_path / "s2"))
+  assert decided.load_report.fingerprint != plain.load_report.fingerprint  # a resume would be refused
+  train_labels = dict(zip(decided.splits.train.ids, decided.splits.train.labels.tolist()))
+  assert train_labels[trained["id"]] == [1] * 36  # the decision overrides the data's labels
+  assert held_out["id"] in decided.splits.validation.ids  # a decided validation message stays in validation
+  assert held_out["id"] not in train_labels
+  with pytest.raises(decisions.StoreError, match="--decisions=.*nowhere.db: no such file"):
+    inputs.with_decisions(dataclasses.replace(config.train, decisions=str(tmp_path / "nowhere.db")), str(tmp_path))

@@ -52,6 +52,9 @@ def _define_data_flags(fv: flags.FlagValues) -> None:
          "directory again resumes the run.", required=True)
   string("data", t.data, "A two-file data directory or one wide-format CSV file; the default is the shared "
          "data beside the checkout, relative to the working directory.")
+  string("decisions", t.decisions, "Operators' decisions (the triage page's --db file): each overrides the "
+         "labels of its message in --data (a two-file directory), or adds the message; decided messages keep "
+         "their id's side of the split.")
   flags.DEFINE_list("text_fields", list(t.text_fields), "message, or message,original: also train on each "
                     "message as it was sent (mostly Haitian Creole), a second example with the same labels and "
                     "always on its translation's side of the split.", flag_values=fv)

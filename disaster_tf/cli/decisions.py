@@ -1,0 +1,54 @@
+"""Operators' decisions (the triage page's --db file): list them, export them as labelled data, undo one.
+
+  disaster-decisions --db=decisions.db                          # what stands, by message
+  disaster-decisions --db=decisions.db --export_dir=decided/    # the two-file CSV format (joins --data)
+  disaster-decisions --db=decisions.db --undo=17                # decision 17 no longer stands (it is kept)
+
+To train on them with a data set, `train.py --decisions=decisions.db` applies
+them over --data: a decision overrides the data's labels of its message.
+"""
+
+import os
+
+from absl import app
+from absl import flags
+
+from disaster_tf import cli
+
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+  """Defines the command's flags (called under __main__ only)."""
+  flags.DEFINE_string("db", None, "The decisions file (SQLite).", required=True)
+  flags.DEFINE_string("export_dir", None, "Write the standing decisions here in the two-file CSV format.")
+  flags.DEFINE_integer("undo", None, "Undo the decision with this id (it stays in the file, no longer standing).")
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  from disaster_tf import decisions, labels  # pylint: disable=import-outside-toplevel
+  if not os.path.isfile(FLAGS.db):
+    raise FileNotFoundError(f"--db={FLAGS.db}: no such file")
+  store = decisions.Store(FLAGS.db)
+  if FLAGS.undo is not None:
+    if not store.undo(FLAGS.undo):
+      raise ValueError(f"--undo={FLAGS.undo}: no standing decision has that id")
+    print(f"decision {FLAGS.undo} undone")
+  if FLAGS.export_dir:
+    print(f"{decisions.export_csv(store, FLAGS.export_dir)} decision(s) written to {FLAGS.export_dir}")
+    return
+  for d in store.standing().values():
+    decided = [c for c, v in zip(labels.CATEGORIES, d.labels) if v and c != "related"]
+    print(f"{d.decision_id}\t{d.decided_at}\t{d.operator}\t{d.message_id}\t{';'.join(decided) or '-'}\t"
+          f"{d.message[:60]}")
+
+
+def run() -> None:
+  """`disaster-decisions`."""
+  cli.run(define_flags, main, __doc__)
+
+
+if __name__ == "__main__":
+  run()

@@ -1,0 +1,98 @@
+"""Which undecided messages an operator should decide first to teach the model most: active learning.
+
+Uncertainty sampling over the 36 heads (Munro, *Human-in-the-Loop Machine
+Learning*, ch. 3), measured against thresholds rather than 0.5, since each
+head decides at its own tuned threshold. For head c, a message's signed margin
+is d_c = (p_c - t_c) / (t_c if p_c < t_c else 1 - t_c), in [-1, 1]: 0 on the
+threshold, +-1 at certainty. The methods:
+
+  margin       1 - min_c |d_c|: the head closest to flipping decides (least margin);
+  entropy      the mean binary entropy of q_c = (1 + d_c) / 2 over the heads;
+  rare_margin  max_c w_c (1 - |d_c|), w_c = (min positives / positives_c) ** 0.5: least
+               margin, weighted towards the categories with the fewest training examples.
+
+`bench/active.py` measures them against random choice (BENCHMARKS.md, "Learning
+from operators"); DEFAULT_METHOD is the one chosen there. `diverse_top` then
+takes the most useful messages but never two near-copies (the data has many
+repeated appeals), so the top of the queue is not one message fifty times.
+A message with no token (all scores exactly 0: the model reads nothing in it)
+gets the lowest usefulness: it teaches the model nothing it can read.
+
+NumPy only: the page's server and the benchmark share it without TensorFlow.
+"""
+
+import re
+from typing import List, Optional, Sequence
+
+import numpy as np
+
+METHODS = ("margin", "entropy", "rare_margin")
+DEFAULT_METHOD = "margin"
+NEAR_COPY = 0.7  # token-set Jaccard similarity from which two messages count as copies of one
+_WORD = re.compile(r"[^\W\d_]+")
+
+
+def signed_margins(scores: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+  """[N, C] in [-1, 1]: each score's distance to its head's threshold, 0 on it, +-1 at certainty."""
+  scores, thresholds = np.asarray(scores, np.float64), np.asarray(thresholds, np.float64)[np.newaxis, :]
+  below = scores < thresholds
+  scale = np.where(below, thresholds, 1.0 - thresholds)
+  return np.clip((scores - thresholds) / np.maximum(scale, 1e-9), -1.0, 1.0)
+
+
+def usefulness(scores: np.ndarray, thresholds: np.ndarray, method: str = DEFAULT_METHOD,
+               positives: Optional[np.ndarray] = None) -> np.ndarray:
+  """[N] how much deciding each message would teach the model (higher first), by `method`.
+
+  Args:
+    scores: [N, C] probabilities (the export's `scores`).
+    thresholds: [C] the heads' decision thresholds.
+    method: one of METHODS.
+    positives: [C] training positives per head (rare_margin only; 0 counts as 1).
+
+  Raises:
+    ValueError: an unknown method, or rare_margin without positives.
+  """
+  if method not in METHODS:
+    raise ValueError(f"method={method!r}: expected one of {', '.join(METHODS)}")
+  margins = np.abs(signed_margins(scores, thresholds))
+  if method == "margin":
+    useful = 1.0 - margins.min(axis=1)
+  elif method == "entropy":
+    q = np.clip((1.0 + signed_margins(scores, thresholds)) / 2.0, 1e-9, 1 - 1e-9)
+    useful = (-(q * np.log2(q) + (1 - q) * np.log2(1 - q))).mean(axis=1)
+  else:
+    if positives is None:
+      raise ValueError("method='rare_margin' needs the training positives per category")
+    counts = np.maximum(np.asarray(positives, np.float64), 1.0)
+    weights = np.sqrt(counts.min() / counts)
+    useful = (weights[np.newaxis, :] * (1.0 - margins)).max(axis=1)
+  unread = ~np.asarray(scores).any(axis=1)
+  return np.where(unread, -1.0, useful)
+
+
+def words(text: str) -> frozenset:
+  """The lower-cased words of a message, for telling near-copies apart."""
+  return frozenset(_WORD.findall(text.lower()))
+
+
+def diverse_top(useful: np.ndarray, texts: Sequence[str], k: int, near_copy: float = NEAR_COPY) -> List[int]:
+  """The indices of the `k` most useful messages, most useful first, skipping near-copies of one already taken.
+
+  Args:
+    useful: [N] usefulness (`usefulness`).
+    texts: [N] the messages.
+    k: how many to take (fewer if the rest are all near-copies).
+    near_copy: the Jaccard similarity of word sets from which a message counts as a copy.
+  """
+  taken: List[int] = []
+  kept: List[frozenset] = []
+  for i in np.argsort(-np.asarray(useful), kind="stable"):
+    if len(taken) == k:
+      break
+    mine = words(texts[i])
+    if any(len(mine & other) >= near_copy * len(mine | other) for other in kept if mine or other):
+      continue
+    taken.append(int(i))
+    kept.append(mine)
+  return taken
