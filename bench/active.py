@@ -51,6 +51,8 @@ def define_flags() -> None:
   flags.DEFINE_list("train_flags", ["--epochs=10"], "Flags added to every training (the same for every method); "
                     "10 of the flagfile's 30 cosine epochs keep ~100 trainings within an hour on 2 cores.")
   flags.DEFINE_bool("write", True, "Write BENCHMARKS.md's section and docs/active.svg.")
+  flags.DEFINE_list("from_results", [], "Instead of simulating, merge these results.json files (runs of other "
+                    "methods with the same seeds: random's choices depend only on the seed) and report them.")
 
 
 class Raw:
@@ -150,6 +152,8 @@ def simulate(raw: Raw, seed: int, side_of: Dict[str, int], rare: Sequence[str]) 
 def main(argv):
   del argv
   f = flags.FLAGS
+  if f.from_results:
+    return finish(*merged(f.from_results), write=f.write)
   raw = Raw(f.data)
   tc = common.config_from_flagfile(FLAGFILE).train
   side = data_lib.split_ids(raw.ids, tc.validation_fraction, tc.tune_fraction, tc.split_seed)
@@ -160,9 +164,26 @@ def main(argv):
   results = {int(s): simulate(raw, int(s), side_of, rare) for s in f.seeds}
   with open(os.path.join(f.out, "results.json"), "w", encoding="utf-8") as out:
     json.dump({"rare": rare, "results": results}, out)
+  if "random" in f.methods:
+    finish(results, rare, write=f.write)
+
+
+def merged(paths: Sequence[str]):
+  """(results, rare) of several results.json files, their methods side by side (the first file's first)."""
+  results, rare = {}, None
+  for path in paths:
+    with open(path, encoding="utf-8") as f:
+      body = json.load(f)
+    rare = rare or body["rare"]
+    for seed, curves in body["results"].items():
+      results.setdefault(int(seed), {}).update(curves)
+  return results, rare
+
+
+def finish(results: Dict, rare: Sequence[str], write: bool) -> None:
   text = report(results, rare)
   print(text)
-  if f.write:
+  if write:
     write_plot(results)
     common.write_section("active", "Learning from operators", text)
 

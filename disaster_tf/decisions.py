@@ -34,7 +34,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from disaster_tf import labels
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 MESSAGES_FILE = "disaster_messages.csv"  # the two-file format (csv_data reads it)
 CATEGORIES_FILE = "disaster_categories.csv"
 GENRE = "direct"  # a decided message the data lacks was sent to the operators: the data's `direct` genre
@@ -54,6 +54,16 @@ MIGRATIONS = (
       undone_at TEXT                 -- set when the decision is undone: it then no longer stands
     );
     CREATE INDEX decisions_by_message ON decisions (message_id, decision_id);
+    """,
+    # 2: the review queue, messages waiting for a decision (pasted, uploaded, or scored by predict.py --db)
+    """
+    CREATE TABLE queue (
+      message_id TEXT PRIMARY KEY,
+      message TEXT NOT NULL,
+      result TEXT NOT NULL,          -- JSON: the model's answer when it was queued (scores, labels, predicted)
+      model_version TEXT,
+      queued_at TEXT NOT NULL
+    );
     """,
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION
@@ -158,6 +168,26 @@ class Store:
       cursor = connection.execute("UPDATE decisions SET undone_at = ? WHERE decision_id = ? AND undone_at IS NULL",
                                   (now, decision_id))
     return cursor.rowcount == 1
+
+  def enqueue(self, items: Sequence[Tuple[str, str, Dict]], model_version: Optional[str] = None) -> None:
+    """Adds (message id, message, the scorer's result) to the review queue in one transaction (again: rescored)."""
+    now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    with self._connect() as connection:
+      connection.execute("BEGIN IMMEDIATE")
+      connection.executemany(
+          "INSERT INTO queue (message_id, message, result, model_version, queued_at) VALUES (?, ?, ?, ?, ?) "
+          "ON CONFLICT (message_id) DO UPDATE SET message = excluded.message, result = excluded.result, "
+          "model_version = excluded.model_version",
+          [(i, text, json.dumps(result), model_version, now) for i, text, result in items])
+      connection.execute("COMMIT")
+
+  def undecided(self) -> List[Tuple[str, str, Dict]]:
+    """The queued messages without a standing decision: (message id, message, the scorer's result), oldest first."""
+    with self._connect() as connection:
+      rows = connection.execute(
+          "SELECT message_id, message, result FROM queue WHERE message_id NOT IN (SELECT message_id FROM "
+          "decisions WHERE undone_at IS NULL) ORDER BY queued_at, message_id").fetchall()
+    return [(i, text, json.loads(result)) for i, text, result in rows]
 
   def history(self, message_id_: str) -> List[Decision]:
     """Every decision of one message, undone ones included, oldest first."""

@@ -9,7 +9,9 @@ threshold, +-1 at certainty. The methods:
   margin       1 - min_c |d_c|: the head closest to flipping decides (least margin);
   entropy      the mean binary entropy of q_c = (1 + d_c) / 2 over the heads;
   rare_margin  max_c w_c (1 - |d_c|), w_c = (min positives / positives_c) ** 0.5: least
-               margin, weighted towards the categories with the fewest training examples.
+               margin, weighted towards the categories with the fewest training examples;
+  rare_positive  max_c w_c min(p_c / t_c, 1): the likeliest positives of the rare
+               categories (not uncertainty: it seeks the examples the rare heads lack).
 
 `bench/active.py` measures them against random choice (BENCHMARKS.md, "Learning
 from operators"); DEFAULT_METHOD is the one chosen there. `diverse_top` then
@@ -26,7 +28,7 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
-METHODS = ("margin", "entropy", "rare_margin")
+METHODS = ("margin", "entropy", "rare_margin", "rare_positive")
 DEFAULT_METHOD = "margin"
 NEAR_COPY = 0.7  # token-set Jaccard similarity from which two messages count as copies of one
 _WORD = re.compile(r"[^\W\d_]+")
@@ -48,10 +50,10 @@ def usefulness(scores: np.ndarray, thresholds: np.ndarray, method: str = DEFAULT
     scores: [N, C] probabilities (the export's `scores`).
     thresholds: [C] the heads' decision thresholds.
     method: one of METHODS.
-    positives: [C] training positives per head (rare_margin only; 0 counts as 1).
+    positives: [C] training positives per head (the rare_ methods only; 0 counts as 1).
 
   Raises:
-    ValueError: an unknown method, or rare_margin without positives.
+    ValueError: an unknown method, or a rare_ method without positives.
   """
   if method not in METHODS:
     raise ValueError(f"method={method!r}: expected one of {', '.join(METHODS)}")
@@ -63,10 +65,14 @@ def usefulness(scores: np.ndarray, thresholds: np.ndarray, method: str = DEFAULT
     useful = (-(q * np.log2(q) + (1 - q) * np.log2(1 - q))).mean(axis=1)
   else:
     if positives is None:
-      raise ValueError("method='rare_margin' needs the training positives per category")
+      raise ValueError(f"method={method!r} needs the training positives per category")
     counts = np.maximum(np.asarray(positives, np.float64), 1.0)
-    weights = np.sqrt(counts.min() / counts)
-    useful = (weights[np.newaxis, :] * (1.0 - margins)).max(axis=1)
+    weights = np.sqrt(counts.min() / counts)[np.newaxis, :]
+    if method == "rare_margin":
+      useful = (weights * (1.0 - margins)).max(axis=1)
+    else:
+      ratio = np.asarray(scores, np.float64) / np.maximum(np.asarray(thresholds, np.float64), 1e-9)[np.newaxis, :]
+      useful = (weights * np.minimum(ratio, 1.0)).max(axis=1)
   unread = ~np.asarray(scores).any(axis=1)
   return np.where(unread, -1.0, useful)
 

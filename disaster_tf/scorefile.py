@@ -222,8 +222,11 @@ def check_job(input_path: str, output_path: str, text_column: str = predict.TEXT
 
 def score_csv(input_path: str, output_path: str, scorer: predict.Scorer, *, order: Sequence[str] = predict.URGENCY,
               text_column: str = predict.TEXT_COLUMN, batch_size: int = predict.BATCH,
-              progress: Optional[Callable[[int], None]] = None) -> ScoreReport:
+              progress: Optional[Callable[[int], None]] = None,
+              observe: Optional[Callable[[Dict[str, str], Dict], None]] = None) -> ScoreReport:
   """Scores every readable row of `input_path` into `output_path` (written whole, then renamed into place).
+
+  `observe(row, result)` sees each scored row (predict.py --db queues them for review).
 
   Returns:
     What was read, scored and skipped: a report with `unreadable` > 0 means the output is not the whole input.
@@ -243,6 +246,8 @@ def score_csv(input_path: str, output_path: str, scorer: predict.Scorer, *, orde
       answer = predict.ranked(result, order, row[text_column])
       writer.writerow([neutralise(c) for c in [row[h] for h in header] + predict.scored_values(answer)])
       report.scored += 1
+      if observe:
+        observe(row, result)
       if progress and report.scored % batch_size == 0:
         progress(report.scored)
   return report

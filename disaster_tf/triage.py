@@ -36,7 +36,9 @@ from absl import logging
 
 from disaster_tf import labels
 from disaster_tf import predict
+from disaster_tf import decisions
 from disaster_tf import records
+from disaster_tf import review
 from disaster_tf import scorefile
 
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
@@ -84,6 +86,7 @@ class TriageApp:
     self.loaded: Optional[predict.LoadedExport] = None
     self.history: List[Dict] = []  # the versions replaced: {"version", "replaced"} (UTC), newest last
     self.reload_error: Optional[str] = None
+    self.decisions: Optional[review.DecisionsApi] = None  # --db: operators' decisions are saved
     self._checked = time.monotonic()
     self._reloading = threading.Lock()
 
@@ -135,13 +138,22 @@ class TriageApp:
             "formula_triggers": list(scorefile.FORMULA_TRIGGERS),  # the download's cells get scorefile's rule
             "thresholds": m.thresholds_by_category() if m else {}, "config": m.config if m else {},
             "report": m.report.to_json() if m and m.report else None, "about": about,
-            "max_messages": MAX_MESSAGES, "max_upload_bytes": self.max_upload_bytes}
+            "max_messages": MAX_MESSAGES, "max_upload_bytes": self.max_upload_bytes,
+            "decisions": self.decisions is not None,
+            "operators_required": bool(self.decisions and self.decisions.operators)}
 
   def result(self, row: Dict[str, str], result: Dict) -> Dict:
     """One message's answer for the page: its input row, `predict.ranked` in this app's urgency order, and the
     cells of `predict.SCORED_COLUMNS` (`scored`) that the page's CSV download writes."""
-    answer = predict.ranked(result, self.order, row.get(predict.TEXT_COLUMN, ""))
-    return {"row": row, **answer, "scored": predict.scored_values(answer), "error": None}
+    text = row.get(predict.TEXT_COLUMN, "")
+    answer = predict.ranked(result, self.order, text)
+    return {"row": row, **answer, "scored": predict.scored_values(answer), "error": None,
+            "message_id": decisions.message_id(text, row.get("id"))}
+
+  def enqueue(self, pairs) -> None:
+    """With --db, queues scored (row, result) pairs for the Review tab."""
+    if self.decisions is not None and pairs:
+      self.decisions.enqueue(pairs, str(self.loaded.version) if self.loaded else None)
 
   def failed(self, row: Dict[str, str], error: str) -> Dict:
     """The answer for a line that could not be scored: the same fields, no category, and the reason."""
@@ -193,7 +205,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
       self._check_host()
       self.app.refresh()
       serve()
-    except RequestError as e:
+    except (RequestError, review.Refused) as e:
       self._json(e.status, {"error": str(e)})
     except TimeoutError:
       if not self._started:  # a stream under way: its reader has gone quiet, the connection just closes
@@ -217,6 +229,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
     path = self.path.split("?", 1)[0]
     if path == "/api/model":
       return self._json(200, self.app.model_info())
+    if path == "/api/decided":
+      return self._json(200, {"decided": self._decisions().decided()})
+    if path == "/api/queue":
+      return self._json(200, review.answer_queue(self._decisions(), self.app, self.path))
     name = "index.html" if path in ("/", "/index.html") else ""
     if path.startswith("/static/"):
       name = path[len("/static/"):]
@@ -232,7 +248,21 @@ class Handler(http.server.BaseHTTPRequestHandler):
       return self._classify()
     if self.path == "/api/upload":
       return self._upload()
-    raise RequestError(404, f"{self.path}: no such endpoint (POST /api/classify or /api/upload)")
+    if self.path in ("/api/decide", "/api/undo"):
+      return self._decide()
+    raise RequestError(404, f"{self.path}: no such endpoint (POST /api/classify, /api/upload, /api/decide or "
+                            "/api/undo)")
+
+  def _decisions(self) -> review.DecisionsApi:
+    if self.app.decisions is None:
+      raise RequestError(404, "decisions are not kept by this page: start it with --db=FILE")
+    return self.app.decisions
+
+  def _decide(self) -> None:
+    """/api/decide and /api/undo (review.answer_decision)."""
+    api = self._decisions()
+    body = self._body(self.app.max_request_bytes, "request")
+    self._json(200, review.answer_decision(api, self.app, self.path, self.headers.get("Authorization"), body))
 
   def _body(self, limit: int, what: str) -> bytes:
     """The request's body, of exactly the length its one well-formed Content-Length header announces."""
@@ -277,7 +307,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
       raise RequestError(413, f"messages: {len(messages)} is over the limit of {MAX_MESSAGES} a request")
     errors = [_message_error(i, m) for i, m in enumerate(messages)]
     good = [m for m, e in zip(messages, errors) if e is None]
-    scored = iter(self.app.score(good))
+    answers = self.app.score(good)
+    self.app.enqueue([({"message": m}, r) for m, r in zip(good, answers)])
+    scored = iter(answers)
     self._json(200, {"results": [self.app.result({"message": m}, next(scored)) if e is None
                                  else self.app.failed({"message": m if isinstance(m, str) else json.dumps(m)}, e)
                                  for m, e in zip(messages, errors)]})
@@ -298,9 +330,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
     self.end_headers()
     self._started = True
     self._line({"columns": header})
+    scored = []
     for row, result in predict.score_rows(rows, self.app.score):
       self._line(self.app.result(row, result))
       report.scored += 1
+      scored.append((row, result))
+      if len(scored) == predict.BATCH:
+        self.app.enqueue(scored)
+        scored = []
+    self.app.enqueue(scored)
     self._line({"report": report.summary(), "unreadable": report.unreadable})
 
   def _line(self, value) -> None:

@@ -62,7 +62,8 @@ def test_the_file_is_wal_with_a_schema_version_and_a_newer_one_is_refused(tmp_pa
   assert connection.execute("PRAGMA user_version").fetchone()[0] == decisions.SCHEMA_VERSION
   connection.execute(f"PRAGMA user_version = {decisions.SCHEMA_VERSION + 1}")
   connection.close()
-  with pytest.raises(decisions.StoreError, match=r"d.db: schema version 2 is newer than this disaster_tf's \(1\)"):
+  with pytest.raises(decisions.StoreError, match=rf"d.db: schema version {decisions.SCHEMA_VERSION + 1} is newer than "
+                                                rf"this disaster_tf's \({decisions.SCHEMA_VERSION}\)"):
     decisions.Store(path)
   (tmp_path / "text.db").write_text("not a database" * 100)
   with pytest.raises(decisions.StoreError, match="text.db: not a decisions database"):
@@ -140,3 +141,18 @@ def test_the_command_lists_exports_and_undoes(tmp_path):
   missing = subprocess.run([sys.executable, "-m", "disaster_tf.cli.decisions", f"--db={tmp_path / 'no.db'}"],
                            cwd=ROOT, capture_output=True, text=True, timeout=60)
   assert missing.returncode == 1 and "no.db: no such file" in missing.stderr and not (tmp_path / "no.db").exists()
+
+
+def test_a_file_of_the_first_schema_is_migrated_and_keeps_its_decisions(tmp_path):
+  path = str(tmp_path / "d.db")
+  connection = sqlite3.connect(path)
+  connection.executescript(decisions.MIGRATIONS[0] + "; PRAGMA user_version = 1;")
+  connection.execute("INSERT INTO decisions (message_id, message, labels, operator, decided_at) VALUES "
+                     "('7', 'help', ?, 'ana', '2026-01-01T00:00:00+00:00')", (str([1] + [0] * 35),))
+  connection.commit()
+  connection.close()
+  store = decisions.Store(path)
+  assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == decisions.SCHEMA_VERSION
+  assert store.standing()["7"].operator == "ana"
+  store.enqueue([("8", "water please", {"scores": {}})])
+  assert [i for i, _, _ in store.undecided()] == ["8"]

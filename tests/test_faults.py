@@ -30,6 +30,7 @@ from disaster_tf import client
 from disaster_tf import config as config_lib
 from disaster_tf import csv_data
 from disaster_tf import data
+from disaster_tf import decisions
 from disaster_tf import dirlock
 from disaster_tf import features
 from disaster_tf import labels
@@ -346,9 +347,12 @@ def test_the_command_writes_what_it_could_read_and_exits_with_its_own_code(expor
   _, path = exported
   source = test_predict.write_csv(tmp_path / "in.csv", MALFORMED)
   result = subprocess.run([sys.executable, os.path.join(test_predict.ROOT, "predict.py"), f"--input={source}",
-                           f"--output={tmp_path / 'out.csv'}", f"--export_dir={path}"], capture_output=True,
-                          text=True, timeout=300, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+                           f"--output={tmp_path / 'out.csv'}", f"--export_dir={path}", f"--db={tmp_path / 'd.db'}",
+                           "--batch_size=3"], capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
   assert result.returncode == predict_cli.EXIT_SKIPPED_ROWS == 3, result.stderr[-2000:]
+  # --db queued the scored rows for the page's Review tab, by their ids.
+  assert sorted(i for i, _, _ in decisions.Store(str(tmp_path / "d.db")).undecided()) == ["1", "4", "6", "7"]
   assert "3 row(s) of" in result.stderr and "in.csv:6: malformed CSV" in result.stdout
   assert f"scoring with {path}" in result.stdout
   assert [r["id"] for r in test_predict.read_csv(tmp_path / "out.csv")] == ["1", "4", "6", "7"]

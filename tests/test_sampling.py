@@ -13,7 +13,7 @@ def test_the_message_nearest_a_threshold_comes_first_by_every_method():
                      [0.99, 0.21, 0.99],   # one head just over its threshold (0.2): most useful
                      [0.95, 0.05, 0.97],   # somewhat unsure
                      [0.00, 0.00, 0.00]])  # the model read nothing: least useful
-  for method in sampling.METHODS:
+  for method in ("margin", "entropy", "rare_margin"):  # the uncertainty methods (rare_positive seeks positives)
     useful = sampling.usefulness(scores, THRESHOLDS, method, positives=np.array([100, 100, 100]))
     assert np.argmax(useful) == 1 and np.argmin(useful) == 3, method
   margins = sampling.signed_margins(scores, THRESHOLDS)
@@ -42,3 +42,10 @@ def test_an_unknown_method_or_missing_counts_are_refused():
     sampling.usefulness(np.zeros((1, 3)), THRESHOLDS, "best")
   with pytest.raises(ValueError, match="needs the training positives"):
     sampling.usefulness(np.zeros((1, 3)), THRESHOLDS, "rare_margin")
+
+
+def test_rare_positive_seeks_the_likely_positives_of_a_rare_category():
+  scores = np.array([[0.9, 0.9, 0.1],    # sure positive of the common heads
+                     [0.1, 0.1, 0.75]])  # near-positive of the rare head
+  rare = sampling.usefulness(scores, np.array([0.5, 0.5, 0.8]), "rare_positive", positives=np.array([900, 900, 9]))
+  assert rare[1] > rare[0]

@@ -14,10 +14,12 @@ import re
 
 import pytest
 
+from disaster_tf import decisions
 from disaster_tf import evaluate
 from disaster_tf import labels
 from disaster_tf import predict
 from disaster_tf import records
+from disaster_tf import review
 from disaster_tf import scorefile
 from disaster_tf import triage
 from tests.test_predict import keyword_scorer
@@ -187,19 +189,28 @@ def wait_for(browser, condition, what, timeout=60):
   return WebDriverWait(browser, timeout).until(lambda _: condition(), message=f"waited for {what}")
 
 
+def open_and_classify(browser, url):
+  """Opens the page, pastes three messages (one of them markup) and classifies them: {message: its row}."""
+  from selenium.webdriver.common.by import By  # pylint: disable=import-outside-toplevel
+  browser.get(url + "/")
+  wait_for(browser, lambda: len(browser.find_elements(By.CSS_SELECTOR, "#filter option")) > 1, "the model")
+  browser.find_element(By.ID, "messages").send_keys(f"We need water please\n{INJECTION}\nfire in the town")
+  browser.find_element(By.ID, "classify-button").click()
+  wait_for(browser, lambda: "Scored 3 messages" in browser.find_element(By.ID, "status").text, "the answers")
+  return {r.find_element(By.CLASS_NAME, "message").text: r
+          for r in browser.find_elements(By.CSS_SELECTOR, "#results tr.item")}
+
+
 def test_an_operator_classifies_uploads_filters_and_downloads_in_a_real_browser(exported, tmp_path):
   from selenium.common.exceptions import NoAlertPresentException  # pylint: disable=import-outside-toplevel
   from selenium.webdriver.common.by import By  # pylint: disable=import-outside-toplevel
   _, path = exported
-  server, url = serve(triage.TriageApp(predict.local_scorer(path), predict.model_summary(path)))
+  app = triage.TriageApp(predict.local_scorer(path), predict.model_summary(path))
+  app.decisions = review.DecisionsApi(decisions.Store(str(tmp_path / "decisions.db")))
+  server, url = serve(app)
   browser = chromium(tmp_path / "downloads", tmp_path / "profile")
   try:
-    browser.get(url + "/")
-    wait_for(browser, lambda: len(browser.find_elements(By.CSS_SELECTOR, "#filter option")) > 1, "the model")
-    browser.find_element(By.ID, "messages").send_keys(f"We need water please\n{INJECTION}\nfire in the town")
-    browser.find_element(By.ID, "classify-button").click()
-    wait_for(browser, lambda: "Scored 3 messages" in browser.find_element(By.ID, "status").text, "the answers")
-    rows = {r.find_element(By.CLASS_NAME, "message").text: r for r in browser.find_elements(By.CSS_SELECTOR, "tr.item")}
+    rows = open_and_classify(browser, url)
     chips = [c.text for c in rows["We need water please"].find_elements(By.CSS_SELECTOR, ".categories .chip")]
     assert "water" in chips
     # The injected markup is shown as the text it is: no element made of it, no script run.
@@ -210,9 +221,30 @@ def test_an_operator_classifies_uploads_filters_and_downloads_in_a_real_browser(
     assert len(browser.find_elements(By.CSS_SELECTOR, "tr.detail .bar")) == labels.NUM_CATEGORIES
     assert len(browser.find_elements(By.CSS_SELECTOR, "tr.detail .threshold")) == labels.NUM_CATEGORIES
     take_screenshot(browser)
+    # The operator corrects it (adds fire), saves; after a reload the page shows it decided, by whom.
+    browser.find_element(By.CSS_SELECTOR, "tr.detail input[data-category='fire']").click()
+    browser.find_element(By.CSS_SELECTOR, "tr.detail button.save").click()
+    wait_for(browser, lambda: "Saved: decided by local" in browser.find_element(By.ID, "status").text, "the save")
+    rows = open_and_classify(browser, url)  # a reload: what the page shows comes from the server
+    assert "decided by local" in rows["We need water please"].text
+    (standing,) = decisions.Store(str(tmp_path / "decisions.db")).standing().values()
+    assert standing.labels[labels.CATEGORIES.index("fire")] == 1 and standing.message == "We need water please"
+    # The Review tab: the undecided messages, most useful to teach first or most urgent first; decide from there.
+    browser.find_element(By.ID, "tab-review").click()
+    wait_for(browser, lambda: len(browser.find_elements(By.CSS_SELECTOR, "#review-results tr.item")) == 2, "the queue")
+    queued = [r.text for r in browser.find_elements(By.CSS_SELECTOR, "#review-results tr.item .message")]
+    assert sorted(queued) == sorted([INJECTION, "fire in the town"])  # the decided message left the queue
+    browser.find_element(By.CSS_SELECTOR, "#review-order option[value='urgent']").click()
+    browser.find_element(By.ID, "review-button").click()
+    wait_for(browser, lambda: browser.find_elements(By.CSS_SELECTOR, "#review-results tr.item"), "the urgent order")
+    browser.find_element(By.CSS_SELECTOR, "#review-results tr.item").click()
+    browser.find_element(By.CSS_SELECTOR, "#review-results tr.detail button.save").click()
+    wait_for(browser, lambda: "Saved: decided by local" in browser.find_element(By.ID, "status").text, "a review save")
+    assert len(decisions.Store(str(tmp_path / "decisions.db")).standing()) == 2
+    browser.find_element(By.ID, "tab-classify").click()
     select = browser.find_element(By.ID, "filter")
     select.find_element(By.CSS_SELECTOR, "option[value='water']").click()
-    shown = browser.find_elements(By.CSS_SELECTOR, "tr.item")
+    shown = browser.find_elements(By.CSS_SELECTOR, "#results tr.item")
     assert "We need water please" in [r.find_element(By.CLASS_NAME, "message").text for r in shown]
     assert len(shown) < 3 and all("water" in [c.text for c in r.find_elements(By.CSS_SELECTOR, ".chip")] for r in shown)
     select.find_element(By.CSS_SELECTOR, "option[value='']").click()

@@ -3,6 +3,7 @@
   disaster-decisions --db=decisions.db                          # what stands, by message
   disaster-decisions --db=decisions.db --export_dir=decided/    # the two-file CSV format (joins --data)
   disaster-decisions --db=decisions.db --undo=17                # decision 17 no longer stands (it is kept)
+  disaster-decisions --operators=operators.tsv --add_operator=ana   # a token for the page on the network
 
 To train on them with a data set, `train.py --decisions=decisions.db` applies
 them over --data: a decision overrides the data's labels of its message.
@@ -20,16 +21,25 @@ FLAGS = flags.FLAGS
 
 def define_flags() -> None:
   """Defines the command's flags (called under __main__ only)."""
-  flags.DEFINE_string("db", None, "The decisions file (SQLite).", required=True)
+  flags.DEFINE_string("db", None, "The decisions file (SQLite).")
   flags.DEFINE_string("export_dir", None, "Write the standing decisions here in the two-file CSV format.")
   flags.DEFINE_integer("undo", None, "Undo the decision with this id (it stays in the file, no longer standing).")
+  flags.DEFINE_string("operators", None, "With --add_operator: the operators file the triage page reads.")
+  flags.DEFINE_string("add_operator", None, "Add this operator to --operators with a new token, printed once "
+                      "(the file keeps only its hash).")
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  from disaster_tf import decisions, labels  # pylint: disable=import-outside-toplevel
-  if not os.path.isfile(FLAGS.db):
+  from disaster_tf import decisions, labels, review  # pylint: disable=import-outside-toplevel
+  if FLAGS.add_operator is not None:
+    if not FLAGS.operators:
+      raise app.UsageError("--add_operator needs --operators=FILE")
+    print(f"{FLAGS.add_operator}'s token (shown once; the file keeps its hash): "
+          f"{review.Operators.add(FLAGS.operators, FLAGS.add_operator)}")
+    return
+  if not FLAGS.db or not os.path.isfile(FLAGS.db):
     raise FileNotFoundError(f"--db={FLAGS.db}: no such file")
   store = decisions.Store(FLAGS.db)
   if FLAGS.undo is not None:

@@ -39,6 +39,8 @@ def define_flags() -> None:
   flags.DEFINE_string("output", None, "Where to write the scored CSV (written whole, then renamed into place).",
                       required=True)
   flags.DEFINE_integer("batch_size", 256, "Messages per model call.", lower_bound=1)
+  flags.DEFINE_string("db", None, "Also queue every scored message for the triage page's Review tab in this "
+                      "decisions file (the page's --db).")
 
 
 def define_model_flags() -> None:
@@ -61,18 +63,36 @@ def make_scorer():
   return predict.serving_scorer(FLAGS.serving_url), None
 
 
+def review_queue(path: str):
+  """The decisions API of `path`, for queueing (no operators: this process is the operator's own)."""
+  from disaster_tf import decisions, review  # pylint: disable=import-outside-toplevel
+  return review.DecisionsApi(decisions.Store(path))
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   from disaster_tf import predict, scorefile  # pylint: disable=import-outside-toplevel
   order = predict.urgency_order(FLAGS.urgency)
   scorefile.check_job(FLAGS.input, FLAGS.output)  # before the model loads: a wrong path costs nothing
+  queue = review_queue(FLAGS.db) if FLAGS.db else None
   scorer, loaded = make_scorer()
   if loaded is not None:
     print(f"scoring with {loaded.path}", flush=True)
   cli.exit_on_sigterm()  # a stopped run leaves no temporary file behind
+  version = str(loaded.version) if loaded is not None else None
+  pending = []
+
+  def observe(row, result):  # queued a batch at a time, each batch one transaction
+    pending.append((row, result))
+    if len(pending) == FLAGS.batch_size:
+      queue.enqueue(pending, version)
+      pending.clear()
   report = scorefile.score_csv(FLAGS.input, FLAGS.output, scorer, order=order, batch_size=FLAGS.batch_size,
-                               progress=lambda n: logging.info("scored %d rows", n))
+                               progress=lambda n: logging.info("scored %d rows", n), observe=observe if queue else None)
+  if queue:
+    queue.enqueue(pending, version)
+    print(f"{report.scored} message(s) queued for review in {FLAGS.db}")
   print(f"{FLAGS.output}: {report.summary()}")
   if report.unreadable:  # the output is written, but it is not the whole input: a nightly job must notice
     print(f"{cli.prog()}: {report.unreadable} row(s) of {FLAGS.input} could not be read and are not in "

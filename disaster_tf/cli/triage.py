@@ -28,6 +28,10 @@ def define_flags() -> None:
                       "(0.0.0.0 serves the network: put it behind the organisation's access control).")
   flags.DEFINE_integer("port", 8080, "Port to listen on (0: any free port).", lower_bound=0)
   flags.DEFINE_integer("max_upload_mb", 20, "Largest CSV upload, in MB (about 100k messages).", lower_bound=1)
+  flags.DEFINE_string("db", None, "Keep operators' decisions in this SQLite file (created if need be): the "
+                      "page then lets an operator confirm or correct a message's categories.")
+  flags.DEFINE_string("operators", None, "Operator tokens (disaster-decisions --add_operator writes them); "
+                      "required with --db on any address but loopback.")
   flags.DEFINE_list("allowed_hosts", [], "More names the page may be reached by (the Host header), e.g. a "
                     "reverse proxy's; its own address, and loopback names on 127.0.0.1, are always allowed.")
 
@@ -35,13 +39,21 @@ def define_flags() -> None:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  from disaster_tf import predict, triage  # pylint: disable=import-outside-toplevel
+  from disaster_tf import decisions, predict, review, triage  # pylint: disable=import-outside-toplevel
   order = predict.urgency_order(FLAGS.urgency)
+  api = None
+  if FLAGS.db:  # checked before a model loads
+    if FLAGS.operators is None and FLAGS.host not in triage.LOOPBACK + ("::1",):
+      raise app.UsageError(f"--host={FLAGS.host} with --db needs --operators=FILE: on the network, only an "
+                           "operator with a token may decide (put TLS in front: see README)")
+    api = review.DecisionsApi(decisions.Store(FLAGS.db), review.Operators(FLAGS.operators) if FLAGS.operators
+                              else None)
   limits = {"order": order, "max_upload_bytes": FLAGS.max_upload_mb << 20}
   if FLAGS.export_dir and not FLAGS.serving_url:  # a newer version under --export_dir is picked up, as TF Serving does
     page = triage.TriageApp.for_export(FLAGS.export_dir, **limits)
   else:
     page = triage.TriageApp(predict_cli.make_scorer()[0], None, **limits)
+  page.decisions = api
   server = triage.make_server(page, FLAGS.host, FLAGS.port, FLAGS.allowed_hosts)
   host, port = server.server_address[:2]
   print(f"triage page on http://{host}:{port}/ (Ctrl-C stops it)", flush=True)

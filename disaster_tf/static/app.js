@@ -6,7 +6,7 @@ const URGENT = 8;       // the first categories of the urgency order are shown i
 const BATCH = 100;      // pasted lines per /api/classify request, so progress shows and the page never blocks
 const MAX_SHOWN = 1000; // rows drawn at once; the rest stay in the CSV download and the filter
 
-const state = { model: null, columns: ["message"], items: [] };
+const state = { model: null, columns: ["message"], items: [], decided: {}, queue: [] };
 const $ = (id) => document.getElementById(id);
 
 function el(tag, attrs, text) {
@@ -31,6 +31,15 @@ async function loadModel() {
   const filter = $("filter");
   for (const c of state.model.urgency) filter.appendChild(el("option", { value: c }, c));
   drawModel();
+  $("tab-review").hidden = !state.model.decisions;
+  await loadDecided();
+}
+
+// With --db, operators' decisions are kept: which messages are decided, and by whom.
+async function loadDecided() {
+  if (!state.model.decisions) return;
+  const response = await fetch("/api/decided");
+  if (response.ok) state.decided = (await response.json()).decided;
 }
 
 // The server picks up a newer export under --export_dir (as TF Serving does): after each batch of answers the
@@ -118,10 +127,18 @@ function ordered() {
 
 function render() {
   const rows = ordered();
-  const tbody = $("results").querySelector("tbody");
+  drawRows($("results"), rows.slice(0, MAX_SHOWN));
+  $("results").hidden = false;
+  $("toolbar").hidden = false;
+  $("count").textContent = rows.length > MAX_SHOWN
+    ? `showing the ${MAX_SHOWN} most urgent of ${rows.length}; the CSV holds all` : `${rows.length} shown`;
+}
+
+function drawRows(table, rows) {
+  const tbody = table.querySelector("tbody");
   tbody.replaceChildren();
   const urgent = new Set(state.model ? state.model.urgency.slice(0, URGENT) : []);
-  for (const { item, index } of rows.slice(0, MAX_SHOWN)) {
+  for (const { item, index } of rows) {
     const tr = el("tr", { class: "item", "data-index": String(index) });
     tr.appendChild(el("td", {}, String(index + 1)));
     tr.appendChild(el("td", {}, item.predicted.length ? item.predicted[0] : "—"));
@@ -130,16 +147,23 @@ function render() {
     if (item.error) cats.appendChild(el("span", { class: "chip error" }, `not scored: ${item.error}`));
     else if (item.unread) cats.appendChild(el("span", { class: "chip urgent" }, "model could not read it: read it yourself"));
     else if (!item.predicted.length) cats.appendChild(el("span", { class: "none" }, "none"));
+    const decided = state.decided[item.message_id];
+    if (decided) cats.appendChild(el("span", { class: "chip decided" }, `decided by ${decided.operator}`));
     for (const c of item.predicted) cats.appendChild(el("span", { class: urgent.has(c) ? "chip urgent" : "chip" }, c));
     if (item.related === "unsure") cats.appendChild(el("span", { class: "chip" }, "related: unsure"));
     tr.appendChild(cats);
     tr.addEventListener("click", () => toggleDetail(tr, item));
     tbody.appendChild(tr);
   }
-  $("results").hidden = false;
-  $("toolbar").hidden = false;
-  $("count").textContent = rows.length > MAX_SHOWN
-    ? `showing the ${MAX_SHOWN} most urgent of ${rows.length}; the CSV holds all` : `${rows.length} shown`;
+}
+
+async function showQueue() {
+  // The undecided messages, in the order the operator chose: most useful to teach, or most urgent.
+  const response = await fetch(`/api/queue?order=${$("review-order").value}`);
+  if (!response.ok) { setStatus(await errorOf(response), true); return; }
+  state.queue = (await response.json()).results;
+  drawRows($("review-results"), state.queue.map((item, index) => ({ item, index })));
+  $("review-results").hidden = false;
 }
 
 function scoreBars(scores, thresholds, predicted) {
@@ -168,8 +192,62 @@ function toggleDetail(tr, item) {
   const detail = el("tr", { class: "detail" });
   const td = el("td", { colspan: "4" });
   td.appendChild(scoreBars(item.scores, state.model.thresholds, item.predicted));
+  if (state.model.decisions) td.appendChild(decisionForm(item));
   detail.appendChild(td);
   tr.after(detail);
+}
+
+function decisionForm(item) {
+  // The operator's labels: the standing decision's if there is one, else the model's.
+  const decided = state.decided[item.message_id];
+  const form = el("div", { class: "decide" });
+  const boxes = {};
+  for (const c of state.model.urgency.filter((c) => c !== "related")) {
+    const label = el("label", {}, ` ${c}`);
+    const box = el("input", { type: "checkbox", "data-category": c });
+    box.checked = decided ? decided.labels[c] === 1 : item.predicted.includes(c);
+    label.prepend(box);
+    boxes[c] = box;
+    form.appendChild(label);
+  }
+  const related = el("select", { class: "related" });
+  ["no", "yes", "unsure"].forEach((name, value) => related.appendChild(el("option", { value: String(value) }, `related: ${name}`)));
+  related.value = String(decided ? decided.labels.related : ["no", "yes", "unsure"].indexOf(item.related));
+  form.appendChild(related);
+  const token = el("input", { type: "password", class: "token", placeholder: "operator token" });
+  if (state.model.operators_required) form.appendChild(token);
+  const save = el("button", { type: "button", class: "save" }, decided ? `Save (decided by ${decided.operator})` : "Save");
+  save.addEventListener("click", () => {
+    const labels = { related: Number(related.value) };
+    for (const [c, box] of Object.entries(boxes)) labels[c] = box.checked ? 1 : 0;
+    // Any category makes a message related: the data never has one without the other.
+    if (labels.related === 0 && Object.values(boxes).some((b) => b.checked)) labels.related = 1;
+    send("/api/decide", { message: item.row.message, id: item.row.id, labels }, token.value)
+      .then((answer) => {
+        state.decided[item.message_id] = answer.decision;
+        setStatus(`Saved: decided by ${answer.decision.operator}.`);
+        if (state.items.length) render();
+        if (state.queue.length) drawRows($("review-results"), state.queue.map((it, index) => ({ item: it, index })));
+      })
+      .catch((e) => setStatus(String(e.message || e), true));
+  });
+  form.appendChild(save);
+  if (decided) {
+    const undo = el("button", { type: "button", class: "undo" }, "Undo");
+    undo.addEventListener("click", () => send("/api/undo", { decision_id: decided.decision_id }, token.value)
+      .then(async () => { state.decided = {}; await loadDecided(); setStatus("Decision undone."); if (state.items.length) render(); })
+      .catch((e) => setStatus(String(e.message || e), true)));
+    form.appendChild(undo);
+  }
+  return form;
+}
+
+async function send(path, body, token) {
+  const headers = { "Content-Type": "application/json" };
+  if (token) headers.Authorization = `Bearer ${token}`;
+  const response = await fetch(path, { method: "POST", headers, body: JSON.stringify(body) });
+  if (!response.ok) throw new Error(await errorOf(response));
+  return response.json();
 }
 
 function csvField(value) {
@@ -281,7 +359,7 @@ function drawModel() {
 }
 
 function showTab(name) {
-  for (const tab of ["classify", "model"]) {
+  for (const tab of ["classify", "review", "model"]) {
     $(tab).hidden = tab !== name;
     $(`tab-${tab}`).classList.toggle("active", tab === name);
   }
@@ -296,4 +374,6 @@ $("filter").addEventListener("change", render);
 $("download").addEventListener("click", download);
 $("tab-classify").addEventListener("click", () => showTab("classify"));
 $("tab-model").addEventListener("click", () => showTab("model"));
+$("tab-review").addEventListener("click", () => { showTab("review"); showQueue().catch((e) => setStatus(String(e), true)); });
+$("review-button").addEventListener("click", () => showQueue().catch((e) => setStatus(String(e), true)));
 loadModel().catch((e) => setStatus(`Could not reach the model: ${e}`, true));
