@@ -156,3 +156,17 @@ def test_a_file_of_the_first_schema_is_migrated_and_keeps_its_decisions(tmp_path
   assert store.standing()["7"].operator == "ana"
   store.enqueue([("8", "water please", {"scores": {}})])
   assert [i for i, _, _ in store.undecided()] == ["8"]
+
+
+def test_a_process_killed_mid_save_leaves_the_earlier_decisions_and_a_readable_file(tmp_path):
+  path = str(tmp_path / "d.db")
+  decisions.Store(path).record(decision("first", water=1))
+  script = ("import os, signal, sqlite3\n"
+            f"c = sqlite3.connect({path!r}, isolation_level=None)\nc.execute('BEGIN IMMEDIATE')\n"
+            "c.execute(\"INSERT INTO decisions (message_id, message, labels, operator, decided_at) VALUES "
+            "('x', 'half', '[]', 'ana', 'now')\")\nos.kill(os.getpid(), signal.SIGKILL)\n")
+  result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, timeout=60)
+  assert result.returncode == -9
+  standing = decisions.Store(path).standing()
+  assert [d.message for d in standing.values()] == ["first"]  # the killed save is not there, the earlier one is
+  decisions.Store(path).record(decision("after"))  # and the file takes new saves (no lock left behind)
