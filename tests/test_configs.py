@@ -12,7 +12,7 @@ from disaster_tf.cli import train
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Flags that are not model or optimisation choices: where data and outputs go, how the
 # split is drawn (the same for every run, so that runs compare), logging and resources.
-NOT_CHOICES = {"data", "validation_fraction", "tune_fraction", "min_tune_positives", "split_seed",
+NOT_CHOICES = {"data", "decisions", "validation_fraction", "tune_fraction", "min_tune_positives", "split_seed",
                "seed", "select_metric", "strategy", "shuffle_buffer", "log_every", "class_weight_cap"}
 # The TF-IDF inputs' fields: the article's cnn_rnn reads none of them.
 TFIDF_FIELDS = {"ngrams", "min_df", "max_ngrams", "char_ngrams", "linear_l2", "linear_lr_multiplier"}
