@@ -148,9 +148,8 @@ class DecisionsApi:
       return sorted(pending, key=lambda p: predict.ranked(p[2], urgency, p[1])["priority"])[:limit]
     scores = np.array([[p[2]["scores"][c] for c in labels.CATEGORIES] for p in pending])
     cut = np.array([thresholds.get(c, 0.5) for c in labels.CATEGORIES])
-    method = sampling.DEFAULT_METHOD if positives or sampling.DEFAULT_METHOD != "rare_margin" else "margin"
     counts = np.array([positives[c] for c in labels.CATEGORIES]) if positives else None
-    top = sampling.diverse_top(sampling.usefulness(scores, cut, method, counts), [p[1] for p in pending], limit)
+    top = sampling.rank(scores, cut, [p[1] for p in pending], [p[0] for p in pending], limit, positives=counts)
     return [pending[i] for i in top]
 
   def decided(self) -> Dict[str, Dict]:

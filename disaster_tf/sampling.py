@@ -7,6 +7,8 @@ is d_c = (p_c - t_c) / (t_c if p_c < t_c else 1 - t_c), in [-1, 1]: 0 on the
 threshold, +-1 at certainty. The methods:
 
   margin       1 - min_c |d_c|: the head closest to flipping decides (least margin);
+  confidence   1 - min_c |2 p_c - 1|: the same at 0.5 for every head (least confidence, ignoring
+               thresholds tuned on few labels);
   entropy      the mean binary entropy of q_c = (1 + d_c) / 2 over the heads;
   rare_margin  max_c w_c (1 - |d_c|), w_c = (min positives / positives_c) ** 0.5: least
                margin, weighted towards the categories with the fewest training examples;
@@ -23,12 +25,14 @@ gets the lowest usefulness: it teaches the model nothing it can read.
 NumPy only: the page's server and the benchmark share it without TensorFlow.
 """
 
+import hashlib
+import itertools
 import re
 from typing import List, Optional, Sequence
 
 import numpy as np
 
-METHODS = ("margin", "entropy", "rare_margin", "rare_positive")
+METHODS = ("margin", "confidence", "entropy", "rare_margin", "rare_positive")
 DEFAULT_METHOD = "margin"
 NEAR_COPY = 0.7  # token-set Jaccard similarity from which two messages count as copies of one
 _WORD = re.compile(r"[^\W\d_]+")
@@ -60,6 +64,8 @@ def usefulness(scores: np.ndarray, thresholds: np.ndarray, method: str = DEFAULT
   margins = np.abs(signed_margins(scores, thresholds))
   if method == "margin":
     useful = 1.0 - margins.min(axis=1)
+  elif method == "confidence":
+    useful = 1.0 - np.abs(2.0 * np.asarray(scores, np.float64) - 1.0).min(axis=1)
   elif method == "entropy":
     q = np.clip((1.0 + signed_margins(scores, thresholds)) / 2.0, 1e-9, 1 - 1e-9)
     useful = (-(q * np.log2(q) + (1 - q) * np.log2(1 - q))).mean(axis=1)
@@ -75,6 +81,36 @@ def usefulness(scores: np.ndarray, thresholds: np.ndarray, method: str = DEFAULT
       useful = (weights * np.minimum(ratio, 1.0)).max(axis=1)
   unread = ~np.asarray(scores).any(axis=1)
   return np.where(unread, -1.0, useful)
+
+
+def rank(scores: np.ndarray, thresholds: np.ndarray, texts: Sequence[str], keys: Sequence[str], k: int,
+         method: str = DEFAULT_METHOD, positives: Optional[np.ndarray] = None) -> List[int]:
+  """The `k` messages to decide first, most useful first: `method` is one of METHODS (`diverse_top` of its
+  usefulness), or METHOD+random (`mixed_top`: half by it, half in a fixed pseudo-random order of `keys`).
+
+  Raises:
+    ValueError: an unknown method (see `usefulness`).
+  """
+  base, _, mix = method.partition("+")
+  if mix not in ("", "random"):
+    raise ValueError(f"method={method!r}: expected one of {', '.join(METHODS)}, optionally +random")
+  if base == "rare_margin" and positives is None:
+    base = "margin"  # no training counts (a model served by TF Serving without its export): plain margin
+  useful = usefulness(scores, thresholds, base, positives)
+  return mixed_top(useful, texts, k, keys) if mix else diverse_top(useful, texts, k)
+
+
+def mixed_top(useful: np.ndarray, texts: Sequence[str], k: int, keys: Sequence[str]) -> List[int]:
+  """Half by `diverse_top`, half in a fixed pseudo-random order (a hash of each key), alternating.
+
+  Uncertainty sampling alone draws a biased sample (the messages near the boundary of a model trained on
+  few labels); the random half keeps the labelled set representative, the usual remedy.
+  """
+  first = diverse_top(useful, texts, (k + 1) // 2)
+  taken = set(first)
+  shuffled = [i for i in sorted(range(len(texts)), key=lambda i: hashlib.sha256(keys[i].encode()).digest())
+              if i not in taken][:k - len(first)]
+  return [i for pair in itertools.zip_longest(first, shuffled) for i in pair if i is not None]
 
 
 def words(text: str) -> frozenset:

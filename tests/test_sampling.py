@@ -38,7 +38,7 @@ def test_a_near_copy_does_not_take_a_second_top_slot():
 
 
 def test_an_unknown_method_or_missing_counts_are_refused():
-  with pytest.raises(ValueError, match="method='best': expected one of margin, entropy, rare_margin"):
+  with pytest.raises(ValueError, match="method='best': expected one of margin, confidence, entropy"):
     sampling.usefulness(np.zeros((1, 3)), THRESHOLDS, "best")
   with pytest.raises(ValueError, match="needs the training positives"):
     sampling.usefulness(np.zeros((1, 3)), THRESHOLDS, "rare_margin")
@@ -49,3 +49,22 @@ def test_rare_positive_seeks_the_likely_positives_of_a_rare_category():
                      [0.1, 0.1, 0.75]])  # near-positive of the rare head
   rare = sampling.usefulness(scores, np.array([0.5, 0.5, 0.8]), "rare_positive", positives=np.array([900, 900, 9]))
   assert rare[1] > rare[0]
+
+
+def test_confidence_ignores_thresholds_and_mixed_top_alternates_useful_and_random():
+  scores = np.array([[0.5, 0.99], [0.9, 0.99], [0.8, 0.99], [0.7, 0.99]])
+  assert np.argmax(sampling.usefulness(scores, np.array([0.9, 0.5]), "confidence")) == 0
+  texts = ["a", "b", "c", "d"]
+  mixed = sampling.mixed_top(np.array([0.9, 0.1, 0.8, 0.2]), texts, 4, texts)
+  assert sorted(mixed) == [0, 1, 2, 3] and mixed[0] == 0 and mixed[2] == 2  # useful ones at the even places
+  assert sampling.mixed_top(np.array([0.9, 0.1, 0.8, 0.2]), texts, 4, texts) == mixed  # a fixed order
+
+
+def test_rank_takes_a_method_or_a_mix_with_random():
+  scores = np.array([[0.5, 0.99, 0.99], [0.99, 0.99, 0.99], [0.99, 0.25, 0.99]])
+  texts, keys = ["a", "b", "c"], ["1", "2", "3"]
+  assert sampling.rank(scores, THRESHOLDS, texts, keys, 2, "margin") == [0, 2]
+  assert sampling.rank(scores, THRESHOLDS, texts, keys, 3, "rare_margin")[0] in (0, 2)  # no counts: margin
+  assert sampling.rank(scores, THRESHOLDS, texts, keys, 2, "margin+random")[0] == 0
+  with pytest.raises(ValueError, match=r"method='margin\+best': expected one of .*optionally \+random"):
+    sampling.rank(scores, THRESHOLDS, texts, keys, 2, "margin+best")
