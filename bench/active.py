@@ -177,9 +177,10 @@ def merged(paths: Sequence[str]):
     rare = rare or body["rare"]
     for seed, curves in body["results"].items():
       results.setdefault(int(seed), {}).update(curves)
-    runs.append(", ".join(next(iter(body["results"].values()))))
-  note = (f"Merged from {len(paths)} runs of this script with the same seeds and settings (`--methods=` "
-          + "`; `".join(runs) + "`); each seed starts from the same labelled set in every run.")
+    runs.append(",".join(next(iter(body["results"].values()))))
+  note = (f"Merged from {len(paths)} runs of this script with the same seeds and settings ("
+          + "; ".join(f"`--methods={r}`" for r in runs) + "); each seed starts from the same labelled set in "
+          "every run.")
   return results, rare, note
 
 
@@ -227,7 +228,8 @@ def report(results: Dict, rare: Sequence[str]) -> str:
 def write_plot(results: Dict) -> None:
   """docs/active.svg: mean validation Total (left) and rare F1 (right) against labels, one line per method."""
   methods = list(next(iter(results.values())))
-  colours = dict(zip(methods, ("#888888", "#1f77b4", "#d62728", "#2ca02c", "#9467bd")))
+  colours = dict(zip(methods, ("#888888", "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf",
+                               "#8c564b")))
   panels = []
   for p, (key, title) in enumerate((("total", "validation Total"), ("rare_f1", "rare-category F1"))):
     curves = {m: [(c["labels"], np.mean([results[s][m][r][key] for s in results]))
@@ -248,7 +250,7 @@ def write_plot(results: Dict) -> None:
       path = " ".join(f"{a:.1f},{b:.1f}" for a, b in (at(x, y) for x, y in pts))
       parts.append(f'<polyline fill="none" stroke="{colours[m]}" stroke-width="2" points="{path}"/>')
     panels.append("".join(parts))
-  legend = "".join(f'<text x="{60 + 120 * i}" y="275" fill="{colours[m]}">{m}</text>' for i, m in enumerate(methods))
+  legend = "".join(f'<text x="{10 + 100 * i}" y="275" fill="{colours[m]}">{m}</text>' for i, m in enumerate(methods))
   with open(PLOT, "w", encoding="utf-8") as f:
     f.write(f'<svg xmlns="http://www.w3.org/2000/svg" width="720" height="290" font-family="sans-serif" '
             f'font-size="12">{"".join(panels)}{legend}</svg>\n')
