@@ -217,7 +217,8 @@ def report(results: Dict, rare: Sequence[str]) -> str:
                  f"{', '.join('not reached' if x is None else str(x) for x in reach)}.")
   spread = [np.ptp([results[s]["random"][-1]["total"] for s in results])]
   lines.append(f"- random's final Total across seeds: spread {spread[0]:.2f}.")
-  lines.append("- Targets (issue 24): after 8 rounds (4,000 acquired labels) the sampler >= +0.5 Total and >= +0.03 rare-category mean "
+  lines.append("- Targets (issue 24): after 8 rounds (4,000 acquired labels) the sampler >= +0.5 Total and >= +0.03 "
+               "rare-category mean "
                "positive F1 above random at the same budget, or random's final Total with <= 2,400 acquired labels; "
                "each seed's difference above the seed spread.")
   lines.append("")
