@@ -14,7 +14,7 @@ trains a new model on them from scratch (train.py, `configs/linear.flags`).
 Recorded per round: validation Total (tuned thresholds) and the mean
 positive-class F1 of the rare categories (the RARE binary categories with the
 fewest training positives). Writes BENCHMARKS.md's "Learning from operators"
-section: the table, the targets line and an SVG plot (docs/active.svg).
+section (`--section`): the table, the targets line and an SVG plot (docs/<section>.svg).
 """
 
 import csv
@@ -37,7 +37,6 @@ from disaster_tf import sampling  # pylint: disable=wrong-import-position
 
 RARE = 12  # the categories whose headroom the issue names: tools, shops, aid_centers, security, hospitals, fire, ...
 FLAGFILE = "configs/linear.flags"  # the fastest configuration within ~0.3 Total of the default
-PLOT = os.path.join(common.ROOT, "docs", "active.svg")
 
 
 def define_flags() -> None:
@@ -51,6 +50,8 @@ def define_flags() -> None:
   flags.DEFINE_list("train_flags", ["--epochs=10"], "Flags added to every training (the same for every method); "
                     "10 of the flagfile's 30 cosine epochs keep ~100 trainings within an hour on 2 cores.")
   flags.DEFINE_bool("write", True, "Write BENCHMARKS.md's section and docs/active.svg.")
+  flags.DEFINE_string("section", "active", "BENCHMARKS.md's section (and docs/<section>.svg) to write.")
+  flags.DEFINE_string("title", "Learning from operators", "The section's title.")
   flags.DEFINE_list("from_results", [], "Instead of simulating, merge these results.json files (runs of other "
                     "methods with the same seeds: random's choices depend only on the seed) and report them.")
 
@@ -185,14 +186,15 @@ def merged(paths: Sequence[str]):
 
 
 def finish(results: Dict, rare: Sequence[str], note: str = "", write: bool = True) -> None:
-  text = (note + "\n\n" if note else "") + report(results, rare)
+  section = flags.FLAGS.section
+  text = (note + "\n\n" if note else "") + report(results, rare, f"docs/{section}.svg")
   print(text)
   if write:
-    write_plot(results)
-    common.write_section("active", "Learning from operators", text)
+    write_plot(results, os.path.join(common.ROOT, "docs", f"{section}.svg"))
+    common.write_section(section, flags.FLAGS.title, text)
 
 
-def report(results: Dict, rare: Sequence[str]) -> str:
+def report(results: Dict, rare: Sequence[str], plot: str) -> str:
   """The table (mean over seeds per method and round), each seed's difference to random, the targets line."""
   methods = list(next(iter(results.values())))
   rounds = len(results[next(iter(results))][methods[0]])
@@ -222,12 +224,12 @@ def report(results: Dict, rare: Sequence[str]) -> str:
                "positive F1 above random at the same budget, or random's final Total with <= 2,400 acquired labels; "
                "each seed's difference above the seed spread.")
   lines.append("")
-  lines.append("![Validation Total and rare-category F1 against labels](docs/active.svg)")
+  lines.append(f"![Validation Total and rare-category F1 against labels]({plot})")
   return "\n".join(lines)
 
 
-def write_plot(results: Dict) -> None:
-  """docs/active.svg: mean validation Total (left) and rare F1 (right) against labels, one line per method."""
+def write_plot(results: Dict, path: str) -> None:
+  """An SVG: mean validation Total (left) and rare F1 (right) against labels, one line per method."""
   methods = list(next(iter(results.values())))
   colours = dict(zip(methods, ("#888888", "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf",
                                "#8c564b")))
@@ -252,7 +254,7 @@ def write_plot(results: Dict) -> None:
       parts.append(f'<polyline fill="none" stroke="{colours[m]}" stroke-width="2" points="{path}"/>')
     panels.append("".join(parts))
   legend = "".join(f'<text x="{10 + 100 * i}" y="275" fill="{colours[m]}">{m}</text>' for i, m in enumerate(methods))
-  with open(PLOT, "w", encoding="utf-8") as f:
+  with open(path, "w", encoding="utf-8") as f:
     f.write(f'<svg xmlns="http://www.w3.org/2000/svg" width="720" height="290" font-family="sans-serif" '
             f'font-size="12">{"".join(panels)}{legend}</svg>\n')
 
