@@ -250,8 +250,8 @@ def write_plot(results: Dict, path: str) -> None:
              f'<text x="{ox}" y="248">{x0}</text><text x="{ox + 230}" y="248">{x1} labels</text>',
              f'<text x="{ox - 55}" y="234">{y0:.2f}</text><text x="{ox - 55}" y="44">{y1:.2f}</text>']
     for m, pts in curves.items():
-      path = " ".join(f"{a:.1f},{b:.1f}" for a, b in (at(x, y) for x, y in pts))
-      parts.append(f'<polyline fill="none" stroke="{colours[m]}" stroke-width="2" points="{path}"/>')
+      points = " ".join(f"{a:.1f},{b:.1f}" for a, b in (at(x, y) for x, y in pts))
+      parts.append(f'<polyline fill="none" stroke="{colours[m]}" stroke-width="2" points="{points}"/>')
     panels.append("".join(parts))
   legend = "".join(f'<text x="{10 + 100 * i}" y="275" fill="{colours[m]}">{m}</text>' for i, m in enumerate(methods))
   with open(path, "w", encoding="utf-8") as f:
