@@ -205,7 +205,7 @@ def check_fingerprint(path: str, vocabularies: features.Vocabularies) -> None:
     logging.warning("%s: written before checkpoints recorded idf values; the vocabularies' idf is not checked", path)
     return
   recorded = dict(item.split("=", 1) for item in found[1:])
-  now = dict(item.split("=", 1) for item in features.fingerprint_record(vocabularies).split(" ")[1:])
+  now = features.file_fingerprints(vocabularies)
   changed = sorted(name for name in set(recorded) | set(now) if recorded.get(name) != now.get(name)) if recorded else []
   what = (f"the model dir's {', '.join(changed)} differ{'s' if len(changed) == 1 else ''} from the training's (edited "
           "by hand, or copied from another run?)" if changed else

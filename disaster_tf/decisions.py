@@ -30,7 +30,7 @@ import hashlib
 import json
 import os
 import sqlite3
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from disaster_tf import labels
 
@@ -100,9 +100,22 @@ class Decision:
       raise StoreError(f"scores: expected {labels.NUM_CATEGORIES} values, found {len(self.scores)}")
 
 
+HASHED = "sha256:"  # the prefix of an id made from a message's text
+
+
 def message_id(text: str, given: Optional[str] = None) -> str:
   """A message's id: the one its CSV gave, else a hash of its text (the same text: the same id)."""
-  return given if given else "sha256:" + hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:16]
+  return given if given else HASHED + hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:16]
+
+
+def row_message_id(row: Mapping[str, str]) -> str:
+  """`message_id` of a scored CSV row (its `message`, and its `id` column if it has one)."""
+  return message_id(row.get("message", ""), row.get("id"))
+
+
+def message_row(message_id_: str, text: str) -> Dict[str, str]:
+  """The row `row_message_id` maps to `message_id_` (an `id` column only if the id was not made from the text)."""
+  return {"message": text, **({} if message_id_.startswith(HASHED) else {"id": message_id_})}
 
 
 class Store:
@@ -120,8 +133,7 @@ class Store:
     except sqlite3.Error as e:
       raise StoreError(f"{self.path}: cannot open a decisions database there ({e})") from None
     try:
-      connection.execute("PRAGMA journal_mode=WAL")
-      connection.execute("PRAGMA synchronous=FULL")
+      connection.execute("PRAGMA synchronous=FULL")  # per connection (the WAL journal mode stays with the file)
       yield connection
     except sqlite3.DatabaseError as e:
       raise StoreError(f"{self.path}: not a decisions database ({e})") from None
@@ -133,6 +145,7 @@ class Store:
     if version > SCHEMA_VERSION:
       raise StoreError(f"{self.path}: schema version {version} is newer than this disaster_tf's "
                        f"({SCHEMA_VERSION}); upgrade disaster_tf to read it (nothing was changed)")
+    connection.execute("PRAGMA journal_mode=WAL")  # persistent: set once, every later connection uses it
     for step in range(version, SCHEMA_VERSION):  # each migration whole or not at all
       connection.execute("BEGIN IMMEDIATE")
       try:
@@ -233,11 +246,11 @@ def export_csv(store: Store, directory: str) -> int:
   return len(standing)
 
 
-def merged_data(data_dir: str, store: Store, out_dir: str) -> Tuple[int, int]:
+def merged_data(data_dir: str, store: Store, out_dir: str) -> Tuple[List[str], int]:
   """Writes `data_dir` (two-file) with the standing decisions applied into `out_dir`.
 
   A decision replaces every row of its id (labels and text: what the operator read); a decided message the
-  data lacks is added. Returns (decisions applied, of which overriding the data's rows).
+  data lacks is added. Returns (the ids of the decisions applied, how many of them override the data's rows).
 
   Raises:
     StoreError: `data_dir` is not a two-file data directory.
@@ -261,7 +274,7 @@ def merged_data(data_dir: str, store: Store, out_dir: str) -> Tuple[int, int]:
           writer.writerow(row)
       for d in standing.values():
         writer.writerow(_row(header, d) if name == MESSAGES_FILE else [d.message_id, categories_cell(d.labels)])
-  return len(standing), len(overridden)
+  return list(standing), len(overridden)
 
 
 def _row(header: Sequence[str], d: Decision) -> List[str]:

@@ -314,10 +314,14 @@ def legacy_fingerprint(vocabularies: Vocabularies) -> str:
   return _hash(fingerprint_items(vocabularies))
 
 
+def file_fingerprints(vocabularies: Vocabularies) -> Dict[str, str]:
+  """{model dir file: a hash of what it holds (tokens and idf, or lexicon pairs)}, to name a file that changed."""
+  return {file_name_of(name): _hash(_items(name, vocab)) for name, vocab in vocabularies.items()}
+
+
 def fingerprint_record(vocabularies: Vocabularies) -> str:
   """What a checkpoint stores: `fingerprint`, then `file=hash` for each file, so that a mismatch names the file."""
-  return " ".join([fingerprint(vocabularies)] + [f"{file_name_of(name)}={_hash(_items(name, vocab))}"
-                                                 for name, vocab in vocabularies.items()])
+  return " ".join([fingerprint(vocabularies)] + [f"{f}={h}" for f, h in file_fingerprints(vocabularies).items()])
 
 
 def file_name_of(name: str) -> str:
@@ -334,14 +338,22 @@ def _hash(items: List[str]) -> str:
 
 
 def _items(name: str, vocab) -> List[str]:
+  """What one file holds, as fingerprinted: a lexicon's pairs, or the tokens and then the idf values."""
   if name == LEXICON:
-    return [f"{s}\t{t}" for s, t in zip(vocab.sources, vocab.targets)]
-  return list(vocab.tokens) + ([np.asarray(vocab.idf, np.float32).tobytes().hex()] if vocab.idf is not None else [])
+    return _pairs(vocab)
+  return list(vocab.tokens) + ([_idf_hex(vocab)] if vocab.idf is not None else [])
 
 
 def _idf_items(vocabularies: Vocabularies) -> List[str]:
-  return [f"\x03{name}\t{np.asarray(v.idf, np.float32).tobytes().hex()}" for name, v in vocabularies.items()
-          if name != LEXICON and v.idf is not None]
+  return [f"\x03{name}\t{_idf_hex(v)}" for name, v in vocabularies.items() if name != LEXICON and v.idf is not None]
+
+
+def _pairs(lexicon: lexicon_lib.Lexicon) -> List[str]:
+  return [f"{s}\t{t}" for s, t in zip(lexicon.sources, lexicon.targets)]
+
+
+def _idf_hex(vocab: Vocabulary) -> str:
+  return np.asarray(vocab.idf, np.float32).tobytes().hex()
 
 
 def fingerprint_items(vocabularies: Vocabularies) -> List[str]:
@@ -354,7 +366,7 @@ def fingerprint_items(vocabularies: Vocabularies) -> List[str]:
   items = []
   for name, vocab in vocabularies.items():
     if name == LEXICON:
-      items += [f"\x02{name}", *(f"{s}\t{t}" for s, t in zip(vocab.sources, vocab.targets))]
+      items += [f"\x02{name}", *_pairs(vocab)]
     else:
       items += [f"\x02{name}", *vocab.tokens]
   return items

@@ -91,12 +91,11 @@ def with_decisions(train_config: config_lib.TrainConfig, scratch: str) -> str:
     raise decisions_lib.StoreError(f"--decisions={tc.decisions}: no such file (the triage page's --db)")
   store = decisions_lib.Store(tc.decisions)
   merged = os.path.join(scratch, "data-with-decisions")
-  applied, overridden = decisions_lib.merged_data(tc.data, store, merged)
-  decided = sorted(store.standing())
+  decided, overridden = decisions_lib.merged_data(tc.data, store, merged)
   side = data.split_ids(decided, tc.validation_fraction, tc.tune_fraction, tc.split_seed)
   # A decided message keeps its id's side: one in validation is reported on, never trained on (said here).
   logging.info("decisions: %d from %s (%d override --data's labels); by id hash %d train, %d tune, %d "
-               "validation", applied, tc.decisions, overridden, *(int((side == s).sum()) for s in
+               "validation", len(decided), tc.decisions, overridden, *(int((side == s).sum()) for s in
                                                                   (data.TRAIN, data.TUNE, data.VALIDATION)))
   return merged
 

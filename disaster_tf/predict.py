@@ -116,16 +116,27 @@ def serving_scorer(serving_url: str, timeout: float = 30.0) -> Scorer:
 
 
 def score_rows(rows: Iterable[Dict[str, str]], scorer: Scorer, text_column: str = TEXT_COLUMN,
-               batch_size: int = BATCH) -> Iterator[Tuple[Dict[str, str], Dict]]:
-  """Yields (row, result) for each row, calling `scorer` a batch at a time."""
+               batch_size: int = BATCH, on_batch: Optional[Callable[[List[Tuple[Dict[str, str], Dict]]], None]] = None
+               ) -> Iterator[Tuple[Dict[str, str], Dict]]:
+  """Yields (row, result) for each row, calling `scorer` a batch at a time.
+
+  `on_batch` gets each batch's (row, result) pairs once the consumer has taken them all (the review queue:
+  one transaction a batch).
+  """
+  def scored(batch: List[Dict[str, str]]) -> Iterator[Tuple[Dict[str, str], Dict]]:
+    pairs = list(zip(batch, scorer([r[text_column] for r in batch])))
+    yield from pairs
+    if on_batch:
+      on_batch(pairs)
+
   batch: List[Dict[str, str]] = []
   for row in rows:
     batch.append(row)
     if len(batch) == batch_size:
-      yield from zip(batch, scorer([r[text_column] for r in batch]))
+      yield from scored(batch)
       batch = []
   if batch:
-    yield from zip(batch, scorer([r[text_column] for r in batch]))
+    yield from scored(batch)
 
 
 # The columns a scored file adds to the input's (the page's download too: /api/model's `scored_columns`).

@@ -128,8 +128,8 @@ class DecisionsApi:
 
   def enqueue(self, pairs: Sequence[Tuple[Dict[str, str], Dict]], model_version: Optional[str]) -> None:
     """Queues scored rows (row, the scorer's result) for review, by their message id."""
-    self.store.enqueue([(decisions.message_id(row.get(predict.TEXT_COLUMN, ""), row.get("id")),
-                         row.get(predict.TEXT_COLUMN, ""), result) for row, result in pairs], model_version)
+    self.store.enqueue([(decisions.row_message_id(row), row.get("message", ""), result) for row, result in pairs],
+                       model_version)
 
   def queue(self, order: str, limit: int, thresholds: Mapping[str, float], urgency: Sequence[str],
             positives: Optional[Mapping[str, int]] = None) -> List[Tuple[str, str, Dict]]:
@@ -175,8 +175,7 @@ def answer_queue(api: DecisionsApi, app, path: str) -> Dict:
   positives = m.report.training_data.positives if m and m.report and m.report.training_data else None
   pending = api.queue(query.get("order", ["useful"])[0], int(limit), m.thresholds_by_category() if m else {},
                       app.order, positives)
-  return {"results": [app.result({"message": text, **({} if i.startswith("sha256:") else {"id": i})}, result)
-                      for i, text, result in pending]}
+  return {"results": [app.result(decisions.message_row(i, text), result) for i, text, result in pending]}
 
 
 def answer_decision(api: DecisionsApi, app, path: str, authorization: Optional[str], body: bytes) -> Dict:

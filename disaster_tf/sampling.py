@@ -66,13 +66,14 @@ def usefulness(scores: np.ndarray, thresholds: np.ndarray, method: str = "margin
   """
   if method not in METHODS:
     raise ValueError(f"method={method!r}: expected one of {', '.join(METHODS)}")
-  margins = np.abs(signed_margins(scores, thresholds))
+  signed = signed_margins(scores, thresholds)
+  margins = np.abs(signed)
   if method == "margin":
     useful = 1.0 - margins.min(axis=1)
   elif method == "confidence":
     useful = 1.0 - np.abs(2.0 * np.asarray(scores, np.float64) - 1.0).min(axis=1)
   elif method == "entropy":
-    q = np.clip((1.0 + signed_margins(scores, thresholds)) / 2.0, 1e-9, 1 - 1e-9)
+    q = np.clip((1.0 + signed) / 2.0, 1e-9, 1 - 1e-9)
     useful = (-(q * np.log2(q) + (1 - q) * np.log2(1 - q))).mean(axis=1)
   else:
     if positives is None:

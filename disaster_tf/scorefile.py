@@ -223,10 +223,10 @@ def check_job(input_path: str, output_path: str, text_column: str = predict.TEXT
 def score_csv(input_path: str, output_path: str, scorer: predict.Scorer, *, order: Sequence[str] = predict.URGENCY,
               text_column: str = predict.TEXT_COLUMN, batch_size: int = predict.BATCH,
               progress: Optional[Callable[[int], None]] = None,
-              observe: Optional[Callable[[Dict[str, str], Dict], None]] = None) -> ScoreReport:
+              on_batch: Optional[Callable[[List[Tuple[Dict[str, str], Dict]]], None]] = None) -> ScoreReport:
   """Scores every readable row of `input_path` into `output_path` (written whole, then renamed into place).
 
-  `observe(row, result)` sees each scored row (predict.py --db queues them for review).
+  `on_batch` sees each batch of scored (row, result) pairs (`predict.score_rows`; predict.py --db queues them).
 
   Returns:
     What was read, scored and skipped: a report with `unreadable` > 0 means the output is not the whole input.
@@ -242,12 +242,10 @@ def score_csv(input_path: str, output_path: str, scorer: predict.Scorer, *, orde
     header, rows = read_rows(checked_lines(f, input_path, report), input_path, report, text_column)
     writer = csv.writer(out)
     writer.writerow([neutralise(c) for c in header + list(predict.SCORED_COLUMNS)])
-    for row, result in predict.score_rows(rows, scorer, text_column, batch_size):
+    for row, result in predict.score_rows(rows, scorer, text_column, batch_size, on_batch):
       answer = predict.ranked(result, order, row[text_column])
       writer.writerow([neutralise(c) for c in [row[h] for h in header] + predict.scored_values(answer)])
       report.scored += 1
-      if observe:
-        observe(row, result)
       if progress and report.scored % batch_size == 0:
         progress(report.scored)
   return report

@@ -101,9 +101,9 @@ def compatibility_table() -> Tuple[np.ndarray, np.ndarray]:
   digits, circled and compatibility forms: ~3,600 characters. Those NFKC folds to several characters (the
   ligature `ﬁ`, `½`) are left as they are.
   """
-  keys = [cp for cp in range(0xA0, 0x30000) if not 0xD800 <= cp < 0xE000
-          and len(unicodedata.normalize("NFKC", chr(cp))) == 1 and unicodedata.normalize("NFKC", chr(cp)) != chr(cp)]
-  return (np.array(keys, np.int32), np.array([ord(unicodedata.normalize("NFKC", chr(cp))) for cp in keys], np.int32))
+  folded = {cp: unicodedata.normalize("NFKC", chr(cp)) for cp in range(0xA0, 0x30000) if not 0xD800 <= cp < 0xE000}
+  pairs = [(cp, ord(f)) for cp, f in folded.items() if len(f) == 1 and f != chr(cp)]
+  return np.array([k for k, _ in pairs], np.int32), np.array([v for _, v in pairs], np.int32)
 
 
 def fold_compatibility(text: tf.Tensor) -> tf.Tensor:
@@ -118,7 +118,7 @@ def fold_compatibility(text: tf.Tensor) -> tf.Tensor:
   keys, values = (tf.constant(a) for a in compatibility_table())
   points = tf.strings.unicode_decode(text, "UTF-8")
   flat = points.flat_values
-  at = tf.minimum(tf.searchsorted(keys, flat), len(compatibility_table()[0]) - 1)
+  at = tf.minimum(tf.searchsorted(keys, flat), keys.shape[0] - 1)
   folded = tf.where(tf.gather(keys, at) == flat, tf.gather(values, at), flat)
   return tf.strings.unicode_encode(points.with_flat_values(folded), "UTF-8")
 

@@ -47,7 +47,7 @@ STATIC_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; ch
 MAX_MESSAGES = 500  # per /api/classify request; the page sends pasted lines in batches of 100
 SOCKET_TIMEOUT = 30.0  # seconds a connection may stay silent: a client that stops mid-request frees its thread
 RELOAD_SECONDS = 1.0  # how often a request looks for a newer export under --export_dir (TF Serving polls each 1 s)
-LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
+LOOPBACK = ("127.0.0.1", "localhost", "::1")  # addresses that keep the page on this machine
 SECURITY_HEADERS = {
     # Scripts, styles and images from this server only: a message holding markup cannot load or run anything.
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -148,7 +148,7 @@ class TriageApp:
     text = row.get(predict.TEXT_COLUMN, "")
     answer = predict.ranked(result, self.order, text)
     return {"row": row, **answer, "scored": predict.scored_values(answer), "error": None,
-            "message_id": decisions.message_id(text, row.get("id"))}
+            "message_id": decisions.row_message_id(row)}
 
   def enqueue(self, pairs) -> None:
     """With --db, queues scored (row, result) pairs for the Review tab."""
@@ -330,15 +330,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
     self.end_headers()
     self._started = True
     self._line({"columns": header})
-    scored = []
-    for row, result in predict.score_rows(rows, self.app.score):
+    for row, result in predict.score_rows(rows, self.app.score, on_batch=self.app.enqueue):
       self._line(self.app.result(row, result))
       report.scored += 1
-      scored.append((row, result))
-      if len(scored) == predict.BATCH:
-        self.app.enqueue(scored)
-        scored = []
-    self.app.enqueue(scored)
     self._line({"report": report.summary(), "unreadable": report.unreadable})
 
   def _line(self, value) -> None:
@@ -367,7 +361,7 @@ def allowed_hosts(host: str, port: int, extra: Sequence[str] = ()) -> FrozenSet[
   """The Host header values that name this server: its address (and loopback names, or this machine's names
   when it listens on every address), with and without the port, and `extra` (names behind a proxy)."""
   names = {host.lower(), *(name.lower() for name in extra)}
-  if host in LOOPBACK or host == "::1":
+  if host in LOOPBACK:
     names |= set(LOOPBACK)
   if host in ("", "0.0.0.0", "::"):
     names |= set(LOOPBACK) | {socket.gethostname().lower(), socket.getfqdn().lower()}

@@ -110,7 +110,7 @@ def test_the_data_with_decisions_applied_overrides_and_adds_and_the_loader_reads
   store.record(decisions.Decision(first["id"], first["message"], (1,) + (1,) * 35, "ana"))  # overrides
   store.record(decision("A new message about fire", fire=1))  # adds
   applied = decisions.merged_data(str(tmp_path / "data"), store, str(tmp_path / "merged"))
-  assert applied == (2, 1)
+  assert applied == (list(store.standing()), 1) and len(applied[0]) == 2
   examples, report = csv_data.load(str(tmp_path / "merged"), str(tmp_path))
   assert len(examples) == 41 and report.rows == 41
   by_id = dict(zip(examples.ids, examples.labels.tolist()))

@@ -81,17 +81,10 @@ def main(argv):
     print(f"scoring with {loaded.path}", flush=True)
   cli.exit_on_sigterm()  # a stopped run leaves no temporary file behind
   version = str(loaded.version) if loaded is not None else None
-  pending = []
-
-  def observe(row, result):  # queued a batch at a time, each batch one transaction
-    pending.append((row, result))
-    if len(pending) == FLAGS.batch_size:
-      queue.enqueue(pending, version)
-      pending.clear()
   report = scorefile.score_csv(FLAGS.input, FLAGS.output, scorer, order=order, batch_size=FLAGS.batch_size,
-                               progress=lambda n: logging.info("scored %d rows", n), observe=observe if queue else None)
+                               progress=lambda n: logging.info("scored %d rows", n),
+                               on_batch=(lambda pairs: queue.enqueue(pairs, version)) if queue else None)
   if queue:
-    queue.enqueue(pending, version)
     print(f"{report.scored} message(s) queued for review in {FLAGS.db}")
   print(f"{FLAGS.output}: {report.summary()}")
   if report.unreadable:  # the output is written, but it is not the whole input: a nightly job must notice

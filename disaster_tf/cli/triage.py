@@ -43,7 +43,7 @@ def main(argv):
   order = predict.urgency_order(FLAGS.urgency)
   api = None
   if FLAGS.db:  # checked before a model loads
-    if FLAGS.operators is None and FLAGS.host not in triage.LOOPBACK + ("::1",):
+    if FLAGS.operators is None and FLAGS.host not in triage.LOOPBACK:
       raise app.UsageError(f"--host={FLAGS.host} with --db needs --operators=FILE: on the network, only an "
                            "operator with a token may decide (put TLS in front: see README)")
     api = review.DecisionsApi(decisions.Store(FLAGS.db), review.Operators(FLAGS.operators) if FLAGS.operators
