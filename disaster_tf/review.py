@@ -162,15 +162,15 @@ def as_json(d: decisions.Decision) -> Dict:
           "decided_at": d.decided_at, "labels": dict(zip(labels.CATEGORIES, d.labels))}
 
 
-def answer_queue(api: DecisionsApi, app, path: str) -> Dict:
+def answer_queue(api: DecisionsApi, app, path: str, max_limit: int) -> Dict:
   """GET /api/queue?order=useful|urgent&limit=N: the undecided messages, as /api/classify answers them.
 
   `app` is the page's `triage.TriageApp` (its model, urgency order and `result`).
   """
   query = urllib.parse.parse_qs(urllib.parse.urlsplit(path).query)
   limit = query.get("limit", ["50"])[0]
-  if not limit.isdigit() or not 0 < int(limit) <= 500:
-    raise Refused(400, f"limit: expected a number from 1 to 500, found {limit!r}")
+  if not limit.isdigit() or not 0 < int(limit) <= max_limit:
+    raise Refused(400, f"limit: expected a number from 1 to {max_limit}, found {limit!r}")
   m = app.model
   positives = m.report.training_data.positives if m and m.report and m.report.training_data else None
   pending = api.queue(query.get("order", ["useful"])[0], int(limit), m.thresholds_by_category() if m else {},

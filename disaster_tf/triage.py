@@ -232,7 +232,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     if path == "/api/decided":
       return self._json(200, {"decided": self._decisions().decided()})
     if path == "/api/queue":
-      return self._json(200, review.answer_queue(self._decisions(), self.app, self.path))
+      return self._json(200, review.answer_queue(self._decisions(), self.app, self.path, MAX_MESSAGES))
     name = "index.html" if path in ("/", "/index.html") else ""
     if path.startswith("/static/"):
       name = path[len("/static/"):]

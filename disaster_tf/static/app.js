@@ -5,6 +5,7 @@
 const URGENT = 8;       // the first categories of the urgency order are shown in red
 const BATCH = 100;      // pasted lines per /api/classify request, so progress shows and the page never blocks
 const MAX_SHOWN = 1000; // rows drawn at once; the rest stay in the CSV download and the filter
+const RELATED = ["no", "yes", "unsure"]; // `related`'s labels 0, 1, 2
 
 const state = { model: null, columns: ["message"], items: [], decided: {}, queue: [] };
 const $ = (id) => document.getElementById(id);
@@ -162,8 +163,14 @@ async function showQueue() {
   const response = await fetch(`/api/queue?order=${$("review-order").value}`);
   if (!response.ok) { setStatus(await errorOf(response), true); return; }
   state.queue = (await response.json()).results;
-  drawRows($("review-results"), state.queue.map((item, index) => ({ item, index })));
+  redraw();
   $("review-results").hidden = false;
+}
+
+function redraw() {
+  // After a decision: both lists show who decided what.
+  if (state.items.length) render();
+  if (state.queue.length) drawRows($("review-results"), state.queue.map((item, index) => ({ item, index })));
 }
 
 function scoreBars(scores, thresholds, predicted) {
@@ -211,8 +218,8 @@ function decisionForm(item) {
     form.appendChild(label);
   }
   const related = el("select", { class: "related" });
-  ["no", "yes", "unsure"].forEach((name, value) => related.appendChild(el("option", { value: String(value) }, `related: ${name}`)));
-  related.value = String(decided ? decided.labels.related : ["no", "yes", "unsure"].indexOf(item.related));
+  RELATED.forEach((name, value) => related.appendChild(el("option", { value: String(value) }, `related: ${name}`)));
+  related.value = String(decided ? decided.labels.related : RELATED.indexOf(item.related));
   form.appendChild(related);
   const token = el("input", { type: "password", class: "token", placeholder: "operator token" });
   if (state.model.operators_required) form.appendChild(token);
@@ -226,8 +233,7 @@ function decisionForm(item) {
       .then((answer) => {
         state.decided[item.message_id] = answer.decision;
         setStatus(`Saved: decided by ${answer.decision.operator}.`);
-        if (state.items.length) render();
-        if (state.queue.length) drawRows($("review-results"), state.queue.map((it, index) => ({ item: it, index })));
+        redraw();
       })
       .catch((e) => setStatus(String(e.message || e), true));
   });
@@ -235,7 +241,7 @@ function decisionForm(item) {
   if (decided) {
     const undo = el("button", { type: "button", class: "undo" }, "Undo");
     undo.addEventListener("click", () => send("/api/undo", { decision_id: decided.decision_id }, token.value)
-      .then(async () => { state.decided = {}; await loadDecided(); setStatus("Decision undone."); if (state.items.length) render(); })
+      .then(async () => { state.decided = {}; await loadDecided(); setStatus("Decision undone."); redraw(); })
       .catch((e) => setStatus(String(e.message || e), true)));
     form.appendChild(undo);
   }
