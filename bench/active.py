@@ -61,7 +61,7 @@ class Raw:
 
   def __init__(self, data_dir: str):
     self.headers, self.rows = {}, {}
-    for name in ("disaster_messages.csv", "disaster_categories.csv"):
+    for name in (labels.MESSAGES_FILE, labels.CATEGORIES_FILE):
       with open(os.path.join(data_dir, name), encoding="utf-8", newline="") as f:
         reader = csv.reader(f)
         self.headers[name] = next(reader)
@@ -69,9 +69,9 @@ class Raw:
         for row in reader:
           by_id.setdefault(row[0], []).append(row)
         self.rows[name] = by_id
-    self.ids = sorted(self.rows["disaster_messages.csv"])
-    self.texts = {i: rows[0][1] for i, rows in self.rows["disaster_messages.csv"].items()}
-    self.labels = {i: _labels(rows) for i, rows in self.rows["disaster_categories.csv"].items()}
+    self.ids = sorted(self.rows[labels.MESSAGES_FILE])
+    self.texts = {i: rows[0][1] for i, rows in self.rows[labels.MESSAGES_FILE].items()}
+    self.labels = {i: _labels(rows) for i, rows in self.rows[labels.CATEGORIES_FILE].items()}
 
   def write(self, ids: Sequence[str], directory: str) -> None:
     os.makedirs(directory, exist_ok=True)

@@ -43,8 +43,6 @@ from disaster_tf import labels
 from disaster_tf import records
 from disaster_tf import textfiles
 
-MESSAGES_FILE = "disaster_messages.csv"
-CATEGORIES_FILE = "disaster_categories.csv"
 MAX_FIELD_CHARS = 64 * 2**20  # a field (a message) may hold up to 64 Mi characters
 # Columns of the public wide release that are not categories (PII is 0 everywhere).
 WIDE_METADATA_COLUMNS = ("original", "genre", "split", "PII", "event", "actionable_haiti", "date_haiti")
@@ -75,8 +73,8 @@ def load(path: str, spool_dir: str,
     DataError: on any malformed input; the message names file, line and field.
   """
   if not os.path.exists(path):
-    raise DataError(f"{path}: no such file or directory; expected a directory with {MESSAGES_FILE} and "
-                  f"{CATEGORIES_FILE}, or one wide-format CSV file")
+    raise DataError(f"{path}: no such file or directory; expected a directory with {labels.MESSAGES_FILE} and "
+                  f"{labels.CATEGORIES_FILE}, or one wide-format CSV file")
   fd, spool = tempfile.mkstemp(suffix=".tfrecord", prefix="messages-", dir=spool_dir)
   os.close(fd)
   try:
@@ -279,12 +277,12 @@ def _id(row: Dict[str, str], where: str) -> str:
 
 
 def _load_two_file(directory: str, collector: _ExampleCollector) -> Tuple[data.Examples, records.LoadReport]:
-  messages_path = os.path.join(directory, MESSAGES_FILE)
-  categories_path = os.path.join(directory, CATEGORIES_FILE)
+  messages_path = os.path.join(directory, labels.MESSAGES_FILE)
+  categories_path = os.path.join(directory, labels.CATEGORIES_FILE)
   for p in (messages_path, categories_path):
     if not os.path.isfile(p):
-      raise DataError(f"{p}: no such file; a two-file data directory holds {MESSAGES_FILE} and "
-                      f"{CATEGORIES_FILE}")
+      raise DataError(f"{p}: no such file; a two-file data directory holds {labels.MESSAGES_FILE} and "
+                      f"{labels.CATEGORIES_FILE}")
   for line, row in _rows(categories_path, ("id", "categories"), collector.digest):
     where = f"{categories_path}:{line}"
     collector.add_labels(_id(row, where), _parse_categories(row["categories"], where))

@@ -35,8 +35,6 @@ from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 from disaster_tf import labels
 
 SCHEMA_VERSION = 2
-MESSAGES_FILE = "disaster_messages.csv"  # the two-file format (csv_data reads it)
-CATEGORIES_FILE = "disaster_categories.csv"
 GENRE = "direct"  # a decided message the data lacks was sent to the operators: the data's `direct` genre
 # The schema at each version, as the statements that reach it from the one before (index 0: from nothing),
 # separated by semicolons (none inside a statement).
@@ -226,23 +224,18 @@ def _decision(row) -> Decision:
                   tuple(json.loads(row[7])) if row[7] else None, row[0])
 
 
-def categories_cell(values: Sequence[int]) -> str:
-  """The two-file format's `categories` cell: `related-1;request-0;...`."""
-  return ";".join(f"{name}-{value}" for name, value in zip(labels.CATEGORIES, values))
-
-
 def export_csv(store: Store, directory: str) -> int:
   """Writes the standing decisions as a two-file data directory; returns how many."""
   standing = store.standing()
   os.makedirs(directory, exist_ok=True)
-  with open(os.path.join(directory, MESSAGES_FILE), "w", encoding="utf-8", newline="") as m, \
-       open(os.path.join(directory, CATEGORIES_FILE), "w", encoding="utf-8", newline="") as c:
+  with open(os.path.join(directory, labels.MESSAGES_FILE), "w", encoding="utf-8", newline="") as m, \
+       open(os.path.join(directory, labels.CATEGORIES_FILE), "w", encoding="utf-8", newline="") as c:
     messages, categories = csv.writer(m), csv.writer(c)
     messages.writerow(["id", "message", "original", "genre"])
     categories.writerow(["id", "categories"])
     for d in standing.values():
       messages.writerow([d.message_id, d.message, "", GENRE])
-      categories.writerow([d.message_id, categories_cell(d.labels)])
+      categories.writerow([d.message_id, labels.categories_cell(d.labels)])
   return len(standing)
 
 
@@ -256,12 +249,13 @@ def merged_data(data_dir: str, store: Store, out_dir: str) -> Tuple[List[str], i
     StoreError: `data_dir` is not a two-file data directory.
   """
   if not os.path.isdir(data_dir):
-    raise StoreError(f"--data={data_dir}: --decisions needs the two-file format (a directory with {MESSAGES_FILE} "
-                     f"and {CATEGORIES_FILE}); export a wide file's decisions with disaster-decisions instead")
+    raise StoreError(f"--data={data_dir}: --decisions needs the two-file format (a directory with "
+                     f"{labels.MESSAGES_FILE} and {labels.CATEGORIES_FILE}); export a wide file's decisions with "
+                     "disaster-decisions instead")
   standing = store.standing()
   overridden = set()
   os.makedirs(out_dir, exist_ok=True)
-  for name in (MESSAGES_FILE, CATEGORIES_FILE):
+  for name in (labels.MESSAGES_FILE, labels.CATEGORIES_FILE):
     with open(os.path.join(data_dir, name), encoding="utf-8", newline="") as src, \
          open(os.path.join(out_dir, name), "w", encoding="utf-8", newline="") as dst:
       reader, writer = csv.reader(src), csv.writer(dst)
@@ -273,7 +267,8 @@ def merged_data(data_dir: str, store: Store, out_dir: str) -> Tuple[List[str], i
         else:
           writer.writerow(row)
       for d in standing.values():
-        writer.writerow(_row(header, d) if name == MESSAGES_FILE else [d.message_id, categories_cell(d.labels)])
+        writer.writerow(_row(header, d) if name == labels.MESSAGES_FILE
+                        else [d.message_id, labels.categories_cell(d.labels)])
   return list(standing), len(overridden)
 
 

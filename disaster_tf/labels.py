@@ -5,9 +5,13 @@ order of the model's heads, of every label matrix ([batch, 36]) and of the
 exported model's outputs, so it must never change for a trained model.
 """
 
-from typing import Tuple
+from typing import Sequence, Tuple
 
 import numpy as np
+
+# The two-file format (what most tutorials use): messages and their categories, joined by id.
+MESSAGES_FILE = "disaster_messages.csv"  # id,message,original,genre
+CATEGORIES_FILE = "disaster_categories.csv"  # id,categories
 
 CATEGORIES: Tuple[str, ...] = (
     "related", "request", "offer", "aid_related", "medical_help",
@@ -48,3 +52,8 @@ def num_classes(category: str) -> int:
   if category not in CATEGORIES:
     raise KeyError(f"unknown category {category!r}; expected one of {', '.join(CATEGORIES)}")
   return MAX_LABEL[CATEGORIES.index(category)] + 1
+
+
+def categories_cell(values: Sequence[int]) -> str:
+  """The two-file format's `categories` cell for [36] labels in CATEGORIES order: `related-1;request-0;...`."""
+  return ";".join(f"{name}-{value}" for name, value in zip(CATEGORIES, values))

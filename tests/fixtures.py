@@ -42,7 +42,7 @@ def synthetic_rows(n: int, seed: int = 0) -> List[Dict]:
 
 
 def categories_cell(row_labels: Dict[str, int]) -> str:
-  return ";".join(f"{c}-{row_labels[c]}" for c in labels.CATEGORIES)
+  return labels.categories_cell([row_labels[c] for c in labels.CATEGORIES])
 
 
 def write_two_file(directory, rows: Sequence[Dict], originals: bool = False) -> None:

@@ -23,9 +23,9 @@ def cell(**positives):
 
 def write(directory, messages: str, categories: str):
   os.makedirs(directory, exist_ok=True)
-  with open(os.path.join(directory, csv_data.MESSAGES_FILE), "w", encoding="utf-8") as f:
+  with open(os.path.join(directory, labels.MESSAGES_FILE), "w", encoding="utf-8") as f:
     f.write(messages)
-  with open(os.path.join(directory, csv_data.CATEGORIES_FILE), "w", encoding="utf-8") as f:
+  with open(os.path.join(directory, labels.CATEGORIES_FILE), "w", encoding="utf-8") as f:
     f.write(categories)
   return str(directory)
 
@@ -136,7 +136,7 @@ def test_bad_two_file_input_names_file_line_and_field(tmp_path, messages, catego
 
 def test_non_utf8_bytes_name_the_line(tmp_path):
   d = write(tmp_path, HEADER_M + "1,fine,,direct\n", HEADER_C + f"1,{ZEROS}\n")
-  with open(os.path.join(d, csv_data.MESSAGES_FILE), "ab") as f:
+  with open(os.path.join(d, labels.MESSAGES_FILE), "ab") as f:
     f.write(b"2,caf\xe9 latin-1,,direct\n")
   with pytest.raises(csv_data.DataError, match=r"disaster_messages.csv:3: byte 6 of the line is not valid UTF-8"):
     csv_data.load(d, str(tmp_path))
@@ -146,7 +146,7 @@ def test_missing_paths(tmp_path):
   with pytest.raises(csv_data.DataError, match=r"nope: no such file or directory; expected a directory with"):
     csv_data.load(str(tmp_path / "nope"), str(tmp_path))
   os.makedirs(tmp_path / "half")
-  with open(tmp_path / "half" / csv_data.MESSAGES_FILE, "w") as f:
+  with open(tmp_path / "half" / labels.MESSAGES_FILE, "w") as f:
     f.write(HEADER_M)
   with pytest.raises(csv_data.DataError, match=r"half/disaster_categories.csv: no such file"):
     csv_data.load(str(tmp_path / "half"), str(tmp_path))

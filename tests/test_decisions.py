@@ -134,7 +134,7 @@ def test_the_command_lists_exports_and_undoes(tmp_path):
   assert listed.returncode == 0 and f"{saved.decision_id}\t" in listed.stdout and "\tana\t" in listed.stdout
   assert "water" in listed.stdout
   exported = command(f"--export_dir={tmp_path / 'out'}")
-  assert "1 decision(s) written" in exported.stdout and (tmp_path / "out" / decisions.CATEGORIES_FILE).exists()
+  assert "1 decision(s) written" in exported.stdout and (tmp_path / "out" / labels.CATEGORIES_FILE).exists()
   assert command(f"--undo={saved.decision_id}").returncode == 0 and store.standing() == {}
   again = command(f"--undo={saved.decision_id}")
   assert again.returncode == 1 and f"--undo={saved.decision_id}: no standing decision has that id" in again.stderr
