@@ -83,7 +83,7 @@ def summary_table(rows) -> str:
     best = f"{body['final']['best_epoch']} / {len(epochs)}" if epochs else "-"
     lines.append(f"| {name} | {half.total:.2f} | {final.total:.2f} | {half.mean_positive_f1:.3f} | "
                  f"{final.mean_positive_f1:.3f} | {half.micro_f1:.3f} | {final.micro_f1:.3f} | "
-                 f"{best} | {per_epoch} | {wall:.0f} |")
+                 f"{best} | {per_epoch} | {'-' if wall != wall else f'{wall:.0f}'} |")  # NaN: not timed alone
   return "\n".join(lines)
 
 

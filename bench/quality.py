@@ -15,7 +15,9 @@ uses the same id split: train 75%, tune 10% (best epoch, thresholds),
 validation 15% (reported).
 """
 
+import json
 import os
+import subprocess
 import sys
 import time
 
@@ -28,6 +30,10 @@ import common  # noqa: E402  (bench/common.py)
 
 DEFAULT = "configs/disaster_response.flags"
 LINEAR = "configs/linear.flags"
+VECTORS = "vectors/glove.6B.50d.txt"  # the default flagfile's --pretrained_vectors, written by disaster-vectors
+# The default before pretrained vectors and the linear member fitted apart: the ensemble trained jointly, 128 wide.
+PREVIOUS = ["--pretrained_vectors=", "--embedding_dim=128", "--linear_epochs=0"]
+ENCODER = "encoder (all-MiniLM-L6-v2)"
 # The default (the ensemble of multi_cnn and TF-IDF logistic regression over word and character n-grams),
 # its parts alone, and the choices it was made of, each against the same split.
 RUNS = (
@@ -49,7 +55,20 @@ RUNS = (
     ("refit", DEFAULT, ["--refit"]),
     ("refit seed 43", DEFAULT, ["--refit", "--seed=43"]),
     ("refit seed 44", DEFAULT, ["--refit", "--seed=44"]),
+    # Pretrained word vectors and a converged linear member (issue 27): the previous default, each part undone,
+    # the CNN with vectors alone; the linear member alone is the default's own <model_dir>/linear run.
+    ("previous default", DEFAULT, PREVIOUS),
+    ("previous default seed 43", DEFAULT, PREVIOUS + ["--seed=43"]),
+    ("previous default seed 44", DEFAULT, PREVIOUS + ["--seed=44"]),
+    ("default with joint linear", DEFAULT, ["--linear_epochs=0"]),
+    ("default without vectors", DEFAULT, ["--pretrained_vectors=", "--embedding_dim=128"]),
+    ("default with frozen vectors", DEFAULT, ["--freeze_vectors"]),
+    ("multi_cnn + GloVe", "configs/multi_cnn.flags", [f"--pretrained_vectors={VECTORS}", "--embedding_dim=50"]),
+    # all-MiniLM-L6-v2 fine-tuned under the heads (configs/pretrained.flags); then averaged with the default.
+    (ENCODER, "configs/pretrained.flags", []),
 )
+LINEAR_MEMBER = "linear member (fitted apart, in the default)"
+ENSEMBLED = "default + encoder (mean of the two exports)"  # a row read from the default's linear/ run
 SEEDS = {"": [], " seed 43": ["--seed=43"], " seed 44": ["--seed=44"]}  # the default's 42, then two more
 # The default trained on each message as translated and as sent (mostly Haitian Creole): the flagfile (the
 # lexicon learnt from the training pairs, lexicon.py; each original read twice an epoch), and each of its two
@@ -64,6 +83,7 @@ RUNS += tuple((group + seed, "configs/multilingual.flags", extra + seed_flags)
               for group, extra in LANGUAGE_GROUPS.items() for seed, seed_flags in SEEDS.items())
 REFERENCE = "sklearn reference"
 SEEDED = {"default": ("default", "default seed 43", "default seed 44"),
+          "previous default": ("previous default", "previous default seed 43", "previous default seed 44"),
           "refit": ("refit", "refit seed 43", "refit seed 44"),
           **{group: tuple(group + seed for seed in SEEDS) for group in LANGUAGE_GROUPS}}
 RARE = ("offer", "security", "tools", "shops", "fire", "clothing", "missing_people", "hospitals", "aid_centers",
@@ -103,7 +123,7 @@ def seed_spread(rows) -> str:
                    f"{values.max():{fmt}}, spread {values.max() - values.min():{fmt}})")
     lines.append(f"The {label} over {len(finals)} seeds (validation, tuned): " + "; ".join(parts) + ".")
   by_name = {n: b["final"]["total"] for n, b, _ in rows}
-  for label in ("refit", *LANGUAGE_GROUPS):
+  for label in ("refit", "previous default", *LANGUAGE_GROUPS):
     pairs = [(d, r) for d, r in zip(SEEDED["default"], SEEDED[label]) if {d, r} <= set(by_name)]
     if pairs:
       lines.append(f"{label} - default, seed by seed (Total, tuned): " +
@@ -153,6 +173,17 @@ def targets(rows) -> str:
     d, r = by_name["default"], by_name[REFERENCE]
     lines.append(f"default - {REFERENCE}: Total {_verdict(d['total'] - r['total'], 1.0)}; mean positive F1 "
                  f"{_verdict(d['mean_positive_f1'] - r['mean_positive_f1'], 0.03)}.")
+  if {"previous default", REFERENCE} <= set(by_name):
+    d, r = by_name["previous default"], by_name[REFERENCE]
+    lines.append(f"previous default - {REFERENCE}: Total {d['total'] - r['total']:+.3f}; mean positive F1 "
+                 f"{d['mean_positive_f1'] - r['mean_positive_f1']:+.3f}.")
+  seeds = [n for n in SEEDED["default"] if n in by_name]
+  if len(seeds) > 1 and REFERENCE in by_name:
+    r = by_name[REFERENCE]
+    lines.append(f"default - {REFERENCE}, seed by seed: Total " + ", ".join(
+        f"{by_name[n]['total'] - r['total']:+.2f}" for n in seeds) + "; mean positive F1 " + ", ".join(
+            f"{by_name[n]['mean_positive_f1'] - r['mean_positive_f1']:+.3f}" for n in seeds) + " (targets +1.0, "
+                 "+0.03 on every seed).")
   if {"refit", REFERENCE} <= set(by_name):
     d, r = by_name["refit"], by_name[REFERENCE]
     lines.append(f"refit - {REFERENCE}: Total {_verdict(d['total'] - r['total'], 1.0)}; mean positive F1 "
@@ -166,9 +197,34 @@ def targets(rows) -> str:
   return ("Targets (validation split, tuned thresholds):\n\n" + "\n".join(f"- {x}" for x in lines)) if lines else ""
 
 
+def write_vectors() -> float:
+  """Writes the default's vectors file as README's main job does (`disaster-vectors`); returns its wall seconds."""
+  start = time.time()
+  subprocess.run([sys.executable, "-m", "disaster_tf.cli.vectors", f"--out={VECTORS}"], cwd=common.ROOT, check=True)
+  return time.time() - start
+
+
+def main_job_line(rows, out: str, vectors_wall: float) -> str:
+  """The default's main job (vectors file, train, export: whole processes) against the previous default's."""
+  walls = {n: w for n, _, w in rows}
+  if "default" not in walls:
+    return ""
+  export_wall = common.run_export(os.path.join(out, "default"), os.path.join(out, "default-export"))
+  job = vectors_wall + walls["default"] + export_wall
+  line = (f"The default's main job: vectors file {vectors_wall:.0f} s + train {walls['default']:.0f} s + export "
+          f"{export_wall:.0f} s = {job:.0f} s wall, each a whole process")
+  if "previous default" in walls:
+    before = walls["previous default"] + common.run_export(os.path.join(out, "previous default"),
+                                                           os.path.join(out, "previous-export"))
+    line += (f"; the previous default's train + export {before:.0f} s: {job / before:.2f}x (bound: 3x, "
+             f"{'met' if job <= 3 * before else 'NOT met'})")
+  return line + "."
+
+
 def main(argv):
   del argv
   f = flags.FLAGS
+  vectors_wall = write_vectors()
   rows = []
   if not f.only or REFERENCE in f.only:
     import reference  # pylint: disable=import-outside-toplevel  # bench/reference.py; needs .[bench]
@@ -181,13 +237,19 @@ def main(argv):
       continue
     body, wall = common.run_train(name, flagfile, extra, f.data, f.out)
     rows.append((name, body, wall))
-  export_line = ""
-  if any(n == "default" for n, _, _ in rows):
-    train_wall = next(w for n, _, w in rows if n == "default")
-    export_wall = common.run_export(os.path.join(f.out, "default"), os.path.join(f.out, "default-export"))
-    export_line = (f"The default's main job: train {train_wall:.0f} s + export {export_wall:.0f} s = "
-                   f"{train_wall + export_wall:.0f} s wall (target < 300 s: "
-                   f"{'met' if train_wall + export_wall < 300 else 'NOT met'}), each a whole process.")
+    member = os.path.join(f.out, name, "linear", "metrics.json")
+    if name == "default" and os.path.exists(member):
+      with open(member, encoding="utf-8") as fh:
+        rows.append((LINEAR_MEMBER, json.load(fh), float("nan")))
+  export_line = main_job_line(rows, f.out, vectors_wall)
+  # The default's export of this --out (this run's, or the run before when --only picks the encoder alone).
+  if ENCODER in {n for n, _, _ in rows} and os.path.isdir(os.path.join(f.out, "default-export")):
+    import members  # pylint: disable=import-outside-toplevel  # bench/members.py
+    exports = [os.path.join(f.out, "default-export"), os.path.join(f.out, "encoder-export")]
+    start = time.time()
+    common.run_export(os.path.join(f.out, ENCODER), exports[1])
+    body = members.mean_of_exports(exports, f.data, common.config_from_flagfile(DEFAULT, data=f.data).train)
+    rows.append((ENSEMBLED, body, time.time() - start))
   text = "\n\n".join(x for x in (
       f"Runs: `{REFERENCE}` = bench/reference.py (TF-IDF word uni+bigrams, sublinear tf, min_df 2, accents "
       "stripped; one LogisticRegression per category, class_weight balanced, C 4; wall s = fit and scoring; "

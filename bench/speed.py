@@ -44,7 +44,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402  (bench/common.py)
 
 CONFIGS = {"default": "configs/disaster_response.flags", "article": "configs/seed_article.flags",
-           "multi_cnn": "configs/multi_cnn.flags"}
+           "multi_cnn": "configs/multi_cnn.flags", "pretrained": "configs/pretrained.flags"}
 TRAINED = ("default", "article")  # the configurations whose training is timed
 # (name, kind, steps_per_execution, jit, cache, precision)
 TRAIN_VARIANTS = (
@@ -69,6 +69,9 @@ def define_flags():
   flags.DEFINE_integer("steps", 150, "Timed training steps per variant.")
   flags.DEFINE_integer("warmup", 20, "Untimed steps first (tracing, compilation).")
   flags.DEFINE_integer("calls", 500, "Single-message serving calls timed.")
+  flags.DEFINE_list("parts", ["training", "serving", "time"], "What to measure: training, serving, time (to a model).")
+  flags.DEFINE_string("section", "speed", "The BENCHMARKS.md section to (re)write; another name keeps the last full "
+                      "run's.")
   flags.DEFINE_string("worker", None, "Internal: run one measurement (train:CONFIG:VARIANT or serve:CONFIG).")
 
 
@@ -121,7 +124,7 @@ def train_worker(config, variant, steps, warmup):
         done += k
   else:
     keras.utils.set_random_seed(tc.seed)
-    model = model_lib.build_model(config.model, run.featurizer.sizes, precision)
+    model = model_lib.build_model(config.model, run.featurizer.sizes, precision, run.vocabularies.get("encoder"))
     cw = tf.constant(run.class_weights)
 
     def to_fit(x, y):  # per-output labels and per-output sample weights: the same objective
@@ -209,9 +212,11 @@ def serve_worker(config, calls):
   from disaster_tf import features, serving, text  # pylint: disable=import-outside-toplevel
   from disaster_tf import model as model_lib  # pylint: disable=import-outside-toplevel
   run = prepare(config)
-  vocabulary = list(run.vocabularies[features.TOKEN_IDS].tokens)  # the Python pipeline below reads token ids
+  # The Python pipeline below reads token ids (an encoder model has WordPiece ids instead).
+  vocabulary = list(run.vocabularies[features.TOKEN_IDS].tokens) if features.TOKEN_IDS in run.vocabularies else []
   messages = run.splits.validation.read_texts()
-  model = model_lib.build_model(config.model, run.featurizer.sizes)  # weights do not change speed
+  model = model_lib.build_model(config.model, run.featurizer.sizes,  # weights do not change speed
+                                encoder_shape=run.vocabularies.get(features.ENCODER))
   work = tempfile.mkdtemp()
   model_dir = os.path.join(work, "model")
   ckpt_lib.write_model_dir(model_dir, config, run.vocabularies, model)
@@ -294,14 +299,33 @@ def main(argv):
     print(json.dumps(result))
     return
   lines = []
-  for config_name in TRAINED:
+  for config_name in TRAINED if "training" in f.parts else ():
     lines += training_lines(config_name)
-  for config_name in ("default", "multi_cnn"):
-    lines += serving_lines(config_name)
-  lines += time_to_model_lines()
+  if "serving" in f.parts:
+    served = {}
+    for config_name in ("default", "multi_cnn", "pretrained"):
+      lines += serving_lines(config_name, served)
+    lines += against_article(served)
+  if "time" in f.parts:
+    lines += time_to_model_lines()
   text = "\n".join(lines)
   print(text)
-  common.write_section("speed", "Speed", text)
+  common.write_section(f.section, "Speed" + ("" if f.section == "speed" else f" ({f.section})"), text)
+
+
+def against_article(served: dict) -> list:
+  """The default's export against the article's way of serving (Python cleaning, then `model.predict`)."""
+  article = served.get("multi_cnn", {}).get("Python + model.predict")
+  lines = []
+  for name in ("default", "pretrained"):
+    export = served.get(name, {}).get("SavedModel")
+    if not (article and export):
+      continue
+    p50, b256 = export["p50_ms"] / article["p50_ms"], export["msgs_per_s_b256"] / article["msgs_per_s_b256"]
+    lines += [f"The {name} configuration's export against the article's way (multi_cnn's Python + model.predict, "
+              f"same run): p50 {p50:.2f}x (bound <= 0.5x: {'met' if p50 <= 0.5 else 'NOT met'}), batch-256 "
+              f"throughput {b256:.2f}x (bound >= 0.1x: {'met' if b256 >= 0.1 else 'NOT met'}).", ""]
+  return lines
 
 
 def training_lines(config_name: str) -> list:
@@ -349,10 +373,14 @@ def training_lines(config_name: str) -> list:
   return lines
 
 
-def serving_lines(config_name: str) -> list:
-  """The export in float32 and bfloat16 (and, for a token-ids model, the article's Python ways), in process."""
+def serving_lines(config_name: str, served: dict) -> list:
+  """The export in float32 and bfloat16 (and, for a token-ids model, the article's Python ways), in process.
+
+  Each system's numbers also go into `served[config_name]`.
+  """
   f = flags.FLAGS
   serve = run_worker(f"serve:{config_name}")
+  served[config_name] = serve
   if "error" in serve:
     return [f"Serving, {config_name}: failed: {serve['error']}", ""]
   base = serve["SavedModel"]

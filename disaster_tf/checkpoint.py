@@ -44,6 +44,7 @@ BEST_DIR = "best"
 THRESHOLDS_FILE = "thresholds.json"
 METRICS_FILE = "metrics.json"  # the run's history and final report (rundir.RunDir.write_metrics)
 REFIT_DIR = "refit"  # a --refit run's own model dir, inside the first run's
+LINEAR_DIR = "linear"  # the run fitting an ensemble's linear member on its own (--linear_epochs), inside its run's
 
 
 class TrainState(tf.Module):
@@ -297,7 +298,7 @@ def load_model(model_dir: str, which: str = "best", precision: str = "float32") 
   path = resolve(model_dir, which)
   check_fingerprint(path, vocabularies)
   featurizer = features.Featurizer(config.model, vocabularies)
-  model = model_lib.build_model(config.model, featurizer.sizes, precision)
+  model = model_lib.build_model(config.model, featurizer.sizes, precision, vocabularies.get(features.ENCODER))
   state = TrainState(features.fingerprint_record(vocabularies))
   try:
     make_checkpoint(model, None, state).restore(path).expect_partial().assert_existing_objects_matched()

@@ -20,7 +20,7 @@ from disaster_tf import labels
 
 CONFIG_FILE = "config.json"  # written by training, read by export / evaluate
 
-ARCHITECTURES = ("cnn_rnn", "bigru", "multi_cnn", "linear", "ensemble", "wide_deep")
+ARCHITECTURES = ("cnn_rnn", "bigru", "multi_cnn", "linear", "ensemble", "wide_deep", "encoder")
 TFIDF_ARCHITECTURES = ("linear", "ensemble", "wide_deep")  # those reading TF-IDF n-grams (features.py)
 # "adam" is Keras' Adam in TF's fused kernel (optimizers.FusedAdam); "keras_adam" the same update unfused,
 # for comparison (bench/speed.py).
@@ -51,6 +51,8 @@ class ModelConfig:
                loss; the served scores average their probabilities
     wide_deep  multi_cnn's pooled features and linear's TF-IDF into the same
                heads: one logit, the sum of both parts
+    encoder    a pretrained BERT-family encoder (--pretrained_encoder) fine-tuned
+               under the heads, its own WordPiece tokenizer in the graph
   Fields a backbone does not use are ignored by it.
   """
 
@@ -83,6 +85,12 @@ class ModelConfig:
   # With originals in training: append to every text the English partners of its words, paired on the
   # training translations (lexicon.py). Off by default: the default reads English only.
   lexicon: bool = False
+  # Word vectors (GloVe, word2vec text or fastText .vec; vectors.py) that initialise the sequence model's embedding
+  # for the words they have; "" learns it from scratch. Their width must be embedding_dim.
+  pretrained_vectors: str = ""
+  freeze_vectors: bool = False  # keep the embedding at the vectors (and the draws of missing words) while training
+  # --model=encoder: a BERT checkpoint directory (config.json, vocab.txt, model.safetensors; encoder.py).
+  pretrained_encoder: str = ""
 
   def __post_init__(self):
     _check_positive(self, ("max_tokens", "sequence_length", "embedding_dim", "conv_filters",
@@ -96,6 +104,16 @@ class ModelConfig:
       raise ValueError(f"linear_l2={self.linear_l2}: expected a finite penalty >= 0")
     if not 0.0 <= self.dropout < 1.0:
       raise ValueError(f"dropout={self.dropout}: expected a rate in [0, 1)")
+    if (self.pretrained_vectors or self.freeze_vectors) and self.architecture == "linear":
+      raise ValueError("pretrained_vectors / freeze_vectors with --model=linear: the linear model has no word "
+                       "embedding; use a sequence model (multi_cnn, ensemble, ...)")
+    if (self.architecture == "encoder") != bool(self.pretrained_encoder):
+      raise ValueError(f"--model={self.architecture} with pretrained_encoder={self.pretrained_encoder!r}: the "
+                       "encoder model needs a checkpoint directory, and only it reads one")
+    if self.architecture == "encoder" and (self.pretrained_vectors or self.lexicon):
+      raise ValueError("--model=encoder reads its own WordPiece vocabulary: no --pretrained_vectors or --lexicon")
+    if self.freeze_vectors and not self.pretrained_vectors:
+      raise ValueError("freeze_vectors=True without pretrained_vectors: nothing to keep fixed; name a vectors file")
     object.__setattr__(self, "char_ngrams", tuple(self.char_ngrams))  # JSON gives a list back
     if self.char_ngrams and not (len(self.char_ngrams) == 2 and all(isinstance(n, int) for n in self.char_ngrams)
                                  and 1 <= self.char_ngrams[0] <= self.char_ngrams[1] <= 10):
@@ -129,6 +147,10 @@ class TrainConfig:
   # "cosine" decays the rate to 0 over `epochs`, so that the run ends converged, not hovering; against a
   # constant rate it was within the seed spread for the default (bench/quality.py).
   lr_schedule: str = "cosine"
+  # --model=ensemble: fit the linear member first, on its own, for this many epochs (its own run in
+  # <model_dir>/linear: configs/linear.flags' balanced weights and cosine decay, the last epoch kept), then hold
+  # it fixed while the network trains; 0 trains both together.
+  linear_epochs: int = 0
   class_weight: str = "sqrt_balanced"  # lifts rare labels without the instability of "balanced"
   class_weight_cap: float = 50.0  # bounds the weight of a label seen a handful of times
   loss_weights: Tuple[Tuple[str, float], ...] = ()  # (category, weight) pairs; others weigh 1
@@ -161,6 +183,9 @@ class TrainConfig:
     if self.refit and not self.tune_fraction:
       raise ValueError("refit=True with tune_fraction=0: a refit retrains on train + tune the epoch count and "
                        "thresholds chosen on tune; set --tune_fraction above 0")
+    if self.linear_epochs < 0:
+      raise ValueError(f"linear_epochs={self.linear_epochs}: expected 0 (train with the network) or a number of "
+                       "epochs")
     if self.patience < 0:
       raise ValueError(f"patience={self.patience}: expected 0 (off) or a positive number of epochs")
     _check_choice(self, "optimizer", OPTIMIZERS)
@@ -198,6 +223,9 @@ class Config:
       raise ValueError(f"jit_compile=True with --model={self.model.architecture}: XLA cannot compile the sparse "
                        "ops of the TF-IDF inputs (SparseFillEmptyRows); use --nojit_compile or a sequence model "
                        "(cnn_rnn, bigru, multi_cnn)")
+    if self.train.linear_epochs and self.model.architecture != "ensemble":
+      raise ValueError(f"linear_epochs={self.train.linear_epochs} with --model={self.model.architecture}: only "
+                       "an ensemble has a linear member to fit apart; use --model=ensemble or --linear_epochs=0")
     if self.model.lexicon and "original" not in self.train.text_fields:
       raise ValueError("lexicon=True with text_fields=message: the lexicon is learnt from the originals and "
                        "their translations; add --text_fields=message,original or drop --lexicon")
@@ -220,6 +248,20 @@ def refit_config(config: Config) -> Config:
   """
   return dataclasses.replace(config, train=dataclasses.replace(
       config.train, tune_fraction=0.0, select_metric="last", patience=0, refit=False))
+
+
+def linear_member_config(config: Config) -> Config:
+  """The run that fits an ensemble's linear member on its own (--linear_epochs), as configs/linear.flags does.
+
+  The same data, split and n-grams; scikit-learn's "balanced" class weights (uncapped in effect), which the
+  converged linear fits measured best with; a cosine decay over its epochs and no early stopping (the problem
+  is convex: the L2 penalty regularises it, and the last epoch is the converged one).
+  """
+  model = dataclasses.replace(config.model, architecture="linear", pretrained_vectors="", freeze_vectors=False)
+  train = dataclasses.replace(config.train, epochs=config.train.linear_epochs, linear_epochs=0, patience=0,
+                              select_metric="last", class_weight="balanced", class_weight_cap=1000.0,
+                              lr_schedule="cosine", refit=False)
+  return Config(model=model, train=train)
 
 
 def save(config: Config, model_dir: str) -> str:

@@ -33,15 +33,19 @@ import numpy as np
 import tensorflow as tf
 
 from disaster_tf import config as config_lib
+from disaster_tf import encoder as encoder_lib
 from disaster_tf import labels
 from disaster_tf import lexicon as lexicon_lib
 from disaster_tf import text
+from disaster_tf import wordpiece
 
 # The model's inputs, built here from raw text (model.py reads them by these names).
 TOKEN_IDS = "token_ids"  # [batch, sequence_length] int64 word ids
 WORD_NGRAMS = "word_ngrams"  # [batch, V] sparse TF-IDF of word n-grams
 CHAR_NGRAMS = "char_ngrams"  # [batch, V] sparse TF-IDF of character n-grams within words
+WORDPIECE_IDS = "wordpiece_ids"  # [batch, sequence_length] int64 WordPiece ids of the pretrained encoder
 LEXICON = "lexicon"  # the key of the lexicon among a model's vocabularies
+ENCODER = "encoder"  # the key of the pretrained encoder's shape (encoder.Shape) among an encoder model's
 UNKNOWN = "[UNK]"  # TextVectorization's out-of-vocabulary token: idf 0, as scikit-learn ignores unknown n-grams
 _ADAPT_BATCH = 1024  # strings vectorised at a time while adapting
 
@@ -61,13 +65,16 @@ class Vocabulary:
   idf: Optional[np.ndarray] = None
 
 
-# A `Vocabulary` per input name, and the `lexicon.Lexicon` under LEXICON when the model uses one.
-Vocabularies = Dict[str, Union[Vocabulary, lexicon_lib.Lexicon]]
+# A `Vocabulary` per input name, the `lexicon.Lexicon` under LEXICON when the model uses one, and an encoder
+# model's `encoder.Shape` under ENCODER.
+Vocabularies = Dict[str, Union[Vocabulary, lexicon_lib.Lexicon, encoder_lib.Shape]]
 
 
 def input_names(model_config: config_lib.ModelConfig) -> Tuple[str, ...]:
   """The inputs `model_config`'s network reads, in a fixed order (the first decides `has_tokens`)."""
   arch = model_config.architecture
+  if arch == "encoder":
+    return (WORDPIECE_IDS,)
   names = [] if arch == "linear" else [TOKEN_IDS]
   if arch in config_lib.TFIDF_ARCHITECTURES:
     names.append(WORD_NGRAMS)
@@ -166,7 +173,10 @@ class Featurizer(tf.Module):
     self.idf = {}  # variables, so that the export's variables hold them (TF Serving restores them)
     for name in self.names:
       tokens = self.vocabularies[name].tokens
-      if name == TOKEN_IDS:
+      if name == WORDPIECE_IDS:
+        self.layers[name] = wordpiece.WordPieceIds(tokens, vocabularies[ENCODER].lower_case,
+                                                   model_config.sequence_length)
+      elif name == TOKEN_IDS:
         self.layers[name] = text.make_vectorizer(model_config, tokens, clean=None)
       else:
         self.layers[name] = _counter(name, model_config, tokens)
@@ -179,6 +189,8 @@ class Featurizer(tf.Module):
 
   def __call__(self, text_batch: tf.Tensor) -> Dict[str, Union[tf.Tensor, tf.SparseTensor]]:
     """Vectorises [batch] raw strings into {input name: [batch, ...]} (see the module docstring)."""
+    if self.names == (WORDPIECE_IDS,):  # the encoder's own tokenizer reads the raw text
+      return {WORDPIECE_IDS: self.layers[WORDPIECE_IDS](text_batch)}
     out = {}
     clean = self.standardize(text_batch)
     for name in self.names:
@@ -192,6 +204,8 @@ def has_tokens(inputs: Mapping[str, Union[tf.Tensor, tf.SparseTensor]]) -> tf.Te
 
   Every input comes from the same standardised text, so the first one decides.
   """
+  if WORDPIECE_IDS in inputs:
+    return wordpiece.has_pieces(inputs[WORDPIECE_IDS])
   name = TOKEN_IDS if TOKEN_IDS in inputs else WORD_NGRAMS
   return text.has_tokens(inputs[name])
 
@@ -204,6 +218,9 @@ def adapt(model_config: config_lib.ModelConfig, texts: tf.data.Dataset,
     lexicon: the model's lexicon (learnt first: the vocabularies hold the
       English partners it adds), or None for a model without one.
   """
+  if model_config.architecture == "encoder":  # the checkpoint's own vocabulary: nothing to learn
+    tokens, shape = wordpiece.from_checkpoint(model_config)
+    return {WORDPIECE_IDS: Vocabulary(tokens), ENCODER: shape}
   if model_config.lexicon != (lexicon is not None):
     raise ValueError(f"lexicon={model_config.lexicon} in the model config, but a lexicon was "
                      f"{'not ' * (lexicon is None)}given")
@@ -244,11 +261,15 @@ def _adapt_tf_idf(name: str, model_config: config_lib.ModelConfig, clean: tf.dat
 
 def file_name(name: str) -> str:
   """The model dir's file holding input `name`'s vocabulary."""
-  return text.VOCABULARY_FILE if name == TOKEN_IDS else f"{name}.tsv"
+  special = {TOKEN_IDS: text.VOCABULARY_FILE, WORDPIECE_IDS: wordpiece.VOCABULARY_FILE, ENCODER: encoder_lib.SHAPE_FILE}
+  return special.get(name, f"{name}.tsv")
 
 
 def save(vocabularies: Vocabularies, model_dir: str) -> None:
   """Writes each vocabulary (and a lexicon) atomically; the first input's file last (`saved` tests it)."""
+  if ENCODER in vocabularies:
+    wordpiece.save(vocabularies[WORDPIECE_IDS].tokens, vocabularies[ENCODER], model_dir)
+    return
   for name in reversed(list(vocabularies)):
     vocab = vocabularies[name]
     if name == LEXICON:
@@ -267,6 +288,9 @@ def saved(model_config: config_lib.ModelConfig, model_dir: str) -> bool:
 
 def load(model_config: config_lib.ModelConfig, model_dir: str) -> Vocabularies:
   """Reads the vocabularies `save` wrote for `model_config`'s inputs."""
+  if model_config.architecture == "encoder":
+    tokens, shape = wordpiece.load(model_dir)
+    return {WORDPIECE_IDS: Vocabulary(tokens), ENCODER: shape}
   vocabularies = {}
   for name in input_names(model_config):
     if name == TOKEN_IDS:
@@ -341,11 +365,13 @@ def _items(name: str, vocab) -> List[str]:
   """What one file holds, as fingerprinted: a lexicon's pairs, or the tokens and then the idf values."""
   if name == LEXICON:
     return _pairs(vocab)
+  if name == ENCODER:
+    return [vocab.to_json()]
   return list(vocab.tokens) + ([_idf_hex(vocab)] if vocab.idf is not None else [])
 
 
 def _idf_items(vocabularies: Vocabularies) -> List[str]:
-  return [f"\x03{name}\t{_idf_hex(v)}" for name, v in vocabularies.items() if name != LEXICON and v.idf is not None]
+  return [f"\x03{name}\t{_idf_hex(v)}" for name, v in vocabularies.items() if getattr(v, "idf", None) is not None]
 
 
 def _pairs(lexicon: lexicon_lib.Lexicon) -> List[str]:
@@ -365,8 +391,8 @@ def fingerprint_items(vocabularies: Vocabularies) -> List[str]:
     return list(vocabularies[TOKEN_IDS].tokens)
   items = []
   for name, vocab in vocabularies.items():
-    if name == LEXICON:
-      items += [f"\x02{name}", *_pairs(vocab)]
+    if name in (LEXICON, ENCODER):
+      items += [f"\x02{name}", *_items(name, vocab)]
     else:
       items += [f"\x02{name}", *vocab.tokens]
   return items

@@ -7,7 +7,9 @@ A run is a sequence of named phases, called in this order by `_run`:
                         class weights, vectorise every split once into a file cache
   trainer.build_trainer model, optimizer, counters, checkpoint managers and the
                         compiled steps, under the distribution strategy
-  RunDir.restore        the latest checkpoint, if any (refusing other vocabularies)
+  RunDir.restore        the latest checkpoint, if any (refusing other vocabularies);
+  trainer.initialise    else, for a new run, the pretrained word vectors and the linear
+                        member fitted apart (--linear_epochs: its own run, first), if any
   RunDir.write_run_files config.json, flags.txt, the vocabularies: once nothing can refuse the run
   per epoch:
     train_epoch         the compiled steps over one shuffled pass, training summaries,
@@ -123,10 +125,18 @@ def _run(config: config_lib.Config, strategy: tf.distribute.Strategy, dirs: dist
   tc, run_dir = config.train, rundir_lib.RunDir(dirs)
   last_epoch = tc.epochs if plan is None else plan.epochs
   run_dir.check_same_model(config)
+  linear_member = None
+  if tc.linear_epochs:  # its own run first, in <model_dir>/linear; a finished one only reports again
+    logging.info("linear member: fitting it on its own for %d epochs in %s", tc.linear_epochs,
+                 os.path.join(dirs.model_dir, ckpt_lib.LINEAR_DIR))
+    linear_dirs = dirs.inside(ckpt_lib.LINEAR_DIR)
+    _run(config_lib.linear_member_config(config), strategy, linear_dirs, flags_text, verbose)
+    linear_member = linear_dirs.save_dir
   keras.utils.set_random_seed(tc.seed)
   run = inputs.prepare(config, dirs.scratch, vocabularies=run_dir.saved_vocabularies(config))
   trainer = trainer_lib.build_trainer(config, run, strategy, dirs.save_dir)
-  run_dir.restore(trainer, run.vocabularies, tc.learning_rate)
+  if not run_dir.restore(trainer, run.vocabularies, tc.learning_rate):
+    trainer_lib.initialise(trainer, config, run.vocabularies, linear_member)  # a new run's pretrained parts
   run_dir.write_run_files(config, run.vocabularies, flags_text)
   history = run_dir.load_history(int(trainer.state.epoch.numpy()))
   writers = summaries.SummaryWriters.for_run(dirs.model_dir, dirs.chief, run.selection_name)

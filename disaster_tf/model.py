@@ -12,11 +12,13 @@ import keras
 import tensorflow as tf
 
 from disaster_tf import config as config_lib
+from disaster_tf import encoder as encoder_lib
 from disaster_tf import features
 from disaster_tf import labels
 
 # The network's inputs, named and built from raw text by features.py.
 TOKEN_IDS, WORD_NGRAMS, CHAR_NGRAMS = features.TOKEN_IDS, features.WORD_NGRAMS, features.CHAR_NGRAMS
+ENCODER = "encoder"  # the encoder model's pretrained layer (trainer.initialise assigns its weights)
 input_names = features.input_names
 
 # A member's logits: {category: [batch, 1], or [batch, 3] for `related`}.
@@ -53,7 +55,7 @@ class RightAlign(keras.layers.Layer):
 
 
 def build_model(model_config: config_lib.ModelConfig, input_sizes: Mapping[str, int],
-                precision: str = "float32") -> keras.Model:
+                precision: str = "float32", encoder_shape: Optional[encoder_lib.Shape] = None) -> keras.Model:
   """Builds the classifier: a backbone, then one head per category.
 
   Args:
@@ -65,6 +67,7 @@ def build_model(model_config: config_lib.ModelConfig, input_sizes: Mapping[str, 
     input_sizes: the width of each input `input_names` gives, i.e.
       its vocabulary's length (derived from the data, hence passed
       explicitly, never stored in the config).
+    encoder_shape: --model=encoder's network (its vocabularies' ENCODER entry).
 
   Returns:
     A Keras model from the featurizer's dict of inputs (int64 [batch,
@@ -82,14 +85,18 @@ def build_model(model_config: config_lib.ModelConfig, input_sizes: Mapping[str, 
   tfidf = [inputs[name] for name in (WORD_NGRAMS, CHAR_NGRAMS) if name in inputs]
   if c.architecture == "linear":
     heads = [_heads_from_columns(_linear_columns(tfidf, "linear", c))]
+  elif c.architecture == "encoder":
+    if encoder_shape is None:
+      raise ValueError("--model=encoder: no encoder shape given (the vocabularies' encoder entry)")
+    with _dtype_policy(precision):
+      pooled = encoder_lib.Encoder(encoder_shape, name=ENCODER)(inputs[features.WORDPIECE_IDS])
+    heads = [_dense_heads(keras.layers.Dropout(c.dropout, name="dropout")(pooled))]
   else:
     backbone = {"cnn_rnn": _cnn_rnn, "bigru": _bigru, "multi_cnn": _multi_cnn,
                 "ensemble": _multi_cnn, "wide_deep": _multi_cnn}[c.architecture]
     with _dtype_policy(precision):
       pooled = backbone(inputs[TOKEN_IDS], c, input_sizes[TOKEN_IDS])
-    deep = {name: keras.layers.Dense(labels.num_classes(name) if name == labels.RELATED else 1,
-                                     dtype="float32", name=f"head_{name}")(pooled)
-            for name in labels.CATEGORIES}
+    deep = _dense_heads(pooled)
     heads = [deep]
     if c.architecture == "wide_deep":  # one logit per class: the deep heads' plus the linear part's
       wide = _heads_from_columns(_linear_columns(tfidf, "wide", c))
@@ -99,6 +106,11 @@ def build_model(model_config: config_lib.ModelConfig, input_sizes: Mapping[str, 
       heads.append(_heads_from_columns(_linear_columns(tfidf, "linear", c)))
   outputs = {output_key(m, name): logits for m, member in enumerate(heads) for name, logits in member.items()}
   return keras.Model(inputs, outputs, name=f"disaster_{c.architecture}")
+
+
+def _dense_heads(pooled) -> Dict[str, tf.Tensor]:
+  return {name: keras.layers.Dense(labels.num_classes(name) if name == labels.RELATED else 1, dtype="float32",
+                                   name=f"head_{name}")(pooled) for name in labels.CATEGORIES}
 
 
 @contextlib.contextmanager
@@ -113,7 +125,7 @@ def _dtype_policy(name: str):
 
 
 def _input(name: str, size: int, c: config_lib.ModelConfig):
-  if name == TOKEN_IDS:
+  if name in (TOKEN_IDS, features.WORDPIECE_IDS):
     return keras.Input(shape=(c.sequence_length,), dtype="int64", name=name)
   return keras.Input(shape=(size,), sparse=True, name=name)
 
@@ -147,9 +159,16 @@ def _heads_from_columns(columns) -> Dict[str, tf.Tensor]:
   return heads
 
 
+EMBEDDING = "embedding"  # the sequence backbones' embedding layer (vectors.py initialises it)
+
+
+def _embedding(c: config_lib.ModelConfig, vocab_size: int) -> keras.layers.Embedding:
+  return keras.layers.Embedding(vocab_size, c.embedding_dim, trainable=not c.freeze_vectors, name=EMBEDDING)
+
+
 def _cnn_rnn(ids, c: config_lib.ModelConfig, vocab_size: int):
   x = RightAlign(name="right_align")(ids)
-  x = keras.layers.Embedding(vocab_size, c.embedding_dim, name="embedding")(x)
+  x = _embedding(c, vocab_size)(x)
   x = keras.layers.Conv1D(c.conv_filters, c.conv_kernel_size, padding="same", activation="relu", name="conv")(x)
   x = keras.layers.MaxPooling1D(c.pool_size, padding="same", name="pool")(x)
   rnn = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU}[c.rnn]
@@ -160,7 +179,7 @@ def _cnn_rnn(ids, c: config_lib.ModelConfig, vocab_size: int):
 def _bigru(ids, c: config_lib.ModelConfig, vocab_size: int):
   # Reads both directions, so padding position does not matter; pooling over
   # every step keeps a word's signal wherever it sits in the message.
-  x = keras.layers.Embedding(vocab_size, c.embedding_dim, name="embedding")(ids)
+  x = _embedding(c, vocab_size)(ids)
   x = keras.layers.SpatialDropout1D(c.dropout / 2, name="embedding_dropout")(x)
   x = keras.layers.Bidirectional(keras.layers.GRU(c.rnn_units, return_sequences=True), name="bigru")(x)
   x = keras.layers.Concatenate(name="pool")([keras.layers.GlobalMaxPooling1D(name="max_pool")(x),
@@ -170,12 +189,17 @@ def _bigru(ids, c: config_lib.ModelConfig, vocab_size: int):
 
 def _multi_cnn(ids, c: config_lib.ModelConfig, vocab_size: int):
   # Kim (2014): n-gram detectors of several widths, each max-pooled over the message.
-  x = keras.layers.Embedding(vocab_size, c.embedding_dim, name="embedding")(ids)
+  x = _embedding(c, vocab_size)(ids)
   pooled = [keras.layers.GlobalMaxPooling1D(name=f"pool_{width}")(
       keras.layers.Conv1D(c.conv_filters, width, padding="same", activation="relu", name=f"conv_{width}")(x))
             for width in (2, 3, 4, 5)]
   x = keras.layers.Concatenate(name="pool")(pooled)
   return keras.layers.Dropout(c.dropout, name="dropout")(x)
+
+
+def linear_layers(model: keras.Model) -> List[keras.layers.Layer]:
+  """The weighted layers of a model's linear member (`linear`, or an ensemble's second), by their names."""
+  return [layer for layer in model.layers if layer.name.startswith("linear_") and layer.weights]
 
 
 def members(outputs: Outputs) -> List[Heads]:

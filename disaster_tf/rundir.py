@@ -79,8 +79,8 @@ class RunDir:
       return None
     return features.load(config.model, self.model_dir)
 
-  def restore(self, trainer: trainer_lib.Trainer, vocabularies: features.Vocabularies, learning_rate: float) -> None:
-    """Restores the newest readable checkpoint into `trainer`, if there is one.
+  def restore(self, trainer: trainer_lib.Trainer, vocabularies: features.Vocabularies, learning_rate: float) -> bool:
+    """Restores the newest readable checkpoint into `trainer`, if there is one; returns whether there was.
 
     Unreadable checkpoints (a truncated or deleted file, a lost state file) are
     skipped with a warning naming each; with none left in `checkpoints/`, the
@@ -101,13 +101,14 @@ class RunDir:
       logging.warning("skipped an unreadable checkpoint: %s", what)
     start = latest or best
     if start is None:
-      return
+      return False
     ckpt_lib.check_fingerprint(start, vocabularies)
     ckpt_lib.check_identity(start, json.loads(trainer.state.identity.numpy().decode("utf-8")))
     trainer.checkpoint.restore(start).assert_existing_objects_matched()
     logging.info("resumed from %s (epoch %d)", start, int(trainer.state.epoch.numpy()))
     _keep_best_record(trainer.state, best)
     _set_learning_rate(trainer.optimizer, learning_rate)
+    return True
 
   # --- the run's files ---------------------------------------------------------------------------
 

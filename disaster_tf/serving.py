@@ -327,6 +327,16 @@ def write_warmup(path: str) -> None:
         writer.write(log.SerializeToString())
 
 
+def register_text_ops() -> None:
+  """Registers TF Text's ops, if it is installed: an encoder export (--model=encoder) holds its WordPiece ops,
+  which a Python process must register before loading it ("Op type not registered 'CaseFoldUTF8'" otherwise).
+  Every other export holds core ops only, and loads without it."""
+  try:
+    import tensorflow_text  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
+  except ImportError:
+    pass
+
+
 def version_dir(export_dir: str) -> str:
   """A version directory as given, or the highest version under a base directory."""
   if os.path.isfile(os.path.join(export_dir, "saved_model.pb")):

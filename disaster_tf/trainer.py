@@ -7,13 +7,15 @@ loop (loop.py) drives them, the run dir (rundir.py) saves and restores them.
 import dataclasses
 import json
 import os
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 import keras
 import tensorflow as tf
+from absl import logging
 
 from disaster_tf import checkpoint as ckpt_lib
 from disaster_tf import config as config_lib
+from disaster_tf import encoder as encoder_lib
 from disaster_tf import features
 from disaster_tf import inputs
 from disaster_tf import model as model_lib
@@ -21,6 +23,7 @@ from disaster_tf import optimizers
 from disaster_tf import precision as precision_lib
 from disaster_tf import records
 from disaster_tf import steps
+from disaster_tf import vectors as vectors_lib
 
 KEEP_CHECKPOINTS = 3  # enough to step back past a bad epoch, small on disk
 
@@ -83,7 +86,10 @@ def build_trainer(config: config_lib.Config, run: inputs.RunInputs, strategy: tf
     raise ValueError(f"batch_size={tc.batch_size} does not split evenly over "
                      f"{strategy.num_replicas_in_sync} replicas")
   with strategy.scope():
-    model = model_lib.build_model(config.model, run.featurizer.sizes, precision_lib.resolve(tc.precision))
+    model = model_lib.build_model(config.model, run.featurizer.sizes, precision_lib.resolve(tc.precision),
+                                  run.vocabularies.get(features.ENCODER))
+    for layer in model_lib.linear_layers(model) if tc.linear_epochs else ():
+      layer.trainable = False  # fitted apart, before this run (`initialise`)
     optimizer = make_optimizer(tc, run.steps_per_epoch)
     # Keras 3 optimizers must create their slots inside the scope (keras-team/keras#23085).
     optimizer.build(model.trainable_variables)
@@ -102,13 +108,50 @@ def build_trainer(config: config_lib.Config, run: inputs.RunInputs, strategy: tf
   return Trainer(strategy, model, optimizer, state, checkpoint, manager, best_manager, train_steps, eval_step)
 
 
+def initialise(trainer: Trainer, config: config_lib.Config, vocabularies: features.Vocabularies,
+               linear_member: Optional[str] = None) -> None:
+  """A new run's starting weights beyond Keras' initialisers: the embedding from --pretrained_vectors, the
+  encoder from --pretrained_encoder, and the weights of the linear member fitted apart (`linear_member`, that
+  run's model dir).
+
+  Raises:
+    vectors.VectorsError, FileNotFoundError: the vectors file (named) cannot be read, or its vectors are wider
+      than --embedding_dim.
+    ValueError: the linear member's n-grams are not this run's; encoder.EncoderError: the encoder's weights.
+  """
+  if linear_member is not None:
+    _copy_linear_member(trainer.model, linear_member, vocabularies)
+  c = config.model
+  if c.pretrained_encoder:
+    count = encoder_lib.assign(trainer.model.get_layer(model_lib.ENCODER), encoder_lib.read_weights(
+        c.pretrained_encoder), c.pretrained_encoder)
+    logging.info("pretrained encoder: %d weights from %s", count, c.pretrained_encoder)
+  if not c.pretrained_vectors:
+    return
+  vectors = vectors_lib.read(c.pretrained_vectors, vocabularies[features.TOKEN_IDS].tokens, seed=config.train.seed,
+                             width=c.embedding_dim)
+  trainer.model.get_layer(model_lib.EMBEDDING).embeddings.assign(vectors.matrix)
+  logging.info("pretrained vectors: %s%s", vectors.summary(), " (frozen)" if c.freeze_vectors else "")
+
+
+def _copy_linear_member(model: keras.Model, member_dir: str, vocabularies: features.Vocabularies) -> None:
+  member = ckpt_lib.load_model(member_dir)
+  for name in member.featurizer.sizes:
+    if member.vocabularies[name].tokens != vocabularies[name].tokens:
+      raise ValueError(f"{member_dir}: its {name} differ from this run's; remove that directory to fit the "
+                       "linear member again")
+  for layer in model_lib.linear_layers(member.model):
+    model.get_layer(layer.name).set_weights(layer.get_weights())
+  logging.info("linear member: the weights fitted in %s (%s), held fixed", member_dir, member.checkpoint_path)
+
+
 def run_identity(config: config_lib.Config, load_report: records.LoadReport) -> Dict[str, Any]:
   """What a run may not change once its first epoch is saved: data, split, model shape and the selection metric
   (best/ holds the epoch best by it: another metric's scores are on another scale)."""
   tc = config.train
   return {"data": load_report.fingerprint, "text_fields": list(tc.text_fields), "split_seed": tc.split_seed,
           "select_metric": tc.select_metric,
-          "original_copies": tc.original_copies,
+          "original_copies": tc.original_copies, "linear_epochs": tc.linear_epochs,
           "precision": precision_lib.resolve(tc.precision),
           "validation_fraction": tc.validation_fraction, "tune_fraction": tc.tune_fraction,
           # As JSON reads it back (tuples as lists), so that a recorded identity compares equal to a new one.

@@ -32,6 +32,11 @@ def test_json_round_trip(tmp_path):
     ("model", dict(dropout=1.0), r"dropout=1.0: expected a rate in \[0, 1\)"),
     ("train", dict(validation_fraction=1.5), r"validation_fraction=1.5: expected a fraction"),
     ("train", dict(patience=-1), "patience=-1"),
+    ("model", dict(architecture="encoder"), r"--model=encoder with pretrained_encoder='': the encoder model needs"),
+    ("model", dict(pretrained_encoder="bert"), r"--model=ensemble with pretrained_encoder='bert'"),
+    ("model", dict(architecture="encoder", pretrained_encoder="b", lexicon=True), r"no --pretrained_vectors or "
+     "--lexicon"),
+    ("train", dict(linear_epochs=-1), "linear_epochs=-1: expected 0 .* or a number of epochs"),
     ("train", dict(original_copies=0), "original_copies=0: expected 1, or more with text_fields=message,original"),
     ("train", dict(original_copies=2), "original_copies=2: expected 1, or more with text_fields=message,original"),
     ("train", dict(refit=True, tune_fraction=0.0), "refit=True with tune_fraction=0: .* set --tune_fraction above 0"),
@@ -93,3 +98,16 @@ def test_refit_config_trains_on_train_and_tune_and_keeps_the_last_epoch():
   # The schedule's length and everything else stay: the refit repeats the chosen run's trajectory.
   assert refit.model == config.model and refit.train.epochs == 10
   assert refit.train.validation_fraction == config.train.validation_fraction
+
+
+def test_linear_epochs_need_an_ensemble_and_its_member_runs_as_the_linear_flagfile():
+  with pytest.raises(ValueError, match="linear_epochs=30 with --model=multi_cnn: only an ensemble has a linear member"):
+    config_lib.Config(model=config_lib.ModelConfig(architecture="multi_cnn"),
+                      train=config_lib.TrainConfig(linear_epochs=30))
+  config = config_lib.Config(model=config_lib.ModelConfig(pretrained_vectors="v.txt", embedding_dim=50),
+                             train=config_lib.TrainConfig(linear_epochs=30, refit=True, patience=3))
+  member = config_lib.linear_member_config(config)
+  assert member.model.architecture == "linear" and not member.model.pretrained_vectors
+  assert (member.train.epochs, member.train.linear_epochs, member.train.patience, member.train.select_metric,
+          member.train.class_weight, member.train.refit) == (30, 0, 0, "last", "balanced", False)
+  assert member.model.char_ngrams == config.model.char_ngrams and member.train.seed == config.train.seed

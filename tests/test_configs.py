@@ -17,7 +17,7 @@ NOT_CHOICES = {"data", "decisions", "validation_fraction", "tune_fraction", "min
 # The TF-IDF inputs' fields: the article's cnn_rnn reads none of them.
 TFIDF_FIELDS = {"ngrams", "min_df", "max_ngrams", "char_ngrams", "linear_l2", "linear_lr_multiplier"}
 SHIPPED = ("configs/seed_article.flags", "configs/disaster_response.flags", "configs/linear.flags",
-           "configs/multi_cnn.flags", "configs/multilingual.flags")
+           "configs/multi_cnn.flags", "configs/multilingual.flags", "configs/pretrained.flags")
 
 
 def flag_names(path):
@@ -44,7 +44,7 @@ def test_flagfiles_parse_into_the_config_train_py_runs(path):
   config = train.config_from_flagfile(os.path.join(ROOT, path), "--epochs=2", "--loss_weights=offer=2")
   assert config.train.epochs == 2 and config.train.loss_weights == (("offer", 2.0),)  # later flags win
   expected = {"seed_article": "cnn_rnn", "disaster_response": "ensemble", "linear": "linear", "multi_cnn": "multi_cnn",
-              "multilingual": "ensemble"}
+              "multilingual": "ensemble", "pretrained": "encoder"}
   assert config.model.architecture == expected[os.path.basename(path)[:-len(".flags")]]  # --model
   assert config_lib.Config.from_json(config.to_json()) == config
   assert config.train.text_fields == (("message", "original") if "multilingual" in path else ("message",))
@@ -52,13 +52,14 @@ def test_flagfiles_parse_into_the_config_train_py_runs(path):
 
 
 def test_shipped_flagfiles_are_found_by_name_and_the_top_level_configs_link_to_them():
-  assert flagfiles.names() == ["disaster_response", "linear", "multi_cnn", "multilingual", "seed_article"]
+  assert flagfiles.names() == ["disaster_response", "linear", "multi_cnn", "multilingual", "pretrained",
+                               "seed_article"]
   for name in flagfiles.names():
     assert os.path.samefile(flagfiles.path(name), os.path.join(ROOT, "configs", f"{name}.flags"))
     assert flagfiles.path(f"{name}.flags") == flagfiles.path(name)
   assert train.config_from_flagfile("linear") == train.config_from_flagfile(os.path.join(ROOT, "configs/linear.flags"))
   with pytest.raises(ValueError, match="'bert': no such shipped flagfile; expected a file or one of "
-                                       "disaster_response, linear, multi_cnn, multilingual, seed_article"):
+                                       "disaster_response, linear, multi_cnn, multilingual, pretrained, seed_article"):
     flagfiles.path("bert")
   # Only a bare name is looked up; a path (or a name that is a file here) is absl's to read.
   assert flagfiles.expand(["x", "--flagfile=linear", "--flagfile=a/b.flags", "--model=linear"]) == [

@@ -399,3 +399,29 @@ def test_without_a_tune_split_selection_is_on_validation_and_thresholds_stay_at_
                                   str(tmp_path / "m"), verbose=0)
   assert final.selected_on == "validation" and final.threshold_source == "0.5"
   assert set(final.thresholds.values()) == {0.5} and final.scores.total == final.at_half.total
+
+
+def test_linear_epochs_fit_the_linear_member_apart_first_then_hold_it_fixed(tmp_path):
+  fixtures.write_two_file(tmp_path / "d", fixtures.synthetic_rows(200))
+  config = fixtures.tiny_config(str(tmp_path / "d"), epochs=2, linear_epochs=3)
+  model_dir = str(tmp_path / "m")
+  loop.train_and_evaluate(config, model_dir, verbose=0)
+  linear_dir = os.path.join(model_dir, ckpt_lib.LINEAR_DIR)
+  assert config_lib.load(linear_dir) == config_lib.linear_member_config(config)
+  with open(os.path.join(linear_dir, loop.METRICS_FILE)) as f:
+    body = json.load(f)
+  assert [e["epoch"] for e in body["epochs"]] == [1, 2, 3] and body["final"]["best_epoch"] == 3  # the last kept
+  member = ckpt_lib.load_model(linear_dir).model
+  assert np.abs(member.get_layer("linear_word_ngrams").get_weights()[0]).sum() > 0  # fitted
+  # Both epochs of the ensemble trained its network only: its linear layers are the member's, to the bit.
+  ensemble = ckpt_lib.load_model(model_dir, "latest").model
+  for layer in model_lib.linear_layers(member):
+    for fitted, held in zip(layer.get_weights(), ensemble.get_layer(layer.name).get_weights()):
+      np.testing.assert_array_equal(fitted, held)
+  # A member fitted on other n-grams than the run's is refused, by name.
+  config, run = prepared_run(tmp_path / "other")
+  trainer = new_trainer(config, run, tmp_path / "other" / "m")
+  other = dict(run.vocabularies)
+  other[features.WORD_NGRAMS] = dataclasses.replace(other[features.WORD_NGRAMS], tokens=("[UNK]", "x"))
+  with pytest.raises(ValueError, match=r"linear: its word_ngrams differ from this run's; remove that directory"):
+    trainer_lib.initialise(trainer, config, other, linear_dir)

@@ -10,7 +10,7 @@ import zipfile
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SCRIPTS = ("disaster-train", "disaster-export", "disaster-evaluate")
+SCRIPTS = ("disaster-train", "disaster-export", "disaster-evaluate", "disaster-vectors")
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +68,7 @@ def test_each_console_script_runs_from_the_installed_package(installed, script, 
   result = run_installed(site, script, "--helpfull", path=[tmp_path])
   assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-2000:]  # absl's help exits 1
   assert f"disaster_tf.cli.{script.split('-')[1]}:" in result.stdout  # absl lists the module's flags
-  assert "--model_dir" in result.stdout or "--export_dir" in result.stdout
+  assert any(flag in result.stdout for flag in ("--model_dir", "--export_dir", "--out"))
 
 
 def test_disaster_train_reads_a_shipped_flagfile_by_name(installed):

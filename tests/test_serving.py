@@ -20,6 +20,7 @@ from tests import fixtures
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ALLOWED_OPS = os.path.join(ROOT, "serving", "allowed_ops.txt")
+ALLOWED_TEXT_OPS = os.path.join(ROOT, "serving", "allowed_text_ops.txt")  # TF Text's, for --model=encoder only
 MESSAGES = ["We need water and food", "Fire in the market", "", "the of and", "日本語 🙂 नमस्ते"]
 
 
@@ -206,13 +207,21 @@ def graph_ops(path):
   return ops - {f.signature.name for mg in saved_model.meta_graphs for f in mg.graph_def.library.function}
 
 
-def assert_only_allowed_ops(path):
-  with open(ALLOWED_OPS) as f:
-    allowed = {line.split("#")[0].strip() for line in f} - {""}
-  ops = graph_ops(path)
-  assert ops <= allowed, f"ops outside serving/allowed_ops.txt: {sorted(ops - allowed)}"
+def read_ops(path):
+  with open(path) as f:
+    return {line.split("#")[0].strip() for line in f} - {""}
+
+
+def assert_only_allowed_ops(path, text_ops=False):
+  """Every op of the export is a core op of serving/allowed_ops.txt (and, for an encoder, a TF Text op of
+  serving/allowed_text_ops.txt, which every TF Serving since 2.2 links)."""
+  allowed = read_ops(ALLOWED_OPS)
   # Every allowed op is a core TensorFlow op (no custom op library needed to serve).
   assert all(hasattr(tf.raw_ops, op) for op in allowed), [op for op in allowed if not hasattr(tf.raw_ops, op)]
+  if text_ops:
+    allowed |= read_ops(ALLOWED_TEXT_OPS)
+  ops = graph_ops(path)
+  assert ops <= allowed, f"ops outside serving/allowed_ops.txt: {sorted(ops - allowed)}"
 
 
 def test_serving_graph_uses_only_allowed_ops(exported):

@@ -102,6 +102,9 @@ def _define_training_flags(fv: flags.FlagValues) -> None:
        "a handful of times cannot dominate the loss.")
   flags.DEFINE_list("loss_weights", [], "Per-head loss weights as category=weight, e.g. related=0.5,offer=2; "
                     "heads not named weigh 1.", flag_values=fv)
+  integer("linear_epochs", t.linear_epochs, "--model=ensemble: fit the linear member first on its own for this "
+          "many epochs (in <model_dir>/linear), then hold it fixed while the network trains; 0: both together.",
+          lower_bound=0)
   integer("patience", t.patience, "Epochs without improvement on the selection split before stopping "
           "(0: never).")
   enum("select_metric", t.select_metric, c.SELECT_METRICS, "Score on the tune split (validation with "
@@ -131,8 +134,9 @@ def _define_model_flags(fv: flags.FlagValues) -> None:
   c, m = config_lib, config_lib.ModelConfig()
   _, integer, real, enum = _definers(fv)
   enum("model", m.architecture, c.ARCHITECTURES, "Backbone: cnn_rnn, bigru, multi_cnn, linear (TF-IDF "
-       "logistic regression), ensemble (multi_cnn and linear, probabilities averaged) or wide_deep (both into "
-       "the same heads); see ModelConfig in disaster_tf/config.py.")
+       "logistic regression), ensemble (multi_cnn and linear, probabilities averaged), wide_deep (both into "
+       "the same heads) or encoder (a pretrained BERT, --pretrained_encoder); see ModelConfig in "
+       "disaster_tf/config.py.")
   integer("max_tokens", m.max_tokens, "Vocabulary size, padding and OOV included; the article's 20000 covers "
           "the words seen at least 3 times in training.")
   integer("sequence_length", m.sequence_length, "Tokens kept per message: 64 keeps ~99% of messages whole "
@@ -149,6 +153,15 @@ def _define_model_flags(fv: flags.FlagValues) -> None:
   integer("rnn_units", m.rnn_units, "Units of the recurrent layer (cnn_rnn, bigru): enough for 36 heads on 20k "
           "messages.")
   real("dropout", m.dropout, "Dropout rate before the heads: the article's 0.3; 0.5 did no better.")
+  fv_string = functools.partial(flags.DEFINE_string, flag_values=fv)
+  fv_string("pretrained_vectors", m.pretrained_vectors, "Word vectors that start the sequence model's embedding "
+            "(GloVe, word2vec text or fastText .vec; read once, at a new run's start, never downloaded); their "
+            "width must be --embedding_dim. Empty: the embedding is learnt from scratch.")
+  flags.DEFINE_bool("freeze_vectors", m.freeze_vectors, "With --pretrained_vectors: keep the embedding fixed "
+                    "while training.", flag_values=fv)
+  fv_string("pretrained_encoder", m.pretrained_encoder, "--model=encoder: a BERT checkpoint directory "
+            "(config.json, vocab.txt, model.safetensors), fine-tuned under the heads with its own WordPiece "
+            "tokenizer in the graph; read at a new run's start, never downloaded (configs/pretrained.flags).")
   integer("verbose", None, "1: a progress bar per epoch; 0: log lines only. Default: 1 on a terminal, 0 "
           "otherwise (a bar in a log file is noise).")
 
