@@ -127,7 +127,8 @@ def prepare(config: config_lib.Config, scratch: str,
     # The same on every worker: both are learnt from the same split in the same order.
     lexicon = lexicon_lib.from_training(splits.train) if config.model.lexicon else None
     vocabularies = features.adapt(config.model, splits.train.texts(), lexicon)
-    how = f"adapted on the training split in {time.time() - start:.1f}s"
+    how = (f"read from {config.model.pretrained_encoder}" if config.model.pretrained_encoder else
+           f"adapted on the training split in {time.time() - start:.1f}s")
   featurizer = features.Featurizer(config.model, vocabularies)
   logging.info("vocabularies: %s, %s", ", ".join(f"{n} {size} tokens" for n, size in featurizer.sizes.items()), how)
   if featurizer.lexicon is not None:
