@@ -149,7 +149,15 @@ class Encoder(keras.layers.Layer):
     self.position = keras.layers.Embedding(s.max_position_embeddings, s.hidden_size, name="position_embeddings")
     self.token_type = keras.layers.Embedding(s.type_vocab_size, s.hidden_size, name="token_type_embeddings")
     self.embedding_norm = keras.layers.LayerNormalization(epsilon=s.layer_norm_eps, name="embedding_norm")
-    self.blocks = [_Block(s, name=f"layer_{i}") for i in range(s.num_hidden_layers)]
+    # One attribute per block: a list attribute would not be tracked by TensorFlow's checkpoints (its blocks
+    # then train, but neither save nor restore).
+    self.depth = s.num_hidden_layers
+    for i in range(s.num_hidden_layers):
+      setattr(self, f"layer_{i}", _Block(s, name=f"layer_{i}"))
+
+  @property
+  def blocks(self):
+    return [getattr(self, f"layer_{i}") for i in range(self.depth)]
 
   def call(self, ids):
     length = tf.shape(ids)[1]

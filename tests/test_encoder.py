@@ -98,6 +98,19 @@ def test_the_tiny_checkpoint_reproduces_its_own_numpy_forward_pass(tmp_path):
   assert shape.lower_case and encoder.read_vocabulary(directory, shape) == tuple(VOCAB)
 
 
+def test_a_checkpoint_saves_and_restores_every_weight_of_the_encoder(tmp_path):
+  """Each block is tracked: a fresh encoder restored from a checkpoint computes what the saved one did."""
+  directory = write_checkpoint(tmp_path / "bert")
+  _, saved = built(directory)
+  encoder.assign(saved, encoder.read_weights(directory), directory)
+  path = tf.train.Checkpoint(encoder=saved).save(str(tmp_path / "ckpt" / "c"))
+  _, fresh = built(directory)
+  tf.train.Checkpoint(encoder=fresh).restore(path).assert_consumed()
+  ids = tf.constant([[2, 7, 6, 4, 3, 0]], tf.int64)
+  np.testing.assert_array_equal(fresh(ids).numpy(), saved(ids).numpy())
+  assert len(fresh.weights) == len(saved.weights) == 5 + 2 * 16
+
+
 def test_older_layer_norm_names_and_the_tokenizers_casing_are_read(tmp_path):
   weights = {k.replace("LayerNorm.weight", "LayerNorm.gamma").replace("LayerNorm.bias", "LayerNorm.beta"): v
              for k, v in tiny_weights().items()}
@@ -194,10 +207,17 @@ def test_an_encoder_model_trains_from_the_checkpoint_and_exports_text_in(tmp_pat
   # The fine-tuned encoder moved away from the checkpoint (one epoch trained it).
   trained = loaded.model.get_layer(model_lib.ENCODER).word.embeddings.numpy()
   assert not np.allclose(trained, weights["embeddings.word_embeddings.weight"])
+  # The export serves what the model dir restores (every weight saved: none drawn afresh at load).
+  texts = ["we need water", "", "fire in the village"]
+  in_memory = model_lib.probabilities(loaded.model(loaded.featurizer(tf.constant(texts)), training=False))[0]
+  again = ckpt_lib.load_model(model_dir)
+  np.testing.assert_array_equal(
+      model_lib.probabilities(again.model(again.featurizer(tf.constant(texts)), training=False))[0], in_memory)
   path = serving.export(model_dir, str(tmp_path / "export"), warmup=False)
   serving.register_text_ops()  # as predict.py and evaluate.py do before loading
-  out = tf.saved_model.load(path).signatures["serving_default"](text=tf.constant(["we need water", ""]))
-  assert out["scores"].shape == (2, 36)
+  out = tf.saved_model.load(path).signatures["serving_default"](text=tf.constant(texts))
+  np.testing.assert_allclose(out["scores"].numpy()[[0, 2]], in_memory.numpy()[[0, 2]], rtol=1e-5, atol=1e-6)
+  assert out["scores"].shape == (3, 36)
   assert out["scores"].numpy()[1].max() == 0.0  # no piece: the defined empty answer
   assert config_lib.load(model_dir).model.pretrained_encoder == checkpoint
   from tests import test_serving  # pylint: disable=import-outside-toplevel
@@ -206,7 +226,7 @@ def test_an_encoder_model_trains_from_the_checkpoint_and_exports_text_in(tmp_pat
   with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
     meta_graph = tf.compat.v1.saved_model.loader.load(sess, ["serve"], path)
     signature = meta_graph.signature_def["serving_default"]
-    scores = sess.run(signature.outputs["scores"].name, {signature.inputs["text"].name: ["we need water", ""]})
+    scores = sess.run(signature.outputs["scores"].name, {signature.inputs["text"].name: texts})
   np.testing.assert_allclose(scores, out["scores"].numpy(), rtol=1e-5, atol=1e-6)
 
 
