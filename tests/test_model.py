@@ -5,6 +5,7 @@ import pytest
 import tensorflow as tf
 
 from disaster_tf import config as config_lib
+from disaster_tf import encoder as encoder_lib
 from disaster_tf import features
 from disaster_tf import labels
 from disaster_tf import model as model_lib
@@ -37,12 +38,16 @@ def test_decide_thresholds_binary_heads_and_argmaxes_related():
 @pytest.mark.parametrize("architecture", config_lib.ARCHITECTURES)
 def test_every_backbone_builds_with_the_same_heads(architecture):
   # Training one step of each backbone: tests/test_steps.py.
+  encoder = architecture == "encoder"  # a tiny BERT (its weights come from a checkpoint: tests/test_encoder.py)
   cfg = config_lib.ModelConfig(architecture=architecture, max_tokens=30, sequence_length=6, embedding_dim=4,
-                               conv_filters=4, conv_kernel_size=2, rnn_units=4, dropout=0.1)
+                               conv_filters=4, conv_kernel_size=2, rnn_units=4, dropout=0.1,
+                               pretrained_encoder="bert" if encoder else "")
   sizes = {name: 30 + i for i, name in enumerate(features.input_names(cfg))}
-  model = model_lib.build_model(cfg, sizes)
+  shape = encoder_lib.Shape(vocab_size=30, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
+                            intermediate_size=8, max_position_embeddings=8) if encoder else None
+  model = model_lib.build_model(cfg, sizes, encoder_shape=shape)
   assert model.name == f"disaster_{architecture}"
-  inputs = {name: tf.zeros([2, 6], tf.int64) if name == features.TOKEN_IDS else
+  inputs = {name: tf.zeros([2, 6], tf.int64) if name in (features.TOKEN_IDS, features.WORDPIECE_IDS) else
             tf.sparse.from_dense(tf.one_hot([1, 3], size)) for name, size in sizes.items()}
   outputs = model(inputs)
   members = model_lib.members(outputs)

@@ -1,17 +1,21 @@
 """The compiled inner loop: the step the loop runs, evaluation, predictions."""
 
+import dataclasses
+
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from disaster_tf import config as config_lib
+from disaster_tf import encoder as encoder_lib
 from disaster_tf import features
 from disaster_tf import labels
 from disaster_tf import losses
 from disaster_tf import model as model_lib
 from disaster_tf import steps
 from tests import fixtures
+from tests import test_encoder
 
 
 def tiny_config(architecture="cnn_rnn", sequence_length=5, max_tokens=13):
@@ -21,18 +25,19 @@ def tiny_config(architecture="cnn_rnn", sequence_length=5, max_tokens=13):
                                 min_df=1, char_ngrams=(2, 3))
 
 
-def tiny_model_and_optimizer(learning_rate, cfg, input_sizes):
+def tiny_model_and_optimizer(learning_rate, cfg, input_sizes, encoder_shape=None):
   """The model `cfg` describes over inputs of `input_sizes`, and its built optimizer."""
-  model = model_lib.build_model(cfg, input_sizes)
+  model = model_lib.build_model(cfg, input_sizes, encoder_shape=encoder_shape)
   optimizer = keras.optimizers.Adam(learning_rate)
   optimizer.build(model.trainable_variables)
   return model, optimizer
 
 
-def labelled_batch(cfg, rows):
+def labelled_batch(cfg, rows, vocabularies=None):
   """Featurises the rows' messages with vocabularies adapted on them (at most cfg.max_tokens words)."""
   messages = [r["message"] for r in rows]
-  featurizer = features.Featurizer(cfg, features.adapt(cfg, tf.data.Dataset.from_tensor_slices(messages)))
+  vocabularies = vocabularies or features.adapt(cfg, tf.data.Dataset.from_tensor_slices(messages))
+  featurizer = features.Featurizer(cfg, vocabularies)
   y = np.array([[r["labels"][c] for c in labels.CATEGORIES] for r in rows], np.int32)
   return featurizer, featurizer(tf.constant(messages)), tf.constant(y)
 
@@ -69,12 +74,23 @@ def test_one_compiled_step_of_the_loops_step_on_a_13_word_vocabulary_changes_eve
 
 
 @pytest.mark.parametrize("architecture", config_lib.ARCHITECTURES)
-def test_every_backbone_trains_one_step_of_the_loops_step(architecture):
+def test_every_backbone_trains_one_step_of_the_loops_step(architecture, tmp_path):
   rows = fixtures.synthetic_rows(6, seed=5)
-  cfg = tiny_config(architecture, sequence_length=6, max_tokens=30)
-  featurizer, inputs, y = labelled_batch(cfg, rows)
+  encoder = architecture == "encoder"
+  cfg = tiny_config("multi_cnn" if encoder else architecture, sequence_length=6, max_tokens=30)
+  vocabularies = None
+  if encoder:  # a tiny checkpoint whose vocabulary spells the messages (tests/test_encoder.py)
+    cfg = dataclasses.replace(cfg, architecture="encoder",
+                              pretrained_encoder=test_encoder.write_checkpoint(tmp_path / "bert"))
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]"] + sorted({w.strip("!").lower() for r in rows for w in
+                                                          r["message"].split()}) + ["!"]
+    vocabularies = {features.WORDPIECE_IDS: features.Vocabulary(tuple(vocab)),
+                    features.ENCODER: dataclasses.replace(encoder_lib.read_shape(cfg.pretrained_encoder),
+                                                          vocab_size=len(vocab))}
+  featurizer, inputs, y = labelled_batch(cfg, rows, vocabularies)
   assert set(inputs) == set(features.input_names(cfg))
-  model, optimizer = tiny_model_and_optimizer(0.05, cfg, featurizer.sizes)  # one TF-IDF weight per n-gram
+  model, optimizer = tiny_model_and_optimizer(0.05, cfg, featurizer.sizes,  # one TF-IDF weight per n-gram
+                                              (vocabularies or {}).get(features.ENCODER))
   train_steps = steps.make_train_steps(model, optimizer, tf.distribute.get_strategy(), tf.ones([36, 3]),
                                        tf.ones([36]), 6)
   before = [v.numpy().copy() for v in model.trainable_variables]
