@@ -15,14 +15,13 @@ def mean_of_exports(export_dirs: Sequence[str], data_path: str, train_config) ->
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   from disaster_tf import csv_data, data, labels, metrics, serving  # pylint: disable=import-outside-toplevel
   from disaster_tf import model as model_lib  # pylint: disable=import-outside-toplevel
-  serving.register_text_ops()
   with tempfile.TemporaryDirectory() as spool:
     examples, _ = csv_data.load(data_path, spool)
     splits = data.split(examples, train_config)
     texts = {side: getattr(splits, side).read_texts() for side in ("tune", "validation")}
   outputs = {side: ([], []) for side in texts}
   for path in export_dirs:
-    predict = tf.saved_model.load(serving.version_dir(path)).signatures[serving.PREDICT_KEY]
+    predict = serving.load_predict(serving.version_dir(path))
     for side, messages in texts.items():
       batches = [predict(text=tf.constant(messages[i:i + 256])) for i in range(0, len(messages), 256)]
       outputs[side][0].append(np.concatenate([b["scores"].numpy() for b in batches]))

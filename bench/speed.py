@@ -105,7 +105,7 @@ def build_trainer(config, run, **train_overrides):
 def train_worker(config, variant, steps, warmup):
   import keras  # pylint: disable=import-outside-toplevel
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  from disaster_tf import data, labels, model as model_lib, trainer as trainer_lib  # pylint: disable=import-outside-toplevel
+  from disaster_tf import data, features, labels, model as model_lib, trainer as trainer_lib  # pylint: disable=import-outside-toplevel
   _, kind, spe, jit, cache, precision = next(v for v in TRAIN_VARIANTS if v[0] == variant)
   tc = config.train
   run = prepare(config)  # vectorises and fills the training caches, as train.py does before its first epoch
@@ -124,7 +124,7 @@ def train_worker(config, variant, steps, warmup):
         done += k
   else:
     keras.utils.set_random_seed(tc.seed)
-    model = model_lib.build_model(config.model, run.featurizer.sizes, precision, run.vocabularies.get("encoder"))
+    model = model_lib.build_model(config.model, run.featurizer.sizes, precision, run.vocabularies.get(features.ENCODER))
     cw = tf.constant(run.class_weights)
 
     def to_fit(x, y):  # per-output labels and per-output sample weights: the same objective

@@ -86,7 +86,8 @@ class ModelConfig:
   # training translations (lexicon.py). Off by default: the default reads English only.
   lexicon: bool = False
   # Word vectors (GloVe, word2vec text or fastText .vec; vectors.py) that initialise the sequence model's embedding
-  # for the words they have; "" learns it from scratch. Their width must be embedding_dim.
+  # for the words they have; "" learns it from scratch. In an embedding_dim at least their width: a wider
+  # embedding learns its other columns from scratch.
   pretrained_vectors: str = ""
   freeze_vectors: bool = False  # keep the embedding at the vectors (and the draws of missing words) while training
   # --model=encoder: a BERT checkpoint directory (config.json, vocab.txt, model.safetensors; encoder.py).

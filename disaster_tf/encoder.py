@@ -68,9 +68,8 @@ def read_shape(directory: str) -> Shape:
   if raw.get("hidden_act", "gelu") != "gelu" or raw.get("position_embedding_type", "absolute") != "absolute":
     raise EncoderError(f"{path}: hidden_act={raw.get('hidden_act')!r}, position_embedding_type="
                        f"{raw.get('position_embedding_type')!r}; this encoder is BERT's (gelu, absolute)")
-  fields = {f.name for f in dataclasses.fields(Shape)} - {"lower_case"}
-  missing = sorted(name for name in fields if name not in raw and Shape.__dataclass_fields__[name].default is
-                   dataclasses.MISSING)
+  fields = {f.name for f in dataclasses.fields(Shape)} - {"lower_case"}  # the casing is the tokenizer's
+  missing = sorted(f.name for f in dataclasses.fields(Shape) if f.default is dataclasses.MISSING and f.name not in raw)
   if missing:
     raise EncoderError(f"{path}: no {', '.join(missing)}; expected a BERT config.json")
   tokenizer = _json(os.path.join(directory, TOKENIZER_FILE), required=False)

@@ -11,7 +11,6 @@ import tempfile
 from typing import Optional, Tuple
 
 import numpy as np
-import tensorflow as tf
 from absl import logging
 
 from disaster_tf import config as config_lib
@@ -63,8 +62,7 @@ def evaluate_export(export_dir: str, data_path: str, split: str = "all", batch_s
     if not len(examples):
       raise ValueError(f"{data_path}: no message of the {split} split has an original (an `original` column "
                        "that is set and differs from the translation)")
-    serving.register_text_ops()  # an encoder export's WordPiece ops
-    predict = tf.saved_model.load(path).signatures[serving.PREDICT_KEY]
+    predict = serving.load_predict(path)
     # Messages stream a batch at a time; only the decisions are kept, and the scores when a report needs them.
     decided, probabilities = [], []
     for batch in examples.texts().batch(batch_size):

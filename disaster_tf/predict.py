@@ -88,8 +88,7 @@ def load_export(export_dir: str) -> LoadedExport:
   from disaster_tf import serving  # pylint: disable=import-outside-toplevel
   path = serving.version_dir(export_dir)
   metadata = serving.read_metadata(path)
-  serving.register_text_ops()  # an encoder export's WordPiece ops
-  predict = tf.saved_model.load(path).signatures[serving.PREDICT_KEY]
+  predict = serving.load_predict(path)
 
   def score(texts: Sequence[str]) -> List[Dict]:
     if not texts:

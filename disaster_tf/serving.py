@@ -327,6 +327,13 @@ def write_warmup(path: str) -> None:
         writer.write(log.SerializeToString())
 
 
+def load_predict(version_path: str):
+  """The `serving_default` function of an export's version directory, as predict.py, evaluate.py and the page
+  call it: [batch] strings -> the outputs of `ServingModule.predict`."""
+  register_text_ops()
+  return tf.saved_model.load(version_path).signatures[PREDICT_KEY]
+
+
 def register_text_ops() -> None:
   """Registers TF Text's ops, if it is installed: an encoder export (--model=encoder) holds its WordPiece ops,
   which a Python process must register before loading it ("Op type not registered 'CaseFoldUTF8'" otherwise).

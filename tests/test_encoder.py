@@ -214,8 +214,7 @@ def test_an_encoder_model_trains_from_the_checkpoint_and_exports_text_in(tmp_pat
   np.testing.assert_array_equal(
       model_lib.probabilities(again.model(again.featurizer(tf.constant(texts)), training=False))[0], in_memory)
   path = serving.export(model_dir, str(tmp_path / "export"), warmup=False)
-  serving.register_text_ops()  # as predict.py and evaluate.py do before loading
-  out = tf.saved_model.load(path).signatures["serving_default"](text=tf.constant(texts))
+  out = serving.load_predict(path)(text=tf.constant(texts))  # TF Text's ops registered, as predict.py loads it
   np.testing.assert_allclose(out["scores"].numpy()[[0, 2]], in_memory.numpy()[[0, 2]], rtol=1e-5, atol=1e-6)
   assert out["scores"].shape == (3, 36)
   assert out["scores"].numpy()[1].max() == 0.0  # no piece: the defined empty answer

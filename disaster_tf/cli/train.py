@@ -155,8 +155,8 @@ def _define_model_flags(fv: flags.FlagValues) -> None:
   real("dropout", m.dropout, "Dropout rate before the heads: the article's 0.3; 0.5 did no better.")
   fv_string = functools.partial(flags.DEFINE_string, flag_values=fv)
   fv_string("pretrained_vectors", m.pretrained_vectors, "Word vectors that start the sequence model's embedding "
-            "(GloVe, word2vec text or fastText .vec; read once, at a new run's start, never downloaded); their "
-            "width must be --embedding_dim. Empty: the embedding is learnt from scratch.")
+            "(GloVe, word2vec text or fastText .vec; read once, at a new run's start, never downloaded), in its "
+            "first columns: --embedding_dim is at least their width. Empty: the embedding is learnt from scratch.")
   flags.DEFINE_bool("freeze_vectors", m.freeze_vectors, "With --pretrained_vectors: keep the embedding fixed "
                     "while training.", flag_values=fv)
   fv_string("pretrained_encoder", m.pretrained_encoder, "--model=encoder: a BERT checkpoint directory "
