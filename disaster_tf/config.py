@@ -85,6 +85,9 @@ class ModelConfig:
   # With originals in training: append to every text the English partners of its words, paired on the
   # training translations (lexicon.py). Off by default: the default reads English only.
   lexicon: bool = False
+  # With the lexicon: a rare word of the originals one edit from a paired word (`tranblemam`, `tranbleman`) gets
+  # that word's partner too (lexicon.variants): SMS spell a word many ways.
+  lexicon_variants: bool = False
   # Word vectors (GloVe, word2vec text or fastText .vec; vectors.py) that initialise the sequence model's embedding
   # for the words they have; "" learns it from scratch. In an embedding_dim at least their width: a wider
   # embedding learns its other columns from scratch.
@@ -111,6 +114,9 @@ class ModelConfig:
     if (self.architecture == "encoder") != bool(self.pretrained_encoder):
       raise ValueError(f"--model={self.architecture} with pretrained_encoder={self.pretrained_encoder!r}: the "
                        "encoder model needs a checkpoint directory, and only it reads one")
+    if self.lexicon_variants and not self.lexicon:
+      raise ValueError("lexicon_variants=True without lexicon: the variants take the partners of the lexicon's "
+                       "words; add --lexicon")
     if self.architecture == "encoder" and (self.pretrained_vectors or self.lexicon):
       raise ValueError("--model=encoder reads its own WordPiece vocabulary: no --pretrained_vectors or --lexicon")
     if self.freeze_vectors and not self.pretrained_vectors:
@@ -131,6 +137,12 @@ class TrainConfig:
   text_fields: Tuple[str, ...] = ("message",)  # bench/quality.py measures both
   # With originals: how many times each training original is read per epoch (its translation: once).
   original_copies: int = 1  # configs/multilingual.flags reads 2 (bench/quality.py, section "languages")
+  # With originals: read each message and its original side by side in one step (the original's loss then
+  # weighs `original_copies` per example, instead of whole copies), so that `consistency` can compare them.
+  pairs: bool = False
+  # With pairs: the weight of a KL term pulling each original's predicted probabilities towards its
+  # translation's (the translation is the teacher, its side held fixed: English is not pulled towards Creole).
+  consistency: float = 0.0
   decisions: str = ""  # an operators' decisions file (SQLite, the triage page's --db), applied over --data
   validation_fraction: float = 0.15  # ~3,500 messages: enough positives to score most categories
   # Carved from the rest: picks the best epoch and tunes per-category thresholds,
@@ -202,6 +214,14 @@ class TrainConfig:
     if self.original_copies < 1 or (self.original_copies > 1 and "original" not in self.text_fields):
       raise ValueError(f"original_copies={self.original_copies}: expected 1, or more with "
                        "text_fields=message,original")
+    if self.pairs and "original" not in self.text_fields:
+      raise ValueError("pairs=True with text_fields=message: a pair is a message and its original; add "
+                       "--text_fields=message,original or drop --pairs")
+    if not (self.consistency >= 0 and math.isfinite(self.consistency)):
+      raise ValueError(f"consistency={self.consistency}: expected a finite weight >= 0")
+    if self.consistency and not self.pairs:
+      raise ValueError(f"consistency={self.consistency} without pairs: the term compares a message with its "
+                       "original in the same step; add --pairs")
     # JSON gives lists back; keep the dataclass hashable and comparable.
     object.__setattr__(self, "loss_weights", tuple((str(k), float(v)) for k, v in self.loss_weights))
     for name, weight in self.loss_weights:

@@ -10,7 +10,7 @@ import dataclasses
 import functools
 import hashlib
 import math
-from typing import Any, Callable, List, NamedTuple, Optional, Sequence, Union
+from typing import Any, Callable, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import tensorflow as tf
@@ -93,6 +93,34 @@ class Examples:
   def read_texts(self) -> List[str]:
     """All texts as Python strings: for small data and tests only (memory grows with the file)."""
     return [t.decode("utf-8") for t in self.texts().as_numpy_iterator()]
+
+
+def aligned_originals(examples: Examples, spool: str) -> Tuple[Examples, Examples, np.ndarray]:
+  """Each message beside its original, for --pairs: the messages, their originals row by row, and which exist.
+
+  Args:
+    examples: messages and originals as `csv_data.load` writes them (an original right after its message).
+    spool: a new TFRecord file: record k is message k's original, or "" where it has none.
+
+  Returns:
+    (the messages [N]; the same ids and labels reading `spool`; present [N] float32, 1 where there is one).
+  """
+  messages, originals = examples.field(MESSAGE), examples.field(ORIGINAL)
+  present = np.isin(messages.ids, originals.ids)
+  # Both streams are in spool order, so the k-th original belongs to the k-th message that has one.
+  texts = originals.texts().as_numpy_iterator()
+  with tf.io.TFRecordWriter(spool) as writer:
+    for has in present:
+      writer.write(next(texts) if has else b"")
+  aligned = Examples(messages.ids, messages.labels, spool, np.arange(len(messages), dtype=np.int64),
+                     np.full(len(messages), ORIGINAL, np.int8), messages.genres)
+  return messages, aligned, present.astype(np.float32)
+
+
+def paired(translations: tf.data.Dataset, originals: tf.data.Dataset, present: np.ndarray) -> tf.data.Dataset:
+  """Zips two vectorised datasets of the same rows into (inputs, labels [36], original inputs, present)."""
+  return tf.data.Dataset.zip(translations, originals, tf.data.Dataset.from_tensor_slices(present)).map(
+      lambda t, o, p: (t[0], t[1], o[0], p))
 
 
 TRAIN, TUNE, VALIDATION = 0, 1, 2

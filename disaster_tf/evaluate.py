@@ -49,7 +49,8 @@ def evaluate_export(export_dir: str, data_path: str, split: str = "all", batch_s
   path = serving.version_dir(export_dir)
   metadata = serving.read_metadata(path)
   with tempfile.TemporaryDirectory(prefix="disaster_tf-evaluate-") as spool_dir:
-    examples, load_report = csv_data.load(data_path, spool_dir, text_fields=("message", text_field))
+    # Originals are read in every case: scoring the translations, those that have one get a language report.
+    examples, load_report = csv_data.load(data_path, spool_dir, text_fields=data.TEXT_FIELDS)
     logging.info("data: %s", load_report.summary())
     if split != "all":
       train = dict(metadata.config["train"])
@@ -58,25 +59,38 @@ def evaluate_export(export_dir: str, data_path: str, split: str = "all", batch_s
       examples = getattr(data.split(examples, train_config), split)
       if not len(examples):
         raise ValueError(f"{data_path}: no examples in the {split} split")
+    originals = examples.field(data.ORIGINAL)
     examples = examples.field(data.TEXT_FIELDS.index(text_field))
     if not len(examples):
       raise ValueError(f"{data_path}: no message of the {split} split has an original (an `original` column "
                        "that is set and differs from the translation)")
     predict = serving.load_predict(path)
-    # Messages stream a batch at a time; only the decisions are kept, and the scores when a report needs them.
-    decided, probabilities = [], []
-    for batch in examples.texts().batch(batch_size):
-      out = predict(text=batch)
-      decided.append(out["labels"].numpy())
-      if report_path is not None:
-        probabilities.append(out["scores"].numpy())
-  decided = np.concatenate(decided)
+    decided, probabilities = _predict(predict, examples, batch_size, keep_scores=report_path is not None)
+    languages = {}
+    if text_field == "message" and len(originals):  # the same messages as sent, beside their translations
+      translated = np.isin(examples.ids, originals.ids)
+      languages = {"original": metrics.report(originals.labels, _predict(predict, originals, batch_size)[0]),
+                   "translation": metrics.report(examples.labels[translated], decided[translated])}
   evaluation = records.Evaluation(metrics.report(examples.labels, decided), export=path, data=load_report,
-                                  split=split, text_field=text_field, thresholds=metadata.thresholds_by_category())
+                                  split=split, text_field=text_field, thresholds=metadata.thresholds_by_category(),
+                                  languages=languages)
   if report_path is not None:
     title = f"{path} on {data_path} ({split} split, {text_field} texts)"
-    card = report.model_card(metadata, None if metadata.report else evaluation.scores)
-    page = report.html_report(title, evaluation.scores, examples.labels.astype(int), np.concatenate(probabilities),
-                              decided, metadata.thresholds, examples.genres, card)
+    card = (report.model_card(metadata) if metadata.report else
+            report.model_card(metadata, evaluation.scores, languages))
+    page = report.html_report(title, evaluation.scores, examples.labels.astype(int), probabilities,
+                              decided, metadata.thresholds, examples.genres, card, languages)
     config_lib.write_text_atomic(report_path, page)
   return evaluation, metadata
+
+
+def _predict(predict, examples: data.Examples, batch_size: int,
+             keep_scores: bool = False) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+  """The export's `labels` [N, 36] for the examples' texts, streamed a batch at a time, and its `scores` if kept."""
+  decided, probabilities = [], []
+  for batch in examples.texts().batch(batch_size):
+    out = predict(text=batch)
+    decided.append(out["labels"].numpy())
+    if keep_scores:
+      probabilities.append(out["scores"].numpy())
+  return np.concatenate(decided), np.concatenate(probabilities) if keep_scores else None

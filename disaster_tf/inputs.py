@@ -125,7 +125,8 @@ def prepare(config: config_lib.Config, scratch: str,
   if vocabularies is None:
     start = time.time()
     # The same on every worker: both are learnt from the same split in the same order.
-    lexicon = lexicon_lib.from_training(splits.train) if config.model.lexicon else None
+    lexicon = (lexicon_lib.from_training(splits.train, config.model.lexicon_variants) if config.model.lexicon
+               else None)
     vocabularies = features.adapt(config.model, splits.train.texts(), lexicon)
     how = (f"read from {config.model.pretrained_encoder}" if config.model.pretrained_encoder else
            f"adapted on the training split in {time.time() - start:.1f}s")
@@ -141,7 +142,8 @@ def prepare(config: config_lib.Config, scratch: str,
   # and memory holds the shuffle buffer and the batch, not the data.
   def cached(split: data.Examples, name: str) -> tf.data.Dataset:
     return data.vectorized_dataset(split, featurizer, cache=os.path.join(scratch, name))
-  train_blocks, steps_per_epoch = _training_blocks(splits.train, tc, cached)
+  train_blocks, steps_per_epoch = (_paired_blocks(splits.train, tc, cached, scratch) if tc.pairs else
+                                   _training_blocks(splits.train, tc, cached))
   # An evaluation pass reads to the end, so its first pass fills its cache.
   batch = max(tc.batch_size, EVAL_BATCH)
   validation_ds = data.batched(cached(splits.validation, "validation"), batch)
@@ -177,6 +179,25 @@ def _training_blocks(train: data.Examples, train_config: config_lib.TrainConfig,
   logging.info("vectorised the training split in %.1fs (%d block(s) of up to %d: the shuffle buffer)",
                time.time() - start, len(blocks), tc.shuffle_buffer)
   return blocks, (len(train) + (tc.original_copies - 1) * len(originals)) // tc.batch_size
+
+
+def _paired_blocks(train: data.Examples, train_config: config_lib.TrainConfig,
+                   cached: Callable[[data.Examples, str], tf.data.Dataset], scratch: str
+                   ) -> Tuple[Tuple[tf.data.Dataset, ...], int]:
+  """--pairs: the training messages, each row carrying its original (`data.paired`), in blocks; steps per epoch."""
+  tc = train_config
+  start = time.time()
+  messages, originals, present = data.aligned_originals(train, os.path.join(scratch, "originals-aligned"))
+  blocks, first = [], 0
+  for i, (m, o) in enumerate(zip(messages.blocks(tc.shuffle_buffer), originals.blocks(tc.shuffle_buffer))):
+    translated, sent = cached(m, f"train-{i}"), cached(o, f"originals-{i}")
+    for part in (translated, sent):  # each cache filled on its own: a zip may stop before one's end
+      data.fill_cache(part)
+    blocks.append(data.paired(translated, sent, present[first:first + len(m)]))
+    first += len(m)
+  logging.info("vectorised the training split in %.1fs: %d messages, %d with their original beside them, "
+               "%d block(s)", time.time() - start, len(messages), int(present.sum()), len(blocks))
+  return tuple(blocks), len(messages) // tc.batch_size
 
 
 def _split_languages(splits: data.Splits):

@@ -62,7 +62,43 @@ class Lexicon:
     return len(self.sources)
 
 
-def learn(pairs: Iterable[Tuple[str, str]], english: Iterable[str]) -> Lexicon:
+# A rare word this short is too close to too many others for one edit to mean a spelling variant.
+MIN_VARIANT_LENGTH = 5
+
+
+def _one_edit_keys(word: str) -> set:
+  """The word and its one-letter deletions: two words share a key iff one edit (a letter inserted, deleted,
+  changed, or two neighbours swapped) turns one into the other, or they are equal."""
+  return {word} | {word[:i] + word[i + 1:] for i in range(len(word))}
+
+
+def variants(lexicon: "Lexicon", rare: Iterable[str]) -> Lexicon:
+  """The lexicon with each rare word one edit from exactly one partner's source word paired like that word.
+
+  Args:
+    lexicon: the pairs `learn` kept.
+    rare: words of the originals too rare to pair themselves (and not English).
+
+  Returns:
+    A lexicon holding `lexicon`'s pairs and the variants' (sorted by source). A rare word near sources of two
+    different partners is ambiguous and left out.
+  """
+  partners: Dict[str, set] = collections.defaultdict(set)
+  for source, target in zip(lexicon.sources, lexicon.targets):
+    for key in _one_edit_keys(source):
+      partners[key].add(target)
+  pairs = dict(zip(lexicon.sources, lexicon.targets))
+  for word in rare:
+    if word in pairs or len(word) < MIN_VARIANT_LENGTH:
+      continue
+    found = set().union(*(partners.get(key, set()) for key in _one_edit_keys(word)))
+    if len(found) == 1:
+      pairs[word] = found.pop()
+  kept = sorted(pairs)
+  return Lexicon(tuple(kept), tuple(pairs[s] for s in kept))
+
+
+def learn(pairs: Iterable[Tuple[str, str]], english: Iterable[str], with_variants: bool = False) -> Lexicon:
   """Pairs each frequent word of the originals with the translation word it co-occurs with most.
 
   Args:
@@ -93,15 +129,19 @@ def learn(pairs: Iterable[Tuple[str, str]], english: Iterable[str]) -> Lexicon:
     if dice >= MIN_DICE and (held is None or dice > held[0] or (dice == held[0] and target < held[1])):
       best[source] = (dice, target)
   kept = sorted(s for s in best if english_counts[s] < MAX_ENGLISH_SHARE * in_sources[s])
-  return Lexicon(tuple(kept), tuple(best[s][1] for s in kept))
+  lexicon = Lexicon(tuple(kept), tuple(best[s][1] for s in kept))
+  if not with_variants:
+    return lexicon
+  rare = sorted(w for w, n in in_sources.items() if n < MIN_COUNT and not english_counts[w])
+  return variants(lexicon, rare)
 
 
-def from_training(train: data.Examples) -> Lexicon:
+def from_training(train: data.Examples, with_variants: bool = False) -> Lexicon:
   """Learns the lexicon from a training split's originals and their translations (`learn`)."""
   originals, messages = train.field(data.ORIGINAL), train.field(data.MESSAGE)
   translation_of = dict(zip(messages.ids, _standardized(messages)))
   pairs = ((o, translation_of[i]) for i, o in zip(originals.ids, _standardized(originals)))
-  return learn(pairs, translation_of.values())
+  return learn(pairs, translation_of.values(), with_variants)
 
 
 def _standardized(examples: data.Examples) -> list:

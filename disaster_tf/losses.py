@@ -5,7 +5,7 @@ so class weights are applied here: for each example and each head, the weight of
 the example's true class for that head multiplies that head's loss.
 """
 
-from typing import Sequence, Tuple
+from typing import NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -122,8 +122,64 @@ def per_head_loss(label_matrix: tf.Tensor, outputs: model_lib.Outputs, class_wei
   return ce * sample_weights * loss_weights[tf.newaxis, :]
 
 
+class Pairing(NamedTuple):
+  """How a message's original adds to its loss (--pairs): the run's weights, fixed for the run."""
+
+  original_weight: float  # the original's supervised loss, relative to its translation's (--original_copies)
+  consistency: float  # the KL term's weight (--consistency)
+
+
+class Pair(NamedTuple):
+  """One step's originals, row by row beside their translations (--pairs)."""
+
+  outputs: model_lib.Outputs  # the model's output on the originals (rows without one read "")
+  present: tf.Tensor  # [batch] float32: 1 where the row has an original, 0 where it has none
+  weights: Pairing
+
+
+def consistency(teacher: model_lib.Outputs, student: model_lib.Outputs) -> tf.Tensor:
+  """KL(teacher || student) of each head on each example, summed over an ensemble's members.
+
+  The teacher's side is held fixed (no gradient flows into it): the student's probabilities move towards it.
+  Binary heads compare two Bernoulli distributions, `related` two categorical ones over its three classes.
+
+  Args:
+    teacher, student: the model's outputs on the same rows (translations, and their originals).
+
+  Returns:
+    [batch, 36] float32, >= 0 (up to rounding), 0 where the two sides agree; CATEGORIES order.
+  """
+  kl = []
+  for t, s in zip(model_lib.members(teacher), model_lib.members(student)):
+    t_binary, t_related = (tf.stop_gradient(tf.cast(x, tf.float32)) for x in model_lib.split_logits(t))
+    s_binary, s_related = (tf.cast(x, tf.float32) for x in model_lib.split_logits(s))
+    p_binary, p_related = tf.sigmoid(t_binary), tf.nn.softmax(t_related)
+    # Cross-entropy against the teacher minus the teacher's own entropy: the divergence, stable from logits.
+    binary = (tf.nn.sigmoid_cross_entropy_with_logits(labels=p_binary, logits=s_binary)
+              - tf.nn.sigmoid_cross_entropy_with_logits(labels=p_binary, logits=t_binary))
+    related = (tf.nn.softmax_cross_entropy_with_logits(labels=p_related, logits=s_related)
+               - tf.nn.softmax_cross_entropy_with_logits(labels=p_related, logits=t_related))
+    kl.append(tf.concat([related[:, tf.newaxis], binary], axis=1))
+  return kl[0] if len(kl) == 1 else tf.add_n(kl)
+
+
+def paired_per_head(label_matrix: tf.Tensor, outputs: model_lib.Outputs, pair: Pair, class_weights: tf.Tensor,
+                    loss_weights: tf.Tensor) -> tf.Tensor:
+  """What each row's original adds to each head's loss: its weighted supervised loss and the consistency term.
+
+  Returns:
+    [batch, 36] float32; 0 on rows without an original.
+  """
+  supervised = per_head_loss(label_matrix, pair.outputs, class_weights, loss_weights)
+  term = pair.weights.original_weight * tf.cast(supervised, tf.float32)
+  if pair.weights.consistency:
+    term += pair.weights.consistency * consistency(outputs, pair.outputs) * loss_weights[tf.newaxis, :]
+  return term * pair.present[:, tf.newaxis]
+
+
 def combined_loss(label_matrix: tf.Tensor, outputs: model_lib.Outputs, class_weights: tf.Tensor,
-                  loss_weights: tf.Tensor, global_batch_size: int) -> Tuple[tf.Tensor, tf.Tensor]:
+                  loss_weights: tf.Tensor, global_batch_size: int,
+                  pair: Optional[Pair] = None) -> Tuple[tf.Tensor, tf.Tensor]:
   """The one function that combines the 36 losses.
 
   The total is the sum over heads of each head's weighted loss, averaged over
@@ -132,7 +188,8 @@ def combined_loss(label_matrix: tf.Tensor, outputs: model_lib.Outputs, class_wei
 
   Args:
     label_matrix, outputs, class_weights, loss_weights: see `per_head_loss`.
-    global_batch_size: examples in the step across all replicas.
+    global_batch_size: examples in the step across all replicas (pairs count once).
+    pair: with --pairs, the same rows' originals: their losses join each row's (`paired_per_head`).
 
   Returns:
     total: scalar float32 loss to differentiate.
@@ -140,6 +197,9 @@ def combined_loss(label_matrix: tf.Tensor, outputs: model_lib.Outputs, class_wei
       logged per category.
   """
   per_head = per_head_loss(label_matrix, outputs, class_weights, loss_weights)
+  if pair is not None:
+    per_head = tf.cast(per_head, tf.float32) + paired_per_head(label_matrix, outputs, pair, class_weights,
+                                                               loss_weights)
   total = tf.nn.compute_average_loss(tf.reduce_sum(per_head, axis=1), global_batch_size=global_batch_size)
   components = tf.reduce_sum(per_head, axis=0) / tf.cast(global_batch_size, per_head.dtype)
   return total, components

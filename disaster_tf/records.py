@@ -273,12 +273,19 @@ class Evaluation:
   split: str  # "all", "train", "tune" or "validation"
   text_field: str  # "message" or "original"
   thresholds: Dict[str, float]  # the export's
+  # Scoring `message` texts of data with originals: {"original" | "translation": Scores} of the messages that
+  # have one, as sent and as translated (the same messages); {} otherwise (and then absent from the JSON).
+  languages: Dict[str, Scores] = dataclasses.field(default_factory=dict)
 
   def to_json(self) -> Dict[str, Any]:
-    return dict(self.scores.to_json(), export=self.export, data=self.data.to_json(), split=self.split,
-                text_field=self.text_field, thresholds=dict(self.thresholds))
+    out = dict(self.scores.to_json(), export=self.export, data=self.data.to_json(), split=self.split,
+               text_field=self.text_field, thresholds=dict(self.thresholds))
+    if self.languages:
+      out["languages"] = {name: s.to_json() for name, s in self.languages.items()}
+    return out
 
   @classmethod
   def from_json(cls, raw: Dict[str, Any]) -> "Evaluation":
     return cls(Scores.from_json(raw), raw["export"], LoadReport.from_json(raw["data"]), raw["split"],
-               raw["text_field"], dict(raw["thresholds"]))
+               raw["text_field"], dict(raw["thresholds"]),
+               {n: Scores.from_json(s) for n, s in raw.get("languages", {}).items()})

@@ -5,7 +5,7 @@ is inline. Every string from the data or the export is escaped.
 """
 
 import html
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -29,11 +29,35 @@ def untrusted(report: records.Scores) -> List[Tuple[str, str]]:
   return out
 
 
-def model_card(metadata: records.ExportMetadata, report: Optional[records.Scores] = None) -> str:
-  """The export's model card, as Markdown, from its metadata and a validation report (the export's own if None)."""
+# Below this ratio of the originals' micro-F1 to their translations', the card asks for care on messages as sent.
+LANGUAGE_CARE_RATIO = 0.9
+LANGUAGE_NAMES = {"original": "as sent", "translation": "in English"}  # `FinalReport.languages` keys, in order
+
+
+def language_summary(languages: Dict[str, records.Scores], where: str) -> str:
+  """The same messages scored as sent and in English, in a sentence or two; "" without both languages."""
+  if set(languages) != set(LANGUAGE_NAMES):
+    return ""
+  sent, english = languages["original"], languages["translation"]
+  ratio = sent.micro_f1 / english.micro_f1 if english.micro_f1 else 0.0
+  text = (f"On the {sent.examples} {where} messages that have an original (mostly Haitian Creole), scored as sent "
+          f"and in English: micro-F1 {sent.micro_f1:.3f} against {english.micro_f1:.3f} (ratio {ratio:.2f}), "
+          f"Total {sent.total:.2f} against {english.total:.2f}.")
+  if ratio < LANGUAGE_CARE_RATIO:
+    text += (f" Below {LANGUAGE_CARE_RATIO} of its English score: read its suggestions on messages as sent with "
+             "more care, or score their translations.")
+  return text
+
+
+def model_card(metadata: records.ExportMetadata, report: Optional[records.Scores] = None,
+               languages: Optional[Dict[str, records.Scores]] = None) -> str:
+  """The export's model card, as Markdown, from its metadata and a validation report (the export's own if None).
+
+  `languages` ({"original", "translation"}: scores of the same messages) defaults to the export's own report's.
+  """
   model, train = metadata.config.get("model", {}), metadata.config.get("train", {})
   if report is None and metadata.report is not None:
-    report = metadata.report.scores
+    report, languages = metadata.report.scores, metadata.report.languages if languages is None else languages
   fields = train.get("text_fields", ["message"])
   reads = ("messages in English (the `message` column, volunteers' translations) and as they were sent (the "
            "`original` column: mostly Haitian Creole SMS, some French and Spanish)" if "original" in fields else
@@ -64,6 +88,8 @@ def model_card(metadata: records.ExportMetadata, report: Optional[records.Scores
               f"{report.micro_f1:.3f}.", "", "## Categories it cannot be trusted on", ""]
     lines += [f"- `{name}`: {why}" for name, why in untrusted(report)] or ["- none below F1 0.1 on validation"]
     lines.append("")
+  by_language = language_summary(languages or {}, "validation" if metadata.report is not None else "scored")
+  lines += ["## By language", "", by_language, ""] if by_language else []
   return "\n".join(lines)
 
 
@@ -140,8 +166,20 @@ def _summary_row(name: str, report: records.Scores) -> str:
           f"<td>{report.mean_positive_f1:.3f}</td><td>{report.micro_f1:.3f}</td></tr>")
 
 
+def _language_table(languages: Dict[str, records.Scores]) -> str:
+  """The "By language" section: the same messages as sent and in English, or "" without both."""
+  if set(languages) != set(LANGUAGE_NAMES):
+    return ""
+  rows = "".join(_summary_row(label, languages[key]) for key, label in LANGUAGE_NAMES.items())
+  return ("<h2>By language</h2>\n<p>The scored messages that have an original (mostly Haitian Creole), scored as "
+          "they were sent and as translated: how far to trust the model on messages as sent.</p>\n"
+          "<table><tr><th>the same messages</th><th>count</th><th>Total (max 36)</th><th>mean positive-class F1"
+          f"</th><th>micro-F1</th></tr>{rows}</table>\n")
+
+
 def html_report(title: str, report: records.Scores, truth: np.ndarray, scores: np.ndarray, decided: np.ndarray,
-                thresholds: Sequence[float], genres: np.ndarray, card: str) -> str:
+                thresholds: Sequence[float], genres: np.ndarray, card: str,
+                languages: Optional[Dict[str, records.Scores]] = None) -> str:
   """The whole evaluation page.
 
   Args:
@@ -151,6 +189,7 @@ def html_report(title: str, report: records.Scores, truth: np.ndarray, scores: n
     thresholds: [36] the export's thresholds.
     genres: [N] str, each message's genre ("" unknown).
     card: the model card (Markdown).
+    languages: {"original", "translation"}: the scored messages that have an original, in both languages.
   """
   by_genre = [_summary_row(g or "(none)", metrics.report(truth[genres == g], decided[genres == g]))
               for g in sorted(set(genres.tolist()))]
@@ -183,7 +222,7 @@ pre {{ font-size: 12px; overflow-x: auto; }}
 <p>The headline numbers mix news headlines with the direct messages operators read: here each genre alone.</p>
 <table><tr><th>genre</th><th>count</th><th>Total (max 36)</th><th>mean positive-class F1</th><th>micro-F1</th></tr>
 {"".join(by_genre)}</table>
-<h2>F1 per category</h2>
+{_language_table(languages or {})}<h2>F1 per category</h2>
 {_f1_bars(report)}
 <h2>Precision-recall curves</h2>
 <p>From the export's scores; the red dot is the export's decision threshold.</p>

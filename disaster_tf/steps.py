@@ -6,6 +6,7 @@ calls them and never sees a gradient.
 """
 
 import dataclasses
+from typing import Optional
 
 import keras
 import numpy as np
@@ -18,15 +19,20 @@ from disaster_tf import model as model_lib
 
 
 def _replica_step(model: keras.Model, optimizer: keras.optimizers.Optimizer, class_weights: tf.Tensor,
-                  loss_weights: tf.Tensor, global_batch_size: int, jit_compile: bool):
+                  loss_weights: tf.Tensor, global_batch_size: int, jit_compile: bool,
+                  pairing: Optional[losses.Pairing]):
   """The per-replica step: forward, combined loss, backward, one optimizer update."""
   scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)  # --precision=mixed_float16
 
-  def forward_backward(inputs, label_matrix):
+  def forward_backward(inputs, label_matrix, *originals):
     with tf.GradientTape() as tape:
       outputs = model(inputs, training=True)
+      pair = None
+      if pairing is not None:  # a batch of (inputs, labels, the originals' inputs, which rows have one)
+        original_inputs, present = originals
+        pair = losses.Pair(model(original_inputs, training=True), present, pairing)
       loss, components = losses.combined_loss(label_matrix, outputs, class_weights, loss_weights,
-                                               global_batch_size)
+                                               global_batch_size, pair)
       if model.losses:  # the linear weights' L2 penalty, once per step over all replicas
         loss += tf.nn.scale_regularization_loss(tf.add_n(model.losses))
       # float16 gradients of a float32 loss underflow: differentiate the loss times the optimizer's scale,
@@ -36,8 +42,8 @@ def _replica_step(model: keras.Model, optimizer: keras.optimizers.Optimizer, cla
   if jit_compile:  # XLA for the numeric part only; the optimizer update stays outside
     forward_backward = tf.function(forward_backward, jit_compile=True)
 
-  def step_fn(inputs, label_matrix):
-    loss, components, grads = forward_backward(inputs, label_matrix)
+  def step_fn(inputs, label_matrix, *originals):
+    loss, components, grads = forward_backward(inputs, label_matrix, *originals)
     optimizer.apply_gradients(zip(grads, model.trainable_variables))
     return loss, components
   return step_fn
@@ -45,7 +51,8 @@ def _replica_step(model: keras.Model, optimizer: keras.optimizers.Optimizer, cla
 
 def make_train_steps(model: keras.Model, optimizer: keras.optimizers.Optimizer,
                      strategy: tf.distribute.Strategy, class_weights: tf.Tensor, loss_weights: tf.Tensor,
-                     global_batch_size: int, jit_compile: bool = False):
+                     global_batch_size: int, jit_compile: bool = False,
+                     pairing: Optional[losses.Pairing] = None):
   """Builds the compiled training function: several steps per call, no Python between them.
 
   Args:
@@ -56,14 +63,17 @@ def make_train_steps(model: keras.Model, optimizer: keras.optimizers.Optimizer,
     global_batch_size: the batch over all replicas; each replica's loss is
       divided by it, so the replicas' sum is the batch mean.
     jit_compile: XLA-compile the forward and backward pass.
+    pairing: with --pairs, the weights of each row's original (`losses.Pair`);
+      the batches then carry the originals too (`data.paired`).
 
   Returns:
     A tf.function (iterator over (distributed) batches of (inputs, labels
-    [B, 36] int32), steps: int32 scalar tensor) -> (sum of the steps' losses,
+    [B, 36] int32) or, with `pairing`, (inputs, labels, the originals'
+    inputs, present [B] float32), steps: int32 scalar tensor) -> (sum of the steps' losses,
     scalar; sum of their per-head components, [36]). Each step applies one
     optimizer update. One trace serves every `steps` and every new iterator.
   """
-  step_fn = _replica_step(model, optimizer, class_weights, loss_weights, global_batch_size, jit_compile)
+  step_fn = _replica_step(model, optimizer, class_weights, loss_weights, global_batch_size, jit_compile, pairing)
 
   @tf.function
   def train_steps(iterator, steps):

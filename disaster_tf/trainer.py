@@ -18,6 +18,7 @@ from disaster_tf import config as config_lib
 from disaster_tf import encoder as encoder_lib
 from disaster_tf import features
 from disaster_tf import inputs
+from disaster_tf import losses
 from disaster_tf import model as model_lib
 from disaster_tf import optimizers
 from disaster_tf import precision as precision_lib
@@ -102,8 +103,9 @@ def build_trainer(config: config_lib.Config, run: inputs.RunInputs, strategy: tf
                                        max_to_keep=KEEP_CHECKPOINTS)
   best_manager = tf.train.CheckpointManager(checkpoint, os.path.join(save_dir, ckpt_lib.BEST_DIR), max_to_keep=1)
   class_weights, loss_weights = tf.constant(run.class_weights), tf.constant(run.loss_weights)
+  pairing = losses.Pairing(float(tc.original_copies), tc.consistency) if tc.pairs else None
   train_steps = steps.make_train_steps(model, optimizer, strategy, class_weights, loss_weights, tc.batch_size,
-                                       jit_compile=tc.jit_compile)
+                                       jit_compile=tc.jit_compile, pairing=pairing)
   eval_step = steps.make_eval_step(model, run.selection_ds.element_spec[0], class_weights, loss_weights)
   return Trainer(strategy, model, optimizer, state, checkpoint, manager, best_manager, train_steps, eval_step)
 
@@ -151,7 +153,8 @@ def run_identity(config: config_lib.Config, load_report: records.LoadReport) -> 
   tc = config.train
   return {"data": load_report.fingerprint, "text_fields": list(tc.text_fields), "split_seed": tc.split_seed,
           "select_metric": tc.select_metric,
-          "original_copies": tc.original_copies, "linear_epochs": tc.linear_epochs,
+          "original_copies": tc.original_copies, "pairs": tc.pairs, "consistency": tc.consistency,
+          "linear_epochs": tc.linear_epochs,
           "precision": precision_lib.resolve(tc.precision),
           "validation_fraction": tc.validation_fraction, "tune_fraction": tc.tune_fraction,
           # As JSON reads it back (tuples as lists), so that a recorded identity compares equal to a new one.

@@ -46,8 +46,10 @@ def exported(tmp_path_factory):
     fcntl.flock(lock, fcntl.LOCK_EX)
     if not (root / "done").exists():
       shutil.rmtree(root, ignore_errors=True)
-      fixtures.write_two_file(root / "data", fixtures.synthetic_rows(200))
-      config = fixtures.tiny_config(str(root / "data"), epochs=2)
+      # Both languages, as configs/multilingual.flags reads them; side by side in each step (--pairs, consistency).
+      fixtures.write_two_file(root / "data", fixtures.synthetic_rows(200), originals=True)
+      config = fixtures.tiny_config(str(root / "data"), epochs=2, text_fields=("message", "original"), pairs=True,
+                                    consistency=1.0)
       loop.train_and_evaluate(config, str(root / "model"), verbose=0)
       serving.export(str(root / "model"), str(root / "models" / "disaster"))
       (root / "done").write_text("")

@@ -15,6 +15,7 @@ def test_json_round_trip(tmp_path):
 @pytest.mark.parametrize("section, kwargs, message", [
     ("model", dict(max_tokens=0), "max_tokens=0: expected a positive, finite number"),
     ("model", dict(max_tokens=2), "need at least 3"),
+    ("model", dict(lexicon_variants=True), "lexicon_variants=True without lexicon: .* add --lexicon"),
     ("model", dict(rnn="transformer"), "rnn='transformer': expected one of lstm, gru"),
     ("model", dict(architecture="bert"), "architecture='bert': expected one of cnn_rnn, bigru, multi_cnn, linear"),
     ("model", dict(ngrams=0), "ngrams=0: expected a positive, finite number"),
@@ -39,6 +40,11 @@ def test_json_round_trip(tmp_path):
     ("train", dict(linear_epochs=-1), "linear_epochs=-1: expected 0 .* or a number of epochs"),
     ("train", dict(original_copies=0), "original_copies=0: expected 1, or more with text_fields=message,original"),
     ("train", dict(original_copies=2), "original_copies=2: expected 1, or more with text_fields=message,original"),
+    ("train", dict(pairs=True), "pairs=True with text_fields=message: .* add --text_fields=message,original"),
+    ("train", dict(text_fields=("message", "original"), pairs=True, consistency=-1.0),
+     "consistency=-1.0: expected a finite weight >= 0"),
+    ("train", dict(text_fields=("message", "original"), consistency=0.5), "consistency=0.5 without pairs: .* add "
+     "--pairs"),
     ("train", dict(refit=True, tune_fraction=0.0), "refit=True with tune_fraction=0: .* set --tune_fraction above 0"),
     ("train", dict(optimizer="lion"), "optimizer='lion'"),
     ("train", dict(threshold_objective="accuracy"),

@@ -14,6 +14,7 @@ from disaster_tf import data
 from disaster_tf import evaluate
 from disaster_tf import labels
 from disaster_tf import metrics
+from disaster_tf import records
 from disaster_tf import report
 from disaster_tf import serving
 from tests import fixtures
@@ -49,7 +50,29 @@ def test_the_html_report_and_the_exports_model_card(exported, tmp_path):
   with open(os.path.join(path, "assets.extra", serving.MODEL_CARD_FILE), encoding="utf-8") as f:
     card = f.read()
   assert f"On {validation.examples} validation messages it never trained on: Total {validation.total:.2f}" in card
-  assert "<h2>Categories it cannot be trusted on</h2>" in page and "English only" in page
+  assert "<h2>Categories it cannot be trusted on</h2>" in page and "as they were sent" in page
+  # The card gives the export's own validation messages by language; these scored messages have no original.
+  assert "## By language" in card and "the same messages</th>" not in page
+
+
+def test_messages_that_have_an_original_are_also_scored_as_sent_beside_their_translations(exported, tmp_path):
+  _, path = exported
+  rows = fixtures.synthetic_rows(60, seed=6)
+  for r in rows[::2]:
+    r["original"] = ""  # half of them were written in English
+  fixtures.write_two_file(tmp_path / "d", rows, originals=True)
+  evaluation, _ = evaluate.evaluate_export(path, str(tmp_path / "d"), report_path=str(tmp_path / "report.html"))
+  sent, english = evaluation.languages["original"], evaluation.languages["translation"]
+  assert evaluation.scores.examples == 60 and sent.examples == english.examples == 30
+  predict = tf.saved_model.load(path).signatures["serving_default"]
+  by_language = {name: predict(text=tf.constant([r[key] for r in rows[1::2]]))["labels"].numpy()
+                 for name, key in (("original", "original"), ("translation", "message"))}
+  truth = [[r["labels"][c] for c in labels.CATEGORIES] for r in rows[1::2]]
+  for name, decided in by_language.items():
+    assert evaluation.languages[name].micro_f1 == pytest.approx(metrics.report(truth, decided).micro_f1)
+  page = (tmp_path / "report.html").read_text(encoding="utf-8")
+  assert "<h2>By language</h2>" in page and "<td>as sent</td><td>30</td>" in page
+  assert records.Evaluation.from_json(evaluation.to_json()) == evaluation
 
 
 def test_split_uses_the_training_runs_id_split(exported, tmp_path):

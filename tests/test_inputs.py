@@ -132,3 +132,29 @@ def test_decisions_override_the_data_keep_their_side_and_count_in_the_fingerprin
   assert held_out["id"] not in train_labels
   with pytest.raises(decisions.StoreError, match="--decisions=.*nowhere.db: no such file"):
     inputs.with_decisions(dataclasses.replace(config.train, decisions=str(tmp_path / "nowhere.db")), str(tmp_path))
+
+
+def test_pairs_put_each_training_message_beside_its_original_or_an_empty_text(tmp_path):
+  rows = fixtures.synthetic_rows(120)
+  for r in rows[::3]:
+    r["original"] = ""  # a third of the messages were sent in English: no original
+  fixtures.write_two_file(tmp_path / "data", rows, originals=True)
+  (tmp_path / "scratch").mkdir()
+  config = fixtures.tiny_config(str(tmp_path / "data"), text_fields=("message", "original"), pairs=True,
+                                original_copies=2, shuffle_buffer=30)
+  run = inputs.prepare(config, str(tmp_path / "scratch"))
+  messages = run.splits.train.field(data.MESSAGE)
+  assert len(run.train_blocks) > 1 and run.steps_per_epoch == len(messages) // config.train.batch_size
+  elements = [e for block in run.train_blocks for e in block.as_numpy_iterator()]
+  assert len(elements) == len(messages)  # no copies: one row a message
+  by_id = {r["id"]: r for r in rows}
+  vocabulary = run.featurizer.vocabularies[features.TOKEN_IDS].tokens
+  for k, (inputs_, labels_, originals, present) in enumerate(elements):
+    row = by_id[messages.ids[k]]
+    np.testing.assert_array_equal(labels_, messages.labels[k])
+    assert present == (1.0 if row["original"] else 0.0)
+    sent = [vocabulary[i] for i in originals[features.TOKEN_IDS] if i > 1]
+    said = [vocabulary[i] for i in inputs_[features.TOKEN_IDS] if i > 1]
+    # Each side reads its own text: the original's words (or none), the translation's words.
+    assert bool(sent) == bool(row["original"]) and set(sent) <= set(row["original"].lower().strip("!").split())
+    assert said and set(said) <= set(row["message"].lower().strip("!").split())

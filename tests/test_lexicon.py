@@ -41,6 +41,37 @@ def test_learn_breaks_ties_alphabetically_whatever_the_order():
   assert learn(pairs).targets == ("aqua",) and learn(pairs[::-1]).targets == ("aqua",)
 
 
+def pairs_of(lx):
+  return dict(zip(lx.sources, lx.targets))
+
+
+def test_spelling_variants_take_the_partner_of_the_word_one_edit_away_and_only_that():
+  paired = lexicon.Lexicon(("lopital", "manje", "tranbleman"), ("hospital", "food", "earthquake"))
+  rare = ["tranblemam",  # a letter changed
+          "tranblemann",  # one added
+          "tranblman",  # one dropped
+          "tranbelman",  # two neighbours swapped
+          "tranblamenn",  # two edits: not a variant
+          "manj",  # too short to tell from other words
+          "lopitalmanje",  # far from both
+          "manjel"]  # one edit from `manje` only
+  got = pairs_of(lexicon.variants(paired, rare))
+  assert got == {"lopital": "hospital", "manje": "food", "tranbleman": "earthquake", "tranblemam": "earthquake",
+                 "tranblemann": "earthquake", "tranblman": "earthquake", "tranbelman": "earthquake",
+                 "manjel": "food"}
+  # A word one edit from two sources with different partners is ambiguous: left alone.
+  both = lexicon.Lexicon(("lopitan", "lopitax"), ("hospital", "clinic"))
+  assert lexicon.variants(both, ["lopita"]).sources == ("lopitan", "lopitax")
+
+
+def test_learn_with_variants_pairs_the_rare_spellings_of_its_words_but_not_english_ones():
+  pairs = PAIRS + [("manjee tanpri", "food please")] * 2 + [("manjes", "food")]
+  english = [t for _, t in pairs] + ["manjes restaurant"]  # `manjes` is a name in the English messages
+  plain, with_variants = learn(pairs, english), lexicon.learn(pairs, english, with_variants=True)
+  assert "manjee" not in plain.sources  # in 2 originals: below MIN_COUNT
+  assert pairs_of(with_variants) == {**pairs_of(plain), "manjee": "food"}  # and not `manjes`
+
+
 def test_a_lexicon_needs_one_target_per_source():
   with pytest.raises(ValueError, match="one target per source: 2 sources, 1 targets"):
     lexicon.Lexicon(("a", "b"), ("x",))

@@ -114,3 +114,60 @@ def test_effective_number_weights():
   # Smoother than "balanced": the rare class gains less.
   balanced = losses.class_weight_table("balanced", counts, cap=50)
   assert table[1, 1] / table[1, 0] < balanced[1, 1] / balanced[1, 0]
+
+
+
+def _outputs(binary_logits, related_logits):
+  """One model's outputs: binary logits [B, 35] in BINARY_CATEGORIES order, related logits [B, 3]."""
+  binary = tf.cast(binary_logits, tf.float32)
+  out = {name: binary[:, k:k + 1] for k, name in enumerate(labels.BINARY_CATEGORIES)}
+  out[labels.RELATED] = tf.cast(related_logits, tf.float32)
+  return out
+
+
+def test_consistency_is_the_kl_divergence_by_hand_and_zero_where_the_sides_agree():
+  rng = np.random.default_rng(0)
+  t_binary, t_related, s_binary, s_related = (rng.normal(size=(2, n)) for n in (35, 3, 35, 3))
+  teacher, student = _outputs(t_binary, t_related), _outputs(s_binary, s_related)
+  kl = losses.consistency(teacher, student).numpy()
+  assert kl.shape == (2, 36) and (kl > 0).all()
+  p, q = 1 / (1 + np.exp(-t_binary)), 1 / (1 + np.exp(-s_binary))
+  by_hand = p * np.log(p / q) + (1 - p) * np.log((1 - p) / (1 - q))
+  binary_columns = [labels.CATEGORIES.index(c) for c in labels.BINARY_CATEGORIES]
+  np.testing.assert_allclose(kl[:, binary_columns], by_hand, rtol=1e-4, atol=1e-6)
+  pr, qr = tf.nn.softmax(t_related).numpy(), tf.nn.softmax(s_related).numpy()
+  np.testing.assert_allclose(kl[:, labels.RELATED_INDEX], (pr * np.log(pr / qr)).sum(1), rtol=1e-4, atol=1e-6)
+  np.testing.assert_allclose(losses.consistency(teacher, teacher).numpy(), 0.0, atol=1e-5)
+
+
+def test_a_pair_adds_its_originals_weighted_loss_and_the_term_only_where_there_is_an_original():
+  rng = np.random.default_rng(1)
+  y = tf.constant(rng.integers(0, 2, size=(2, 36)), tf.int32)
+  translated = _outputs(rng.normal(size=(2, 35)), rng.normal(size=(2, 3)))
+  sent = _outputs(rng.normal(size=(2, 35)), rng.normal(size=(2, 3)))
+  weights = tf.ones([36, 3]), tf.ones([36])
+  plain, _ = losses.combined_loss(y, translated, *weights, 2)
+  pair = losses.Pair(sent, tf.constant([1.0, 0.0]), losses.Pairing(original_weight=2.0, consistency=0.5))
+  total, components = losses.combined_loss(y, translated, *weights, 2, pair)
+  supervised = losses.per_head_loss(y, sent, *weights).numpy()[0].sum()
+  term = losses.consistency(translated, sent).numpy()[0].sum()
+  assert term > 0.1  # the two sides disagree
+  # Row 0 adds 2x its original's loss and 0.5x the divergence; row 1 has no original and adds nothing.
+  assert float(total) == pytest.approx(float(plain) + (2.0 * supervised + 0.5 * term) / 2, rel=1e-5)
+  assert float(tf.reduce_sum(components)) == pytest.approx(float(total), rel=1e-5)
+
+
+def test_the_consistency_term_moves_the_original_towards_its_translation_not_the_reverse():
+  t_binary, t_related = tf.Variable(np.full((1, 35), 2.0)), tf.Variable([[0.0, 2.0, 0.0]])
+  s_binary, s_related = tf.Variable(np.full((1, 35), -2.0)), tf.Variable([[2.0, 0.0, 0.0]])
+  vs = [t_binary, t_related, s_binary, s_related]
+
+  def term():
+    return tf.reduce_sum(losses.consistency(_outputs(t_binary, t_related), _outputs(s_binary, s_related)))
+  with tf.GradientTape() as tape:
+    before = term()
+  grads = tape.gradient(before, vs)
+  assert all(g is None or not np.any(g.numpy()) for g in grads[:2])  # the teacher's side is held
+  for v, g in zip(vs[2:], grads[2:]):  # one plain gradient step on the student's logits
+    v.assign_sub(0.5 * tf.cast(g, v.dtype))
+  assert float(term()) < float(before)

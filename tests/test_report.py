@@ -59,3 +59,17 @@ def test_the_page_is_self_contained_escaped_and_has_every_chart():
   assert page.count('<figure class="curve">') == labels.NUM_CATEGORIES and page.count('class="threshold"') > 0
   assert "<td>direct</td><td>25</td>" in page and "<td>news</td><td>15</td>" in page
   assert "true 2" in page and 'aria-label="F1 per category"' in page
+
+
+def test_the_card_puts_the_originals_scores_beside_their_translations_and_asks_for_care_below_the_ratio():
+  scores, _, _ = fake_report({"water": (10, 8)})
+  close, _, _ = fake_report({"water": (10, 7)})
+  far, _, _ = fake_report({"water": (10, 2)})
+  two = {"train": {"text_fields": ["message", "original"]}}
+  card = report.model_card(metadata(two), scores, {"original": close, "translation": scores})
+  assert "## By language" in card and f"micro-F1 {close.micro_f1:.3f} against {scores.micro_f1:.3f}" in card
+  assert "more care" not in card  # within LANGUAGE_CARE_RATIO of English
+  worse = report.model_card(metadata(two), scores, {"original": far, "translation": scores})
+  assert f"(ratio {far.micro_f1 / scores.micro_f1:.2f})" in worse and "more care" in worse
+  assert "By language" not in report.model_card(metadata(two), scores)  # nothing scored by language
+  assert report.language_summary({"original": far}, "validation") == ""  # one language alone compares nothing

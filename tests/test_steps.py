@@ -73,6 +73,27 @@ def test_one_compiled_step_of_the_loops_step_on_a_13_word_vocabulary_changes_eve
   assert int(optimizer.iterations.numpy()) == 1
 
 
+def test_a_paired_step_trains_on_both_sides_and_its_loss_counts_the_originals_where_present():
+  rows = fixtures.synthetic_rows(8, seed=3)
+  cfg = tiny_config(max_tokens=40)
+  texts = [r["message"] for r in rows] + [r["original"] for r in rows]
+  vocabularies = features.adapt(cfg, tf.data.Dataset.from_tensor_slices(texts))
+  featurizer, ids, y = labelled_batch(cfg, rows, vocabularies)
+  sent = featurizer(tf.constant([r["original"] if k % 2 else "" for k, r in enumerate(rows)]))
+  present = tf.constant([float(k % 2) for k in range(8)])
+  model, optimizer = tiny_model_and_optimizer(0.1, cfg, featurizer.sizes)
+  pairing = losses.Pairing(original_weight=2.0, consistency=1.0)
+  train_steps = steps.make_train_steps(model, optimizer, tf.distribute.get_strategy(), tf.ones([36, 3]),
+                                       tf.ones([36]), global_batch_size=8, pairing=pairing)
+  before = [v.numpy().copy() for v in model.trainable_variables]
+  expected, _ = losses.combined_loss(y, model(ids, training=True), tf.ones([36, 3]), tf.ones([36]), 8,
+                                     losses.Pair(model(sent, training=True), present, pairing))
+  plain, _ = losses.combined_loss(y, model(ids, training=True), tf.ones([36, 3]), tf.ones([36]), 8)
+  loss, _ = train_steps(iter(tf.data.Dataset.from_tensors((ids, y, sent, present))), tf.constant(1))
+  assert float(loss) == pytest.approx(float(expected), rel=1e-5) and float(loss) > float(plain)
+  assert all(not np.allclose(b, v.numpy()) for b, v in zip(before, model.trainable_variables))
+
+
 @pytest.mark.parametrize("architecture", config_lib.ARCHITECTURES)
 def test_every_backbone_trains_one_step_of_the_loops_step(architecture, tmp_path):
   rows = fixtures.synthetic_rows(6, seed=5)

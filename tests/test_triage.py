@@ -266,6 +266,10 @@ def test_an_operator_classifies_uploads_filters_and_downloads_in_a_real_browser(
     model_text = browser.find_element(By.ID, "model").text
     assert "Validation:" in model_text and "Training data" in model_text and "direct" in model_text
     assert len(browser.find_elements(By.CSS_SELECTOR, "#model .model-table tr")) == 1 + labels.NUM_CATEGORIES
+    # The same validation messages as sent and in English, so that an operator knows how far to trust it on either.
+    assert "By language" in model_text and "as sent, micro-F1" in model_text
+    assert [r.text.split()[0] for r in browser.find_elements(By.CSS_SELECTOR, "#model .language-table tr")[1:]] == [
+        "as", "in"]
     # The evaluation's HTML report, opened from disk: its charts are there without any network.
     model_dir, _ = exported
     evaluate.evaluate_export(path, os.path.join(os.path.dirname(model_dir), "data"), "validation",
@@ -273,6 +277,7 @@ def test_an_operator_classifies_uploads_filters_and_downloads_in_a_real_browser(
     browser.get((tmp_path / "report.html").as_uri())
     assert len(browser.find_elements(By.CSS_SELECTOR, "figure.curve svg polyline")) == labels.NUM_CATEGORIES
     assert browser.find_elements(By.CSS_SELECTOR, "svg.bars rect") and "Model card" in browser.page_source
+    assert "By language" in browser.page_source and "as sent" in browser.page_source
   finally:
     browser.quit()
     server.shutdown()

@@ -54,11 +54,13 @@ def main(argv):
       raise ValueError(f"--{name}={value}: {output_dir} is not a directory; create it first")
     if value is not None and os.path.isdir(value):
       raise ValueError(f"--{name}={value}: a directory; expected a file name")
-  from disaster_tf import evaluate, labels, metrics  # pylint: disable=import-outside-toplevel
+  from disaster_tf import evaluate, labels, metrics, report  # pylint: disable=import-outside-toplevel
   evaluation, _ = evaluate.evaluate_export(FLAGS.export_dir, FLAGS.data, FLAGS.split, FLAGS.batch_size,
                                            FLAGS.text_field, FLAGS.report)
   print(metrics.format_table(evaluation.scores, title=f"{evaluation.export} on {FLAGS.data} ({FLAGS.split} split, "
                                                      f"{FLAGS.text_field} texts):"))
+  if evaluation.languages:
+    print(report.language_summary(evaluation.languages, "scored"))
   tuned = {c: t for c, t in evaluation.thresholds.items() if t != labels.DEFAULT_THRESHOLD}
   print(f"decision thresholds stored in the export: {len(tuned)} categories tuned"
         + (": " + ", ".join(f"{c} {t:.3f}" for c, t in tuned.items()) if tuned else ", all at 0.5"))

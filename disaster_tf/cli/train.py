@@ -61,10 +61,19 @@ def _define_data_flags(fv: flags.FlagValues) -> None:
   integer("original_copies", t.original_copies, "With --text_fields=message,original: read each training "
           "original this many times an epoch (its translation once), so that the language with fewer examples "
           "weighs more.", lower_bound=1)
+  flags.DEFINE_bool("pairs", t.pairs, "With --text_fields=message,original: read each training message and its "
+                    "original side by side in one step, the original's loss weighing --original_copies (no copies "
+                    "then); needed by --consistency.", flag_values=fv)
+  real("consistency", t.consistency, "With --pairs: the weight of a term pulling each original's predicted "
+       "probabilities towards its translation's (KL divergence; the translation's side is the teacher and is "
+       "not moved by it).")
   flags.DEFINE_bool("lexicon", config_lib.ModelConfig().lexicon, "With --text_fields=message,original: pair "
                     "the originals' words with English words on the training translations (dlo -> water) and "
                     "append the partners to every text, in the graph: Creole messages then share what the "
                     "English ones taught the model.", flag_values=fv)
+  flags.DEFINE_bool("lexicon_variants", config_lib.ModelConfig().lexicon_variants, "With --lexicon: a word of "
+                    "the originals too rare to pair, one edit from a paired word (tranblemam, tranbleman), gets "
+                    "that word's partner too: SMS spell a word many ways.", flag_values=fv)
   # The split.
   real("validation_fraction", t.validation_fraction, "Share of ids held out for validation, which is reported "
        "and chooses nothing; 0.15 gives enough positives to score most categories.")

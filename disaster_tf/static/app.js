@@ -301,6 +301,29 @@ function svgBars(values, max) {
   return svg;
 }
 
+// The validation messages that have an original, scored as sent and in English: how far to trust the model on
+// messages as they arrive (FinalReport.languages; absent when the model was trained on English only).
+function drawLanguages(info, languages) {
+  const sent = languages.original, english = languages.translation;
+  if (!sent || !english) return;
+  const ratio = english.micro_f1 ? sent.micro_f1 / english.micro_f1 : 0;
+  info.appendChild(el("h3", {}, "By language"));
+  info.appendChild(el("p", {}, `The ${sent.examples} validation messages that have an original (mostly Haitian ` +
+    `Creole), scored as sent and in English: as sent, micro-F1 ${ratio.toFixed(2)} of English's.`));
+  const table = el("table", { class: "language-table" });
+  const head = el("tr");
+  for (const h of ["the same messages", "Total", "mean positive-class F1", "micro-F1"]) head.appendChild(el("th", {}, h));
+  table.appendChild(head);
+  for (const [label, r] of [["as sent", sent], ["in English", english]]) {
+    const row = el("tr");
+    for (const cell of [label, r.total.toFixed(2), r.mean_positive_f1.toFixed(3), r.micro_f1.toFixed(3)]) {
+      row.appendChild(el("td", {}, cell));
+    }
+    table.appendChild(row);
+  }
+  info.appendChild(table);
+}
+
 function drawModel() {
   const info = $("model-info");
   info.replaceChildren();
@@ -325,6 +348,7 @@ function drawModel() {
     info.appendChild(el("h2", {}, `Validation: ${report.examples} messages the model never trained on`));
     info.appendChild(el("p", {}, `Total ${report.total.toFixed(2)} of 36, mean positive-class F1 ` +
       `${report.mean_positive_f1.toFixed(3)}, micro-F1 ${report.micro_f1.toFixed(3)}.`));
+    drawLanguages(info, report.languages || {});
     info.appendChild(el("h3", {}, "F1 per category"));
     info.appendChild(svgBars(m.urgency.map((c) => [c, report.categories[c].f1]), 1));
   } else {
