@@ -85,7 +85,8 @@ class ModelConfig:
   # With originals in training: append to every text the English partners of its words, paired on the
   # training translations (lexicon.py). Off by default: the default reads English only.
   lexicon: bool = False
-  # With the lexicon: a rare word of the originals one edit from a paired word (`tranblemam`, `tranbleman`) gets
+  # With the lexicon: a rare word of the originals a letter from a paired word (`tranblemam`, `tranbleman`; one
+  # letter changed, added, dropped, or two swapped, or one dropped and one added: lexicon._one_edit_keys) gets
   # that word's partner too (lexicon.variants): SMS spell a word many ways.
   lexicon_variants: bool = False
   # Word vectors (GloVe, word2vec text or fastText .vec; vectors.py) that initialise the sequence model's embedding

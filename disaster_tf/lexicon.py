@@ -62,18 +62,24 @@ class Lexicon:
     return len(self.sources)
 
 
-# A rare word this short is too close to too many others for one edit to mean a spelling variant.
+# A rare word this short is too close to too many others for a letter's difference to mean a spelling variant.
 MIN_VARIANT_LENGTH = 5
 
 
 def _one_edit_keys(word: str) -> set:
-  """The word and its one-letter deletions: two words share a key iff one edit (a letter inserted, deleted,
-  changed, or two neighbours swapped) turns one into the other, or they are equal."""
+  """The word and its one-letter deletions (symmetric-delete keys).
+
+  Two words share a key when they are equal, when one edit turns one into the other (a letter inserted,
+  dropped or changed, or two neighbours swapped), and also when one letter dropped in one place and another
+  added in another does (`tanblemann`, `tranbleman`): two edits of that one kind, close enough for SMS
+  spellings; `variants` leaves out a word that comes near two partners.
+  """
   return {word} | {word[:i] + word[i + 1:] for i in range(len(word))}
 
 
-def variants(lexicon: "Lexicon", rare: Iterable[str]) -> Lexicon:
-  """The lexicon with each rare word one edit from exactly one partner's source word paired like that word.
+def variants(lexicon: Lexicon, rare: Iterable[str]) -> Lexicon:
+  """The lexicon with each rare word that shares a `_one_edit_keys` key with the source words of exactly one
+  partner paired with that partner.
 
   Args:
     lexicon: the pairs `learn` kept.

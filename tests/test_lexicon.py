@@ -54,11 +54,12 @@ def test_spelling_variants_take_the_partner_of_the_word_one_edit_away_and_only_t
           "tranblamenn",  # two edits: not a variant
           "manj",  # too short to tell from other words
           "lopitalmanje",  # far from both
-          "manjel"]  # one edit from `manje` only
+          "manjel",  # one edit from `manje` only
+          "tanblemann"]  # one letter dropped, one added elsewhere: the keys' wider reach (`_one_edit_keys`)
   got = pairs_of(lexicon.variants(paired, rare))
   assert got == {"lopital": "hospital", "manje": "food", "tranbleman": "earthquake", "tranblemam": "earthquake",
                  "tranblemann": "earthquake", "tranblman": "earthquake", "tranbelman": "earthquake",
-                 "manjel": "food"}
+                 "manjel": "food", "tanblemann": "earthquake"}
   # A word one edit from two sources with different partners is ambiguous: left alone.
   both = lexicon.Lexicon(("lopitan", "lopitax"), ("hospital", "clinic"))
   assert lexicon.variants(both, ["lopita"]).sources == ("lopitan", "lopitax")

@@ -72,7 +72,7 @@ def _define_data_flags(fv: flags.FlagValues) -> None:
                     "append the partners to every text, in the graph: Creole messages then share what the "
                     "English ones taught the model.", flag_values=fv)
   flags.DEFINE_bool("lexicon_variants", config_lib.ModelConfig().lexicon_variants, "With --lexicon: a word of "
-                    "the originals too rare to pair, one edit from a paired word (tranblemam, tranbleman), gets "
+                    "the originals too rare to pair, a letter from a paired word (tranblemam, tranbleman), gets "
                     "that word's partner too: SMS spell a word many ways.", flag_values=fv)
   # The split.
   real("validation_fraction", t.validation_fraction, "Share of ids held out for validation, which is reported "
