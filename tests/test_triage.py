@@ -184,6 +184,16 @@ def chromium(download_dir, user_dir):
   return browser
 
 
+def stale(element) -> bool:
+  """True once `element` has left the page (its list was drawn anew)."""
+  from selenium.common.exceptions import StaleElementReferenceException  # pylint: disable=import-outside-toplevel
+  try:
+    element.is_enabled()
+  except StaleElementReferenceException:
+    return True
+  return False
+
+
 def wait_for(browser, condition, what, timeout=60):
   from selenium.webdriver.support.ui import WebDriverWait  # pylint: disable=import-outside-toplevel
   return WebDriverWait(browser, timeout).until(lambda _: condition(), message=f"waited for {what}")
@@ -235,8 +245,13 @@ def test_an_operator_classifies_uploads_filters_and_downloads_in_a_real_browser(
     queued = [r.text for r in browser.find_elements(By.CSS_SELECTOR, "#review-results tr.item .message")]
     assert sorted(queued) == sorted([INJECTION, "fire in the town"])  # the decided message left the queue
     browser.find_element(By.CSS_SELECTOR, "#review-order option[value='urgent']").click()
+    shown_before = browser.find_element(By.CSS_SELECTOR, "#review-results tr.item")
     browser.find_element(By.ID, "review-button").click()
-    wait_for(browser, lambda: browser.find_elements(By.CSS_SELECTOR, "#review-results tr.item"), "the urgent order")
+    # The list is drawn anew (drawRows replaces its rows): wait for the old rows to go, not merely for rows, which
+    # the old list already had (clicking one of them raced the redraw and found it stale).
+    wait_for(browser, lambda: stale(shown_before) and browser.find_elements(By.CSS_SELECTOR,
+                                                                          "#review-results tr.item"),
+             "the urgent order")
     browser.find_element(By.CSS_SELECTOR, "#review-results tr.item").click()
     browser.find_element(By.CSS_SELECTOR, "#review-results tr.detail button.save").click()
     wait_for(browser, lambda: "Saved: decided by local" in browser.find_element(By.ID, "status").text, "a review save")
