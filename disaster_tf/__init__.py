@@ -28,10 +28,11 @@ Modules, one job each (each imports only modules above it: no cycles; the lint s
   summaries   TensorBoard scalars and PR curves
   loop        the outer loop, as named phases (`train_and_evaluate`)
   report      the evaluation page and the model card
+  explain     which words made each category: leave-one-word-out, in the export's graph
   serving     the text-in SavedModel for TF Serving (`export`) and its metadata
-  evaluate    scoring an export on labelled data
   client      REST and gRPC clients of a TF Serving model
   predict     scorers (an export in process, or TF Serving); urgency order; an answer as operators read it
+  evaluate    scoring an export on labelled data
   scorefile   operators' CSV files in and out: every row scored or named, no cell a spreadsheet runs
   triage      the operators' page server
 

@@ -8,7 +8,8 @@
 
 Each predict returns, per message, {"scores": {category: probability},
 "labels": {category: label}, "predicted": [categories whose label is 1],
-"related": "no" | "yes" | "unsure"}, one entry per message sent. `related` is
+"related": "no" | "yes" | "unsure"}, one entry per message sent (and, from
+the explain signature, "explanation": {category: [[word, contribution], ...]}). `related` is
 the only category with three labels: "unsure" (label 2) is not a positive, so
 it is not in `predicted`; `related` says it. Anything else (a refused connection, a time-out, an HTTP or
 gRPC error, an answer that is not JSON or has another number of rows) raises
@@ -20,7 +21,7 @@ import base64
 import json
 import urllib.error
 import urllib.request
-from typing import Dict, List, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 Text = Union[str, bytes]
 
@@ -32,12 +33,30 @@ class ServingError(RuntimeError):
 RELATED_WORDS = {0: "no", 1: "yes", 2: "unsure"}  # `related`'s three labels
 
 
-def result_row(scores: Sequence[float], labels: Sequence[int], classes: Sequence[str]) -> Dict:
-  """One message's result (see the module docstring) from its scores, labels and the class names."""
+MIN_CONTRIBUTION = 0.01  # a word that moves a score by less than a point did not make the category: not shown
+
+
+def result_row(scores: Sequence[float], labels: Sequence[int], classes: Sequence[str],
+               top_words: Optional[Sequence[Sequence[Text]]] = None,
+               top_contributions: Optional[Sequence[Sequence[float]]] = None) -> Dict:
+  """One message's result (see the module docstring) from its scores, labels and the class names; with the
+  explain signature's top words [36, k] and their contributions [36, k], also its `explanation`."""
   by_class = dict(zip(classes, (int(v) for v in labels)))
-  return {"scores": dict(zip(classes, (float(s) for s in scores))), "labels": by_class,
-          "predicted": [c for c, v in by_class.items() if v == 1],
-          "related": RELATED_WORDS.get(by_class.get("related"), "unknown")}
+  row = {"scores": dict(zip(classes, (float(s) for s in scores))), "labels": by_class,
+         "predicted": [c for c, v in by_class.items() if v == 1],
+         "related": RELATED_WORDS.get(by_class.get("related"), "unknown")}
+  if top_words is not None:
+    row["explanation"] = explanation(row["predicted"], classes, top_words, top_contributions)
+  return row
+
+
+def explanation(predicted: Sequence[str], classes: Sequence[str], top_words: Sequence[Sequence[Text]],
+                top_contributions: Sequence[Sequence[float]]) -> Dict[str, List[List]]:
+  """{category: [[word, contribution], ...]} for each predicted category: the words of the message whose removal
+  lowers its score by MIN_CONTRIBUTION or more, largest first (explain.py); [] when no single word decides it."""
+  by_class = dict(zip(classes, zip(top_words, top_contributions)))
+  return {c: [[w.decode("utf-8", "replace") if isinstance(w, bytes) else w, round(float(v), 4)]
+              for w, v in zip(*by_class[c]) if w and v >= MIN_CONTRIBUTION] for c in predicted}
 
 
 def _json_text(message: Text):
@@ -51,20 +70,23 @@ def _json_text(message: Text):
 
 
 def predict_rest(texts: Sequence[Text], url: str = "http://localhost:8501", model: str = "disaster",
-                 timeout: float = 10.0) -> List[Dict]:
-  """Calls TF Serving's REST Predict API (row format).
+                 timeout: float = 10.0, explain: bool = False) -> List[Dict]:
+  """Calls TF Serving's REST Predict API (row format); with `explain`, the explain signature (each result then
+  has its `explanation`: see `explanation`).
 
   Raises:
     ServingError: naming the URL and the cause.
   """
-  body = json.dumps({"signature_name": "serving_default", "instances": [_json_text(t) for t in texts]})
+  signature = "explain" if explain else "serving_default"
+  body = json.dumps({"signature_name": signature, "instances": [_json_text(t) for t in texts]})
   request = urllib.request.Request(f"{url.rstrip('/')}/v1/models/{model}:predict", data=body.encode("utf-8"),
                                    headers={"Content-Type": "application/json"})
   where = request.full_url
   answer = _http(request, where, timeout)
   try:
     predictions = json.loads(answer)["predictions"]
-    results = [result_row(p["scores"], p["labels"], p["classes"]) for p in predictions]
+    results = [result_row(p["scores"], p["labels"], p["classes"], *((p["top_words"], p["top_contributions"])
+                                                                    if explain else ())) for p in predictions]
   except (ValueError, KeyError, TypeError) as e:
     raise ServingError(f"{where}: the answer is not TF Serving's predict format ({type(e).__name__}: {e}); it "
                        f"began {answer[:200]!r}") from None

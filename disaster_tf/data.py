@@ -2,7 +2,7 @@
 
 `csv_data.load` reads either CSV format into `Examples`: ids and labels in
 memory, the texts in a TFRecord spool. Texts are read back from the spool by
-tf.data, vectorised once into a file cache, and never held in Python, so memory
+tf.data, vectorised once into a saved dataset, and never held in Python, so memory
 grows with the vocabulary and the batch, not with the file (BENCHMARKS.md).
 """
 
@@ -170,33 +170,44 @@ def split(examples: Examples, train_config: config_lib.TrainConfig) -> Splits:
 
 def vectorized_dataset(examples: Examples, vectorize: Callable[[tf.Tensor], Any],
                        cache: Optional[str] = "") -> tf.data.Dataset:
-  """Vectorises the examples' texts in the graph and caches (token ids, labels) pairs.
+  """Vectorises the examples' texts in the graph and keeps (inputs, labels) pairs.
 
   Args:
     examples: what to vectorise; the texts stream from its spool.
     vectorize: maps a [batch] string tensor to the model's inputs (a dict of
       [batch, ...] tensors): the featurizer, the same one the export uses.
-    cache: a file prefix for tf.data's cache (vectorising is deterministic, so
-      it then runs once: see `fill_cache`), "" for an in-memory cache, or None
-      to re-vectorise on every pass (bench/speed.py measures the difference).
+    cache: a directory to save the vectorised examples in, now, with
+      `tf.data.Dataset.save` (vectorising is deterministic, so it runs once),
+      "" for tf.data's in-memory cache, or None to re-vectorise on every pass
+      (bench/speed.py measures the difference). Not `cache(filename)`, whose
+      complete files TF 2.21 reports as truncated on every first pass
+      ("did not fully read the dataset being cached", tensorflow#60174, fixed
+      upstream by tensorflow#122904): a false warning a user reads as a fault.
 
   Returns:
-    A dataset of unbatched (inputs, labels [36] int32).
+    A dataset of unbatched (inputs, labels [36] int32), in the examples' order.
   """
   # Vectorising a batch at a time is ~50x faster than one string at a time.
   ds = examples.labelled(1024).map(lambda t, y: (vectorize(t), y), num_parallel_calls=tf.data.AUTOTUNE)
   ds = ds.unbatch()
-  return ds if cache is None else ds.cache(cache)
+  if cache is None:
+    return ds
+  if not cache:
+    return ds.cache()
+  save(ds, cache)
+  return tf.data.Dataset.load(cache, ds.element_spec)
 
 
-def fill_cache(ds: tf.data.Dataset) -> int:
-  """Runs once through a cached dataset so that the cache is complete; returns its length.
+def save(ds: tf.data.Dataset, directory: str) -> None:
+  """Writes `ds` to `directory` in one shard, so that it is read back in its order."""
+  ds.save(directory, shard_func=lambda *_: np.int64(0))
 
-  tf.data discards a cache whose first pass stops early, and a training epoch
-  does stop early (its last partial batch is dropped, and a shuffle buffer
-  smaller than the data is never drained): unfilled, the cache would be
-  rebuilt, i.e. everything re-vectorised, every epoch.
-  """
+
+def length(ds: tf.data.Dataset) -> int:
+  """The number of elements of a finite dataset (read through once when tf.data does not know it)."""
+  known = int(ds.cardinality())
+  if known >= 0:
+    return known
   return int(ds.batch(4096).reduce(np.int64(0), lambda n, batch: n + tf.shape(batch[1], out_type=tf.int64)[0]))
 
 

@@ -17,6 +17,7 @@ from disaster_tf import config as config_lib
 from disaster_tf import csv_data
 from disaster_tf import data
 from disaster_tf import metrics
+from disaster_tf import predict as predict_lib
 from disaster_tf import records
 from disaster_tf import report
 from disaster_tf import serving
@@ -48,6 +49,7 @@ def evaluate_export(export_dir: str, data_path: str, split: str = "all", batch_s
     raise ValueError(f"text_field={text_field!r}: expected one of {', '.join(data.TEXT_FIELDS)}")
   path = serving.version_dir(export_dir)
   metadata = serving.read_metadata(path)
+  logging.info("scoring with %s", predict_lib.describe(path))
   with tempfile.TemporaryDirectory(prefix="disaster_tf-evaluate-") as spool_dir:
     # Originals are read in every case: scoring the translations, those that have one get a language report.
     examples, load_report = csv_data.load(data_path, spool_dir, text_fields=data.TEXT_FIELDS)

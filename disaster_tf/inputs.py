@@ -4,7 +4,7 @@
 learns the lexicon and adapts the vocabularies on the training split (or
 takes a resumed run's),
 derives the class and loss weights, and vectorises each split once into a
-file cache. It reads no model dir and writes only below `scratch`, so a run
+saved dataset. It reads no model dir and writes only below `scratch`, so a run
 that it refuses has written nothing, and a benchmark can call it alone.
 """
 
@@ -138,7 +138,7 @@ def prepare(config: config_lib.Config, scratch: str,
   class_weights = losses.class_weight_table(tc.class_weight, losses.label_counts(splits.train.labels),
                                             tc.class_weight_cap)
 
-  # Vectorised once into file caches: every epoch then reads token ids from disk,
+  # Vectorised once into saved datasets: every epoch then reads token ids from disk,
   # and memory holds the shuffle buffer and the batch, not the data.
   def cached(split: data.Examples, name: str) -> tf.data.Dataset:
     return data.vectorized_dataset(split, featurizer, cache=os.path.join(scratch, name))
@@ -163,7 +163,7 @@ def prepare(config: config_lib.Config, scratch: str,
 def _training_blocks(train: data.Examples, train_config: config_lib.TrainConfig,
                      cached: Callable[[data.Examples, str], tf.data.Dataset]
                      ) -> Tuple[Tuple[tf.data.Dataset, ...], int]:
-  """The training split vectorised into filled caches, in blocks of at most the shuffle buffer; steps per epoch.
+  """The training split vectorised and saved, in blocks of at most the shuffle buffer; steps per epoch.
 
   With --original_copies=N, the originals follow N - 1 more times, as blocks of their own.
   """
@@ -174,8 +174,6 @@ def _training_blocks(train: data.Examples, train_config: config_lib.TrainConfig,
   if tc.original_copies > 1 and len(originals):  # the originals again, as blocks of their own
     blocks += tuple(cached(block, f"originals-{i}").repeat(tc.original_copies - 1)
                     for i, block in enumerate(originals.blocks(tc.shuffle_buffer)))
-  for block in blocks:
-    data.fill_cache(block)
   logging.info("vectorised the training split in %.1fs (%d block(s) of up to %d: the shuffle buffer)",
                time.time() - start, len(blocks), tc.shuffle_buffer)
   return blocks, (len(train) + (tc.original_copies - 1) * len(originals)) // tc.batch_size
@@ -191,8 +189,6 @@ def _paired_blocks(train: data.Examples, train_config: config_lib.TrainConfig,
   blocks, first = [], 0
   for i, (m, o) in enumerate(zip(messages.blocks(tc.shuffle_buffer), originals.blocks(tc.shuffle_buffer))):
     translated, sent = cached(m, f"train-{i}"), cached(o, f"originals-{i}")
-    for part in (translated, sent):  # each cache filled on its own: a zip may stop before one's end
-      data.fill_cache(part)
     blocks.append(data.paired(translated, sent, present[first:first + len(m)]))
     first += len(m)
   logging.info("vectorised the training split in %.1fs: %d messages, %d with their original beside them, "

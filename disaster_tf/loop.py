@@ -4,7 +4,7 @@ A run is a sequence of named phases, called in this order by `_run`:
 
   inputs.prepare        load the data, split it by id into train / tune / validation,
                         check the splits, adapt (or reload) the vocabularies, derive the
-                        class weights, vectorise every split once into a file cache
+                        class weights, vectorise every split once into a saved dataset
   trainer.build_trainer model, optimizer, counters, checkpoint managers and the
                         compiled steps, under the distribution strategy
   RunDir.restore        the latest checkpoint, if any (refusing other vocabularies);
@@ -50,6 +50,7 @@ from disaster_tf import distribute
 from disaster_tf import inputs
 from disaster_tf import labels
 from disaster_tf import metrics
+from disaster_tf import prune
 from disaster_tf import records
 from disaster_tf import rundir as rundir_lib
 from disaster_tf import steps
@@ -78,7 +79,8 @@ def train_and_evaluate(config: config_lib.Config, model_dir: str, *, flags_text:
   Raises:
     TrainingInterrupted: on SIGINT or SIGTERM, after saving a checkpoint.
     FloatingPointError: on a non-finite training loss, without saving.
-    ValueError, csv_data.DataError: a run refused before anything was written.
+    ValueError, csv_data.DataError: a run refused before anything was written
+      (among them, a model dir pruned by export.py --prune).
     dirlock.DirectoryInUse: another run holds the model dir.
     OSError: the model dir cannot be written (the message names the file);
       the last complete checkpoint stays readable and the same command resumes.
@@ -95,6 +97,7 @@ def train_and_evaluate(config: config_lib.Config, model_dir: str, *, flags_text:
   dirs = distribute.RunDirs.for_task(model_dir, strategy)
   # One run per directory, first of all: a second one would delete this one's scratch.
   with dirlock.exclusive(dirs.save_dir):
+    prune.check_not_pruned(model_dir)  # a pruned dir has no checkpoint to resume, and a model export reads
     # The scratch dir is this process's alone: removed when the run ends (and, if it
     # was killed, when the next run starts).
     shutil.rmtree(dirs.scratch, ignore_errors=True)
@@ -201,6 +204,7 @@ def train_epoch(trainer: Trainer, run: inputs.RunInputs, train_config: config_li
                           shuffle_buffer=tc.shuffle_buffer).skip(skip).with_options(distribute.SHARD_BY_DATA)
   iterator = iter(trainer.strategy.experimental_distribute_dataset(epoch_ds))
   progbar = keras.utils.Progbar(total, verbose=verbose, unit_name="step")
+  progress = EpochProgress(epoch, total, skip, tc.batch_size) if not verbose else None  # no bar: log lines
   loss_sum, component_sum, done = 0.0, np.zeros(labels.NUM_CATEGORIES), skip
   while done < total and not stop.requested:
     count = min(tc.steps_per_execution, total - done)
@@ -213,6 +217,8 @@ def train_epoch(trainer: Trainer, run: inputs.RunInputs, train_config: config_li
     component_sum += chunk_components
     done += count
     progbar.update(done, [("loss", chunk_loss / count)])
+    if progress:
+      progress.update(done)
     global_step = int(trainer.optimizer.iterations.numpy())
     if global_step // tc.log_every > (global_step - count) // tc.log_every:  # crossed a logging step
       with writer.as_default(step=global_step):
@@ -229,6 +235,30 @@ def train_epoch(trainer: Trainer, run: inputs.RunInputs, train_config: config_li
         f"The last good checkpoint is {trainer.manager.latest_checkpoint}; lower --learning_rate or "
         "--class_weight_cap")
   return EpochTraining(train_loss, component_sum / trained, time.time() - start)
+
+
+PROGRESS_SECONDS = 30.0  # without a progress bar (not a terminal), a line this often: CI logs and nohup show life
+
+
+class EpochProgress:
+  """Log lines of an epoch's progress at most every PROGRESS_SECONDS: steps, examples/s, time left."""
+
+  def __init__(self, epoch: int, total: int, skip: int, batch_size: int):
+    self.epoch, self.total, self.skip, self.batch_size = epoch, total, skip, batch_size
+    self.start = self.last = time.monotonic()
+
+  def update(self, done: int) -> None:
+    now = time.monotonic()
+    if done >= self.total or now - self.last < PROGRESS_SECONDS:
+      return
+    self.last = now
+    rate = (done - self.skip) / max(now - self.start, 1e-9)  # steps a second in this process
+    logging.info("epoch %d: step %d/%d (%d%%), %.0f examples/s, ~%s left in the epoch", self.epoch, done, self.total,
+                 100 * done // self.total, rate * self.batch_size, _duration((self.total - done) / max(rate, 1e-9)))
+
+
+def _duration(seconds: float) -> str:
+  return f"{int(seconds) // 60}m{int(seconds) % 60:02d}s" if seconds >= 60 else f"{seconds:.0f}s"
 
 
 def end_epoch(trainer: Trainer, run: inputs.RunInputs, train_config: config_lib.TrainConfig, epoch: int,
@@ -324,8 +354,8 @@ def validation_report(trainer: Trainer, run: inputs.RunInputs, train_config: con
   # With --text_fields=message,original: the same messages, as sent and as translated, at the same thresholds.
   languages = {split.name: metrics.report(split.examples.labels, steps.evaluate_dataset(
       trainer.eval_step, split.dataset).labels(chosen.values)) for split in run.languages}
-  # A cheap fingerprint of the weights: every worker of a run logs the same one.
-  logging.info("final weights: sum of |w| = %.6f",
+  # A cheap fingerprint of the weights: every worker of a run logs the same one (--verbosity=1 shows it).
+  logging.debug("final weights: sum of |w| = %.6f",
                float(sum(tf.reduce_sum(tf.abs(v)) for v in trainer.model.trainable_variables)))
   return records.FinalReport(
       scores=metrics.report(truth, validation.labels(chosen.values)),

@@ -31,6 +31,7 @@ URGENCY = ("search_and_rescue", "medical_help", "missing_people", "death", "chil
            "weather_related", "other_aid", "offer", "aid_related", "request", "direct_report", "related")
 assert sorted(URGENCY) == sorted(labels.CATEGORIES)
 BATCH = 256  # messages per call: large enough to amortise a call, small enough to show progress
+EXPLAIN_BATCH = 32  # messages per explain call: each is scored once per distinct word (median message: 21 tokens)
 TEXT_COLUMN = "message"
 
 Scorer = Callable[[Sequence[str]], List[Dict]]
@@ -64,44 +65,68 @@ def local_scorer(export_dir: str) -> Scorer:
 
 @dataclasses.dataclass(frozen=True)
 class LoadedExport:
-  """An export loaded in this process: where it is, what it says of itself, and its scorer."""
+  """An export loaded in this process: where it is, what it says of itself, and its scorers."""
 
   path: str  # the version directory
   metadata: records.ExportMetadata
   scorer: Scorer
+  explainer: Scorer  # the scorer's results, each with its `explanation` (client.explanation; slower: explain.py)
 
   @property
   def version(self) -> Optional[int]:
     """The version number TF Serving would know it by (None for a directory not named by a number)."""
-    name = os.path.basename(os.path.normpath(self.path))
-    return int(name) if name.isdigit() else None
+    return export_version(self.path)
+
+  def describe(self) -> str:
+    """Which export answers: `describe`."""
+    return describe(self.path)
+
+
+def export_version(path: str) -> Optional[int]:
+  """The version number of an export's directory as TF Serving knows it (None when not named by a number)."""
+  name = os.path.basename(os.path.normpath(path))
+  return int(name) if name.isdigit() else None
+
+
+def describe(path: str) -> str:
+  """An export's version directory as every command that loads one logs it: `version 3 (models/disaster/3)`."""
+  version = export_version(path)
+  return path if version is None else f"version {version} ({path})"
 
 
 def load_export(export_dir: str) -> LoadedExport:
   """Loads an export (a version directory, or the highest version under a base directory) with its metadata.
 
   Raises:
-    FileNotFoundError: no export there. ValueError: its metadata is not export.py's.
+    FileNotFoundError: no export there. ValueError: its metadata is not export.py's, or it has no explain
+    signature (exported before explanations: export it again).
   """
   import numpy as np  # pylint: disable=import-outside-toplevel
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   from disaster_tf import serving  # pylint: disable=import-outside-toplevel
   path = serving.version_dir(export_dir)
   metadata = serving.read_metadata(path)
-  predict = serving.load_predict(path)
+  signatures = serving.load_signatures(path)
 
-  def score(texts: Sequence[str]) -> List[Dict]:
-    if not texts:
-      return []
-    out = predict(text=tf.constant(list(texts), tf.string))
-    scores, decided = out["scores"].numpy(), out["labels"].numpy()
-    classes = [c.decode("utf-8") for c in out["classes"].numpy()[0]]
-    return [client.result_row(s, l, classes) for s, l in zip(np.asarray(scores), np.asarray(decided))]
-  return LoadedExport(path, metadata, score)
+  def scorer(key: str) -> Scorer:
+    def score(texts: Sequence[str]) -> List[Dict]:
+      if not texts:
+        return []
+      if key not in signatures:
+        raise ValueError(f"{path}: this export has no {key} signature (exported before disaster_tf had it); "
+                         "export the model dir again with export.py")
+      out = {k: np.asarray(v) for k, v in signatures[key](text=tf.constant(list(texts), tf.string)).items()}
+      classes = [c.decode("utf-8") for c in out["classes"][0]]
+      explained = (out["top_words"], out["top_contributions"]) if key == serving.EXPLAIN_KEY else ()
+      return [client.result_row(out["scores"][i], out["labels"][i], classes, *(e[i] for e in explained))
+              for i in range(len(texts))]
+    return score
+  return LoadedExport(path, metadata, scorer(serving.PREDICT_KEY), scorer(serving.EXPLAIN_KEY))
 
 
-def serving_scorer(serving_url: str, timeout: float = 30.0) -> Scorer:
-  """Scores over TF Serving's REST API; `serving_url` is http://HOST:PORT/v1/models/NAME.
+def serving_scorer(serving_url: str, timeout: float = 30.0, explain: bool = False) -> Scorer:
+  """Scores over TF Serving's REST API; `serving_url` is http://HOST:PORT/v1/models/NAME (`explain`: its explain
+  signature, each result with its `explanation`).
 
   Raises:
     ValueError: a URL of another shape.
@@ -112,7 +137,8 @@ def serving_scorer(serving_url: str, timeout: float = 30.0) -> Scorer:
     raise ValueError(f"--serving_url={serving_url}: expected http://HOST:PORT/v1/models/NAME (TF Serving's REST "
                      "address of the model)")
   base = f"{parsed.scheme}://{parsed.netloc}"
-  return lambda texts: client.predict_rest(list(texts), base, parts[3], timeout=timeout) if texts else []
+  name = parts[3]
+  return lambda texts: client.predict_rest(list(texts), base, name, timeout=timeout, explain=explain) if texts else []
 
 
 def score_rows(rows: Iterable[Dict[str, str]], scorer: Scorer, text_column: str = TEXT_COLUMN,
@@ -175,7 +201,19 @@ def ranked(result: Dict, order: Sequence[str], text: str = "") -> Dict:
             "related": related, "scores": result["scores"], "unread": unread(result, text)}
   if answer["unread"]:
     answer.update(priority=1, related="unsure")
+  if "explanation" in result:  # from an explainer: in the answer's order
+    answer["explanation"] = {c: result["explanation"].get(c, []) for c in answer["predicted"]}
   return answer
+
+
+EXPLANATION_COLUMN = "explanation"  # predict.py --explain's extra column
+
+
+def explanation_cell(answer: Dict) -> str:
+  """An explained answer's words as one cell: `water: water (+0.41), dlo (+0.12); food: manje (+0.30)`, its
+  predicted categories in urgency order, each with the words that raised its score most (client.explanation)."""
+  return "; ".join(f"{c}: " + (", ".join(f"{w} ({v:+.2f})" for w, v in words) or "no single word")
+                   for c, words in answer["explanation"].items())
 
 
 def model_summary(export_dir: str) -> records.ExportMetadata:

@@ -13,18 +13,24 @@ from disaster_tf import labels
 from disaster_tf import metrics
 from disaster_tf import records
 
-UNTRUSTED_F1 = 0.1  # below this validation F1 (or with no positives), a category is named as not to be trusted
+# One rule names the categories not to be trusted: validation F1 below UNTRUSTED_F1, or fewer than
+# UNTRUSTED_SUPPORT validation positives, too few for its F1 to mean much (one message more or less moves it by
+# several points).
+UNTRUSTED_F1 = 0.2
+UNTRUSTED_SUPPORT = 20
+UNTRUSTED_RULE = (f"validation F1 below {UNTRUSTED_F1}, or fewer than {UNTRUSTED_SUPPORT} validation messages of "
+                  "the category to check it on")
 CURVE_POINTS = 60  # points kept per precision-recall curve: enough for its shape, small enough for 36 of them
 
 
 def untrusted(report: records.Scores) -> List[Tuple[str, str]]:
-  """(category, why) for each binary category the report gives no reason to trust."""
+  """(category, why) for each binary category the report gives no reason to trust (UNTRUSTED_RULE)."""
   out = []
   for name in labels.BINARY_CATEGORIES:
     c = report.categories[name]
     if not c.support:
       out.append((name, "no positive message to check it on"))
-    elif c.f1 < UNTRUSTED_F1:
+    elif c.f1 < UNTRUSTED_F1 or c.support < UNTRUSTED_SUPPORT:
       out.append((name, f"F1 {c.f1:.2f} with {c.support} positives to check it on"))
   return out
 
@@ -85,8 +91,9 @@ def model_card(metadata: records.ExportMetadata, report: Optional[records.Scores
     lines += ["## How good it is", "",
               f"On {report.examples} validation messages it never trained on: Total {report.total:.2f} "
               f"(of 36), mean F1 of the categories' positive class {report.mean_positive_f1:.3f}, micro-F1 "
-              f"{report.micro_f1:.3f}.", "", "## Categories it cannot be trusted on", ""]
-    lines += [f"- `{name}`: {why}" for name, why in untrusted(report)] or ["- none below F1 0.1 on validation"]
+              f"{report.micro_f1:.3f}.", "", "## Categories it cannot be trusted on", "",
+              f"Those with {UNTRUSTED_RULE}:", ""]
+    lines += [f"- `{name}`: {why}" for name, why in untrusted(report)] or ["- none"]
     lines.append("")
   by_language = language_summary(languages or {}, "validation" if metadata.report is not None else "scored")
   lines += ["## By language", "", by_language, ""] if by_language else []
@@ -127,8 +134,11 @@ def pr_curve(truth: np.ndarray, scores: np.ndarray) -> Tuple[np.ndarray, np.ndar
   return tp / max(hits.sum(), 1.0), tp / taken
 
 
+AXIS_TICKS = (0.0, 0.5, 1.0)  # on both axes of a precision-recall curve: enough to read a point, few enough for 150 px
+
+
 def _curve_svg(name: str, truth: np.ndarray, scores: np.ndarray, threshold: float) -> str:
-  size, pad = 150, 18
+  size, pad = 160, 26
   recall, precision = pr_curve(truth, scores)
   keep = np.unique(np.linspace(0, len(recall) - 1, min(CURVE_POINTS, len(recall))).astype(int))
   def xy(r, p):
@@ -140,11 +150,24 @@ def _curve_svg(name: str, truth: np.ndarray, scores: np.ndarray, threshold: floa
   if truth.any() and decided.any():
     mx, my = xy(tp / truth.sum(), tp / decided.sum()).split(",")
     mark = f'<circle cx="{mx}" cy="{my}" r="3.5" class="threshold"><title>threshold {threshold:.3f}</title></circle>'
+  ticks = "".join(_tick(xy(t, 0.0), xy(0.0, t), t) for t in AXIS_TICKS)
   return (f'<figure class="curve"><svg width="{size}" height="{size}" role="img" aria-label="precision-recall curve '
           f'of {html.escape(name)}"><rect x="{pad}" y="4" width="{size - pad - 4}" height="{size - pad - 4}" '
-          f'class="frame"/><polyline points="{points}" class="pr"/>{mark}'
-          f'<text x="{pad}" y="{size - 4}">recall</text><text x="2" y="12">P</text></svg>'
-          f"<figcaption>{html.escape(name)} ({int(truth.sum())} positive)</figcaption></figure>")
+          f'class="frame"/>{ticks}<polyline points="{points}" class="pr"/>{mark}'
+          f'<text x="{size // 2}" y="{size - 2}" text-anchor="middle">recall</text>'
+          f'<text x="8" y="{size // 2}" transform="rotate(-90 8 {size // 2})" text-anchor="middle">precision</text>'
+          f"</svg><figcaption>{html.escape(name)} ({int(truth.sum())} positive)</figcaption></figure>")
+
+
+def _tick(on_x: str, on_y: str, value: float) -> str:
+  """A tick and its label at `value` on the recall axis (at point `on_x`) and on the precision axis (`on_y`)."""
+  x, bottom = (float(v) for v in on_x.split(","))
+  left, y = (float(v) for v in on_y.split(","))
+  label = f"{value:g}"
+  return (f'<line x1="{x:.1f}" y1="{bottom:.1f}" x2="{x:.1f}" y2="{bottom + 3:.1f}" class="tick"/>'
+          f'<text x="{x:.1f}" y="{bottom + 11:.1f}" text-anchor="middle" class="tick-label">{label}</text>'
+          f'<line x1="{left - 3:.1f}" y1="{y:.1f}" x2="{left:.1f}" y2="{y:.1f}" class="tick"/>'
+          f'<text x="{left - 4:.1f}" y="{y + 3:.1f}" text-anchor="end" class="tick-label">{label}</text>')
 
 
 def _f1_bars(report: records.Scores) -> str:
@@ -210,6 +233,7 @@ table {{ border-collapse: collapse; }} td, th {{ border-bottom: 1px solid #ddd; 
 .card {{ background: #f6f8fa; padding: 4px 16px; border-left: 4px solid #0b3d5c; }}
 svg text {{ font-size: 11px; }} .f1 {{ fill: #5b8db8; }} .frame {{ fill: none; stroke: #ccc; }}
 .pr {{ fill: none; stroke: #0b3d5c; stroke-width: 1.5; }} .threshold {{ fill: #c0392b; }}
+.tick {{ stroke: #888; }} .tick-label {{ font-size: 9px; fill: #555; }}
 .curves {{ display: flex; flex-wrap: wrap; gap: 6px; }} figure {{ margin: 0; }} figcaption {{ font-size: 12px; }}
 pre {{ font-size: 12px; overflow-x: auto; }}
 </style></head><body>

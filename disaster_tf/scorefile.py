@@ -223,10 +223,13 @@ def check_job(input_path: str, output_path: str, text_column: str = predict.TEXT
 def score_csv(input_path: str, output_path: str, scorer: predict.Scorer, *, order: Sequence[str] = predict.URGENCY,
               text_column: str = predict.TEXT_COLUMN, batch_size: int = predict.BATCH,
               progress: Optional[Callable[[int], None]] = None,
-              on_batch: Optional[Callable[[List[Tuple[Dict[str, str], Dict]]], None]] = None) -> ScoreReport:
+              on_batch: Optional[Callable[[List[Tuple[Dict[str, str], Dict]]], None]] = None,
+              explain: bool = False) -> ScoreReport:
   """Scores every readable row of `input_path` into `output_path` (written whole, then renamed into place).
 
   `on_batch` sees each batch of scored (row, result) pairs (`predict.score_rows`; predict.py --db queues them).
+  With `explain` (a scorer whose results carry their `explanation`), the output's last column is
+  `predict.EXPLANATION_COLUMN`.
 
   Returns:
     What was read, scored and skipped: a report with `unreadable` > 0 means the output is not the whole input.
@@ -241,10 +244,12 @@ def score_csv(input_path: str, output_path: str, scorer: predict.Scorer, *, orde
   with open(input_path, "rb") as f, _replacing(output_path) as out:
     header, rows = read_rows(checked_lines(f, input_path, report), input_path, report, text_column)
     writer = csv.writer(out)
-    writer.writerow([neutralise(c) for c in header + list(predict.SCORED_COLUMNS)])
+    extra = [predict.EXPLANATION_COLUMN] if explain else []
+    writer.writerow([neutralise(c) for c in header + list(predict.SCORED_COLUMNS) + extra])
     for row, result in predict.score_rows(rows, scorer, text_column, batch_size, on_batch):
       answer = predict.ranked(result, order, row[text_column])
-      writer.writerow([neutralise(c) for c in [row[h] for h in header] + predict.scored_values(answer)])
+      cells = predict.scored_values(answer) + ([predict.explanation_cell(answer)] if explain else [])
+      writer.writerow([neutralise(c) for c in [row[h] for h in header] + cells])
       report.scored += 1
       if progress and report.scored % batch_size == 0:
         progress(report.scored)

@@ -2,7 +2,7 @@
 
 `ServingModule` wraps the training code's own featurizer (`features.Featurizer`:
 the same `text.standardize`, vocabularies and lexicon) and the trained Keras
-model in a `tf.Module` with two signatures:
+model in a `tf.Module` with three signatures:
 
   serving_default (tensorflow/serving/predict)
     text [batch] string -> scores [batch, 36] float32, labels [batch, 36] int32,
@@ -11,6 +11,11 @@ model in a `tf.Module` with two signatures:
     inputs [batch] serialized tf.Example with a `text` bytes feature
                         -> classes [batch, 36] string, scores [batch, 36] float32
                         (an Example without `text` is an INVALID_ARGUMENT error naming it)
+  explain (tensorflow/serving/predict)
+    text [batch] string -> serving_default's outputs, and which words made each category
+                           (explain.py: leave-one-word-out): words [batch, 64] string,
+                           contributions [batch, 64, 36] float32, top_words [batch, 36, 3] string,
+                           top_contributions [batch, 36, 3] float32
 
 A message with no token after standardisation (empty, whitespace, control
 characters, punctuation or English stop words only) is answered with scores 0,
@@ -39,6 +44,7 @@ from tensorflow.python.saved_model import fingerprinting_utils
 import disaster_tf
 from disaster_tf import checkpoint as ckpt_lib
 from disaster_tf import dirlock
+from disaster_tf import explain as explain_lib
 from disaster_tf import features
 from disaster_tf import labels
 from disaster_tf import model as model_lib
@@ -48,6 +54,7 @@ from disaster_tf import report
 
 PREDICT_KEY = "serving_default"
 CLASSIFY_KEY = "classify"
+EXPLAIN_KEY = "explain"  # predict's outputs and which words made each category (explain.py)
 CLASSIFY_METHOD = "tensorflow/serving/classify"
 METADATA_FILE = "disaster_tf.json"  # in assets.extra/: config and provenance of the export
 MODEL_CARD_FILE = "model_card.md"  # in assets.extra/: what the model reads, how good it is, where not to trust it
@@ -98,8 +105,24 @@ class ServingModule(tf.Module):
       scores [batch, 36], labels [batch, 36], classes [batch, 36],
       related_probabilities [batch, 3].
     """
-    batch = tf.shape(text_batch)[0]
+    scores, related = self._probabilities(text_batch)
+    return {
+        "scores": scores,
+        "labels": model_lib.decide(scores, related, self.thresholds),
+        "classes": tf.tile(self.category_names[tf.newaxis, :], [tf.shape(text_batch)[0], 1]),
+        "related_probabilities": related,
+    }
 
+  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+  def explain(self, text_batch: tf.Tensor) -> Dict[str, tf.Tensor]:
+    """predict's outputs, and which words made each category (explain.py): words [batch, 64], contributions
+    [batch, 64, 36], top_words and top_contributions [batch, 36, 3]."""
+    out = self.predict(text_batch)
+    out.update(explain_lib.explain(text_batch, lambda texts: self._probabilities(texts)[0]))
+    return out
+
+  def _probabilities(self, text_batch: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
+    """(scores [batch, 36], related probabilities [batch, 3]) of raw messages."""
     def run():
       inputs = self.featurizer(text_batch)
       # A message with no token is answered "nothing applies" (model.probabilities).
@@ -108,13 +131,7 @@ class ServingModule(tf.Module):
     def empty():  # an LSTM fails on a batch of 0; answer it with empty outputs
       return (tf.zeros([0, labels.NUM_CATEGORIES], tf.float32), tf.zeros([0, labels.RELATED_CLASSES], tf.float32))
 
-    scores, related = tf.cond(batch > 0, run, empty)
-    return {
-        "scores": scores,
-        "labels": model_lib.decide(scores, related, self.thresholds),
-        "classes": tf.tile(self.category_names[tf.newaxis, :], [batch, 1]),
-        "related_probabilities": related,
-    }
+    return tf.cond(tf.shape(text_batch)[0] > 0, run, empty)
 
   @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="inputs")])
   def classify(self, serialized: tf.Tensor) -> Dict[str, tf.Tensor]:
@@ -251,7 +268,8 @@ def _new_version(export_base: str, version: Optional[int]) -> Tuple[int, str]:
 
 def _write_saved_model(module: ServingModule, metadata: records.ExportMetadata, directory: str, warmup: bool) -> None:
   """The SavedModel with both signatures, and assets.extra/: the metadata, the model card, the warmup requests."""
-  tf.saved_model.save(module, directory, signatures={PREDICT_KEY: module.predict, CLASSIFY_KEY: module.classify})
+  tf.saved_model.save(module, directory, signatures={PREDICT_KEY: module.predict, CLASSIFY_KEY: module.classify,
+                                                   EXPLAIN_KEY: module.explain})
   _mark_classify_signature(directory)
   extra = os.path.join(directory, "assets.extra")
   os.makedirs(extra, exist_ok=True)
@@ -301,8 +319,8 @@ def _mark_classify_signature(export_dir: str) -> None:
 def write_warmup(path: str) -> None:
   """Writes TF Serving warmup requests: a TFRecord of PredictionLogs.
 
-  One predict and one classify request for each of WARMUP_BATCH_SIZES, so
-  that the first real request of any batch shape meets a traced graph.
+  A predict, an explain and a classify request for each of WARMUP_BATCH_SIZES,
+  so that the first real request of any batch shape meets a traced graph.
   """
   try:
     from tensorflow_serving.apis import classification_pb2  # pylint: disable=import-outside-toplevel
@@ -315,23 +333,32 @@ def write_warmup(path: str) -> None:
   with tf.io.TFRecordWriter(path) as writer:
     for size in WARMUP_BATCH_SIZES:
       texts = [WARMUP_TEXTS[i % len(WARMUP_TEXTS)] for i in range(size)]
-      predict = predict_pb2.PredictRequest()
-      predict.model_spec.signature_name = PREDICT_KEY
-      predict.inputs["text"].CopyFrom(tf.make_tensor_proto(texts, tf.string))
+      logs = []
+      for key in (PREDICT_KEY, EXPLAIN_KEY):
+        predict = predict_pb2.PredictRequest()
+        predict.model_spec.signature_name = key
+        predict.inputs["text"].CopyFrom(tf.make_tensor_proto(texts, tf.string))
+        logs.append(prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=predict)))
       classify = classification_pb2.ClassificationRequest()
       classify.model_spec.signature_name = CLASSIFY_KEY
       for t in texts:
         classify.input.example_list.examples.add().features.feature["text"].bytes_list.value.append(t.encode())
-      for log in (prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=predict)),
-                  prediction_log_pb2.PredictionLog(classify_log=prediction_log_pb2.ClassifyLog(request=classify))):
+      logs.append(prediction_log_pb2.PredictionLog(classify_log=prediction_log_pb2.ClassifyLog(request=classify)))
+      for log in logs:
         writer.write(log.SerializeToString())
 
 
 def load_predict(version_path: str):
-  """The `serving_default` function of an export's version directory, as predict.py, evaluate.py and the page
-  call it: [batch] strings -> the outputs of `ServingModule.predict`."""
+  """The `serving_default` function of an export's version directory, as evaluate.py calls it: [batch] strings
+  -> the outputs of `ServingModule.predict`."""
+  return load_signatures(version_path)[PREDICT_KEY]
+
+
+def load_signatures(version_path: str):
+  """The signatures of an export's version directory, by key (predict.py and the page call serving_default and
+  explain): each takes text=[batch] strings."""
   register_text_ops()
-  return tf.saved_model.load(version_path).signatures[PREDICT_KEY]
+  return tf.saved_model.load(version_path).signatures
 
 
 def register_text_ops() -> None:

@@ -9,6 +9,8 @@ a machine that already runs the model. Endpoints:
   POST /api/classify     {"messages": [str, ...]} -> {"results": [...]} (at most MAX_MESSAGES a request)
   POST /api/upload       a CSV file (the body) -> NDJSON lines, streamed as scored: {"columns": [...]},
                          then {"row": {...}, ...result} per row, then {"report": "..."}
+  POST /api/explain      {"message": str} -> its result with `explanation`: for each predicted category, the
+                         words that raised its score most (explain.py; the page asks when a row is opened)
 
 Every answer to a bad request is a 4xx with {"error": "<what and where>"},
 and a defect a 500 with its type: a connection is never closed without an
@@ -74,8 +76,10 @@ class TriageApp:
 
   def __init__(self, scorer: predict.Scorer, model: Optional[records.ExportMetadata] = None,
                order: Sequence[str] = predict.URGENCY, max_request_bytes: int = 1 << 20,
-               max_upload_bytes: int = 20 << 20, timeout: float = SOCKET_TIMEOUT):
+               max_upload_bytes: int = 20 << 20, timeout: float = SOCKET_TIMEOUT,
+               explainer: Optional[predict.Scorer] = None):
     self.scorer = scorer
+    self.explainer = explainer  # the scorer's results with their `explanation` (/api/explain); None: not offered
     self.model = model  # None when scoring through TF Serving without the export
     self.order = tuple(order)
     self.max_request_bytes = max_request_bytes
@@ -94,7 +98,7 @@ class TriageApp:
   def for_export(cls, export_dir: str, **kwargs) -> "TriageApp":
     """An app scoring with the export under `export_dir` (a base: newer versions are picked up; or a version)."""
     loaded = predict.load_export(export_dir)
-    app = cls(loaded.scorer, loaded.metadata, **kwargs)
+    app = cls(loaded.scorer, loaded.metadata, explainer=loaded.explainer, **kwargs)
     app.export_dir, app.loaded = export_dir, loaded
     return app
 
@@ -113,8 +117,9 @@ class TriageApp:
       loaded = predict.load_export(newest)
       with self.lock:
         self.history.append({"version": self.loaded.version, "replaced": _now()})
-        self.scorer, self.model, self.loaded, self.reload_error = loaded.scorer, loaded.metadata, loaded, None
-      logging.info("now scoring with %s", loaded.path)
+        self.scorer, self.explainer, self.model = loaded.scorer, loaded.explainer, loaded.metadata
+        self.loaded, self.reload_error = loaded, None
+      logging.info("now scoring with %s", loaded.describe())
     except Exception as e:  # pylint: disable=broad-except  # a broken new version: keep serving the old one
       self.reload_error = f"{type(e).__name__}: {e}"
       logging.warning("kept %s: %s", self.loaded.path, self.reload_error)
@@ -125,6 +130,14 @@ class TriageApp:
     """The scorer's answers for `texts`, one model call at a time."""
     with self.lock:
       return self.scorer(texts)
+
+  def explain(self, message: str) -> Dict:
+    """/api/explain: one message's answer for the page (`result`), with its explanation."""
+    if self.explainer is None:
+      raise RequestError(404, "explanations are not offered by this page's scorer")
+    with self.lock:
+      result = self.explainer([message])[0]
+    return self.result({"message": message}, result)
 
   def model_info(self) -> Dict:
     """/api/model: what the page's Model tab, its filter, its score bars and its CSV download read (app.js)."""
@@ -248,10 +261,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
       return self._classify()
     if self.path == "/api/upload":
       return self._upload()
+    if self.path == "/api/explain":
+      return self._explain()
     if self.path in ("/api/decide", "/api/undo"):
       return self._decide()
-    raise RequestError(404, f"{self.path}: no such endpoint (POST /api/classify, /api/upload, /api/decide or "
-                            "/api/undo)")
+    raise RequestError(404, f"{self.path}: no such endpoint (POST /api/classify, /api/upload, /api/explain, "
+                            "/api/decide or /api/undo)")
 
   def _decisions(self) -> review.DecisionsApi:
     if self.app.decisions is None:
@@ -285,6 +300,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
                               "Content-Length announced")
     return body
 
+  def _json_field(self, field: str, shape: str):
+    """`field` of the request's JSON body; a 400 saying the expected `shape` when there is none."""
+    body = self._body(self.app.max_request_bytes, "request")
+    try:
+      return json.loads(body.decode("utf-8"))[field]
+    except (UnicodeDecodeError, ValueError, KeyError, TypeError, IndexError, RecursionError):
+      raise RequestError(400, f"request: expected JSON {shape}") from None
+
   def _drain(self, length: int) -> None:
     """Reads and drops up to 4x the upload limit of a refused body (beyond that, the connection just closes)."""
     left = min(length, 4 * self.app.max_upload_bytes)
@@ -296,11 +319,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
   def _classify(self) -> None:
     """Each message is answered, or fails alone with its reason: one bad line never fails the batch."""
-    body = self._body(self.app.max_request_bytes, "request")
-    try:
-      messages = json.loads(body.decode("utf-8"))["messages"]
-    except (UnicodeDecodeError, ValueError, KeyError, TypeError, IndexError, RecursionError):
-      raise RequestError(400, 'request: expected JSON {"messages": ["...", ...]}') from None
+    messages = self._json_field("messages", '{"messages": ["...", ...]}')
     if not isinstance(messages, list):
       raise RequestError(400, "messages: expected a list of strings")
     if len(messages) > MAX_MESSAGES:
@@ -313,6 +332,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
     self._json(200, {"results": [self.app.result({"message": m}, next(scored)) if e is None
                                  else self.app.failed({"message": m if isinstance(m, str) else json.dumps(m)}, e)
                                  for m, e in zip(messages, errors)]})
+
+  def _explain(self) -> None:
+    message = self._json_field("message", '{"message": "..."}')
+    error = _message_error(0, message)
+    if error:
+      raise RequestError(400, error.replace("messages[0]", "message"))
+    self._json(200, self.app.explain(message))
 
   def _upload(self) -> None:
     body = self._body(self.app.max_upload_bytes, "upload")

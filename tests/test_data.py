@@ -214,8 +214,8 @@ def hash_words(t):
 def test_training_batches_are_full_and_shuffled_by_seed(tmp_path):
   examples = spooled(tmp_path, 50)
   cached = data.vectorized_dataset(examples, hash_words, cache=str(tmp_path / "cache"))
-  assert data.fill_cache(cached) == 50
-  assert os.path.exists(str(tmp_path / "cache") + ".index")  # complete, so never rebuilt
+  assert data.length(cached) == 50
+  assert os.listdir(tmp_path / "cache")  # saved now, so never vectorised again
   batches = list(data.batched(cached, 16, shuffle_seed=1, shuffle_buffer=100))
   assert [b[0].shape[0] for b in batches] == [16, 16, 16]  # remainder dropped
   again = list(data.batched(cached, 16, shuffle_seed=1, shuffle_buffer=100))
@@ -253,7 +253,7 @@ def test_blocks_bound_the_shuffle_yet_mix_the_whole_split(tmp_path):
   assert [len(b) for b in blocks] == [13, 13, 14] and len(train.blocks(40)) == 1
   assert sum((b.read_texts() for b in blocks), []) == train.read_texts()
   cached = [data.vectorized_dataset(b, number_of, cache=str(tmp_path / f"b{i}")) for i, b in enumerate(blocks)]
-  assert [data.fill_cache(c) for c in cached] == [13, 13, 14]
+  assert [data.length(c) for c in cached] == [13, 13, 14]
   rank = {n: i for i, n in enumerate(i for i in range(60) if i % 3)}  # example number -> place in the split
   def order(seed):
     batches = data.batched(cached, 4, shuffle_seed=seed, shuffle_buffer=5)

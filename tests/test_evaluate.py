@@ -112,6 +112,7 @@ def test_cli_prints_and_writes_the_report(exported, tmp_path):
                           capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
   assert result.returncode == 0, result.stderr[-2000:]
   assert "Total (sum of macro-F1, max 36)" in result.stdout and "water" in result.stdout
+  assert f"scoring with version 1 ({path})" in result.stderr  # which export answered: the log says
   assert json.loads(out.read_text())["examples"] == 40
   assert "decision thresholds stored in the export: " in result.stdout
   assert set(json.loads(out.read_text())["thresholds"]) == set(labels.CATEGORIES)

@@ -354,7 +354,7 @@ def test_the_command_writes_what_it_could_read_and_exits_with_its_own_code(expor
   # --db queued the scored rows for the page's Review tab, by their ids.
   assert sorted(i for i, _, _ in decisions.Store(str(tmp_path / "d.db")).undecided()) == ["1", "4", "6", "7"]
   assert "3 row(s) of" in result.stderr and "in.csv:6: malformed CSV" in result.stdout
-  assert f"scoring with {path}" in result.stdout
+  assert f"scoring with version 1 ({path})" in result.stdout
   assert [r["id"] for r in test_predict.read_csv(tmp_path / "out.csv")] == ["1", "4", "6", "7"]
 
 
@@ -613,7 +613,7 @@ def no_space(where):
 
 
 @pytest.mark.parametrize("target, where", [
-    ((data, "fill_cache"), "scratch/train-0.data-00000-of-00001"),  # the vectorised caches, before an epoch
+    ((data, "save"), "scratch/train-0/00000000.shard/00000000.snapshot"),  # the vectorised splits, before an epoch
     ((summaries.SummaryWriters, "flush"), "train/events.out.tfevents.1"),  # TensorBoard's events, at the end
 ])
 def test_a_full_disk_in_tensorflows_own_writes_is_a_sentence_and_the_run_resumes(two_epochs, monkeypatch, target,

@@ -50,7 +50,7 @@ def test_prepare_caches_training_blocks_and_batched_evaluation_splits(prepared):
   assert len(run.train_blocks) == 3  # ~150 training examples in blocks of at most 50
   names = os.listdir(scratch)
   assert all(any(n.startswith(f"train-{i}") for n in names) for i in range(3))  # filled before epoch 1
-  assert sum(data.fill_cache(b) for b in run.train_blocks) == len(run.splits.train)
+  assert sum(data.length(b) for b in run.train_blocks) == len(run.splits.train)
   batch, label_matrix = next(iter(run.validation_ds))
   assert set(batch) == set(features.input_names(config.model)) and label_matrix.shape[1] == labels.NUM_CATEGORIES
   assert batch[features.TOKEN_IDS].shape[1] == config.model.sequence_length

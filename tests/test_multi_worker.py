@@ -47,7 +47,9 @@ def test_two_workers_agree_and_match_one_worker(tmp_path):
   for index in range(2):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2",
                TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}))
-    workers.append(subprocess.Popen(train_flags(tmp_path, tmp_path / "multi", "multi_worker"), cwd=ROOT, env=env,
+    # --verbosity=1: the debug lines, which carry the weights' fingerprint.
+    workers.append(subprocess.Popen(train_flags(tmp_path, tmp_path / "multi", "multi_worker") + ["--verbosity=1"],
+                                    cwd=ROOT, env=env,
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
   logs = []
   for w in workers:

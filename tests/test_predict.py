@@ -82,6 +82,10 @@ def test_the_serving_scorer_reads_tf_serving_and_refuses_another_url_shape(expor
     np.testing.assert_allclose([remote["scores"][c] for c in labels.CATEGORIES],
                                [local["scores"][c] for c in labels.CATEGORIES], rtol=1e-5)
     assert scorer([]) == []
+    # The explain signature over REST: what the export in this process explains.
+    explained = predict.serving_scorer(f"http://127.0.0.1:{stub.rest_port}/v1/models/disaster", explain=True)
+    (remote,), (local,) = explained(["we need water"]), predict.load_export(path).explainer(["we need water"])
+    assert remote["explanation"] == local["explanation"] and remote["explanation"]["water"][0][0] == "water"
 
 
 def test_predict_cli_scores_a_file_and_refuses_two_models(exported, tmp_path):
@@ -94,6 +98,13 @@ def test_predict_cli_scores_a_file_and_refuses_two_models(exported, tmp_path):
   assert result.returncode == 0, result.stderr[-2000:]
   assert "2 rows read, 2 scored, 0 not readable" in result.stdout
   assert [r["id"] for r in read_csv(tmp_path / "out.csv")] == ["1", "2"]
+  assert f"scoring with version 1 ({path})" in result.stdout  # which export answered, always said
+  assert "explanation" not in read_csv(tmp_path / "out.csv")[0]
+  result = subprocess.run(cmd + [f"--export_dir={path}", "--explain"], capture_output=True, text=True, env=env,
+                          timeout=300)
+  assert result.returncode == 0, result.stderr[-2000:]
+  water, _ = read_csv(tmp_path / "out.csv")
+  assert water["explanation"].startswith("water: water (+") and "water" in water["predicted"]
   result = subprocess.run(cmd + [f"--export_dir={path}", f"--serving_url=http://127.0.0.1:1/v1/models/x"],
                           capture_output=True, text=True, env=env, timeout=300)
   assert result.returncode != 0 and "give one of --export_dir" in result.stderr

@@ -86,7 +86,8 @@ def test_saved_model_cli_shows_the_contract(exported):
   assert result.returncode == 0, result.stderr[-2000:]
   show = result.stdout
   predict = show[show.index("signature_def['serving_default']"):]
-  classify = show[show.index("signature_def['classify']"):show.index("signature_def['serving_default']")]
+  classify = show[show.index("signature_def['classify']"):show.index("signature_def['explain']")]
+  explain = show[show.index("signature_def['explain']"):show.index("signature_def['serving_default']")]
   assert "inputs['text'] tensor_info:\n        dtype: DT_STRING\n        shape: (-1)" in predict
   for name, dtype, shape in (("scores", "DT_FLOAT", "(-1, 36)"), ("labels", "DT_INT32", "(-1, 36)"),
                              ("classes", "DT_STRING", "(-1, 36)"), ("related_probabilities", "DT_FLOAT", "(-1, 3)")):
@@ -95,6 +96,12 @@ def test_saved_model_cli_shows_the_contract(exported):
   assert "inputs['inputs'] tensor_info:\n        dtype: DT_STRING" in classify
   assert "outputs['classes']" in classify and "outputs['scores']" in classify
   assert "Method name is: tensorflow/serving/classify" in classify
+  assert "inputs['text'] tensor_info:\n        dtype: DT_STRING\n        shape: (-1)" in explain
+  for name, dtype, shape in (("scores", "DT_FLOAT", "(-1, 36)"), ("words", "DT_STRING", "(-1, 64)"),
+                             ("contributions", "DT_FLOAT", "(-1, 64, 36)"), ("top_words", "DT_STRING", "(-1, 36, 3)"),
+                             ("top_contributions", "DT_FLOAT", "(-1, 36, 3)")):
+    assert f"outputs['{name}'] tensor_info:\n        dtype: {dtype}\n        shape: {shape}" in explain, name
+  assert "Method name is: tensorflow/serving/predict" in explain
 
 
 def test_saved_model_cli_run_prints_the_four_outputs(exported):
@@ -176,7 +183,7 @@ def test_control_characters_separate_words_instead_of_cutting_the_message(export
   np.testing.assert_allclose(out["scores"].numpy()[:2], out["scores"].numpy()[[2, 2]], rtol=1e-6)
 
 
-def test_warmup_requests_cover_every_batch_size_for_predict_and_classify(exported):
+def test_warmup_requests_cover_every_batch_size_for_predict_explain_and_classify(exported):
   from tensorflow_serving.apis import prediction_log_pb2  # pylint: disable=import-outside-toplevel
   _, path = exported
   signatures = tf.saved_model.load(path).signatures
@@ -190,8 +197,9 @@ def test_warmup_requests_cover_every_batch_size_for_predict_and_classify(exporte
       request = log.classify_log.request
       examples = [e.SerializeToString() for e in request.input.example_list.examples]
       out = signatures[request.model_spec.signature_name](inputs=tf.constant(examples))
-    seen.append((log.WhichOneof("log_type"), out["scores"].shape[0]))
-  assert seen == [(kind, size) for size in serving.WARMUP_BATCH_SIZES for kind in ("predict_log", "classify_log")]
+    seen.append((request.model_spec.signature_name, out["scores"].shape[0]))
+  assert seen == [(key, size) for size in serving.WARMUP_BATCH_SIZES
+                  for key in (serving.PREDICT_KEY, serving.EXPLAIN_KEY, serving.CLASSIFY_KEY)]
 
 
 def graph_ops(path):

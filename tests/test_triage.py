@@ -124,6 +124,39 @@ def test_classify_refuses_bad_requests_naming_the_field(site, body, status, erro
   assert got == status and error in json.loads(answer)["error"]
 
 
+def keyword_explainer(texts):
+  """keyword_scorer's answers, with `water` explained by the word water wherever it is predicted."""
+  results = keyword_scorer(texts)
+  for r in results:
+    r["explanation"] = {c: [["water", 0.8]] if c == "water" else [] for c in r["predicted"]}
+  return results
+
+
+@pytest.mark.parametrize("body, status, error", [
+    (b'{"messages": ["a"]}', 400, 'request: expected JSON {"message": "..."}'),
+    (b'{"message": 3}', 400, "message: expected a string, found int"),
+    (b'{"message": "\\ud800"}', 400, "message: character 1 is a lone surrogate"),
+])
+def test_explain_answers_one_message_with_its_words_or_names_the_field(body, status, error):
+  model = records.ExportMetadata(labels.CATEGORIES, {}, "ckpt-1", "/m", "f", (0.5,) * labels.NUM_CATEGORIES)
+  server, url = serve(triage.TriageApp(keyword_scorer, model, explainer=keyword_explainer))
+  try:
+    got, _, answer = call(url + "/api/explain", json.dumps({"message": "Need WATER!"}).encode())
+    answer = json.loads(answer)
+    assert got == 200 and answer["row"]["message"] == "Need WATER!" and answer["predicted"][0] == "water"
+    assert answer["explanation"] == {"water": [["water", 0.8]], "aid_related": []}  # in urgency order
+    got, _, answer = call(url + "/api/explain", body)
+    assert got == status and error in json.loads(answer)["error"]
+  finally:
+    server.shutdown()
+    server.server_close()
+
+
+def test_explain_is_refused_by_a_page_without_an_explainer(site):
+  status, _, body = call(site + "/api/explain", b'{"message": "water"}')
+  assert status == 404 and "explanations are not offered" in json.loads(body)["error"]
+
+
 def test_a_post_elsewhere_or_without_a_length_is_refused(site):
   status, _, body = call(site + "/api/other", b"{}")
   assert status == 404 and "no such endpoint" in json.loads(body)["error"]
@@ -215,7 +248,7 @@ def test_an_operator_classifies_uploads_filters_and_downloads_in_a_real_browser(
   from selenium.common.exceptions import NoAlertPresentException  # pylint: disable=import-outside-toplevel
   from selenium.webdriver.common.by import By  # pylint: disable=import-outside-toplevel
   _, path = exported
-  app = triage.TriageApp(predict.local_scorer(path), predict.model_summary(path))
+  app = triage.TriageApp.for_export(path)
   app.decisions = review.DecisionsApi(decisions.Store(str(tmp_path / "decisions.db")))
   server, url = serve(app)
   browser = chromium(tmp_path / "downloads", tmp_path / "profile")
@@ -228,6 +261,12 @@ def test_an_operator_classifies_uploads_filters_and_downloads_in_a_real_browser(
     with pytest.raises(NoAlertPresentException):
       browser.switch_to.alert.text  # pylint: disable=expression-not-assigned
     rows["We need water please"].click()  # its 36 scores as bars, each with its threshold marked
+    # Which words made each predicted category: `water` highlighted in the message on water's line.
+    wait_for(browser, lambda: browser.find_elements(By.CSS_SELECTOR, "tr.detail .why-line"), "the explanation")
+    lines = {line.find_element(By.CLASS_NAME, "why-category").text: line
+             for line in browser.find_elements(By.CSS_SELECTOR, "tr.detail .why-line")}
+    assert [m.text for m in lines["water"].find_elements(By.TAG_NAME, "mark")] == ["water"]
+    assert lines["water"].find_element(By.CLASS_NAME, "why-words").text.startswith("water +")
     assert len(browser.find_elements(By.CSS_SELECTOR, "tr.detail .bar")) == labels.NUM_CATEGORIES
     assert len(browser.find_elements(By.CSS_SELECTOR, "tr.detail .threshold")) == labels.NUM_CATEGORIES
     take_screenshot(browser)

@@ -93,6 +93,8 @@ def _decode(value):
 
 
 def _json_value(v):
+  if getattr(v, "ndim", 0) > 0:  # a row of a [batch, a, b] output: nested lists, as TF Serving writes them
+    return [_json_value(x) for x in v]
   if isinstance(v, bytes):
     try:
       return v.decode("utf-8")
@@ -126,7 +128,6 @@ def _rest_handler(stub):
       body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
       texts = [_decode(v) for v in body["instances"]]
       outputs = stub.call(body.get("signature_name"), {"text": tf.constant(texts, tf.string)})
-      rows = [{k: [_json_value(x) for x in v[i]] if v.ndim > 1 else _json_value(v[i]) for k, v in outputs.items()}
-              for i in range(len(texts))]
+      rows = [{k: _json_value(v[i]) for k, v in outputs.items()} for i in range(len(texts))]
       return self._reply(200, {"predictions": rows})
   return Handler

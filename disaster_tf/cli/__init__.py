@@ -8,9 +8,12 @@ that `--help` answers at once.
 """
 
 import functools
+import logging as std_logging
 import os
+import re
 import signal
 import sys
+import tempfile
 from typing import Callable, Sequence, Type
 
 from absl import app
@@ -37,9 +40,65 @@ def exit_on_sigterm() -> None:
 
 
 def fail(error: BaseException) -> None:
-  """Logs `error` and exits with `<command>: <error>` on stderr and code 1."""
-  logging.error("%s", error)
+  """Exits with `<command>: <error>` on stderr, once, and code 1."""
   sys.exit(f"{prog()}: {error}")
+
+
+VERBOSE_ENV = "DISASTER_TF_VERBOSE"  # =1: TensorFlow's start-up lines printed as TensorFlow prints them
+# What TensorFlow's C++ libraries print while they load and probe for a GPU on a machine without one: known,
+# harmless, and read by a new user as failure (`E0000 ... failed call to cuInit`).
+START_UP_NOISE = re.compile(
+    r"All log messages before absl::InitializeLog\(\) is called|\] oneDNN custom operations are on|"
+    r"cudart_stub\.cc:\d+\]|cpu_feature_guard\.cc:\d+\]|^To enable the following instructions:|"
+    r"\] failed call to cuInit|Unable to register cu(DNN|FFT|BLAS) factory|computation_placer\.cc:\d+\]|"
+    r"TF-TRT Warning: Could not find TensorRT")
+
+
+def import_tensorflow():
+  """Imports TensorFlow and probes its devices with their start-up lines (START_UP_NOISE) kept off stderr.
+
+  Those lines are printed by C++ before any TensorFlow setting applies (TF_CPP_MIN_LOG_LEVEL does not reach
+  them), so stderr's file descriptor is caught while TensorFlow loads, and every other line is printed as it came.
+  TF_CPP_MIN_LOG_LEVEL=1, unless set, then keeps TensorFlow's later C++ INFO lines out (its warnings and errors
+  in), as its Python logger's INFO lines. --verbosity=1 or DISASTER_TF_VERBOSE=1 leaves everything as TensorFlow
+  prints it.
+
+  Returns:
+    The tensorflow module.
+  """
+  if "tensorflow" in sys.modules or os.environ.get(VERBOSE_ENV, "") not in ("", "0") or logging.level_debug():
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    return tf
+  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+  sys.stderr.flush()
+  saved = os.dup(2)
+  with tempfile.TemporaryFile() as caught:
+    os.dup2(caught.fileno(), 2)
+    try:
+      import tensorflow as tf  # pylint: disable=import-outside-toplevel
+      tf.config.list_physical_devices()  # the CUDA probe, which prints on a machine without a GPU
+    finally:
+      sys.stderr.flush()
+      os.dup2(saved, 2)
+      os.close(saved)
+      caught.seek(0)
+      for line in caught.read().decode("utf-8", "replace").splitlines():
+        if not START_UP_NOISE.search(line):
+          print(line, file=sys.stderr)
+  _keep_library_info_out(tf)
+  return tf
+
+
+def _keep_library_info_out(tf) -> None:
+  """TensorFlow's and Keras' own INFO lines ("Sharding callback duration", "Function `predict` contains input
+  name(s) input_1, ..." over a screen) leave stderr; their warnings and errors, and ours, stay."""
+  import keras  # pylint: disable=import-outside-toplevel
+  libraries = tuple(os.path.dirname(m.__file__) + os.sep for m in (tf, keras))
+
+  def keep(record: std_logging.LogRecord) -> bool:
+    return record.levelno >= std_logging.WARNING or not record.pathname.startswith(libraries)
+  logging.get_absl_handler().addFilter(keep)
+  tf.get_logger().setLevel(std_logging.WARNING)
 
 
 def _main_or_sentence(main: Callable, errors: Sequence[Type[BaseException]], argv) -> None:

@@ -54,6 +54,7 @@ def main(argv):
       raise ValueError(f"--{name}={value}: {output_dir} is not a directory; create it first")
     if value is not None and os.path.isdir(value):
       raise ValueError(f"--{name}={value}: a directory; expected a file name")
+  cli.import_tensorflow()
   from disaster_tf import evaluate, labels, metrics, report  # pylint: disable=import-outside-toplevel
   evaluation, _ = evaluate.evaluate_export(FLAGS.export_dir, FLAGS.data, FLAGS.split, FLAGS.batch_size,
                                            FLAGS.text_field, FLAGS.report)

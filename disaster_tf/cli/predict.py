@@ -8,7 +8,10 @@ plain `id,message` all have one); any size streams through. The output keeps
 every input column and adds `priority` (1 is the most urgent: the rank of the
 message's most urgent category in the urgency order), `predicted` (its
 categories, most urgent first), `related` (no / yes / unsure) and one
-`score_<category>` per category. Every cell a spreadsheet would run as a
+`score_<category>` per category; with --explain, an `explanation` column:
+for each predicted category the words that raised its score most, e.g.
+`water: water (+0.41), dlo (+0.12); food: manje (+0.30)` (the score falls by
+that much without the word: disaster_tf/explain.py). Every cell a spreadsheet would run as a
 formula (starting with = + - @, a tab or a carriage return) gets a leading
 single quote.
 
@@ -38,7 +41,11 @@ def define_flags() -> None:
   flags.DEFINE_string("input", None, "CSV file of messages to score (a 'message' column).", required=True)
   flags.DEFINE_string("output", None, "Where to write the scored CSV (written whole, then renamed into place).",
                       required=True)
-  flags.DEFINE_integer("batch_size", 256, "Messages per model call.", lower_bound=1)
+  flags.DEFINE_integer("batch_size", None, "Messages per model call (default 256; 32 with --explain, which scores "
+                       "each message once per distinct word).", lower_bound=1)
+  flags.DEFINE_bool("explain", False, "Add an `explanation` column: for each predicted category, the words that "
+                    "raised its score most and by how much (leave-one-word-out, disaster_tf/explain.py: each message "
+                    "is scored once more per distinct word).")
   flags.DEFINE_string("db", None, "Also queue every scored message for the triage page's Review tab in this "
                       "decisions file (the page's --db).")
 
@@ -52,15 +59,17 @@ def define_model_flags() -> None:
                     "follow the default order (disaster_tf/predict.py, URGENCY).")
 
 
-def make_scorer():
-  """The scorer FLAGS ask for, and the loaded export when there is one (None over TF Serving)."""
+def make_scorer(explain: bool = False):
+  """The scorer FLAGS ask for (`explain`: its results explained), and the loaded export when there is one (None
+  over TF Serving)."""
   from disaster_tf import predict  # pylint: disable=import-outside-toplevel
   if bool(FLAGS.export_dir) == bool(FLAGS.serving_url):
     raise app.UsageError("give one of --export_dir (score in this process) or --serving_url (through TF Serving)")
   if FLAGS.export_dir:
+    cli.import_tensorflow()
     loaded = predict.load_export(FLAGS.export_dir)
-    return loaded.scorer, loaded
-  return predict.serving_scorer(FLAGS.serving_url), None
+    return loaded.explainer if explain else loaded.scorer, loaded
+  return predict.serving_scorer(FLAGS.serving_url, explain=explain), None
 
 
 def review_queue(path: str):
@@ -76,14 +85,15 @@ def main(argv):
   order = predict.urgency_order(FLAGS.urgency)
   scorefile.check_job(FLAGS.input, FLAGS.output)  # before the model loads: a wrong path costs nothing
   queue = review_queue(FLAGS.db) if FLAGS.db else None
-  scorer, loaded = make_scorer()
-  if loaded is not None:
-    print(f"scoring with {loaded.path}", flush=True)
+  scorer, loaded = make_scorer(FLAGS.explain)
+  print(f"scoring with {loaded.describe() if loaded else FLAGS.serving_url}", flush=True)
   cli.exit_on_sigterm()  # a stopped run leaves no temporary file behind
   version = str(loaded.version) if loaded is not None else None
-  report = scorefile.score_csv(FLAGS.input, FLAGS.output, scorer, order=order, batch_size=FLAGS.batch_size,
+  batch_size = FLAGS.batch_size or (predict.EXPLAIN_BATCH if FLAGS.explain else predict.BATCH)
+  report = scorefile.score_csv(FLAGS.input, FLAGS.output, scorer, order=order, batch_size=batch_size,
                                progress=lambda n: logging.info("scored %d rows", n),
-                               on_batch=(lambda pairs: queue.enqueue(pairs, version)) if queue else None)
+                               on_batch=(lambda pairs: queue.enqueue(pairs, version)) if queue else None,
+                               explain=FLAGS.explain)
   if queue:
     print(f"{report.scored} message(s) queued for review in {FLAGS.db}")
   print(f"{FLAGS.output}: {report.summary()}")

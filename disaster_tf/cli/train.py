@@ -237,8 +237,9 @@ def config_from_flagfile(path: str, *overrides: str):
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  from disaster_tf import loop, stops  # pylint: disable=import-outside-toplevel
   config = config_from_flags()
+  cli.import_tensorflow()
+  from disaster_tf import loop, stops  # pylint: disable=import-outside-toplevel
   verbose = FLAGS.verbose if FLAGS.verbose is not None else int(sys.stdout.isatty())
   try:
     final = loop.train_and_evaluate(config, FLAGS.model_dir, flags_text=FLAGS.flags_into_string(), verbose=verbose)

@@ -50,12 +50,15 @@ def main(argv):
                               else None)
   limits = {"order": order, "max_upload_bytes": FLAGS.max_upload_mb << 20}
   if FLAGS.export_dir and not FLAGS.serving_url:  # a newer version under --export_dir is picked up, as TF Serving does
+    cli.import_tensorflow()
     page = triage.TriageApp.for_export(FLAGS.export_dir, **limits)
   else:
-    page = triage.TriageApp(predict_cli.make_scorer()[0], None, **limits)
+    page = triage.TriageApp(predict_cli.make_scorer()[0], None, explainer=predict_cli.make_scorer(explain=True)[0],
+                            **limits)
   page.decisions = api
   server = triage.make_server(page, FLAGS.host, FLAGS.port, FLAGS.allowed_hosts)
   host, port = server.server_address[:2]
+  print(f"scoring with {page.loaded.describe() if page.loaded else FLAGS.serving_url}", flush=True)
   print(f"triage page on http://{host}:{port}/ (Ctrl-C stops it)", flush=True)
   try:
     server.serve_forever()

@@ -198,10 +198,40 @@ function toggleDetail(tr, item) {
   if (item.error) return;
   const detail = el("tr", { class: "detail" });
   const td = el("td", { colspan: "4" });
+  if (item.predicted.length) td.appendChild(explanation(item.row.message));
   td.appendChild(scoreBars(item.scores, state.model.thresholds, item.predicted));
   if (state.model.decisions) td.appendChild(decisionForm(item));
   detail.appendChild(td);
   tr.after(detail);
+}
+
+// Which words made each predicted category (the server's /api/explain: the score falls by that much without
+// the word). The message is split as the export splits it, on whitespace; a word is compared without the
+// punctuation and symbols at its edges and case-folded, and shown highlighted. Built from text nodes only.
+const EDGES = /^[\p{P}\p{S}]+|[\p{P}\p{S}]+$/gu;
+
+function explanation(message) {
+  const box = el("div", { class: "why" }, "Finding the words behind each category…");
+  send("/api/explain", { message })
+    .then((answer) => {
+      box.replaceChildren();
+      for (const [category, words] of Object.entries(answer.explanation || {})) {
+        const line = el("div", { class: "why-line" });
+        line.appendChild(el("span", { class: "why-category" }, category));
+        const keys = new Set(words.map(([w]) => w.toLowerCase()));
+        const text = el("span", { class: "why-message" });
+        for (const part of message.split(/(\s+)/)) {
+          const marked = part.trim() && keys.has(part.replace(EDGES, "").toLowerCase());
+          text.appendChild(marked ? el("mark", {}, part) : document.createTextNode(part));
+        }
+        line.appendChild(text);
+        line.appendChild(el("span", { class: "why-words" }, words.length
+          ? words.map(([w, v]) => `${w} +${v.toFixed(2)}`).join(", ") : "no single word decides it"));
+        box.appendChild(line);
+      }
+    })
+    .catch((e) => { box.textContent = `No explanation: ${e.message || e}`; });
+  return box;
 }
 
 function decisionForm(item) {
