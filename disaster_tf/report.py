@@ -138,7 +138,7 @@ AXIS_TICKS = (0.0, 0.5, 1.0)  # on both axes of a precision-recall curve: enough
 
 
 def _curve_svg(name: str, truth: np.ndarray, scores: np.ndarray, threshold: float) -> str:
-  size, pad = 160, 26
+  size, pad = 166, 32
   recall, precision = pr_curve(truth, scores)
   keep = np.unique(np.linspace(0, len(recall) - 1, min(CURVE_POINTS, len(recall))).astype(int))
   def xy(r, p):
