@@ -94,9 +94,19 @@ def test_lines_that_are_not_start_up_noise_are_printed_as_they_came(monkeypatch,
       os.write(2, b"I0000 00:00:1 cudart_stub.cc:31] Could not find cuda drivers on your machine\n"
                   b"something TensorFlow has never said before\n")
       module.config = types.SimpleNamespace(list_physical_devices=lambda: [])
-      module.get_logger = std_logging.getLogger
-      module.__file__ = os.path.join(ROOT, "x", "__init__.py")
 
   monkeypatch.setattr(sys, "meta_path", [Loader()] + sys.meta_path)
+  monkeypatch.setattr(cli, "_keep_library_info_out", lambda tf: None)  # the handler of this process stays as it is
   cli.import_tensorflow()
   assert capfd.readouterr().err == "something TensorFlow has never said before\n"
+
+
+def test_tensorflows_own_info_lines_are_dropped_and_warnings_and_ours_kept():
+  keep = cli.library_info_filter(["/site/tensorflow", "/site/keras"])
+  def record(path, level):
+    return std_logging.LogRecord("absl", level, path, 1, "message", (), None)
+  assert not keep(record("/site/tensorflow/python/saved_model/signature_serialization.py", std_logging.INFO))
+  assert not keep(record("/site/keras/src/saving/x.py", std_logging.DEBUG))
+  assert keep(record("/site/tensorflow/python/x.py", std_logging.WARNING))
+  assert keep(record("/work/disaster_tf/loop.py", std_logging.INFO))
+  assert keep(record("/site/tensorflow_text/x.py", std_logging.INFO))  # another package that starts alike

@@ -93,12 +93,14 @@ def _keep_library_info_out(tf) -> None:
   """TensorFlow's and Keras' own INFO lines ("Sharding callback duration", "Function `predict` contains input
   name(s) input_1, ..." over a screen) leave stderr; their warnings and errors, and ours, stay."""
   import keras  # pylint: disable=import-outside-toplevel
-  libraries = tuple(os.path.dirname(m.__file__) + os.sep for m in (tf, keras))
-
-  def keep(record: std_logging.LogRecord) -> bool:
-    return record.levelno >= std_logging.WARNING or not record.pathname.startswith(libraries)
-  logging.get_absl_handler().addFilter(keep)
+  logging.get_absl_handler().addFilter(library_info_filter(os.path.dirname(m.__file__) for m in (tf, keras)))
   tf.get_logger().setLevel(std_logging.WARNING)
+
+
+def library_info_filter(directories) -> Callable[[std_logging.LogRecord], bool]:
+  """A logging filter that drops records below WARNING logged from a file under one of `directories`."""
+  libraries = tuple(os.path.join(d, "") for d in directories)
+  return lambda record: record.levelno >= std_logging.WARNING or not record.pathname.startswith(libraries)
 
 
 def _main_or_sentence(main: Callable, errors: Sequence[Type[BaseException]], argv) -> None:
