@@ -2,8 +2,8 @@
 
 A finished run keeps, for export, its config, vocabularies, thresholds,
 report and best checkpoint (and its refit's, with --refit). Only training
-reads the rest, and it is most of the size (README's main job: 289 MB of a
-run's 330 MB, for a 22 MB export):
+reads the rest, and it is most of the size (README's main job: 270 of its
+302 MB, for a 23 MB export):
 
   checkpoints/   the latest checkpoints, to resume a stopped run
   linear/        the linear member's own run (--linear_epochs): its weights are
