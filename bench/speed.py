@@ -70,6 +70,8 @@ def define_flags():
   flags.DEFINE_integer("warmup", 20, "Untimed steps first (tracing, compilation).")
   flags.DEFINE_integer("calls", 500, "Single-message serving calls timed.")
   flags.DEFINE_list("parts", ["training", "serving", "time"], "What to measure: training, serving, time (to a model).")
+  flags.DEFINE_list("serve_configs", ["default", "multi_cnn", "pretrained"], "The configurations served (--parts "
+                    "serving); multi_cnn's run also times the article's Python serving.")
   flags.DEFINE_string("section", "speed", "The BENCHMARKS.md section to (re)write; another name keeps the last full "
                       "run's.")
   flags.DEFINE_string("worker", None, "Internal: run one measurement (train:CONFIG:VARIANT or serve:CONFIG).")
@@ -205,7 +207,8 @@ def python_clean(message: str, stop_words) -> list:
 
 
 def serve_worker(config, calls):
-  """The config's export in float32 and bfloat16; for a token-ids model, the article's Python ways too."""
+  """The config's export in float32 and bfloat16, and its explain signature; for a token-ids model, the article's
+  Python ways too."""
   import numpy as np  # pylint: disable=import-outside-toplevel
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   from disaster_tf import checkpoint as ckpt_lib  # pylint: disable=import-outside-toplevel
@@ -220,9 +223,10 @@ def serve_worker(config, calls):
   work = tempfile.mkdtemp()
   model_dir = os.path.join(work, "model")
   ckpt_lib.write_model_dir(model_dir, config, run.vocabularies, model)
-  exported = {p: tf.saved_model.load(serving.export(model_dir, os.path.join(work, "export"), warmup=False,
-                                                    precision=p)).signatures["serving_default"]
-              for p in ("float32", "bfloat16")}
+  signatures = {p: tf.saved_model.load(serving.export(model_dir, os.path.join(work, "export"), warmup=False,
+                                                      precision=p)).signatures for p in ("float32", "bfloat16")}
+  exported = {p: s[serving.PREDICT_KEY] for p, s in signatures.items()}
+  explain = signatures["float32"][serving.EXPLAIN_KEY]
   index = {t: i for i, t in enumerate(vocabulary)}
   stop = set(text.STOP_WORDS)
   seq = config.model.sequence_length
@@ -237,6 +241,8 @@ def serve_worker(config, calls):
   systems = {
       "SavedModel": lambda b: exported["float32"](text=tf.constant(b))["scores"].numpy(),
       "SavedModel bfloat16": lambda b: exported["bfloat16"](text=tf.constant(b))["scores"].numpy(),
+      # The explain signature: the same scores and each word's leave-one-out contribution (explain.py).
+      "SavedModel explain": lambda b: explain(text=tf.constant(b))["top_contributions"].numpy(),
   }
   if list(run.vocabularies) == [features.TOKEN_IDS]:  # Python can only build token ids
     systems["Python + model.predict"] = lambda b: model.predict(ids_of(b), verbose=0)
@@ -303,7 +309,7 @@ def main(argv):
     lines += training_lines(config_name)
   if "serving" in f.parts:
     served = {}
-    for config_name in ("default", "multi_cnn", "pretrained"):
+    for config_name in f.serve_configs:
       lines += serving_lines(config_name, served)
     lines += against_article(served)
   if "time" in f.parts:
