@@ -29,6 +29,7 @@ Modules, one job each (each imports only modules above it: no cycles; the lint s
   loop        the outer loop, as named phases (`train_and_evaluate`)
   report      the evaluation page and the model card
   explain     which words made each category: leave-one-word-out, in the export's graph
+  warmup      TF Serving's warmup requests, written into an export
   serving     the text-in SavedModel for TF Serving (`export`) and its metadata
   client      REST and gRPC clients of a TF Serving model
   predict     scorers (an export in process, or TF Serving); urgency order; an answer as operators read it

@@ -144,7 +144,6 @@ def prepare(config: config_lib.Config, scratch: str,
     return data.vectorized_dataset(split, featurizer, cache=os.path.join(scratch, name))
   train_blocks, steps_per_epoch = (_paired_blocks(splits.train, tc, cached, scratch) if tc.pairs else
                                    _training_blocks(splits.train, tc, cached))
-  # An evaluation pass reads to the end, so its first pass fills its cache.
   batch = max(tc.batch_size, EVAL_BATCH)
   validation_ds = data.batched(cached(splits.validation, "validation"), batch)
   tune_ds = data.batched(cached(splits.tune, "tune"), batch) if len(splits.tune) else None

@@ -51,6 +51,7 @@ from disaster_tf import model as model_lib
 from disaster_tf import precision as precision_lib
 from disaster_tf import records
 from disaster_tf import report
+from disaster_tf import warmup as warmup_lib
 
 PREDICT_KEY = "serving_default"
 CLASSIFY_KEY = "classify"
@@ -59,20 +60,6 @@ CLASSIFY_METHOD = "tensorflow/serving/classify"
 METADATA_FILE = "disaster_tf.json"  # in assets.extra/: config and provenance of the export
 MODEL_CARD_FILE = "model_card.md"  # in assets.extra/: what the model reads, how good it is, where not to trust it
 WARMUP_FILE = "tf_serving_warmup_requests"  # in assets.extra/, read by TF Serving at load
-# Written for warmup only, cycled to fill each batch.
-WARMUP_TEXTS = (
-    "We need water and food in Leogane, please help",
-    "Is the hurricane over? The roads are flooded near the river",
-    "People are trapped under a collapsed building near the hospital",
-    "Fire in the market, several shops destroyed",
-    "We have no tents and it is cold at night",
-    "Where can we find medicine for the children?",
-    "Thank you for the information",
-    "The earthquake destroyed our house, my family sleeps outside",
-)
-# Every batch size TF Serving's batching may form: serving/batching_parameters.txt's
-# allowed_batch_sizes (tests/test_serving_kit.py keeps the two in step), for predict and classify.
-WARMUP_BATCH_SIZES = (1, 8, 32, 64)
 
 
 class ServingModule(tf.Module):
@@ -267,7 +254,8 @@ def _new_version(export_base: str, version: Optional[int]) -> Tuple[int, str]:
 
 
 def _write_saved_model(module: ServingModule, metadata: records.ExportMetadata, directory: str, warmup: bool) -> None:
-  """The SavedModel with both signatures, and assets.extra/: the metadata, the model card, the warmup requests."""
+  """The SavedModel with its three signatures, and assets.extra/: the metadata, the model card, the warmup
+  requests (warmup.py)."""
   tf.saved_model.save(module, directory, signatures={PREDICT_KEY: module.predict, CLASSIFY_KEY: module.classify,
                                                    EXPLAIN_KEY: module.explain})
   _mark_classify_signature(directory)
@@ -278,7 +266,7 @@ def _write_saved_model(module: ServingModule, metadata: records.ExportMetadata, 
   with open(os.path.join(extra, MODEL_CARD_FILE), "w", encoding="utf-8") as f:
     f.write(report.model_card(metadata))
   if warmup:
-    write_warmup(os.path.join(extra, WARMUP_FILE))
+    warmup_lib.write(os.path.join(extra, WARMUP_FILE), (PREDICT_KEY, EXPLAIN_KEY), CLASSIFY_KEY)
 
 
 def _metadata(loaded: ckpt_lib.LoadedModel, model_dir: str, thresholds: np.ndarray, precision: str, refit: bool,
@@ -314,38 +302,6 @@ def _mark_classify_signature(export_dir: str) -> None:
   with open(path, "wb") as f:
     f.write(saved_model.SerializeToString())
   fingerprinting_utils.write_fingerprint(export_dir)
-
-
-def write_warmup(path: str) -> None:
-  """Writes TF Serving warmup requests: a TFRecord of PredictionLogs.
-
-  A predict, an explain and a classify request for each of WARMUP_BATCH_SIZES,
-  so that the first real request of any batch shape meets a traced graph.
-  """
-  try:
-    from tensorflow_serving.apis import classification_pb2  # pylint: disable=import-outside-toplevel
-    from tensorflow_serving.apis import predict_pb2  # pylint: disable=import-outside-toplevel
-    from tensorflow_serving.apis import prediction_log_pb2  # pylint: disable=import-outside-toplevel
-  except ImportError:
-    logging.warning("tensorflow-serving-api is not installed: no warmup requests written, so TF Serving's "
-                    "first requests will be slow. Install it with: pip install .[serving]")
-    return
-  with tf.io.TFRecordWriter(path) as writer:
-    for size in WARMUP_BATCH_SIZES:
-      texts = [WARMUP_TEXTS[i % len(WARMUP_TEXTS)] for i in range(size)]
-      logs = []
-      for key in (PREDICT_KEY, EXPLAIN_KEY):
-        predict = predict_pb2.PredictRequest()
-        predict.model_spec.signature_name = key
-        predict.inputs["text"].CopyFrom(tf.make_tensor_proto(texts, tf.string))
-        logs.append(prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=predict)))
-      classify = classification_pb2.ClassificationRequest()
-      classify.model_spec.signature_name = CLASSIFY_KEY
-      for t in texts:
-        classify.input.example_list.examples.add().features.feature["text"].bytes_list.value.append(t.encode())
-      logs.append(prediction_log_pb2.PredictionLog(classify_log=prediction_log_pb2.ClassifyLog(request=classify)))
-      for log in logs:
-        writer.write(log.SerializeToString())
 
 
 def load_predict(version_path: str):

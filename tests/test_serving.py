@@ -16,6 +16,7 @@ from disaster_tf import features
 from disaster_tf import labels
 from disaster_tf import model as model_lib
 from disaster_tf import serving
+from disaster_tf import warmup
 from tests import fixtures
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -198,7 +199,7 @@ def test_warmup_requests_cover_every_batch_size_for_predict_explain_and_classify
       examples = [e.SerializeToString() for e in request.input.example_list.examples]
       out = signatures[request.model_spec.signature_name](inputs=tf.constant(examples))
     seen.append((request.model_spec.signature_name, out["scores"].shape[0]))
-  assert seen == [(key, size) for size in serving.WARMUP_BATCH_SIZES
+  assert seen == [(key, size) for size in warmup.BATCH_SIZES
                   for key in (serving.PREDICT_KEY, serving.EXPLAIN_KEY, serving.CLASSIFY_KEY)]
 
 
@@ -259,10 +260,11 @@ def test_an_existing_version_is_never_overwritten(exported, tmp_path):
 
 def test_a_failure_mid_export_leaves_no_version_behind(exported, tmp_path, monkeypatch):
   model_dir, _ = exported
-  def fail(path):
+  def fail(path, *signatures):
+    del signatures
     assert os.path.isfile(os.path.join(os.path.dirname(os.path.dirname(path)), "saved_model.pb"))  # mid-way
     raise OSError("disk full")
-  monkeypatch.setattr(serving, "write_warmup", fail)
+  monkeypatch.setattr(warmup, "write", fail)
   base = str(tmp_path / "models")
   with pytest.raises(OSError, match=r"models: could not write version 1 \(disk full\); nothing was exported"):
     serving.export(model_dir, base)

@@ -9,7 +9,7 @@ from google.protobuf import message_factory
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
-from disaster_tf import serving
+from disaster_tf import warmup
 
 SERVING = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "serving")
 
@@ -32,7 +32,7 @@ def test_batching_parameters_are_consistent():
   values = {k: int(v) for k, v in entries}
   allowed = [int(v) for k, v in entries if k == "allowed_batch_sizes"]
   assert allowed == sorted(set(allowed)) and allowed[-1] == values["max_batch_size"]
-  assert tuple(allowed) == serving.WARMUP_BATCH_SIZES  # the export warms up every shape batching may form
+  assert tuple(allowed) == warmup.BATCH_SIZES  # the export warms up every shape batching may form
 
 
 def _monitoring_config_class():
