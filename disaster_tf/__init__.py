@@ -35,7 +35,8 @@ Modules, one job each (each imports only modules above it: no cycles; the lint s
   predict     scorers (an export in process, or TF Serving); urgency order; an answer as operators read it
   evaluate    scoring an export on labelled data
   scorefile   operators' CSV files in and out: every row scored or named, no cell a spreadsheet runs
-  triage      the operators' page server
+  triageapp   what the operators' page is answered with: scorer, explainer, the export it follows
+  triage      the operators' page server (HTTP) over a triageapp.TriageApp
 
 Entry points (flags are read there only): disaster_tf/cli/ (train, export, evaluate, predict, triage), which
 the top-level train.py, export.py, evaluate.py, predict.py and triage.py wrap.

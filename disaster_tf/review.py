@@ -165,7 +165,7 @@ def as_json(d: decisions.Decision) -> Dict:
 def answer_queue(api: DecisionsApi, app, path: str, max_limit: int) -> Dict:
   """GET /api/queue?order=useful|urgent&limit=N: the undecided messages, as /api/classify answers them.
 
-  `app` is the page's `triage.TriageApp` (its model, urgency order and `result`).
+  `app` is the page's `triageapp.TriageApp` (its model, urgency order and `result`).
   """
   query = urllib.parse.parse_qs(urllib.parse.urlsplit(path).query)
   limit = query.get("limit", ["50"])[0]

@@ -6,7 +6,7 @@ a machine that already runs the model. Endpoints:
 
   GET  /                 the page (static/index.html); /static/... its script and style sheet
   GET  /api/model        categories, urgency order, thresholds and what the export was trained on
-  POST /api/classify     {"messages": [str, ...]} -> {"results": [...]} (at most MAX_MESSAGES a request)
+  POST /api/classify     {"messages": [str, ...]} -> {"results": [...]} (at most triageapp.MAX_MESSAGES)
   POST /api/upload       a CSV file (the body) -> NDJSON lines, streamed as scored: {"columns": [...]},
                          then {"row": {...}, ...result} per row, then {"report": "..."}
   POST /api/explain      {"message": str} -> its result with `explanation`: for each predicted category, the
@@ -17,38 +17,30 @@ and a defect a 500 with its type: a connection is never closed without an
 answer. The server trusts nothing a request says about itself: the Host must
 name this server (`allowed_hosts`: a page on another site cannot read the API
 through DNS rebinding), a body has exactly one well-formed Content-Length
-within the limit, a silent connection is closed after SOCKET_TIMEOUT, and in a
+within the limit, a silent connection is closed after triageapp.SOCKET_TIMEOUT, and in a
 /api/classify batch a message that is not text fails alone (its `error`), the
 others are scored. HEAD answers as GET without the body. The page shows
 messages as text (never as HTML) and the server forbids inline scripts
 (Content-Security-Policy), so a message cannot run code in the page.
 """
 
-import datetime
 import http.server
 import json
 import re
 import os
 import socket
-import threading
-import time
-from typing import Callable, Dict, FrozenSet, List, Optional, Sequence
+from typing import Callable, FrozenSet, Optional, Sequence
 
 from absl import logging
 
-from disaster_tf import labels
 from disaster_tf import predict
-from disaster_tf import decisions
-from disaster_tf import records
 from disaster_tf import review
 from disaster_tf import scorefile
+from disaster_tf import triageapp
 
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 STATIC_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
                 ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml"}
-MAX_MESSAGES = 500  # per /api/classify request; the page sends pasted lines in batches of 100
-SOCKET_TIMEOUT = 30.0  # seconds a connection may stay silent: a client that stops mid-request frees its thread
-RELOAD_SECONDS = 1.0  # how often a request looks for a newer export under --export_dir (TF Serving polls each 1 s)
 LOOPBACK = ("127.0.0.1", "localhost", "::1")  # addresses that keep the page on this machine
 SECURITY_HEADERS = {
     # Scripts, styles and images from this server only: a message holding markup cannot load or run anything.
@@ -59,6 +51,17 @@ SECURITY_HEADERS = {
 }
 
 
+def _message_error(field: str, message) -> Optional[str]:
+  """Why `message` (the request's `field`: `message`, or `messages[3]` of a list) cannot be scored, or None."""
+  if not isinstance(message, str):
+    return f"{field}: expected a string, found {type(message).__name__}"
+  try:
+    message.encode("utf-8")
+  except UnicodeEncodeError as e:
+    return f"{field}: character {e.start + 1} is a lone surrogate ({message[e.start]!r}), not text"
+  return None
+
+
 class RequestError(Exception):
   """A request the server refuses: an HTTP status and a sentence naming the field."""
 
@@ -67,136 +70,14 @@ class RequestError(Exception):
     self.status = status
 
 
-class TriageApp:
-  """What the handler serves: a scorer, the urgency order, the export's description, the size limits.
-
-  Made `for_export`, it also follows the export base as TF Serving does: at most every RELOAD_SECONDS a
-  request looks for a higher version, loads it (the old one serves meanwhile) and says so in /api/model.
-  """
-
-  def __init__(self, scorer: predict.Scorer, model: Optional[records.ExportMetadata] = None,
-               order: Sequence[str] = predict.URGENCY, max_request_bytes: int = 1 << 20,
-               max_upload_bytes: int = 20 << 20, timeout: float = SOCKET_TIMEOUT,
-               explainer: Optional[predict.Scorer] = None):
-    self.scorer = scorer
-    self.explainer = explainer  # the scorer's results with their `explanation` (/api/explain); None: not offered
-    self.model = model  # None when scoring through TF Serving without the export
-    self.order = tuple(order)
-    self.max_request_bytes = max_request_bytes
-    self.max_upload_bytes = max_upload_bytes
-    self.timeout = timeout
-    self.lock = threading.Lock()  # one model call at a time: TF runs each on every core anyway
-    self.export_dir: Optional[str] = None  # the export base followed for newer versions (`for_export`)
-    self.loaded: Optional[predict.LoadedExport] = None
-    self.history: List[Dict] = []  # the versions replaced: {"version", "replaced"} (UTC), newest last
-    self.reload_error: Optional[str] = None
-    self.decisions: Optional[review.DecisionsApi] = None  # --db: operators' decisions are saved
-    self._checked = time.monotonic()
-    self._reloading = threading.Lock()
-
-  @classmethod
-  def for_export(cls, export_dir: str, **kwargs) -> "TriageApp":
-    """An app scoring with the export under `export_dir` (a base: newer versions are picked up; or a version)."""
-    loaded = predict.load_export(export_dir)
-    app = cls(loaded.scorer, loaded.metadata, explainer=loaded.explainer, **kwargs)
-    app.export_dir, app.loaded = export_dir, loaded
-    return app
-
-  def refresh(self) -> None:
-    """Loads a newer version under the export base, if there is one (at most every RELOAD_SECONDS)."""
-    if self.export_dir is None or time.monotonic() - self._checked < RELOAD_SECONDS:
-      return
-    if not self._reloading.acquire(blocking=False):
-      return  # another request is loading it; this one is answered by the current version
-    try:
-      self._checked = time.monotonic()
-      from disaster_tf import serving  # pylint: disable=import-outside-toplevel  # TensorFlow is loaded already
-      newest = serving.version_dir(self.export_dir)
-      if os.path.abspath(newest) == os.path.abspath(self.loaded.path):
-        return
-      loaded = predict.load_export(newest)
-      with self.lock:
-        self.history.append({"version": self.loaded.version, "replaced": _now()})
-        self.scorer, self.explainer, self.model = loaded.scorer, loaded.explainer, loaded.metadata
-        self.loaded, self.reload_error = loaded, None
-      logging.info("now scoring with %s", loaded.describe())
-    except Exception as e:  # pylint: disable=broad-except  # a broken new version: keep serving the old one
-      self.reload_error = f"{type(e).__name__}: {e}"
-      logging.warning("kept %s: %s", self.loaded.path, self.reload_error)
-    finally:
-      self._reloading.release()
-
-  def score(self, texts):
-    """The scorer's answers for `texts`, one model call at a time."""
-    with self.lock:
-      return self.scorer(texts)
-
-  def explain(self, message: str) -> Dict:
-    """/api/explain: one message's answer for the page (`result`), with its explanation."""
-    if self.explainer is None:
-      raise RequestError(404, "explanations are not offered by this page's scorer")
-    with self.lock:
-      result = self.explainer([message])[0]
-    return self.result({"message": message}, result)
-
-  def model_info(self) -> Dict:
-    """/api/model: what the page's Model tab, its filter, its score bars and its CSV download read (app.js)."""
-    m = self.model
-    about = {k: getattr(m, k) if m else None for k in ("exported", "version", "precision", "checkpoint", "unfinished")}
-    about.update(path=self.loaded.path if self.loaded else None,
-                 export_version=self.loaded.version if self.loaded else None,
-                 history=self.history, reload_error=self.reload_error)
-    return {"categories": list(labels.CATEGORIES), "urgency": list(self.order),
-            "scored_columns": list(predict.SCORED_COLUMNS),  # what the download appends to the input's columns
-            "formula_triggers": list(scorefile.FORMULA_TRIGGERS),  # the download's cells get scorefile's rule
-            "thresholds": m.thresholds_by_category() if m else {}, "config": m.config if m else {},
-            "report": m.report.to_json() if m and m.report else None, "about": about,
-            "max_messages": MAX_MESSAGES, "max_upload_bytes": self.max_upload_bytes,
-            "decisions": self.decisions is not None,
-            "operators_required": bool(self.decisions and self.decisions.operators)}
-
-  def result(self, row: Dict[str, str], result: Dict) -> Dict:
-    """One message's answer for the page: its input row, `predict.ranked` in this app's urgency order, and the
-    cells of `predict.SCORED_COLUMNS` (`scored`) that the page's CSV download writes."""
-    text = row.get(predict.TEXT_COLUMN, "")
-    answer = predict.ranked(result, self.order, text)
-    return {"row": row, **answer, "scored": predict.scored_values(answer), "error": None,
-            "message_id": decisions.row_message_id(row)}
-
-  def enqueue(self, pairs) -> None:
-    """With --db, queues scored (row, result) pairs for the Review tab."""
-    if self.decisions is not None and pairs:
-      self.decisions.enqueue(pairs, str(self.loaded.version) if self.loaded else None)
-
-  def failed(self, row: Dict[str, str], error: str) -> Dict:
-    """The answer for a line that could not be scored: the same fields, no category, and the reason."""
-    return {"row": row, "error": error, "priority": len(self.order) + 1, "predicted": [], "related": "unsure",
-            "scores": {}, "unread": False, "scored": [""] * len(predict.SCORED_COLUMNS)}
-
-
-def _now() -> str:
-  return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def _message_error(index: int, message) -> Optional[str]:
-  """Why `message` (item `index` of a request's list) cannot be scored, or None."""
-  if not isinstance(message, str):
-    return f"messages[{index}]: expected a string, found {type(message).__name__}"
-  try:
-    message.encode("utf-8")
-  except UnicodeEncodeError as e:
-    return f"messages[{index}]: character {e.start + 1} is a lone surrogate ({message[e.start]!r}), not text"
-  return None
-
-
 class Handler(http.server.BaseHTTPRequestHandler):
-  """Serves one request of a `TriageApp` (the server's `app` attribute); `timeout` comes from the app."""
+  """Serves one request of a `triageapp.TriageApp` (the server's `app` attribute); `timeout` comes from the app."""
 
   server_version = "disaster-triage"
   protocol_version = "HTTP/1.0"  # one request per connection: the upload's stream ends with the connection
 
   @property
-  def app(self) -> TriageApp:
+  def app(self) -> triageapp.TriageApp:
     return self.server.app  # type: ignore[attr-defined]
 
   def log_message(self, format, *args):  # pylint: disable=redefined-builtin
@@ -245,7 +126,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     if path == "/api/decided":
       return self._json(200, {"decided": self._decisions().decided()})
     if path == "/api/queue":
-      return self._json(200, review.answer_queue(self._decisions(), self.app, self.path, MAX_MESSAGES))
+      return self._json(200, review.answer_queue(self._decisions(), self.app, self.path, triageapp.MAX_MESSAGES))
     name = "index.html" if path in ("/", "/index.html") else ""
     if path.startswith("/static/"):
       name = path[len("/static/"):]
@@ -322,9 +203,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
     messages = self._json_field("messages", '{"messages": ["...", ...]}')
     if not isinstance(messages, list):
       raise RequestError(400, "messages: expected a list of strings")
-    if len(messages) > MAX_MESSAGES:
-      raise RequestError(413, f"messages: {len(messages)} is over the limit of {MAX_MESSAGES} a request")
-    errors = [_message_error(i, m) for i, m in enumerate(messages)]
+    if len(messages) > triageapp.MAX_MESSAGES:
+      raise RequestError(413, f"messages: {len(messages)} is over the limit of {triageapp.MAX_MESSAGES} a "
+                              "request")
+    errors = [_message_error(f"messages[{i}]", m) for i, m in enumerate(messages)]
     good = [m for m, e in zip(messages, errors) if e is None]
     answers = self.app.score(good)
     self.app.enqueue([({"message": m}, r) for m, r in zip(good, answers)])
@@ -335,10 +217,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
   def _explain(self) -> None:
     message = self._json_field("message", '{"message": "..."}')
-    error = _message_error(0, message)
+    error = _message_error("message", message)
     if error:
-      raise RequestError(400, error.replace("messages[0]", "message"))
-    self._json(200, self.app.explain(message))
+      raise RequestError(400, error)
+    answer = self.app.explain(message)
+    if answer is None:
+      raise RequestError(404, "explanations are not offered by this page's scorer")
+    self._json(200, answer)
 
   def _upload(self) -> None:
     body = self._body(self.app.max_upload_bytes, "upload")
@@ -395,7 +280,7 @@ def allowed_hosts(host: str, port: int, extra: Sequence[str] = ()) -> FrozenSet[
   return frozenset(names | {f"{n}:{port}" for n in names})
 
 
-def make_server(app: TriageApp, host: str = "127.0.0.1", port: int = 8080,
+def make_server(app: triageapp.TriageApp, host: str = "127.0.0.1", port: int = 8080,
                 extra_hosts: Sequence[str] = ()) -> http.server.ThreadingHTTPServer:
   """A threaded server of `app` on host:port (port 0: any free port; `server.server_address` tells)."""
   handler = type("TriageHandler", (Handler,), {"timeout": app.timeout})  # the socket timeout of each connection

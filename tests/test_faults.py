@@ -44,6 +44,7 @@ from disaster_tf import summaries
 from disaster_tf import text
 from disaster_tf import trainer as trainer_lib
 from disaster_tf import triage
+from disaster_tf import triageapp
 from disaster_tf.cli import predict as predict_cli
 from tests import fixtures
 from tests import test_predict
@@ -331,7 +332,7 @@ def test_a_quote_never_closed_costs_its_row_in_a_long_file_too(tmp_path):
 
 
 def test_the_upload_skips_a_malformed_row_and_goes_on(tmp_path, csv_default_field_limit):
-  app = triage.TriageApp(test_predict.keyword_scorer)
+  app = triageapp.TriageApp(test_predict.keyword_scorer)
   server, url = test_triage.serve(app)
   try:
     status, _, answer = test_triage.call(url + "/api/upload", MALFORMED.encode(), "text/csv")
@@ -504,7 +505,7 @@ def test_a_broken_thresholds_file_is_named_before_the_model_is_built(two_epochs,
 @pytest.fixture
 def page():
   """A triage server with a stand-in model and a one-second socket timeout: (app, url)."""
-  app = triage.TriageApp(test_predict.keyword_scorer, max_request_bytes=4000, max_upload_bytes=3000, timeout=1.0)
+  app = triageapp.TriageApp(test_predict.keyword_scorer, max_request_bytes=4000, max_upload_bytes=3000, timeout=1.0)
   server, url = test_triage.serve(app)
   yield app, url
   server.shutdown()
@@ -553,7 +554,7 @@ def test_a_client_that_stops_mid_body_is_answered_and_frees_its_thread(page):
 @pytest.mark.parametrize("body", [b"[" * 100_000, b'{"messages": ' + b"[" * 50_000 + b"]" * 50_000 + b"}",
                                   b'{"messages": {"a": 1}}', b"\xff\xfe", b"1e999999", b'"messages"'])
 def test_any_body_that_cannot_be_parsed_gets_a_400_and_a_sentence(body):
-  app = triage.TriageApp(test_predict.keyword_scorer, max_request_bytes=1 << 20)
+  app = triageapp.TriageApp(test_predict.keyword_scorer, max_request_bytes=1 << 20)
   server, url = test_triage.serve(app)
   try:
     status, _, answer = test_triage.call(url + "/api/classify", body)
@@ -665,10 +666,10 @@ def test_the_page_picks_up_a_newer_export_and_says_when(exported, tmp_path, monk
   _, path = exported
   base = tmp_path / "models"
   shutil.copytree(path, base / "1")
-  app = triage.TriageApp.for_export(str(base))
+  app = triageapp.TriageApp.for_export(str(base))
   assert app.model_info()["about"]["export_version"] == 1 and app.model_info()["about"]["history"] == []
   shutil.copytree(path, base / "2")  # a newer export, published whole (export.py renames it into place)
-  monkeypatch.setattr(triage, "RELOAD_SECONDS", 0.0)
+  monkeypatch.setattr(triageapp, "RELOAD_SECONDS", 0.0)
   server, url = test_triage.serve(app)
   try:
     about = json.loads(test_triage.call(url + "/api/model")[2])["about"]

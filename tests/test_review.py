@@ -11,7 +11,7 @@ import pytest
 from disaster_tf import decisions
 from disaster_tf import labels
 from disaster_tf import review
-from disaster_tf import triage
+from disaster_tf import triageapp
 from tests.test_predict import keyword_scorer
 from tests.test_triage import call
 from tests.test_triage import serve
@@ -21,7 +21,7 @@ LABELS = {c: 0 for c in labels.CATEGORIES}
 
 
 def page(tmp_path, operators=None):
-  app = triage.TriageApp(keyword_scorer)
+  app = triageapp.TriageApp(keyword_scorer)
   app.decisions = review.DecisionsApi(decisions.Store(str(tmp_path / "d.db")), operators)
   return serve(app)
 
@@ -83,7 +83,7 @@ def test_with_operators_a_request_without_a_valid_token_changes_nothing(tmp_path
 
 
 def test_a_page_without_a_database_says_so_and_a_bad_operators_file_is_named(tmp_path):
-  server, url = serve(triage.TriageApp(keyword_scorer))
+  server, url = serve(triageapp.TriageApp(keyword_scorer))
   try:
     status, _, body = call(url + "/api/decided")
     assert status == 404 and "start it with --db=FILE" in json.loads(body)["error"]

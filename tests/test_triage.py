@@ -22,6 +22,7 @@ from disaster_tf import records
 from disaster_tf import review
 from disaster_tf import scorefile
 from disaster_tf import triage
+from disaster_tf import triageapp
 from tests.test_predict import keyword_scorer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -39,7 +40,7 @@ def serve(app):
 def site():
   model = records.ExportMetadata(labels.CATEGORIES, {"model": {"architecture": "ensemble"}}, "ckpt-1", "/m", "f",
                                  (0.5,) * labels.NUM_CATEGORIES)
-  server, url = serve(triage.TriageApp(keyword_scorer, model, max_request_bytes=4000, max_upload_bytes=3000))
+  server, url = serve(triageapp.TriageApp(keyword_scorer, model, max_request_bytes=4000, max_upload_bytes=3000))
   yield url
   server.shutdown()
   server.server_close()
@@ -72,7 +73,7 @@ def test_model_endpoint_describes_the_export(site):
   status, _, body = call(site + "/api/model")
   info = json.loads(body)
   assert status == 200 and info["urgency"] == list(predict.URGENCY) and info["thresholds"]["water"] == 0.5
-  assert info["config"]["model"]["architecture"] == "ensemble" and info["max_messages"] == triage.MAX_MESSAGES
+  assert info["config"]["model"]["architecture"] == "ensemble" and info["max_messages"] == triageapp.MAX_MESSAGES
 
 
 APP_JS = os.path.join(ROOT, "disaster_tf", "static", "app.js")
@@ -87,7 +88,7 @@ def fields_read(variable):
 
 def test_the_model_answer_of_a_real_export_has_every_field_the_page_reads(exported):
   _, path = exported
-  app = triage.TriageApp(predict.local_scorer(path), predict.model_summary(path))
+  app = triageapp.TriageApp(predict.local_scorer(path), predict.model_summary(path))
   info = json.loads(json.dumps(app.model_info()))  # as the page receives it
   for variable, value in (("state.model", info), ("m", info), ("about", info["about"]),
                           ("report", info["report"]), ("training", info["report"]["training_data"]),
@@ -116,7 +117,8 @@ def test_classify_answers_each_message_with_its_priority_and_scores(site):
     (b"not json", 400, 'request: expected JSON {"messages": ["...", ...]}'),
     (b'{"text": ["a"]}', 400, 'request: expected JSON {"messages"'),
     (b'{"messages": "water"}', 400, "messages: expected a list of strings"),
-    (json.dumps({"messages": ["a"] * (triage.MAX_MESSAGES + 1)}).encode(), 413, "is over the limit of 500 a request"),
+    (json.dumps({"messages": ["a"] * (triageapp.MAX_MESSAGES + 1)}).encode(), 413,
+     "is over the limit of 500 a request"),
     (json.dumps({"messages": ["x" * 5000]}).encode(), 413, "request: 5018 bytes is over the limit of 4000 bytes"),
 ])
 def test_classify_refuses_bad_requests_naming_the_field(site, body, status, error):
@@ -139,7 +141,7 @@ def keyword_explainer(texts):
 ])
 def test_explain_answers_one_message_with_its_words_or_names_the_field(body, status, error):
   model = records.ExportMetadata(labels.CATEGORIES, {}, "ckpt-1", "/m", "f", (0.5,) * labels.NUM_CATEGORIES)
-  server, url = serve(triage.TriageApp(keyword_scorer, model, explainer=keyword_explainer))
+  server, url = serve(triageapp.TriageApp(keyword_scorer, model, explainer=keyword_explainer))
   try:
     got, _, answer = call(url + "/api/explain", json.dumps({"message": "Need WATER!"}).encode())
     answer = json.loads(answer)
@@ -248,7 +250,7 @@ def test_an_operator_classifies_uploads_filters_and_downloads_in_a_real_browser(
   from selenium.common.exceptions import NoAlertPresentException  # pylint: disable=import-outside-toplevel
   from selenium.webdriver.common.by import By  # pylint: disable=import-outside-toplevel
   _, path = exported
-  app = triage.TriageApp.for_export(path)
+  app = triageapp.TriageApp.for_export(path)
   app.decisions = review.DecisionsApi(decisions.Store(str(tmp_path / "decisions.db")))
   server, url = serve(app)
   browser = chromium(tmp_path / "downloads", tmp_path / "profile")

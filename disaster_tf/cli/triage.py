@@ -39,7 +39,7 @@ def define_flags() -> None:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  from disaster_tf import decisions, predict, review, triage  # pylint: disable=import-outside-toplevel
+  from disaster_tf import decisions, predict, review, triage, triageapp  # pylint: disable=import-outside-toplevel
   order = predict.urgency_order(FLAGS.urgency)
   api = None
   if FLAGS.db:  # checked before a model loads
@@ -51,9 +51,9 @@ def main(argv):
   limits = {"order": order, "max_upload_bytes": FLAGS.max_upload_mb << 20}
   if FLAGS.export_dir and not FLAGS.serving_url:  # a newer version under --export_dir is picked up, as TF Serving does
     cli.import_tensorflow()
-    page = triage.TriageApp.for_export(FLAGS.export_dir, **limits)
+    page = triageapp.TriageApp.for_export(FLAGS.export_dir, **limits)
   else:
-    page = triage.TriageApp(predict_cli.make_scorer()[0], None, explainer=predict_cli.make_scorer(explain=True)[0],
+    page = triageapp.TriageApp(predict_cli.make_scorer()[0], None, explainer=predict_cli.make_scorer(explain=True)[0],
                             **limits)
   page.decisions = api
   server = triage.make_server(page, FLAGS.host, FLAGS.port, FLAGS.allowed_hosts)
