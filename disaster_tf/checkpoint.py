@@ -246,6 +246,15 @@ def resolve(model_dir: str, which: str = "best") -> str:
   return path
 
 
+def finished(run_dir: str) -> bool:
+  """Whether a run finished: its metrics.json holds a final report (unreadable or absent: not finished)."""
+  try:
+    with open(os.path.join(run_dir, METRICS_FILE), encoding="utf-8") as f:
+      return bool(json.load(f).get("final"))
+  except (OSError, ValueError, AttributeError):
+    return False
+
+
 def release_dir(model_dir: str) -> str:
   """The model dir whose best checkpoint is the release: its finished refit if it has one, else itself.
 
@@ -255,12 +264,7 @@ def release_dir(model_dir: str) -> str:
   refit = os.path.join(model_dir, REFIT_DIR)
   if not os.path.isdir(refit):
     return model_dir
-  try:
-    with open(os.path.join(refit, METRICS_FILE), encoding="utf-8") as f:
-      finished = bool(json.load(f).get("final"))
-  except (OSError, ValueError, AttributeError):
-    finished = False
-  if finished:
+  if finished(refit):
     logging.info("%s: taking the refit on train + tune, %s", model_dir, refit)
     return refit
   logging.warning("%s has not finished (no final report in its %s): taking the model chosen on tune, in %s; "

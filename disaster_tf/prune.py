@@ -69,12 +69,7 @@ def prune(model_dir: str) -> Pruned:
 
 def _check_finished(run: str) -> None:
   """Refuses a run without a final report, or whose best checkpoint cannot be read."""
-  try:
-    with open(os.path.join(run, ckpt_lib.METRICS_FILE), encoding="utf-8") as f:
-      finished = bool(json.load(f).get("final"))
-  except (OSError, ValueError, AttributeError):
-    finished = False
-  if not finished:
+  if not ckpt_lib.finished(run):
     raise ValueError(f"{run}: the run has not finished (no final report in its {ckpt_lib.METRICS_FILE}); its "
                      "checkpoints are what resumes it. Run the same train.py command to finish it, then prune")
   ckpt_lib.resolve(run, "best")  # its ValueError names an unreadable best checkpoint

@@ -141,15 +141,16 @@ def _curve_svg(name: str, truth: np.ndarray, scores: np.ndarray, threshold: floa
   size, pad = 166, 32
   recall, precision = pr_curve(truth, scores)
   keep = np.unique(np.linspace(0, len(recall) - 1, min(CURVE_POINTS, len(recall))).astype(int))
-  def xy(r, p):
-    return f"{pad + r * (size - pad - 4):.1f},{size - pad - p * (size - pad - 4):.1f}"
-  points = " ".join(xy(r, p) for r, p in zip(recall[keep], precision[keep]))
+  def xy(r: float, p: float) -> Tuple[float, float]:  # the point of (recall, precision) in the SVG
+    return pad + r * (size - pad - 4), size - pad - p * (size - pad - 4)
+  points = " ".join(f"{x:.1f},{y:.1f}" for x, y in (xy(r, p) for r, p in zip(recall[keep], precision[keep])))
   decided = scores >= threshold
   tp = float((decided & (truth == 1)).sum())
   mark = ""
   if truth.any() and decided.any():
-    mx, my = xy(tp / truth.sum(), tp / decided.sum()).split(",")
-    mark = f'<circle cx="{mx}" cy="{my}" r="3.5" class="threshold"><title>threshold {threshold:.3f}</title></circle>'
+    mx, my = xy(tp / truth.sum(), tp / decided.sum())
+    mark = (f'<circle cx="{mx:.1f}" cy="{my:.1f}" r="3.5" class="threshold"><title>threshold {threshold:.3f}'
+            "</title></circle>")
   ticks = "".join(_tick(xy(t, 0.0), xy(0.0, t), t) for t in AXIS_TICKS)
   return (f'<figure class="curve"><svg width="{size}" height="{size}" role="img" aria-label="precision-recall curve '
           f'of {html.escape(name)}"><rect x="{pad}" y="4" width="{size - pad - 4}" height="{size - pad - 4}" '
@@ -159,10 +160,9 @@ def _curve_svg(name: str, truth: np.ndarray, scores: np.ndarray, threshold: floa
           f"</svg><figcaption>{html.escape(name)} ({int(truth.sum())} positive)</figcaption></figure>")
 
 
-def _tick(on_x: str, on_y: str, value: float) -> str:
+def _tick(on_x: Tuple[float, float], on_y: Tuple[float, float], value: float) -> str:
   """A tick and its label at `value` on the recall axis (at point `on_x`) and on the precision axis (`on_y`)."""
-  x, bottom = (float(v) for v in on_x.split(","))
-  left, y = (float(v) for v in on_y.split(","))
+  (x, bottom), (left, y) = on_x, on_y
   label = f"{value:g}"
   return (f'<line x1="{x:.1f}" y1="{bottom:.1f}" x2="{x:.1f}" y2="{bottom + 3:.1f}" class="tick"/>'
           f'<text x="{x:.1f}" y="{bottom + 11:.1f}" text-anchor="middle" class="tick-label">{label}</text>'
