@@ -139,6 +139,16 @@ class TrainingData:
     return cls(raw["examples"], raw["positives"], raw["genres"])
 
 
+def _languages_json(languages: Dict[str, Scores]) -> Dict[str, Any]:
+  """`languages` ({"original" | "translation": Scores}) as FinalReport and Evaluation write it."""
+  return {name: s.to_json() for name, s in languages.items()}
+
+
+def _languages_from_json(raw: Dict[str, Any]) -> Dict[str, Scores]:
+  """The `languages` of a FinalReport's or an Evaluation's JSON; {} where it has none."""
+  return {name: Scores.from_json(s) for name, s in raw.get("languages", {}).items()}
+
+
 @dataclasses.dataclass(frozen=True)
 class FinalReport:
   """A run's report on the validation split, at the thresholds the export uses (metrics.json's `final`).
@@ -184,7 +194,7 @@ class FinalReport:
                 "selected_on": self.selected_on,
                 "training_data": self.training_data.to_json() if self.training_data else None})
     if self.languages:
-      out["languages"] = {name: s.to_json() for name, s in self.languages.items()}
+      out["languages"] = _languages_json(self.languages)
     if self.refit is not None:
       out["refit"] = self.refit.to_json()
     return out
@@ -198,7 +208,7 @@ class FinalReport:
                checkpoint=raw["checkpoint"], select_metric=raw.get("select_metric", "total"),
                selected_on=raw.get("selected_on", "validation"),
                training_data=TrainingData.from_json(training) if training else None,
-               languages={n: Scores.from_json(s) for n, s in raw.get("languages", {}).items()},
+               languages=_languages_from_json(raw),
                refit=cls.from_json(raw["refit"]) if raw.get("refit") else None)
 
 
@@ -281,11 +291,11 @@ class Evaluation:
     out = dict(self.scores.to_json(), export=self.export, data=self.data.to_json(), split=self.split,
                text_field=self.text_field, thresholds=dict(self.thresholds))
     if self.languages:
-      out["languages"] = {name: s.to_json() for name, s in self.languages.items()}
+      out["languages"] = _languages_json(self.languages)
     return out
 
   @classmethod
   def from_json(cls, raw: Dict[str, Any]) -> "Evaluation":
     return cls(Scores.from_json(raw), raw["export"], LoadReport.from_json(raw["data"]), raw["split"],
                raw["text_field"], dict(raw["thresholds"]),
-               {n: Scores.from_json(s) for n, s in raw.get("languages", {}).items()})
+               _languages_from_json(raw))

@@ -53,8 +53,8 @@ def main(argv):
     cli.import_tensorflow()
     page = triageapp.TriageApp.for_export(FLAGS.export_dir, **limits)
   else:
-    page = triageapp.TriageApp(predict_cli.make_scorer()[0], None, explainer=predict_cli.make_scorer(explain=True)[0],
-                            **limits)
+    scorer, explainer = (predict_cli.make_scorer(explain=explain)[0] for explain in (False, True))  # TF Serving's
+    page = triageapp.TriageApp(scorer, None, explainer=explainer, **limits)
   page.decisions = api
   server = triage.make_server(page, FLAGS.host, FLAGS.port, FLAGS.allowed_hosts)
   host, port = server.server_address[:2]
