@@ -30,10 +30,10 @@ from absl import flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench import common  # pylint: disable=wrong-import-position
-from disaster_tf import data as data_lib  # pylint: disable=wrong-import-position
 from disaster_tf import labels  # pylint: disable=wrong-import-position
 from disaster_tf import records  # pylint: disable=wrong-import-position
-from disaster_tf import sampling  # pylint: disable=wrong-import-position
+from disaster_tf.data import examples as examples_lib  # pylint: disable=wrong-import-position
+from disaster_tf.triage import sampling  # pylint: disable=wrong-import-position
 
 RARE = 12  # the categories whose headroom the issue names: tools, shops, aid_centers, security, hospitals, fire, ...
 FLAGFILE = "configs/linear.flags"  # the fastest configuration within ~0.3 Total of the default
@@ -92,10 +92,11 @@ def _labels(rows: List[List[str]]) -> np.ndarray:
 def score_pool(model_dir: str, texts: Sequence[str]):
   """([N, 36] the trained model's scores for `texts`, [36] its tuned thresholds)."""
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  from disaster_tf import checkpoint, serving  # pylint: disable=import-outside-toplevel
+  from disaster_tf.serve import savedmodel  # pylint: disable=import-outside-toplevel
+  from disaster_tf.train import checkpoint  # pylint: disable=import-outside-toplevel
   loaded = checkpoint.load_model(model_dir)
   thresholds = checkpoint.read_thresholds(model_dir)
-  module = serving.ServingModule(loaded.model, loaded.featurizer, thresholds)
+  module = savedmodel.ServingModule(loaded.model, loaded.featurizer, thresholds)
   scores = [module.predict(tf.constant(list(texts[i:i + 2048])))["scores"].numpy()
             for i in range(0, len(texts), 2048)]
   return np.concatenate(scores), thresholds
@@ -119,8 +120,8 @@ def simulate(raw: Raw, seed: int, side_of: Dict[str, int], rare: Sequence[str]) 
   """One seed: {method: [{"labels", "total", "rare_f1"} per round, round 0 first]}."""
   f = flags.FLAGS
   rng = np.random.default_rng(seed)
-  train_ids = [i for i in raw.ids if side_of[i] == data_lib.TRAIN]
-  fixed = [i for i in raw.ids if side_of[i] != data_lib.TRAIN]
+  train_ids = [i for i in raw.ids if side_of[i] == examples_lib.TRAIN]
+  fixed = [i for i in raw.ids if side_of[i] != examples_lib.TRAIN]
   start = sorted(rng.choice(train_ids, int(f.start_fraction * len(train_ids)), replace=False).tolist())
   name0 = f"s{seed}-start"
   first = measure(train(raw, start, fixed, name0, f.out), rare)
@@ -157,9 +158,9 @@ def main(argv):
     return finish(*merged(f.from_results), write=f.write)
   raw = Raw(f.data)
   tc = common.config_from_flagfile(FLAGFILE).train
-  side = data_lib.split_ids(raw.ids, tc.validation_fraction, tc.tune_fraction, tc.split_seed)
+  side = examples_lib.split_ids(raw.ids, tc.validation_fraction, tc.tune_fraction, tc.split_seed)
   side_of = dict(zip(raw.ids, side.tolist()))
-  positives = np.sum([raw.labels[i] for i in raw.ids if side_of[i] == data_lib.TRAIN], axis=0)
+  positives = np.sum([raw.labels[i] for i in raw.ids if side_of[i] == examples_lib.TRAIN], axis=0)
   binary = [(positives[k], c) for k, c in enumerate(labels.CATEGORIES) if k and positives[k] > 0]
   rare = [c for _, c in sorted(binary)[:RARE]]
   results = {int(s): simulate(raw, int(s), side_of, rare) for s in f.seeds}

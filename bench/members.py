@@ -13,15 +13,19 @@ import numpy as np
 def mean_of_exports(export_dirs: Sequence[str], data_path: str, train_config) -> Dict[str, Any]:
   """A metrics.json-like body ("final" with "at_0.5") of the exports' mean probabilities on the run's split."""
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  from disaster_tf import csv_data, data, labels, metrics, serving  # pylint: disable=import-outside-toplevel
-  from disaster_tf import model as model_lib  # pylint: disable=import-outside-toplevel
+  from disaster_tf import labels  # pylint: disable=import-outside-toplevel
+  from disaster_tf.data import csv_files  # pylint: disable=import-outside-toplevel
+  from disaster_tf.data import examples as examples_lib  # pylint: disable=import-outside-toplevel
+  from disaster_tf.model import metrics  # pylint: disable=import-outside-toplevel
+  from disaster_tf.model import networks  # pylint: disable=import-outside-toplevel
+  from disaster_tf.serve import savedmodel  # pylint: disable=import-outside-toplevel
   with tempfile.TemporaryDirectory() as spool:
-    examples, _ = csv_data.load(data_path, spool)
-    splits = data.split(examples, train_config)
+    examples, _ = csv_files.load(data_path, spool)
+    splits = examples_lib.split(examples, train_config)
     texts = {side: getattr(splits, side).read_texts() for side in ("tune", "validation")}
   outputs = {side: ([], []) for side in texts}
   for path in export_dirs:
-    predict = serving.load_predict(serving.version_dir(path))
+    predict = savedmodel.load_predict(savedmodel.version_dir(path))
     for side, messages in texts.items():
       batches = [predict(text=tf.constant(messages[i:i + 256])) for i in range(0, len(messages), 256)]
       outputs[side][0].append(np.concatenate([b["scores"].numpy() for b in batches]))
@@ -31,7 +35,7 @@ def mean_of_exports(export_dirs: Sequence[str], data_path: str, train_config) ->
                                   train_config.threshold_objective)
 
   def report(thresholds):
-    decided = model_lib.decide(tf.constant(mean["validation"][0]), tf.constant(mean["validation"][1]),
+    decided = networks.decide(tf.constant(mean["validation"][0]), tf.constant(mean["validation"][1]),
                                tf.constant(thresholds, tf.float32)).numpy()
     return metrics.report(splits.validation.labels, decided).to_json()
   final = report(tuned)

@@ -23,10 +23,10 @@ from absl import app
 from absl import flags
 
 from disaster_tf import config as config_lib
-from disaster_tf import csv_data
-from disaster_tf import data
 from disaster_tf import labels
-from disaster_tf import metrics
+from disaster_tf.data import csv_files
+from disaster_tf.data import examples as examples_lib
+from disaster_tf.model import metrics
 
 C = 4.0  # the pipeline's regularisation, as stated in the issue
 MAX_ITER = 2000  # lbfgs converges well before this here; the default 100 warns
@@ -54,9 +54,9 @@ def fit_and_score(data_path: str, train_config: config_lib.TrainConfig) -> Dict[
   from sklearn.feature_extraction.text import TfidfVectorizer  # pylint: disable=import-outside-toplevel
   from sklearn.linear_model import LogisticRegression  # pylint: disable=import-outside-toplevel
   with tempfile.TemporaryDirectory() as spool:
-    examples, _ = csv_data.load(data_path, spool)
-    splits = data.split(examples, train_config)
-    texts = {name: getattr(splits, name).read_texts() for name in data.SPLIT_NAMES}
+    examples, _ = csv_files.load(data_path, spool)
+    splits = examples_lib.split(examples, train_config)
+    texts = {name: getattr(splits, name).read_texts() for name in examples_lib.SPLIT_NAMES}
   start = time.time()
   vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=2, strip_accents="unicode")
   train_features = vectorizer.fit_transform(texts["train"])

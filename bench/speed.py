@@ -86,7 +86,7 @@ def peak_rss_mb() -> float:
 
 def prepare(config):
   """The loop's own first phase (`inputs.prepare`) in a scratch dir removed at exit, as train.py has."""
-  from disaster_tf import inputs  # pylint: disable=import-outside-toplevel
+  from disaster_tf.train import inputs  # pylint: disable=import-outside-toplevel
   scratch = tempfile.mkdtemp(prefix="bench-speed-")
   atexit.register(shutil.rmtree, scratch, True)
   return inputs.prepare(config, scratch)
@@ -96,7 +96,7 @@ def build_trainer(config, run, **train_overrides):
   """The loop's own model, optimizer and compiled steps (`trainer.build_trainer`), seeded as the loop seeds them."""
   import keras  # pylint: disable=import-outside-toplevel
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  from disaster_tf import trainer as trainer_lib  # pylint: disable=import-outside-toplevel
+  from disaster_tf.train import trainer as trainer_lib  # pylint: disable=import-outside-toplevel
   config = dataclasses.replace(config, train=dataclasses.replace(config.train, **train_overrides))
   keras.utils.set_random_seed(config.train.seed)
   save_dir = tempfile.mkdtemp(prefix="bench-speed-ckpt-")  # never written: nothing is saved
@@ -107,12 +107,17 @@ def build_trainer(config, run, **train_overrides):
 def train_worker(config, variant, steps, warmup):
   import keras  # pylint: disable=import-outside-toplevel
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  from disaster_tf import data, features, labels, model as model_lib, trainer as trainer_lib  # pylint: disable=import-outside-toplevel
+  from disaster_tf import labels  # pylint: disable=import-outside-toplevel
+  from disaster_tf.data import examples as examples_lib  # pylint: disable=import-outside-toplevel
+  from disaster_tf.model import features  # pylint: disable=import-outside-toplevel
+  from disaster_tf.model import networks  # pylint: disable=import-outside-toplevel
+  from disaster_tf.train import trainer as trainer_lib  # pylint: disable=import-outside-toplevel
   _, kind, spe, jit, cache, precision = next(v for v in TRAIN_VARIANTS if v[0] == variant)
   tc = config.train
   run = prepare(config)  # vectorises and fills the training caches, as train.py does before its first epoch
-  blocks = run.train_blocks if cache else [data.vectorized_dataset(run.splits.train, run.featurizer, cache=None)]
-  ds = data.batched(blocks, tc.batch_size, shuffle_seed=tc.seed, shuffle_buffer=tc.shuffle_buffer).repeat()
+  blocks = (run.train_blocks if cache
+            else [examples_lib.vectorized_dataset(run.splits.train, run.featurizer, cache=None)])
+  ds = examples_lib.batched(blocks, tc.batch_size, shuffle_seed=tc.seed, shuffle_buffer=tc.shuffle_buffer).repeat()
   if kind == "custom":
     train_steps = build_trainer(config, run, jit_compile=jit, precision=precision,
                                 optimizer=OPTIMIZER_OF.get(variant, tc.optimizer)).train_steps
@@ -126,7 +131,7 @@ def train_worker(config, variant, steps, warmup):
         done += k
   else:
     keras.utils.set_random_seed(tc.seed)
-    model = model_lib.build_model(config.model, run.featurizer.sizes, precision, run.vocabularies.get(features.ENCODER))
+    model = networks.build_model(config.model, run.featurizer.sizes, precision, run.vocabularies.get(features.ENCODER))
     cw = tf.constant(run.class_weights)
 
     def to_fit(x, y):  # per-output labels and per-output sample weights: the same objective
@@ -153,13 +158,15 @@ def train_worker(config, variant, steps, warmup):
 def profile_worker(config, steps, warmup, precision="float32"):
   """Times the parts of a training step separately: input, forward, backward, optimizer update."""
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  from disaster_tf import data, losses  # pylint: disable=import-outside-toplevel
+  from disaster_tf.data import examples as examples_lib  # pylint: disable=import-outside-toplevel
+  from disaster_tf.model import losses  # pylint: disable=import-outside-toplevel
   tc = config.train
   run = prepare(config)
   trainer = build_trainer(config, run, precision=precision)
   model = trainer.model
   cw, lw = tf.constant(run.class_weights), tf.constant(run.loss_weights)
-  ds = data.batched(run.train_blocks, tc.batch_size, shuffle_seed=tc.seed, shuffle_buffer=tc.shuffle_buffer).repeat()
+  ds = examples_lib.batched(run.train_blocks, tc.batch_size, shuffle_seed=tc.seed,
+                            shuffle_buffer=tc.shuffle_buffer).repeat()
   batches = list(ds.take(16))  # in memory: the parts below exclude the input pipeline
   in_memory = iter(ds.take(16).cache().repeat())
 
@@ -211,22 +218,24 @@ def serve_worker(config, calls):
   Python ways too."""
   import numpy as np  # pylint: disable=import-outside-toplevel
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  from disaster_tf import checkpoint as ckpt_lib  # pylint: disable=import-outside-toplevel
-  from disaster_tf import features, serving, text  # pylint: disable=import-outside-toplevel
-  from disaster_tf import model as model_lib  # pylint: disable=import-outside-toplevel
+  from disaster_tf.data import text  # pylint: disable=import-outside-toplevel
+  from disaster_tf.model import features  # pylint: disable=import-outside-toplevel
+  from disaster_tf.model import networks  # pylint: disable=import-outside-toplevel
+  from disaster_tf.serve import savedmodel  # pylint: disable=import-outside-toplevel
+  from disaster_tf.train import checkpoint as ckpt_lib  # pylint: disable=import-outside-toplevel
   run = prepare(config)
   # The Python pipeline below reads token ids (an encoder model has WordPiece ids instead).
   vocabulary = list(run.vocabularies[features.TOKEN_IDS].tokens) if features.TOKEN_IDS in run.vocabularies else []
   messages = run.splits.validation.read_texts()
-  model = model_lib.build_model(config.model, run.featurizer.sizes,  # weights do not change speed
+  model = networks.build_model(config.model, run.featurizer.sizes,  # weights do not change speed
                                 encoder_shape=run.vocabularies.get(features.ENCODER))
   work = tempfile.mkdtemp()
   model_dir = os.path.join(work, "model")
   ckpt_lib.write_model_dir(model_dir, config, run.vocabularies, model)
-  signatures = {p: tf.saved_model.load(serving.export(model_dir, os.path.join(work, "export"), warmup=False,
+  signatures = {p: tf.saved_model.load(savedmodel.export(model_dir, os.path.join(work, "export"), warmup=False,
                                                       precision=p)).signatures for p in ("float32", "bfloat16")}
-  exported = {p: s[serving.PREDICT_KEY] for p, s in signatures.items()}
-  explain = signatures["float32"][serving.EXPLAIN_KEY]
+  exported = {p: s[savedmodel.PREDICT_KEY] for p, s in signatures.items()}
+  explain = signatures["float32"][savedmodel.EXPLAIN_KEY]
   index = {t: i for i, t in enumerate(vocabulary)}
   stop = set(text.STOP_WORDS)
   seq = config.model.sequence_length
@@ -246,7 +255,7 @@ def serve_worker(config, calls):
   }
   if list(run.vocabularies) == [features.TOKEN_IDS]:  # Python can only build token ids
     systems["Python + model.predict"] = lambda b: model.predict(ids_of(b), verbose=0)
-    systems["Python + model call"] = lambda b: model_lib.probabilities(model(ids_of(b), training=False))[0].numpy()
+    systems["Python + model call"] = lambda b: networks.probabilities(model(ids_of(b), training=False))[0].numpy()
   result = {}
   for name, fn in systems.items():
     for i in range(20):

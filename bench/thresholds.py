@@ -34,7 +34,10 @@ def define_flags():
 def score(model_dir: str, data_path: str):
   """{objective: validation summary scores} for the best checkpoint of `model_dir`, thresholds re-tuned on tune."""
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  from disaster_tf import checkpoint, inputs, metrics, steps  # pylint: disable=import-outside-toplevel
+  from disaster_tf.model import metrics  # pylint: disable=import-outside-toplevel
+  from disaster_tf.train import checkpoint  # pylint: disable=import-outside-toplevel
+  from disaster_tf.train import inputs  # pylint: disable=import-outside-toplevel
+  from disaster_tf.train import steps  # pylint: disable=import-outside-toplevel
   loaded = checkpoint.load_model(model_dir)
   config = loaded.config
   config = config.__class__(model=config.model, train=config.train.__class__(

@@ -1,12 +1,19 @@
 """Generated data in both CSV formats, and tiny configs. No real data is used."""
 
 import csv
+import json
 import os
 import random
+import threading
+import urllib.error
+import urllib.request
 from typing import Dict, List, Sequence
 
 from disaster_tf import config as config_lib
 from disaster_tf import labels
+from disaster_tf.serve import client
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the checkout: its scripts, configs, serving/
 
 # Each keyword makes its categories positive: a signal a tiny model can learn.
 KEYWORDS = {
@@ -83,3 +90,52 @@ def tiny_config(data_path: str, architecture: str = "ensemble", **train_override
                lr_schedule="constant", class_weight="balanced", log_every=2, patience=0)
   train.update(train_overrides)
   return config_lib.Config(model=model, train=config_lib.TrainConfig(**train))
+
+
+# --- stand-ins and files shared by the serving and triage tests ---------------------------------------------
+
+
+def keyword_scorer(texts):
+  """A stand-in model: water if the text says so, search_and_rescue for "trapped", aid_related always."""
+  results = []
+  for t in texts:
+    scores = [0.1] * labels.NUM_CATEGORIES
+    for word, category in (("water", "water"), ("trapped", "search_and_rescue")):
+      if word in t.lower():
+        scores[labels.CATEGORIES.index(category)] = 0.9
+    scores[labels.CATEGORIES.index("aid_related")] = 0.8
+    decided = [int(s >= 0.5) for s in scores]
+    results.append(client.result_row(scores, decided, labels.CATEGORIES))
+  return results
+
+
+def write_csv(path, text):
+  path.write_bytes(text if isinstance(text, bytes) else text.encode("utf-8"))
+  return str(path)
+
+
+def read_csv(path):
+  with open(path, encoding="utf-8", newline="") as f:
+    return list(csv.DictReader(f))
+
+
+def serve(app):
+  """A triage server of `app` on a free loopback port, in a thread: (server, url)."""
+  from disaster_tf.triage import server as server_lib  # pylint: disable=import-outside-toplevel
+  server = server_lib.make_server(app, port=0)
+  threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+  return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def call(url, data=None, content_type="application/json"):
+  """(status, headers, body bytes) of a GET, or of a POST of `data`."""
+  request = urllib.request.Request(url, data=data, headers={"Content-Type": content_type} if data is not None else {})
+  try:
+    with urllib.request.urlopen(request, timeout=30) as response:
+      return response.status, response.headers, response.read()
+  except urllib.error.HTTPError as e:
+    return e.code, e.headers, e.read()
+
+
+def ndjson(body):
+  return [json.loads(line) for line in body.decode("utf-8").splitlines()]

@@ -8,8 +8,9 @@ import pytest
 from disaster_tf import config as config_lib
 from disaster_tf import flagfiles
 from disaster_tf.cli import train
+from tests import fixtures
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = fixtures.ROOT
 # Flags that are not model or optimisation choices: where data and outputs go, how the
 # split is drawn (the same for every run, so that runs compare), logging and resources.
 NOT_CHOICES = {"data", "decisions", "validation_fraction", "tune_fraction", "min_tune_positives", "split_seed",

@@ -9,7 +9,9 @@ import zipfile
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests import fixtures
+
+ROOT = fixtures.ROOT
 SCRIPTS = ("disaster-train", "disaster-export", "disaster-evaluate", "disaster-vectors")
 
 
@@ -44,7 +46,10 @@ def test_the_wheel_ships_the_package_and_its_flagfiles_only(installed):
   wheel, _ = installed
   names = zipfile.ZipFile(wheel).namelist()
   assert {"disaster_tf/configs/disaster_response.flags", "disaster_tf/configs/seed_article.flags",
-          "disaster_tf/configs/linear.flags", "disaster_tf/cli/train.py", "disaster_tf/loop.py"} <= set(names)
+          "disaster_tf/configs/linear.flags", "disaster_tf/cli/train.py", "disaster_tf/train/loop.py",
+          "disaster_tf/triage/static/index.html", "disaster_tf/triage/static/app.js"} <= set(names)
+  # Every wing is a package of the wheel (setup.cfg's find: takes a folder only with its __init__.py).
+  assert {f"disaster_tf/{wing}/__init__.py" for wing in ("data", "model", "train", "serve", "triage")} <= set(names)
   assert not [n for n in names if n.startswith(("tests/", "bench/", "train.py", "configs/"))]
   entry_points = next(n for n in names if n.endswith("entry_points.txt"))
   text = zipfile.ZipFile(wheel).read(entry_points).decode()

@@ -5,8 +5,8 @@ import json
 import numpy as np
 
 from disaster_tf import labels
-from disaster_tf import metrics
 from disaster_tf import records
+from disaster_tf.model import metrics
 
 
 def scores(seed=0):

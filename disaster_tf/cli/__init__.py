@@ -55,13 +55,9 @@ START_UP_NOISE = re.compile(
 
 
 def import_tensorflow():
-  """Imports TensorFlow and probes its devices with their start-up lines (START_UP_NOISE) kept off stderr.
+  """Imports TensorFlow quietly (`import_quietly`), then keeps TensorFlow's and Keras' own INFO lines out.
 
-  Those lines are printed by C++ before any TensorFlow setting applies (TF_CPP_MIN_LOG_LEVEL does not reach
-  them), so stderr's file descriptor is caught while TensorFlow loads, and every other line is printed as it came.
-  TF_CPP_MIN_LOG_LEVEL=1, unless set, then keeps TensorFlow's later C++ INFO lines out (its warnings and errors
-  in), as its Python logger's INFO lines. --verbosity=1 or DISASTER_TF_VERBOSE=1 leaves everything as TensorFlow
-  prints it.
+  --verbosity=1 or DISASTER_TF_VERBOSE=1 leaves everything as TensorFlow prints it.
 
   Returns:
     The tensorflow module.
@@ -69,6 +65,22 @@ def import_tensorflow():
   if "tensorflow" in sys.modules or os.environ.get(VERBOSE_ENV, "") not in ("", "0") or logging.level_debug():
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
     return tf
+  tf = import_quietly()
+  _keep_library_info_out(tf)
+  return tf
+
+
+def import_quietly():
+  """Imports TensorFlow and probes its devices with their start-up lines (START_UP_NOISE) kept off stderr.
+
+  Those lines are printed by C++ before any TensorFlow setting applies (TF_CPP_MIN_LOG_LEVEL does not reach
+  them), so stderr's file descriptor is caught while TensorFlow loads, and every other line is printed as it came.
+  TF_CPP_MIN_LOG_LEVEL=1, unless set, then keeps TensorFlow's later C++ INFO lines out (its warnings and errors
+  in). The test suite's processes import TensorFlow through this too.
+
+  Returns:
+    The tensorflow module.
+  """
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
   sys.stderr.flush()
   saved = os.dup(2)
@@ -85,7 +97,6 @@ def import_tensorflow():
       for line in caught.read().decode("utf-8", "replace").splitlines():
         if not START_UP_NOISE.search(line):
           print(line, file=sys.stderr)
-  _keep_library_info_out(tf)
   return tf
 
 

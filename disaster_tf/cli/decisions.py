@@ -32,7 +32,9 @@ def define_flags() -> None:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  from disaster_tf import decisions, labels, review  # pylint: disable=import-outside-toplevel
+  from disaster_tf import labels  # pylint: disable=import-outside-toplevel
+  from disaster_tf.data import decisions  # pylint: disable=import-outside-toplevel
+  from disaster_tf.triage import review  # pylint: disable=import-outside-toplevel
   if FLAGS.add_operator is not None:
     if not FLAGS.operators:
       raise app.UsageError("--add_operator needs --operators=FILE")

@@ -55,7 +55,10 @@ def main(argv):
     if value is not None and os.path.isdir(value):
       raise ValueError(f"--{name}={value}: a directory; expected a file name")
   cli.import_tensorflow()
-  from disaster_tf import evaluate, labels, metrics, report  # pylint: disable=import-outside-toplevel
+  from disaster_tf import labels  # pylint: disable=import-outside-toplevel
+  from disaster_tf.model import metrics  # pylint: disable=import-outside-toplevel
+  from disaster_tf.serve import evaluate  # pylint: disable=import-outside-toplevel
+  from disaster_tf.serve import report  # pylint: disable=import-outside-toplevel
   evaluation, _ = evaluate.evaluate_export(FLAGS.export_dir, FLAGS.data, FLAGS.split, FLAGS.batch_size,
                                            FLAGS.text_field, FLAGS.report)
   print(metrics.format_table(evaluation.scores, title=f"{evaluation.export} on {FLAGS.data} ({FLAGS.split} split, "

@@ -47,15 +47,15 @@ def main(argv):
     if FLAGS.export_base:
       raise app.UsageError("--prune removes what export does not need; export first, then prune (two commands)")
     cli.import_tensorflow()
-    from disaster_tf import prune  # pylint: disable=import-outside-toplevel
+    from disaster_tf.train import prune  # pylint: disable=import-outside-toplevel
     print(f"{FLAGS.model_dir}: {prune.prune(FLAGS.model_dir).summary()}")
     return
   if not FLAGS.export_base:
     raise app.UsageError("--export_base is required: TF Serving's model base path (or pass --prune)")
   cli.import_tensorflow()
-  from disaster_tf import serving  # pylint: disable=import-outside-toplevel
+  from disaster_tf.serve import savedmodel  # pylint: disable=import-outside-toplevel
   # OSError (a missing model dir, an existing version, an unwritable base) and ValueError end in cli.run.
-  print(serving.export(FLAGS.model_dir, FLAGS.export_base, checkpoint=FLAGS.checkpoint, version=FLAGS.version,
+  print(savedmodel.export(FLAGS.model_dir, FLAGS.export_base, checkpoint=FLAGS.checkpoint, version=FLAGS.version,
                        warmup=FLAGS.warmup, precision=FLAGS.precision))
 
 

@@ -29,7 +29,7 @@ from absl import flags
 from absl import logging
 
 from disaster_tf import cli
-from disaster_tf import client
+from disaster_tf.serve import client
 
 FLAGS = flags.FLAGS
 EXIT_SKIPPED_ROWS = 3  # the output holds every readable row; the others are named in the report
@@ -62,7 +62,7 @@ def define_model_flags() -> None:
 def make_scorer(explain: bool = False):
   """The scorer FLAGS ask for (`explain`: its results explained), and the loaded export when there is one (None
   over TF Serving)."""
-  from disaster_tf import predict  # pylint: disable=import-outside-toplevel
+  from disaster_tf.serve import predict  # pylint: disable=import-outside-toplevel
   if bool(FLAGS.export_dir) == bool(FLAGS.serving_url):
     raise app.UsageError("give one of --export_dir (score in this process) or --serving_url (through TF Serving)")
   if FLAGS.export_dir:
@@ -74,14 +74,16 @@ def make_scorer(explain: bool = False):
 
 def review_queue(path: str):
   """The decisions API of `path`, for queueing (no operators: this process is the operator's own)."""
-  from disaster_tf import decisions, review  # pylint: disable=import-outside-toplevel
+  from disaster_tf.data import decisions  # pylint: disable=import-outside-toplevel
+  from disaster_tf.triage import review  # pylint: disable=import-outside-toplevel
   return review.DecisionsApi(decisions.Store(path))
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  from disaster_tf import predict, scorefile  # pylint: disable=import-outside-toplevel
+  from disaster_tf.serve import predict  # pylint: disable=import-outside-toplevel
+  from disaster_tf.serve import scorefile  # pylint: disable=import-outside-toplevel
   order = predict.urgency_order(FLAGS.urgency)
   scorefile.check_job(FLAGS.input, FLAGS.output)  # before the model loads: a wrong path costs nothing
   queue = review_queue(FLAGS.db) if FLAGS.db else None

@@ -239,7 +239,8 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   config = config_from_flags()
   cli.import_tensorflow()
-  from disaster_tf import loop, stops  # pylint: disable=import-outside-toplevel
+  from disaster_tf.train import loop  # pylint: disable=import-outside-toplevel
+  from disaster_tf.train import stops  # pylint: disable=import-outside-toplevel
   verbose = FLAGS.verbose if FLAGS.verbose is not None else int(sys.stdout.isatty())
   try:
     final = loop.train_and_evaluate(config, FLAGS.model_dir, flags_text=FLAGS.flags_into_string(), verbose=verbose)
@@ -254,7 +255,7 @@ def main(argv):
 
 def print_report(final) -> None:
   """Prints a run's `records.FinalReport`: the per-category table, the scores at 0.5, and per language."""
-  from disaster_tf import metrics  # pylint: disable=import-outside-toplevel
+  from disaster_tf.model import metrics  # pylint: disable=import-outside-toplevel
   which = "last" if final.select_metric == "last" else "best"
   print(metrics.format_table(final.scores, title=f"validation split, {which} epoch {final.best_epoch} "
                                                  f"({final.checkpoint}), thresholds {final.threshold_source}:"))

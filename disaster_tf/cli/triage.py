@@ -39,11 +39,15 @@ def define_flags() -> None:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  from disaster_tf import decisions, predict, review, triage, triageapp  # pylint: disable=import-outside-toplevel
+  from disaster_tf.data import decisions  # pylint: disable=import-outside-toplevel
+  from disaster_tf.serve import predict  # pylint: disable=import-outside-toplevel
+  from disaster_tf.triage import app as app_lib  # pylint: disable=import-outside-toplevel
+  from disaster_tf.triage import review  # pylint: disable=import-outside-toplevel
+  from disaster_tf.triage import server as server_lib  # pylint: disable=import-outside-toplevel
   order = predict.urgency_order(FLAGS.urgency)
   api = None
   if FLAGS.db:  # checked before a model loads
-    if FLAGS.operators is None and FLAGS.host not in triage.LOOPBACK:
+    if FLAGS.operators is None and FLAGS.host not in server_lib.LOOPBACK:
       raise app.UsageError(f"--host={FLAGS.host} with --db needs --operators=FILE: on the network, only an "
                            "operator with a token may decide (put TLS in front: see README)")
     api = review.DecisionsApi(decisions.Store(FLAGS.db), review.Operators(FLAGS.operators) if FLAGS.operators
@@ -51,12 +55,12 @@ def main(argv):
   limits = {"order": order, "max_upload_bytes": FLAGS.max_upload_mb << 20}
   if FLAGS.export_dir and not FLAGS.serving_url:  # a newer version under --export_dir is picked up, as TF Serving does
     cli.import_tensorflow()
-    page = triageapp.TriageApp.for_export(FLAGS.export_dir, **limits)
+    page = app_lib.TriageApp.for_export(FLAGS.export_dir, **limits)
   else:
     scorer, explainer = (predict_cli.make_scorer(explain=explain)[0] for explain in (False, True))  # TF Serving's
-    page = triageapp.TriageApp(scorer, None, explainer=explainer, **limits)
+    page = app_lib.TriageApp(scorer, None, explainer=explainer, **limits)
   page.decisions = api
-  server = triage.make_server(page, FLAGS.host, FLAGS.port, FLAGS.allowed_hosts)
+  server = server_lib.make_server(page, FLAGS.host, FLAGS.port, FLAGS.allowed_hosts)
   host, port = server.server_address[:2]
   print(f"scoring with {page.loaded.describe() if page.loaded else FLAGS.serving_url}", flush=True)
   print(f"triage page on http://{host}:{port}/ (Ctrl-C stops it)", flush=True)

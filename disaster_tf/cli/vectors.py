@@ -35,7 +35,7 @@ def write(out: str, package_dir: str = "") -> str:
   Raises:
     ValueError: the package (or pyarrow) is not installed; vectors.VectorsError: its files are not as expected.
   """
-  from disaster_tf import vectors  # pylint: disable=import-outside-toplevel
+  from disaster_tf.model import vectors  # pylint: disable=import-outside-toplevel
   try:
     words, matrix = vectors.packaged_glove(package_dir)
   except ImportError as e:

@@ -1,0 +1,368 @@
+"""The export: a text-in SavedModel for TF Serving, with its metadata, model card and warmup requests.
+
+`ServingModule` wraps the training code's own featurizer (`features.Featurizer`:
+the same `text.standardize`, vocabularies and lexicon) and the trained Keras
+model in a `tf.Module` with three signatures:
+
+  serving_default (tensorflow/serving/predict)
+    text [batch] string -> scores [batch, 36] float32, labels [batch, 36] int32,
+                           classes [batch, 36] string, related_probabilities [batch, 3] float32
+  classify (tensorflow/serving/classify)
+    inputs [batch] serialized tf.Example with a `text` bytes feature
+                        -> classes [batch, 36] string, scores [batch, 36] float32
+                        (an Example without `text` is an INVALID_ARGUMENT error naming it)
+  explain (tensorflow/serving/predict)
+    text [batch] string -> serving_default's outputs, and which words made each category
+                           (explain.py: leave-one-word-out): words [batch, 64] string,
+                           contributions [batch, 64, 36] float32, top_words [batch, 36, 3] string,
+                           top_contributions [batch, 36, 3] float32
+
+A message with no token after standardisation (empty, whitespace, control
+characters, punctuation or English stop words only) is answered with scores 0,
+labels 0, related = 0 and related_probabilities (1, 0, 0), whatever the
+thresholds: nothing applies.
+
+`export` writes a numbered version directory atomically: everything is built in
+a hidden temporary directory beside it (TF Serving ignores names that are not
+integers) and renamed into place at the end.
+"""
+
+import contextlib
+import datetime
+import json
+import os
+import re
+import shutil
+from typing import Dict, Optional, Sequence, Tuple
+
+import numpy as np
+import tensorflow as tf
+from absl import logging
+from tensorflow.core.protobuf import saved_model_pb2
+from tensorflow.python.saved_model import fingerprinting_utils
+
+import disaster_tf
+from disaster_tf import labels
+from disaster_tf import records
+from disaster_tf.model import features
+from disaster_tf.model import networks
+from disaster_tf.model import precision as precision_lib
+from disaster_tf.serve import explain as explain_lib
+from disaster_tf.serve import report
+from disaster_tf.serve import warmup as warmup_lib
+from disaster_tf.train import checkpoint as ckpt_lib
+from disaster_tf.train import dirlock
+
+PREDICT_KEY = "serving_default"
+CLASSIFY_KEY = "classify"
+EXPLAIN_KEY = "explain"  # predict's outputs and which words made each category (explain.py)
+CLASSIFY_METHOD = "tensorflow/serving/classify"
+METADATA_FILE = "disaster_tf.json"  # in assets.extra/: config and provenance of the export
+MODEL_CARD_FILE = "model_card.md"  # in assets.extra/: what the model reads, how good it is, where not to trust it
+WARMUP_FILE = "tf_serving_warmup_requests"  # in assets.extra/, read by TF Serving at load
+
+
+class ServingModule(tf.Module):
+  """Raw text in, per-category scores and decisions out."""
+
+  def __init__(self, model, featurizer, thresholds: np.ndarray):
+    """Args: the trained Keras model, its `features.Featurizer`, [36] thresholds."""
+    super().__init__(name="disaster_classifier")
+    # Keras 3 saves each keras.Variable as an object of its own, while the
+    # traced function reads the tf.Variable inside it; session-based loaders
+    # (TF Serving, saved_model_cli run) then restore the copies and serve
+    # uninitialised weights: "Could not find variable head_x/kernel"
+    # (keras-team/keras#20095, #19274). So the module tracks the tf.Variables
+    # themselves, and holds the Keras model without tracking it.
+    object.__setattr__(self, "_model", model)
+    self.model_variables = [v.value for v in model.variables]
+    self.featurizer = featurizer
+    # A variable, so the thresholds live in the export's variables and can be tuned later.
+    self.thresholds = tf.Variable(np.asarray(thresholds, np.float32), trainable=False, name="thresholds")
+    self.category_names = tf.constant(labels.CATEGORIES)
+
+  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+  def predict(self, text_batch: tf.Tensor) -> Dict[str, tf.Tensor]:
+    """Scores raw messages.
+
+    Args:
+      text_batch: [batch] raw UTF-8 messages (invalid bytes are tolerated).
+
+    Returns:
+      scores [batch, 36], labels [batch, 36], classes [batch, 36],
+      related_probabilities [batch, 3].
+    """
+    scores, related = self._probabilities(text_batch)
+    return {
+        "scores": scores,
+        "labels": networks.decide(scores, related, self.thresholds),
+        "classes": tf.tile(self.category_names[tf.newaxis, :], [tf.shape(text_batch)[0], 1]),
+        "related_probabilities": related,
+    }
+
+  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+  def explain(self, text_batch: tf.Tensor) -> Dict[str, tf.Tensor]:
+    """predict's outputs, and which words made each category (explain.py): words [batch, 64], contributions
+    [batch, 64, 36], top_words and top_contributions [batch, 36, 3]."""
+    out = self.predict(text_batch)
+    out.update(explain_lib.explain(text_batch, lambda texts: self._probabilities(texts)[0]))
+    return out
+
+  def _probabilities(self, text_batch: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
+    """(scores [batch, 36], related probabilities [batch, 3]) of raw messages."""
+    def run():
+      inputs = self.featurizer(text_batch)
+      # A message with no token is answered "nothing applies" (model.probabilities).
+      return networks.probabilities(self._model(inputs, training=False), features.has_tokens(inputs))
+
+    def empty():  # an LSTM fails on a batch of 0; answer it with empty outputs
+      return (tf.zeros([0, labels.NUM_CATEGORIES], tf.float32), tf.zeros([0, labels.RELATED_CLASSES], tf.float32))
+
+    return tf.cond(tf.shape(text_batch)[0] > 0, run, empty)
+
+  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="inputs")])
+  def classify(self, serialized: tf.Tensor) -> Dict[str, tf.Tensor]:
+    """TF Serving's Classify API: serialized tf.Examples with a `text` bytes feature."""
+    # No default: an Example without a `text` feature is an error that names it, not an empty message.
+    features = tf.io.parse_example(serialized, {"text": tf.io.FixedLenFeature([], tf.string)})
+    out = self.predict(features["text"])
+    return {"classes": out["classes"], "scores": out["scores"]}
+
+
+def _versions(export_base: str) -> list:
+  """The integer-named subdirectories of `export_base` (what TF Serving loads)."""
+  if not os.path.isdir(export_base):
+    return []
+  return [int(name) for name in os.listdir(export_base)
+          if re.fullmatch(r"\d+", name) and os.path.isdir(os.path.join(export_base, name))]
+
+
+def next_version(export_base: str) -> int:
+  """1 + the largest version under `export_base` (1 if none)."""
+  return max(_versions(export_base), default=0) + 1
+
+
+def export(model_dir: str, export_base: str, *, checkpoint: str = "best", version: Optional[int] = None,
+           thresholds: Optional[Sequence[float]] = None, warmup: bool = True, precision: str = "float32") -> str:
+  """Exports a trained model as version `version` under `export_base`.
+
+  Args:
+    model_dir: a directory written by training; the export is rebuilt from its
+      config.json, the vocabularies and a checkpoint, nothing else. With
+      checkpoint "best", a finished refit inside it (train.py --refit) is
+      what is exported (`checkpoint.release_dir`).
+    export_base: the model base path TF Serving watches.
+    checkpoint: "best", "latest" or a checkpoint prefix.
+    version: the version number; None takes the next one.
+    thresholds: [36] decision thresholds (None: the model dir's
+      thresholds.json, tuned by training; 0.5 everywhere without one).
+    warmup: write assets.extra/tf_serving_warmup_requests (needs the
+      tensorflow-serving-api package: `pip install .[serving]`).
+    precision: what the served backbone computes in, "float32" (any host)
+      or "bfloat16" (hosts with native bfloat16); the outputs are float32
+      either way, the contract unchanged.
+
+  Returns:
+    The version directory.
+
+  Raises:
+    dirlock.DirectoryInUse: a run is writing `model_dir` (unless checkpoint
+      is "latest": then that is exported, its metadata `unfinished`).
+    ValueError: a file of the model dir that is not as training wrote it
+      (config, vocabularies and their idf, lexicon, thresholds), named.
+    FileExistsError: the version exists already (it is never overwritten).
+    OSError: `export_base` cannot be written (a file, read-only, full); no
+      version and no temporary directory is left behind.
+  """
+  if precision not in precision_lib.EXPORT_PRECISIONS:
+    raise ValueError(f"precision={precision!r}: expected one of {', '.join(precision_lib.EXPORT_PRECISIONS)}")
+  with contextlib.ExitStack() as held:
+    running = _hold(held, model_dir, checkpoint)
+    release = ckpt_lib.release_dir(model_dir) if checkpoint == "best" else model_dir  # a --refit run's is its refit
+    if release != model_dir:
+      _hold(held, release, checkpoint)
+    refit, model_dir = release != model_dir, release
+    if thresholds is None:  # every file is checked before a TensorFlow object is built (load_model goes on)
+      thresholds = ckpt_lib.read_thresholds(model_dir)
+    thresholds = np.asarray(thresholds, np.float32)
+    if thresholds.shape != (labels.NUM_CATEGORIES,):
+      raise ValueError(f"thresholds: expected {labels.NUM_CATEGORIES} values, got shape {thresholds.shape}")
+    loaded = ckpt_lib.load_model(model_dir, checkpoint, precision_lib.EXPORT_PRECISIONS[precision])
+    metadata = _metadata(loaded, model_dir, thresholds, precision, refit, with_report=checkpoint == "best",
+                         running=running)
+    return _publish(ServingModule(loaded.model, loaded.featurizer, thresholds), metadata, export_base, version,
+                    warmup)
+
+
+def _hold(held: contextlib.ExitStack, model_dir: str, checkpoint: str) -> bool:
+  """Holds `model_dir`'s lock shared (no run writes it meanwhile); True if a run holds it and the user asked for
+  --checkpoint=latest, which then exports that checkpoint marked unfinished.
+
+  Raises:
+    dirlock.DirectoryInUse: a run holds it, and another checkpoint was asked for.
+  """
+  try:
+    held.enter_context(dirlock.shared(model_dir))
+    return False
+  except dirlock.DirectoryInUse as e:
+    if checkpoint != "latest":
+      raise dirlock.DirectoryInUse(f"{e}. Its best checkpoint is not final until the run ends; to export its "
+                                   "latest checkpoint anyway, marked unfinished, pass --checkpoint=latest") from None
+    logging.warning("%s; exporting its latest checkpoint, marked unfinished", e)
+    return True
+
+
+def _publish(module: ServingModule, metadata: records.ExportMetadata, export_base: str, version: Optional[int],
+             warmup: bool) -> str:
+  """Writes `module` as a new version under `export_base`, atomically (see `export`); returns its directory."""
+  version, final_dir = _new_version(export_base, version)
+  tmp_dir = os.path.join(export_base, f".tmp-{version}-{os.getpid()}")
+  try:
+    _write_saved_model(module, metadata, tmp_dir, warmup)
+    if os.path.exists(final_dir):  # someone else took the number meanwhile
+      raise FileExistsError(f"{final_dir} appeared during the export; not overwriting it")
+    os.rename(tmp_dir, final_dir)  # atomic on one filesystem: the server sees all or nothing
+  except FileExistsError:
+    raise
+  except (OSError, tf.errors.OpError) as e:  # a full disk, a read-only base, ...
+    raise OSError(f"{export_base}: could not write version {version} ({ckpt_lib.error_reason(e)}); nothing was "
+                  "exported") from e
+  finally:
+    shutil.rmtree(tmp_dir, ignore_errors=True)
+  logging.info("exported %s (checkpoint %s) to %s", metadata.model_dir, metadata.checkpoint, final_dir)
+  return final_dir
+
+
+def _new_version(export_base: str, version: Optional[int]) -> Tuple[int, str]:
+  """(the version number, its directory) for a new export under `export_base`, which is created if need be.
+
+  Raises:
+    ValueError: a negative version. FileExistsError: it exists. OSError: `export_base` cannot be made.
+  """
+  version = next_version(export_base) if version is None else version
+  if version < 0:
+    raise ValueError(f"version={version}: TF Serving versions are non-negative integers")
+  final_dir = os.path.join(export_base, str(version))
+  if os.path.exists(final_dir):
+    raise FileExistsError(f"{final_dir} exists; versions are never overwritten (omit --version for the next one)")
+  try:
+    os.makedirs(export_base, exist_ok=True)
+  except OSError as e:
+    raise OSError(f"{export_base}: cannot export there ({e.strerror or e}); expected a writable directory (or "
+                  "none yet) for TF Serving's versions") from e
+  return version, final_dir
+
+
+def _write_saved_model(module: ServingModule, metadata: records.ExportMetadata, directory: str, warmup: bool) -> None:
+  """The SavedModel with its three signatures, and assets.extra/: the metadata, the model card, the warmup
+  requests (warmup.py)."""
+  tf.saved_model.save(module, directory, signatures={PREDICT_KEY: module.predict, CLASSIFY_KEY: module.classify,
+                                                   EXPLAIN_KEY: module.explain})
+  _mark_classify_signature(directory)
+  extra = os.path.join(directory, "assets.extra")
+  os.makedirs(extra, exist_ok=True)
+  with open(os.path.join(extra, METADATA_FILE), "w", encoding="utf-8") as f:
+    json.dump(metadata.to_json(), f, indent=1)
+  with open(os.path.join(extra, MODEL_CARD_FILE), "w", encoding="utf-8") as f:
+    f.write(report.model_card(metadata))
+  if warmup:
+    warmup_lib.write(os.path.join(extra, WARMUP_FILE), (PREDICT_KEY, EXPLAIN_KEY), CLASSIFY_KEY)
+
+
+def _metadata(loaded: ckpt_lib.LoadedModel, model_dir: str, thresholds: np.ndarray, precision: str, refit: bool,
+              with_report: bool, running: bool = False) -> records.ExportMetadata:
+  """The export's assets.extra/disaster_tf.json: what was exported, from where, and (`with_report`) how good.
+
+  `unfinished` when a run is still writing the model dir (`running`) or never wrote its final report.
+  """
+  final, data = _training_report(model_dir)
+  # The report describes the best checkpoint: carried along for the page and evaluate.
+  report, data = (final, data) if with_report and not running else (None, None)
+  return records.ExportMetadata(
+      categories=labels.CATEGORIES, config=json.loads(loaded.config.to_json()), checkpoint=loaded.checkpoint_path,
+      model_dir=os.path.abspath(model_dir), vocabulary_fingerprint=features.fingerprint(loaded.vocabularies),
+      thresholds=tuple(thresholds.tolist()), precision=precision, version=disaster_tf.__version__, refit=refit,
+      exported=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), report=report, data=data,
+      unfinished=running or final is None)
+
+
+def _mark_classify_signature(export_dir: str) -> None:
+  """Gives the classify signature TF Serving's classify method name.
+
+  tf.saved_model.save names every signature `tensorflow/serving/predict`, and
+  TF Serving's Classify API refuses those, so the name is set in the saved
+  proto; the fingerprint is then written again to match the edited file.
+  """
+  path = os.path.join(export_dir, "saved_model.pb")
+  saved_model = saved_model_pb2.SavedModel()
+  with open(path, "rb") as f:
+    saved_model.ParseFromString(f.read())
+  for meta_graph in saved_model.meta_graphs:
+    meta_graph.signature_def[CLASSIFY_KEY].method_name = CLASSIFY_METHOD
+  with open(path, "wb") as f:
+    f.write(saved_model.SerializeToString())
+  fingerprinting_utils.write_fingerprint(export_dir)
+
+
+def load_predict(version_path: str):
+  """The `serving_default` function of an export's version directory, as evaluate.py calls it: [batch] strings
+  -> the outputs of `ServingModule.predict`."""
+  return load_signatures(version_path)[PREDICT_KEY]
+
+
+def load_signatures(version_path: str):
+  """The signatures of an export's version directory, by key (predict.py and the page call serving_default and
+  explain): each takes text=[batch] strings."""
+  register_text_ops()
+  return tf.saved_model.load(version_path).signatures
+
+
+def register_text_ops() -> None:
+  """Registers TF Text's ops, if it is installed: an encoder export (--model=encoder) holds its WordPiece ops,
+  which a Python process must register before loading it ("Op type not registered 'CaseFoldUTF8'" otherwise).
+  Every other export holds core ops only, and loads without it."""
+  try:
+    import tensorflow_text  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
+  except ImportError:
+    pass
+
+
+def version_dir(export_dir: str) -> str:
+  """A version directory as given, or the highest version under a base directory."""
+  if os.path.isfile(os.path.join(export_dir, "saved_model.pb")):
+    return export_dir
+  versions = _versions(export_dir)
+  if not versions:
+    raise FileNotFoundError(f"{export_dir}: neither a SavedModel (no saved_model.pb) nor a base directory "
+                            "with numbered versions")
+  return os.path.join(export_dir, str(max(versions)))
+
+
+def _training_report(model_dir: str) -> Tuple[Optional[records.FinalReport], Optional[records.LoadReport]]:
+  """(the final validation report, what training read) from metrics.json, or (None, None) without one."""
+  try:
+    with open(os.path.join(model_dir, ckpt_lib.METRICS_FILE), encoding="utf-8") as f:
+      body = json.load(f)
+    if not body.get("final"):
+      return None, None
+    return records.FinalReport.from_json(body["final"]), records.LoadReport.from_json(body["data"])
+  except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+    logging.warning("%s: no training report to carry in the export (%s)", model_dir, e)
+    return None, None
+
+
+def read_metadata(version_path: str) -> records.ExportMetadata:
+  """The export's assets.extra/disaster_tf.json.
+
+  Raises:
+    FileNotFoundError: there is none (not an export of export.py).
+    ValueError: it is not one export.py wrote (not JSON, or a field missing).
+  """
+  path = os.path.join(version_path, "assets.extra", METADATA_FILE)
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f"{path}: no such file; was {version_path} exported by export.py?")
+  try:
+    with open(path, encoding="utf-8") as f:
+      return records.ExportMetadata.from_json(json.load(f))
+  except (ValueError, KeyError, TypeError, AttributeError) as e:
+    raise ValueError(f"{path}: not the metadata export.py writes ({type(e).__name__}: {e})") from None

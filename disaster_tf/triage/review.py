@@ -1,0 +1,193 @@
+"""The page's decisions API: who may decide (operator tokens), and decide / undo / decided over a decisions.Store.
+
+Bound to a loopback address the page needs no login: a decision records the
+name the page sends (or "local"). On any other address the server requires
+`--operators=FILE` (`Operators`): one `name<TAB>sha256(token)` line per
+operator, tokens stored hashed, never in the clear; a request to decide or
+undo without `Authorization: Bearer <token>` of a listed operator gets 401
+and changes nothing, and the decision records the token's name. Put TLS in
+front (a reverse proxy): a token sent over plain HTTP can be read on the way.
+
+The handler (`triage.Handler`) parses the request and calls `DecisionsApi`;
+every refusal is a `Refused` with its HTTP status and a sentence naming the
+field.
+"""
+
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import urllib.parse
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+
+from disaster_tf.data import decisions
+from disaster_tf import labels
+from disaster_tf.serve import predict
+from disaster_tf.triage import sampling
+
+ORDERS = ("useful", "urgent")  # the Review tab's two orders: most useful to teach, most urgent
+
+
+class Refused(Exception):
+  """A decisions request the server refuses: an HTTP status and a sentence naming the field."""
+
+  def __init__(self, status: int, message: str):
+    super().__init__(message)
+    self.status = status
+
+
+def hash_token(token: str) -> str:
+  return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+class Operators:
+  """The operators file: name -> sha256 of the name's token."""
+
+  def __init__(self, path: str):
+    self.path, self.hashes = path, {}
+    if not os.path.isfile(path):
+      raise FileNotFoundError(f"--operators={path}: no such file")
+    with open(path, encoding="utf-8") as f:
+      for number, line in enumerate(f, 1):
+        name, _, digest = line.rstrip("\n").partition("\t")
+        if not name or len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+          raise ValueError(f"{path}, line {number}: expected a name, a tab and the sha256 of its token "
+                           "(disaster-decisions --operators=FILE --add_operator=NAME writes one)")
+        self.hashes[name] = digest
+
+  @staticmethod
+  def add(path: str, name: str) -> str:
+    """Appends `name` with a new random token (stored hashed); returns the token, shown once."""
+    if not name or "\t" in name or "\n" in name:
+      raise ValueError(f"--add_operator={name!r}: expected a name without tabs or line breaks")
+    token = secrets.token_urlsafe(24)
+    with open(path, "a", encoding="utf-8") as f:
+      f.write(f"{name}\t{hash_token(token)}\n")
+    return token
+
+  def name_of(self, authorization: Optional[str]) -> Optional[str]:
+    """The operator whose token `Authorization: Bearer <token>` carries, or None."""
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+      return None
+    digest = hash_token(token.strip())
+    return next((name for name, known in self.hashes.items() if hmac.compare_digest(known, digest)), None)
+
+
+class DecisionsApi:
+  """decide / undo / decided for the page, over `store`; `operators` None means the page is local only."""
+
+  def __init__(self, store: decisions.Store, operators: Optional[Operators] = None):
+    self.store, self.operators = store, operators
+
+  def who(self, authorization: Optional[str], body: Mapping) -> str:
+    """The deciding operator's name: the token's (with operators), else the page's `operator` field or "local".
+
+    Raises:
+      Refused: 401 without a valid token when operators are required.
+    """
+    if self.operators is None:
+      name = body.get("operator") or "local"
+      if not isinstance(name, str):
+        raise Refused(400, "operator: expected a name")
+      return name
+    name = self.operators.name_of(authorization)
+    if name is None:
+      raise Refused(401, "Authorization: a valid operator token is required to decide (Bearer TOKEN)")
+    return name
+
+  def decide(self, body: Mapping, operator: str, score: Callable, model_version: Optional[str]) -> Dict:
+    """Saves one decision: {"message", "labels": {category: label}, "id"?}; the model's scores are taken now."""
+    message, given = body.get("message"), body.get("id")
+    if not isinstance(message, str) or not message.strip():
+      raise Refused(400, "message: expected the message's text")
+    if given is not None and not isinstance(given, str):
+      raise Refused(400, "id: expected a string")
+    values = body.get("labels")
+    if not isinstance(values, dict) or set(values) != set(labels.CATEGORIES):
+      raise Refused(400, f"labels: expected one label for each of the {labels.NUM_CATEGORIES} categories")
+    scores = score([message])[0]["scores"]
+    decision = decisions.Decision(decisions.message_id(message, given), message,
+                                  tuple(values[c] for c in labels.CATEGORIES), operator,
+                                  model_version=model_version, scores=tuple(scores[c] for c in labels.CATEGORIES))
+    try:
+      return as_json(self.store.record(decision))
+    except decisions.StoreError as e:
+      raise Refused(400, str(e)) from None
+
+  def undo(self, body: Mapping) -> Dict:
+    decision_id = body.get("decision_id")
+    if not isinstance(decision_id, int) or isinstance(decision_id, bool):
+      raise Refused(400, "decision_id: expected the decision's number")
+    if not self.store.undo(decision_id):
+      raise Refused(404, f"decision_id: no standing decision {decision_id}")
+    return {"undone": decision_id}
+
+  def enqueue(self, pairs: Sequence[Tuple[Dict[str, str], Dict]], model_version: Optional[str]) -> None:
+    """Queues scored rows (row, the scorer's result) for review, by their message id."""
+    self.store.enqueue([(decisions.row_message_id(row), row.get("message", ""), result) for row, result in pairs],
+                       model_version)
+
+  def queue(self, order: str, limit: int, thresholds: Mapping[str, float], urgency: Sequence[str],
+            positives: Optional[Mapping[str, int]] = None) -> List[Tuple[str, str, Dict]]:
+    """The undecided queued messages, `limit` at most: (message id, message, result), in `order`.
+
+    "useful": `sampling.DEFAULT_METHOD` over the heads against `thresholds` (0.5 where unknown), then
+    `sampling.diverse_top` (no near-copies); "urgent": by priority (`predict.ranked`), oldest first within one.
+
+    Raises:
+      Refused: an unknown order.
+    """
+    if order not in ORDERS:
+      raise Refused(400, f"order: expected one of {', '.join(ORDERS)}, found {order!r}")
+    pending = self.store.undecided()
+    if order == "urgent" or not pending:
+      return sorted(pending, key=lambda p: predict.ranked(p[2], urgency, p[1])["priority"])[:limit]
+    scores = np.array([[p[2]["scores"][c] for c in labels.CATEGORIES] for p in pending])
+    cut = np.array([thresholds.get(c, 0.5) for c in labels.CATEGORIES])
+    counts = np.array([positives[c] for c in labels.CATEGORIES]) if positives else None
+    top = sampling.rank(scores, cut, [p[1] for p in pending], [p[0] for p in pending], limit, positives=counts)
+    return [pending[i] for i in top]
+
+  def decided(self) -> Dict[str, Dict]:
+    """{message id: its standing decision} for the page."""
+    return {i: as_json(d) for i, d in self.store.standing().items()}
+
+
+def as_json(d: decisions.Decision) -> Dict:
+  return {"decision_id": d.decision_id, "message_id": d.message_id, "operator": d.operator,
+          "decided_at": d.decided_at, "labels": dict(zip(labels.CATEGORIES, d.labels))}
+
+
+def answer_queue(api: DecisionsApi, app, path: str, max_limit: int) -> Dict:
+  """GET /api/queue?order=useful|urgent&limit=N: the undecided messages, as /api/classify answers them.
+
+  `app` is the page's `triageapp.TriageApp` (its model, urgency order and `result`).
+  """
+  query = urllib.parse.parse_qs(urllib.parse.urlsplit(path).query)
+  limit = query.get("limit", ["50"])[0]
+  if not limit.isdigit() or not 0 < int(limit) <= max_limit:
+    raise Refused(400, f"limit: expected a number from 1 to {max_limit}, found {limit!r}")
+  m = app.model
+  positives = m.report.training_data.positives if m and m.report and m.report.training_data else None
+  pending = api.queue(query.get("order", ["useful"])[0], int(limit), m.thresholds_by_category() if m else {},
+                      app.order, positives)
+  return {"results": [app.result(decisions.message_row(i, text), result) for i, text, result in pending]}
+
+
+def answer_decision(api: DecisionsApi, app, path: str, authorization: Optional[str], body: bytes) -> Dict:
+  """POST /api/decide or /api/undo: the operator is checked before the body becomes a decision."""
+  try:
+    parsed = json.loads(body.decode("utf-8"))
+  except (UnicodeDecodeError, ValueError, RecursionError):
+    parsed = None
+  if not isinstance(parsed, dict):
+    raise Refused(400, "request: expected a JSON object")
+  operator = api.who(authorization, parsed)
+  if path == "/api/undo":
+    return api.undo(parsed)
+  version = str(app.loaded.version) if app.loaded else None
+  return {"decision": api.decide(parsed, operator, app.score, version)}
