@@ -134,7 +134,7 @@ class TrainConfig:
   """How one training run reads data and optimises."""
 
   data: str = "../shared/data"  # the shared Figure Eight data, beside the checkout
-  # ("message",), or ("message", "original") to also train on each message as it was sent (data.py).
+  # ("message",), or ("message", "original") to also train on each message as it was sent (data/examples.py).
   text_fields: Tuple[str, ...] = ("message",)  # bench/quality.py measures both
   # With originals: how many times each training original is read per epoch (its translation: once).
   original_copies: int = 1  # configs/multilingual.flags reads 2 (bench/quality.py, section "languages")

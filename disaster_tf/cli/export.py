@@ -37,7 +37,7 @@ def define_flags() -> None:
                     "AVX512-BF16 CPUs, Ampere+ GPUs); the outputs are float32 either way.")
   flags.DEFINE_bool("prune", False, "Instead of exporting: remove from a finished --model_dir what only training "
                     "reads (checkpoints/ to resume, linear/ the linear member's own run: most of its size), keeping "
-                    "it exportable; train.py then refuses it (disaster_tf/prune.py).")
+                    "it exportable; train.py then refuses it (disaster_tf/train/prune.py).")
 
 
 def main(argv):

@@ -11,7 +11,7 @@ categories, most urgent first), `related` (no / yes / unsure) and one
 `score_<category>` per category; with --explain, an `explanation` column:
 for each predicted category the words that raised its score most, e.g.
 `water: water (+0.41), dlo (+0.12); food: manje (+0.30)` (the score falls by
-that much without the word: disaster_tf/explain.py). Every cell a spreadsheet would run as a
+that much without the word: disaster_tf/serve/explain.py). Every cell a spreadsheet would run as a
 formula (starting with = + - @, a tab or a carriage return) gets a leading
 single quote.
 
@@ -44,7 +44,7 @@ def define_flags() -> None:
   flags.DEFINE_integer("batch_size", None, "Messages per model call (default 256; 32 with --explain, which scores "
                        "each message once per distinct word).", lower_bound=1)
   flags.DEFINE_bool("explain", False, "Add an `explanation` column: for each predicted category, the words that "
-                    "raised its score most and by how much (leave-one-word-out, disaster_tf/explain.py: each message "
+                    "raised its score most and by how much (leave-one-word-out, disaster_tf/serve/explain.py: each message "
                     "is scored once more per distinct word: over 10x slower, BENCHMARKS.md speed_explain).")
   flags.DEFINE_string("db", None, "Also queue every scored message for the triage page's Review tab in this "
                       "decisions file (the page's --db).")
@@ -56,7 +56,7 @@ def define_model_flags() -> None:
   flags.DEFINE_string("serving_url", None, "Or TF Serving's REST address of the model, "
                       "http://HOST:8501/v1/models/NAME.")
   flags.DEFINE_list("urgency", [], "Categories to put first in the urgency order (most urgent first); the rest "
-                    "follow the default order (disaster_tf/predict.py, URGENCY).")
+                    "follow the default order (disaster_tf/serve/predict.py, URGENCY).")
 
 
 def make_scorer(explain: bool = False):

@@ -1,6 +1,6 @@
 """Labelled messages on disk (`Examples`), the id split, and the tf.data pipeline that vectorises them.
 
-`csv_data.load` reads either CSV format into `Examples`: ids and labels in
+`csv_files.load` reads either CSV format into `Examples`: ids and labels in
 memory, the texts in a TFRecord spool. Texts are read back from the spool by
 tf.data, vectorised once into a saved dataset, and never held in Python, so memory
 grows with the vocabulary and the batch, not with the file (BENCHMARKS.md).
@@ -32,7 +32,7 @@ class Examples:
   Attributes:
     ids: [N] str, the message ids.
     labels: [N, 36] int8, in `labels.CATEGORIES` order.
-    text_file: the TFRecord spool written by `csv_data.load`; record k is one raw
+    text_file: the TFRecord spool written by `csv_files.load`; record k is one raw
       message as UTF-8 (no cleaning: that happens in the graph).
     positions: [N] int64, increasing: the record of each example's text
       (a subset keeps the file and picks records).
@@ -99,7 +99,7 @@ def aligned_originals(examples: Examples, spool: str) -> Tuple[Examples, Example
   """Each message beside its original, for --pairs: the messages, their originals row by row, and which exist.
 
   Args:
-    examples: messages and originals as `csv_data.load` writes them (an original right after its message).
+    examples: messages and originals as `csv_files.load` writes them (an original right after its message).
     spool: a new TFRecord file: record k is message k's original, or "" where it has none.
 
   Returns:

@@ -2,7 +2,7 @@
 
 Spreadsheets save "Unicode text" as UTF-16 and older ones save Windows-1252:
 read as UTF-8, the first looks empty and the second breaks mid-file. Both
-readers of users' files (`csv_data` for training, `scorefile` for scoring)
+readers of users' files (`csv_files` for training, `scorefile` for scoring)
 ask `encoding_problem` about a file's first line before reading it.
 """
 

@@ -1,6 +1,6 @@
 """The model's inputs: raw strings -> token ids and sparse TF-IDF n-grams, in the graph.
 
-A model reads one or more named inputs (`model.input_names`):
+A model reads one or more named inputs (`networks.input_names`):
   token_ids    [batch, sequence_length] int64 word ids (the sequence backbones)
   word_ngrams  [batch, V] sparse TF-IDF of word 1..ngrams-grams (the linear model)
   char_ngrams  [batch, V] sparse TF-IDF of character n-grams within words
@@ -39,7 +39,7 @@ from disaster_tf.data import text
 from disaster_tf.model import encoder as encoder_lib
 from disaster_tf.model import wordpiece
 
-# The model's inputs, built here from raw text (model.py reads them by these names).
+# The model's inputs, built here from raw text (networks.py reads them by these names).
 TOKEN_IDS = "token_ids"  # [batch, sequence_length] int64 word ids
 WORD_NGRAMS = "word_ngrams"  # [batch, V] sparse TF-IDF of word n-grams
 CHAR_NGRAMS = "char_ngrams"  # [batch, V] sparse TF-IDF of character n-grams within words

@@ -95,7 +95,7 @@ def per_head_loss(label_matrix: tf.Tensor, outputs: networks.Outputs, class_weig
 
   Args:
     label_matrix: [batch, 36] int32 labels, CATEGORIES order.
-    outputs: the model's output (`model.members`); an ensemble's members
+    outputs: the model's output (`networks.members`); an ensemble's members
       each add their own loss (so each learns as if alone, while one run
       trains them all).
     class_weights: [36, 3] float32 (`class_weight_table`).

@@ -83,7 +83,7 @@ def tune_thresholds(y_true: np.ndarray, scores: np.ndarray, min_positives: int,
 
   Args:
     y_true: [N, 36] int labels of the tune split.
-    scores: [N, 36] probabilities (`model.probabilities`).
+    scores: [N, 36] probabilities (`networks.probabilities`).
     min_positives: a category with fewer positives keeps 0.5: a threshold fit
       to a handful of examples does not carry over.
     objective: "positive_f1", the F1 of the positive class; or "macro_f1",

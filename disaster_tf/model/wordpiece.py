@@ -9,7 +9,7 @@ vocabulary, `[UNK]` for a word it cannot spell. Each message becomes
 The ops are TF Text's (CaseFoldUTF8, NormalizeUTF8, RegexSplitWithOffsets,
 WordpieceTokenizeWithOffsets): every TF Serving since 2.2 links them; a Python
 process loading such an export imports `tensorflow_text` first
-(`serving.register_text_ops`). Only an encoder model uses them, so the
+(`savedmodel.register_text_ops`). Only an encoder model uses them, so the
 package imports TF Text here and nowhere else.
 """
 

@@ -27,7 +27,7 @@ members' probabilities). What that is, exactly:
     the other still carries the category. A category with no word above 0
     is one no single word decides.
 
-The `explain` signature (serving.py) returns, besides predict's outputs,
+The `explain` signature (savedmodel.py) returns, besides predict's outputs,
 `words` [batch, MAX_WORDS] (padded with ""), `contributions` [batch,
 MAX_WORDS, 36] (0 for padding), and for each category its TOP_WORDS best
 words: `top_words` [batch, 36, TOP_WORDS] and `top_contributions` (a word

@@ -167,7 +167,7 @@ def read_rows(lines: Iterable[str], where: str, report: ScoreReport,
               text_column: str = predict.TEXT_COLUMN) -> Tuple[List[str], Iterator[Dict[str, str]]]:
   """(header, rows) of a CSV stream; each row that cannot be read is named in `report` and skipped.
 
-  Unlike training's reader (`csv_data`, which refuses the whole file for one bad row, since a model must not
+  Unlike training's reader (`csv_files`, which refuses the whole file for one bad row, since a model must not
   learn from other data than named), this one skips and reports: an operator's file is scored as far as it can
   be, and the caller says that it was not whole.
 

@@ -1,7 +1,7 @@
 """TF Serving's warmup requests: a TFRecord of PredictionLogs that the server replays when it loads a version.
 
 Each request of every batch size TF Serving's batching may form, so that the
-first real request of any shape meets a traced graph. serving.py writes the
+first real request of any shape meets a traced graph. savedmodel.py writes the
 file into an export's assets.extra/ and names the signatures to warm.
 """
 

@@ -79,7 +79,7 @@ def train_and_evaluate(config: config_lib.Config, model_dir: str, *, flags_text:
   Raises:
     TrainingInterrupted: on SIGINT or SIGTERM, after saving a checkpoint.
     FloatingPointError: on a non-finite training loss, without saving.
-    ValueError, csv_data.DataError: a run refused before anything was written
+    ValueError, csv_files.DataError: a run refused before anything was written
       (among them, a model dir pruned by export.py --prune).
     dirlock.DirectoryInUse: another run holds the model dir.
     OSError: the model dir cannot be written (the message names the file);

@@ -64,7 +64,7 @@ def make_train_steps(model: keras.Model, optimizer: keras.optimizers.Optimizer,
       divided by it, so the replicas' sum is the batch mean.
     jit_compile: XLA-compile the forward and backward pass.
     pairing: with --pairs, the weights of each row's original (`losses.Pair`);
-      the batches then carry the originals too (`data.paired`).
+      the batches then carry the originals too (`examples.paired`).
 
   Returns:
     A tf.function (iterator over (distributed) batches of (inputs, labels
@@ -114,11 +114,11 @@ class Predictions:
   """A model's outputs over a labelled split, in the split's order."""
 
   loss_sum: float  # the weighted loss summed over examples (divide by N for the mean)
-  scores: np.ndarray  # [N, 36] float32, as `model.probabilities` returns them
+  scores: np.ndarray  # [N, 36] float32, as `networks.probabilities` returns them
   related: np.ndarray  # [N, 3] float32, P(related = 0, 1, 2)
 
   def labels(self, thresholds: np.ndarray) -> np.ndarray:
-    """[N, 36] int32 decisions at [36] `thresholds`: `model.decide`, the exported `labels` rule."""
+    """[N, 36] int32 decisions at [36] `thresholds`: `networks.decide`, the exported `labels` rule."""
     return networks.decide(tf.constant(self.scores), tf.constant(self.related),
                             tf.constant(thresholds, tf.float32)).numpy()
 

@@ -1,5 +1,5 @@
 """What the triage page is answered with: `TriageApp`, the scorer and its explainer, the export it follows, and
-each message's answer as the page reads it. triage.py serves it over HTTP.
+each message's answer as the page reads it. server.py serves it over HTTP (endpoints.py).
 
 Made `TriageApp.for_export`, the app follows the export base as TF Serving does: at most every RELOAD_SECONDS a
 request looks for a higher version, loads it (the old one serves meanwhile) and says so in /api/model.

@@ -8,7 +8,7 @@ undo without `Authorization: Bearer <token>` of a listed operator gets 401
 and changes nothing, and the decision records the token's name. Put TLS in
 front (a reverse proxy): a token sent over plain HTTP can be read on the way.
 
-The handler (`triage.Handler`) parses the request and calls `DecisionsApi`;
+The page's endpoints (`endpoints.py`) parse the request and call `DecisionsApi`;
 every refusal is a `Refused` with its HTTP status and a sentence naming the
 field.
 """
@@ -165,7 +165,7 @@ def as_json(d: decisions.Decision) -> Dict:
 def answer_queue(api: DecisionsApi, app, path: str, max_limit: int) -> Dict:
   """GET /api/queue?order=useful|urgent&limit=N: the undecided messages, as /api/classify answers them.
 
-  `app` is the page's `triageapp.TriageApp` (its model, urgency order and `result`).
+  `app` is the page's `app.TriageApp` (its model, urgency order and `result`).
   """
   query = urllib.parse.parse_qs(urllib.parse.urlsplit(path).query)
   limit = query.get("limit", ["50"])[0]

@@ -1,0 +1,200 @@
+"""The page's endpoints, one function each: a parsed request in, its answer out, over a `app.TriageApp`.
+
+  GET  / and /static/NAME  the page (static/index.html) and its script and style sheet      `page`
+  GET  /api/model          categories, urgency order, thresholds, what the export was trained on    `model`
+  GET  /api/decided        the standing decisions (--db)                                             `decided`
+  GET  /api/queue          the undecided messages, most useful or most urgent first (--db)           `queue`
+  POST /api/classify       {"messages": [str, ...]} -> {"results": [...]} (at most app.MAX_MESSAGES) `classify`
+  POST /api/upload         a CSV file (the body) -> NDJSON lines, streamed as scored: {"columns"}, then one
+                           {"row", ...result} per row, then {"report"}                              `upload`
+  POST /api/explain        {"message": str} -> its result with `explanation` (explain.py)            `explain`
+  POST /api/decide, /undo  a decision saved, or taken back (--db; review.answer_decision)           `decide`
+
+What is HTTP stays in `server.py`: it frames the request, checks the Host, and calls the endpoint ROUTES names
+with a `Request` whose `body(limit, what)` reads the body under a limit; it writes what the endpoint returns
+(a `Json`, a `File` or a `Stream`) and turns a `review.Refused` into its status and sentence. An endpoint
+refuses a bad request with `review.Refused` naming the field; in a /api/classify batch a message that is not
+text fails alone (its `error`), the others are scored.
+"""
+
+import dataclasses
+import json
+import os
+from typing import Any, Callable, Dict, Iterator, Optional, Tuple
+
+from disaster_tf.serve import predict
+from disaster_tf.serve import scorefile
+from disaster_tf.triage import app as app_lib
+from disaster_tf.triage import review
+
+STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
+STATIC_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
+                ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml"}
+Refused = review.Refused  # what an endpoint raises: a status and a sentence naming the field
+
+
+@dataclasses.dataclass(frozen=True)
+class Request:
+  """What an endpoint reads of a request: its path (with the query), its Authorization header, its body."""
+
+  path: str
+  authorization: Optional[str]
+  body: Callable[[int, str], bytes]  # (limit in bytes, what it is, for the sentence) -> exactly the body
+
+
+@dataclasses.dataclass(frozen=True)
+class Json:
+  """An answer of one JSON value."""
+
+  value: Any
+  status: int = 200
+
+
+@dataclasses.dataclass(frozen=True)
+class File:
+  """An answer of one of the page's own files."""
+
+  content_type: str
+  body: bytes
+
+
+@dataclasses.dataclass(frozen=True)
+class Stream:
+  """A 200 answer streamed as NDJSON, one line per value, as `lines` yields them."""
+
+  lines: Iterator[Dict]
+
+
+Endpoint = Callable[[app_lib.TriageApp, Request], Any]
+
+
+def page(app: app_lib.TriageApp, request: Request) -> File:
+  """GET / and /static/NAME: the page and its files, from static/ and nowhere else."""
+  del app
+  path = request.path.split("?", 1)[0]
+  name = "index.html" if path in ("/", "/index.html") else ""
+  if path.startswith("/static/"):
+    name = path[len("/static/"):]
+  full = os.path.join(STATIC_DIR, name)
+  if not name or "/" in name or name.startswith(".") or not os.path.isfile(full):
+    raise Refused(404, f"{path}: no such page")
+  with open(full, "rb") as f:
+    return File(STATIC_TYPES.get(os.path.splitext(name)[1], "application/octet-stream"), f.read())
+
+
+def model(app: app_lib.TriageApp, request: Request) -> Json:
+  """GET /api/model: what the Model tab, the filter, the score bars and the CSV download read."""
+  del request
+  return Json(app.model_info())
+
+
+def decided(app: app_lib.TriageApp, request: Request) -> Json:
+  """GET /api/decided: the standing decisions."""
+  del request
+  return Json({"decided": _decisions(app).decided()})
+
+
+def queue(app: app_lib.TriageApp, request: Request) -> Json:
+  """GET /api/queue?order=useful|urgent&limit=N: the undecided messages (review.answer_queue)."""
+  return Json(review.answer_queue(_decisions(app), app, request.path, app_lib.MAX_MESSAGES))
+
+
+def classify(app: app_lib.TriageApp, request: Request) -> Json:
+  """POST /api/classify: each message is answered, or fails alone with its reason."""
+  messages = _json_field(app, request, "messages", '{"messages": ["...", ...]}')
+  if not isinstance(messages, list):
+    raise Refused(400, "messages: expected a list of strings")
+  if len(messages) > app_lib.MAX_MESSAGES:
+    raise Refused(413, f"messages: {len(messages)} is over the limit of {app_lib.MAX_MESSAGES} a request")
+  errors = [message_error(f"messages[{i}]", m) for i, m in enumerate(messages)]
+  good = [m for m, e in zip(messages, errors) if e is None]
+  answers = app.score(good)
+  app.enqueue([({"message": m}, r) for m, r in zip(good, answers)])
+  scored = iter(answers)
+  return Json({"results": [app.result({"message": m}, next(scored)) if e is None
+                           else app.failed({"message": m if isinstance(m, str) else json.dumps(m)}, e)
+                           for m, e in zip(messages, errors)]})
+
+
+def explain(app: app_lib.TriageApp, request: Request) -> Json:
+  """POST /api/explain: one message's answer with the words behind each of its categories."""
+  message = _json_field(app, request, "message", '{"message": "..."}')
+  error = message_error("message", message)
+  if error:
+    raise Refused(400, error)
+  answer = app.explain(message)
+  if answer is None:
+    raise Refused(404, "explanations are not offered by this page's scorer")
+  return Json(answer)
+
+
+def upload(app: app_lib.TriageApp, request: Request) -> Stream:
+  """POST /api/upload: the file is checked whole before the stream starts, then each row is scored and sent."""
+  body = request.body(app.max_upload_bytes, "upload")
+  if not body.strip():
+    raise Refused(400, "upload: the file is empty; expected a CSV file with a 'message' column")
+  report = scorefile.ScoreReport()
+  try:
+    lines = scorefile.checked_lines(iter(body.splitlines(keepends=True)), "upload", report)
+    header, rows = scorefile.read_rows(lines, "upload", report)
+  except scorefile.InputError as e:
+    raise Refused(400, str(e)) from None
+
+  def stream() -> Iterator[Dict]:
+    yield {"columns": header}
+    for row, result in predict.score_rows(rows, app.score, on_batch=app.enqueue):
+      yield app.result(row, result)
+      report.scored += 1
+    yield {"report": report.summary(), "unreadable": report.unreadable}
+  return Stream(stream())
+
+
+def decide(app: app_lib.TriageApp, request: Request) -> Json:
+  """POST /api/decide and /api/undo (review.answer_decision): the operator is checked first."""
+  api = _decisions(app)
+  body = request.body(app.max_request_bytes, "request")
+  return Json(review.answer_decision(api, app, request.path, request.authorization, body))
+
+
+ROUTES: Dict[Tuple[str, str], Endpoint] = {
+    ("GET", "/api/model"): model, ("GET", "/api/decided"): decided, ("GET", "/api/queue"): queue,
+    ("POST", "/api/classify"): classify, ("POST", "/api/upload"): upload, ("POST", "/api/explain"): explain,
+    ("POST", "/api/decide"): decide, ("POST", "/api/undo"): decide,
+}
+
+
+def route(method: str, path: str) -> Endpoint:
+  """The endpoint for a request; any other GET is one of the page's files (or a 404), any other POST a 404."""
+  endpoint = ROUTES.get((method, path.split("?", 1)[0] if method == "GET" else path))  # a GET's query is its own
+  if endpoint is not None:
+    return endpoint
+  if method == "GET":
+    return page
+  raise Refused(404, f"{path}: no such endpoint (POST /api/classify, /api/upload, /api/explain, /api/decide or "
+                     "/api/undo)")
+
+
+def message_error(field: str, message) -> Optional[str]:
+  """Why `message` (the request's `field`: `message`, or `messages[3]` of a list) cannot be scored, or None."""
+  if not isinstance(message, str):
+    return f"{field}: expected a string, found {type(message).__name__}"
+  try:
+    message.encode("utf-8")
+  except UnicodeEncodeError as e:
+    return f"{field}: character {e.start + 1} is a lone surrogate ({message[e.start]!r}), not text"
+  return None
+
+
+def _decisions(app: app_lib.TriageApp) -> review.DecisionsApi:
+  if app.decisions is None:
+    raise Refused(404, "decisions are not kept by this page: start it with --db=FILE")
+  return app.decisions
+
+
+def _json_field(app: app_lib.TriageApp, request: Request, field: str, shape: str):
+  """`field` of the request's JSON body; a 400 saying the expected `shape` when there is none."""
+  body = request.body(app.max_request_bytes, "request")
+  try:
+    return json.loads(body.decode("utf-8"))[field]
+  except (UnicodeDecodeError, ValueError, KeyError, TypeError, IndexError, RecursionError):
+    raise Refused(400, f"request: expected JSON {shape}") from None
