@@ -44,8 +44,8 @@ def define_flags() -> None:
   flags.DEFINE_integer("batch_size", None, "Messages per model call (default 256; 32 with --explain, which scores "
                        "each message once per distinct word).", lower_bound=1)
   flags.DEFINE_bool("explain", False, "Add an `explanation` column: for each predicted category, the words that "
-                    "raised its score most and by how much (leave-one-word-out, disaster_tf/serve/explain.py: each message "
-                    "is scored once more per distinct word: over 10x slower, BENCHMARKS.md speed_explain).")
+                    "raised its score most and by how much (leave-one-word-out, disaster_tf/serve/explain.py: each "
+                    "message is scored once more per distinct word: over 10x slower, BENCHMARKS.md speed_explain).")
   flags.DEFINE_string("db", None, "Also queue every scored message for the triage page's Review tab in this "
                       "decisions file (the page's --db).")
 
