@@ -2,7 +2,7 @@
 
   python evaluate.py --export_dir=models/disaster --data=../shared/data --split=validation
 
-Flags, help and code: disaster_tf/cli/evaluate.py.
+Flags and code: disaster_tf/cli/evaluate.py; --help prints its usage and flags.
 """
 
 from disaster_tf.cli import evaluate

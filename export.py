@@ -2,7 +2,7 @@
 
   python export.py --model_dir=runs/default --export_base=models/disaster
 
-Flags, help and code: disaster_tf/cli/export.py.
+Flags and code: disaster_tf/cli/export.py; --help prints its usage and flags.
 """
 
 from disaster_tf.cli import export

@@ -1,6 +1,6 @@
 """The `disaster-predict` console script, runnable from a checkout.
 
-Flags, help and code: disaster_tf/cli/predict.py.
+Flags and code: disaster_tf/cli/predict.py; --help prints its usage and flags.
 """
 
 from disaster_tf.cli import predict

@@ -2,7 +2,7 @@
 
   python train.py --flagfile=configs/disaster_response.flags --model_dir=runs/default
 
-Flags, help and code: disaster_tf/cli/train.py (`python train.py --helpfull`).
+Flags and code: disaster_tf/cli/train.py; --help prints its usage and flags.
 """
 
 from disaster_tf.cli import train

@@ -1,6 +1,6 @@
 """The `disaster-triage` console script, runnable from a checkout.
 
-Flags, help and code: disaster_tf/cli/triage.py.
+Flags and code: disaster_tf/cli/triage.py; --help prints its usage and flags.
 """
 
 from disaster_tf.cli import triage

@@ -12,7 +12,8 @@ SUFFIX = ".flags"
 
 
 def names() -> List[str]:
-  """The shipped flagfiles' names: disaster_response (the default), seed_article, linear."""
+  """The seven shipped flagfiles' names, sorted: disaster_response (the default), english, linear, multi_cnn,
+  multilingual, pretrained, seed_article."""
   return sorted(f[:-len(SUFFIX)] for f in os.listdir(DIRECTORY) if f.endswith(SUFFIX))
 
 

@@ -1,4 +1,5 @@
-"""The entry points: disaster-train, -export, -evaluate, -predict and -triage (and `python train.py` ...).
+"""The entry points, seven commands: disaster-train, -export, -evaluate, -predict, -triage, -decisions and
+-vectors (and, in a checkout, `python train.py`, export.py, evaluate.py, predict.py, triage.py).
 
 Each module defines its absl flags in `define_flags()` and reads them once in
 `main()`; `run()` is what the console script and the top-level script call.
@@ -17,6 +18,7 @@ import tempfile
 from typing import Callable, Sequence, Type
 
 from absl import app
+from absl import flags
 from absl import logging
 
 from disaster_tf import flagfiles
@@ -114,7 +116,27 @@ def library_info_filter(directories) -> Callable[[std_logging.LogRecord], bool]:
   return lambda record: record.levelno >= std_logging.WARNING or not record.pathname.startswith(libraries)
 
 
+class PlainFormatter(std_logging.Formatter):
+  """Log lines as a terminal shows them: the message alone, `warning: ` (or `error: `) before what is not INFO.
+
+  absl's prefix (`I1201 19:32:30.172800 139977289366400 loop.py:133]`) is for log files: its time, thread and
+  source line help there, and a person watching a run reads past them.
+  """
+
+  def format(self, record: std_logging.LogRecord) -> str:
+    message = record.getMessage()
+    return message if record.levelno <= std_logging.INFO else f"{record.levelname.lower()}: {message}"
+
+
+def plain_lines_wanted(stream) -> bool:
+  """Whether log lines go plain: on a terminal, unless --verbosity=1 or DISASTER_TF_VERBOSE=1 asks for all."""
+  verbose = os.environ.get(VERBOSE_ENV, "") not in ("", "0") or logging.level_debug()
+  return not verbose and hasattr(stream, "isatty") and stream.isatty()
+
+
 def _main_or_sentence(main: Callable, errors: Sequence[Type[BaseException]], argv) -> None:
+  if plain_lines_wanted(sys.stderr):
+    logging.get_absl_handler().setFormatter(PlainFormatter())
   try:
     main(argv)
   except tuple(USER_ERRORS) + tuple(errors) as e:
@@ -128,15 +150,28 @@ def run(define_flags: Callable[[], None], main: Callable, doc: str,
   Args:
     define_flags: defines the command's flags in absl's FLAGS.
     main: absl's main(argv); raising one of USER_ERRORS or `errors` exits with that error's sentence.
-    doc: the command's usage, for --help of a console script (which has no module docstring of its own).
+    doc: the command's usage, which --help prints (the same for the console script, the checkout's wrapper
+      script and `python -m`).
     errors: further exception types that are the user's to fix (e.g. a TF Serving that cannot be reached).
   """
   define_flags()
-  entry = sys.modules["__main__"]
-  if not getattr(entry, "__doc__", None):  # a console script has none; absl's --help prints it
-    entry.__doc__ = doc
+  own_flags_first(sys.argv[0])
+  sys.modules["__main__"].__doc__ = doc  # absl's --help prints __main__'s docstring
   try:
     argv = flagfiles.expand(sys.argv)
   except ValueError as e:
     sys.exit(f"{prog()}: --flagfile: {e}")
   app.run(functools.partial(_main_or_sentence, main, errors), argv=argv)
+
+
+def own_flags_first(main_name: str, fv: flags.FlagValues = flags.FLAGS) -> None:
+  """Makes absl's --help list the command's own flags, and --helpfull list them first.
+
+  absl's --help shows the key flags of the module named `sys.argv[0]` (`main_name`) and --helpfull lists that
+  module's flags before absl's own, but the commands define theirs in disaster_tf.cli.*: so they move there.
+  """
+  by_module = fv.flags_by_module_dict()
+  for module in sorted(m for m in by_module if m == __name__ or m.startswith(__name__ + ".")):
+    for flag in by_module.pop(module):
+      fv.register_flag_by_module(main_name, flag)
+      fv.register_key_flag_for_module(main_name, flag)

@@ -1,11 +1,17 @@
 """Trains the disaster-response classifier.
 
   disaster-train --flagfile=disaster_response --model_dir=runs/default
-  python train.py --flagfile=configs/disaster_response.flags --model_dir=runs/default --epochs=3
+  python train.py --flagfile=configs/disaster_response.flags --model_dir=runs/trial --epochs=1 --linear_epochs=1
 
-Shipped flagfiles, by name or path: disaster_response (the default model),
-multilingual (messages as sent, too), seed_article (the reference article's
-setup), multi_cnn (the CNN alone), linear (the linear baseline).
+The log reads as the run's course: its phases first (the default fits its
+linear member for 30 epochs, then trains the CNN for up to 10), then each
+epoch with the time left, and why the epochs stopped; the second example is
+a trial run of one epoch each.
+
+Shipped flagfiles, by name or path (seven): disaster_response (the default
+model, flag for flag english), multilingual (messages as sent, too),
+pretrained (a BERT encoder fine-tuned), seed_article (the reference
+article's setup), multi_cnn (the CNN alone), linear (the linear baseline).
 Later flags override a --flagfile. Flags are read here once and passed down as
 a Config; the library never reads FLAGS. Flag defaults are the dataclass
 defaults in disaster_tf/config.py, where each carries its reason.

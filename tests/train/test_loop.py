@@ -3,6 +3,7 @@
 import dataclasses
 import glob
 import json
+import logging
 import os
 import shutil
 
@@ -355,15 +356,33 @@ def test_mirrored_strategy_over_two_logical_cpus(tmp_path, tiny_config):
   assert 0 < final.scores.total <= 36
 
 
-def test_early_stopping_stops_and_a_finished_run_stays_stopped(tmp_path, tiny_config):
+def test_a_new_run_naming_missing_vectors_is_refused_before_its_linear_member_trains(tmp_path, tiny_config):
+  config = dataclasses.replace(tiny_config, model=dataclasses.replace(
+      tiny_config.model, pretrained_vectors=str(tmp_path / "no.txt")), train=dataclasses.replace(
+          tiny_config.train, linear_epochs=2))
+  with pytest.raises(FileNotFoundError, match=r"no\.txt: no such vectors file; `disaster-vectors --out="):
+    loop.train_and_evaluate(config, str(tmp_path / "model"), verbose=0)
+  assert not (tmp_path / "model").exists()  # a refused run writes nothing
+
+
+def test_early_stopping_stops_and_a_finished_run_stays_stopped(tmp_path, tiny_config, caplog):
   # learning rate 0: nothing improves after epoch 1, so patience 1 stops after epoch 2.
   config = dataclasses.replace(tiny_config, train=dataclasses.replace(
       tiny_config.train, epochs=5, patience=1, learning_rate=1e-12, select_metric="loss"))
   model_dir = str(tmp_path / "model")
+  caplog.set_level(logging.INFO, logger="absl")  # whatever level earlier tests left absl at
   final = loop.train_and_evaluate(config, model_dir, verbose=0)
   with open(os.path.join(model_dir, loop.METRICS_FILE)) as f:
     assert len(json.load(f)["epochs"]) == 2
   assert final.best_epoch == 1
+  said = [r.getMessage() for r in caplog.records]
+  # The log reads as the run's course: its plan, the phase, each epoch with the time left, why it stopped.
+  assert said[0] == f"training {model_dir} in 1 phase, then thresholds tuned on tune and the report on validation:"
+  assert said[1] == ("  1. the ensemble: up to 5 epochs (--epochs), stopping after 1 without a better tune loss "
+                     "(--patience)")
+  assert "phase 1/1: the ensemble, up to 5 epochs" in said
+  assert any(m.startswith("epoch 1/5: ") and m.endswith("s left at most in the run") for m in said)
+  assert "stopped early after epoch 2 (best 1): 1 epoch without a better tune loss" in said
   loop.train_and_evaluate(config, model_dir, verbose=0)
   with open(os.path.join(model_dir, loop.METRICS_FILE)) as f:
     assert len(json.load(f)["epochs"]) == 2
