@@ -1,11 +1,11 @@
 """Operators' decisions (the triage page's --db file): list them, export them as labelled data, undo one.
 
-  disaster-decisions --db=decisions.db                          # what stands, by message
-  disaster-decisions --db=decisions.db --export_dir=decided/    # the two-file CSV format (joins --data)
-  disaster-decisions --db=decisions.db --undo=17                # decision 17 no longer stands (it is kept)
-  disaster-decisions --operators=operators.tsv --add_operator=ana   # a token for the page on the network
+  disaster-decisions --db=runs/decisions.db                              # what stands, by message
+  disaster-decisions --db=runs/decisions.db --export_dir=runs/decided/   # the two-file CSV format (joins --data)
+  disaster-decisions --db=runs/decisions.db --undo=17                    # decision 17 no longer stands (kept)
+  disaster-decisions --operators=runs/operators.tsv --add_operator=ana   # a token for the page on the network
 
-To train on them with a data set, `train.py --decisions=decisions.db` applies
+To train on them with a data set, `train.py --decisions=runs/decisions.db` applies
 them over --data: a decision overrides the data's labels of its message.
 """
 

@@ -1,7 +1,7 @@
 """Scores an exported SavedModel on labelled data, from its own `labels` output.
 
   disaster-evaluate --export_dir=models/disaster --data=../shared/data --split=validation
-  python evaluate.py --export_dir=models/disaster --data=../shared/data --split=validation --output=eval.json
+  python evaluate.py --export_dir=models/disaster --data=../shared/data --split=validation --output=runs/eval.json
 
 `--export_dir` is a version directory or a base directory (its highest version
 is used). `--split` applies the training run's own id split (fractions and salt

@@ -1,7 +1,7 @@
 """Scores a CSV file of unlabelled messages with an export, or with TF Serving.
 
-  disaster-predict --export_dir=models/disaster --input=incoming.csv --output=scored.csv
-  python predict.py --serving_url=http://localhost:8501/v1/models/disaster --input=incoming.csv --output=scored.csv
+  disaster-predict --export_dir=models/disaster --input=incoming.csv --output=runs/scored.csv
+  python predict.py --serving_url=http://localhost:8501/v1/models/disaster --input=incoming.csv --output=runs/scored.csv
 
 The input needs a `message` column (the messages file, the wide format and
 plain `id,message` all have one); any size streams through. The output keeps
