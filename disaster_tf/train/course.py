@@ -97,8 +97,9 @@ def plan_lines(config: config_lib.Config, model_dir: str) -> List[str]:
 class Course:
   """Where a run is in its phases, said in the log: a line as each starts, the time left after each epoch.
 
-  Times are this process's: an epoch's wall time from the end of the one before (training, scoring the
-  selection split and saving), so a resumed run estimates from the epochs it has run itself.
+  Times are this process's: an epoch's wall time from the end of the one before, or for the first from
+  `epochs_start` (training, scoring the selection split and saving: not the data's loading), so a resumed run
+  estimates from the epochs it has run itself.
   """
 
   def __init__(self, config: config_lib.Config, model_dir: str):
@@ -118,6 +119,10 @@ class Course:
     length = f"up to {phase.epochs}" if phase.patience else str(phase.epochs)
     logging.info("phase %d/%d: %s, %s epoch%s", index + 1, len(self.phases), phase.what, length,
                  "" if phase.epochs == 1 else "s")
+
+  def epochs_start(self) -> None:
+    """Starts the clock of the phase's first epoch: its data, vocabularies and model are ready."""
+    self._mark = time.monotonic()
 
   def epoch_done(self, epoch: int) -> str:
     """Records the epoch's wall time; returns the time left, in words (", ~1m20s left ..."), for its log line."""

@@ -154,6 +154,7 @@ def _run(config: config_lib.Config, strategy: tf.distribute.Strategy, dirs: dist
   history = run_dir.load_history(int(trainer.state.epoch.numpy()))
   writers = summaries.SummaryWriters.for_run(dirs.model_dir, dirs.chief, run.selection_name)
 
+  run_course.epochs_start()
   with stops.StopRequests() as stop:
     for epoch in range(int(trainer.state.epoch.numpy()) + 1, last_epoch + 1):
       if _patience_ran_out(trainer, tc):

@@ -30,13 +30,15 @@ def test_the_plan_names_each_phase_with_the_flag_that_sets_its_length_and_how_to
 
 
 def test_the_time_left_comes_from_this_processs_own_epochs_and_names_the_phases_after(monkeypatch):
-  clock = iter([0.0, 0.0, 10.0, 30.0, 30.0, 35.0, 55.0, 100.0])
+  clock = iter([0.0, 0.0, 99.0, 109.0, 129.0, 130.0, 130.0, 135.0, 155.0, 195.0])
   monkeypatch.setattr(course.time, "monotonic", lambda: next(clock))
   run = course.Course(default_like(linear_epochs=3, epochs=10), "m")
-  run.begin(course.LINEAR)
+  run.begin(course.LINEAR)  # then 99 s of data and vocabularies, which no epoch counts
+  run.epochs_start()
   assert run.epoch_done(1) == ", ~20s left in the linear member, then the CNN"  # 2 more of 10 s
   assert run.epoch_done(2) == ", ~15s left in the linear member, then the CNN"  # 1 more of (10 + 20) / 2
   run.begin(course.NETWORK)
+  run.epochs_start()
   assert run.epoch_done(1) == ", ~45s left at most in the run"  # 9 more of 5 s: patience may end it sooner
   assert run.epoch_done(2) == ", ~1m40s left at most in the run"  # 8 more of (5 + 20) / 2
   assert run.epoch_done(10) == ""
