@@ -55,11 +55,11 @@ def _monitoring_config_class():
   return message_factory.GetMessageClass(pool.FindMessageTypeByName("tensorflow.serving.MonitoringConfig"))
 
 
-def test_monitoring_config_exposes_prometheus_metrics_where_readme_says():
+def test_monitoring_config_exposes_prometheus_metrics_where_the_serving_guide_says():
   with open(os.path.join(SERVING, "monitoring.config")) as f:
     config = text_format.Parse(f.read(), _monitoring_config_class()())
   assert config.prometheus_config.enable
-  with open(os.path.join(os.path.dirname(SERVING), "README.md")) as f:
-    readme = f.read()
-  assert f"localhost:8501{config.prometheus_config.path}" in readme
-  assert "--monitoring_config_file=/config/monitoring.config" in readme
+  with open(os.path.join(fixtures.ROOT, "docs", "serving.md")) as f:
+    guide = f.read()
+  assert f"localhost:8501{config.prometheus_config.path}" in guide
+  assert "--monitoring_config_file=/config/monitoring.config" in guide
