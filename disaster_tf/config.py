@@ -258,6 +258,8 @@ class Config:
   @classmethod
   def from_json(cls, text: str) -> "Config":
     raw = json.loads(text)
+    if not isinstance(raw, dict):
+      raise ValueError(f"expected a JSON object with `model` and `train`, found a JSON {type(raw).__name__}")
     return cls(model=_build(ModelConfig, raw.get("model", {}), "model"),
                train=_build(TrainConfig, raw.get("train", {}), "train"))
 
@@ -329,6 +331,8 @@ def write_text_atomic(path: str, text: str) -> None:
 
 
 def _build(cls, raw: Dict[str, Any], section: str):
+  if not isinstance(raw, dict):
+    raise ValueError(f"{section}: expected a JSON object of fields, found a JSON {type(raw).__name__}")
   known = {f.name for f in dataclasses.fields(cls)}
   unknown = sorted(set(raw) - known)
   if unknown:

@@ -79,6 +79,11 @@ def test_load_errors(tmp_path):
   (tmp_path / "config.json").write_text('{"model": {"embedding_dim": 12')  # cut short by hand
   with pytest.raises(ValueError, match=r"config.json: not a valid disaster_tf config: Expecting"):
     config_lib.load(str(tmp_path))
+  for text, error in (('[1, 2]', r"expected a JSON object with `model` and `train`, found a JSON list"),
+                      ('{"model": [1]}', r"model: expected a JSON object of fields, found a JSON list")):
+    (tmp_path / "config.json").write_text(text)  # valid JSON, but not a config
+    with pytest.raises(ValueError, match=rf"config.json: not a valid disaster_tf config: {error}"):
+      config_lib.load(str(tmp_path))
   (tmp_path / "config.json").write_text('{"model": {"layers": 3}}')
   with pytest.raises(ValueError, match=r"not a valid disaster_tf config: model: unknown field\(s\) layers"):
     config_lib.load(str(tmp_path))

@@ -29,11 +29,10 @@ grows with the vocabulary and the batch, not with the file (BENCHMARKS.md).
 """
 
 import array
-import csv
 import hashlib
 import os
 import tempfile
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -43,13 +42,12 @@ from disaster_tf import records
 from disaster_tf.data import examples as examples_lib
 from disaster_tf.data import textfiles
 
-MAX_FIELD_CHARS = 64 * 2**20  # a field (a message) may hold up to 64 Mi characters
+MAX_FIELD_CHARS = textfiles.MAX_FIELD_CHARS
 # Columns of the public wide release that are not categories (PII is 0 everywhere).
 WIDE_METADATA_COLUMNS = ("original", "genre", "split", "PII", "event", "actionable_haiti", "date_haiti")
 
 
-class DataError(ValueError):
-  """Bad input data; the message names the file, line and field."""
+DataError = textfiles.DataError  # bad input data: the message names the file, line and field
 
 
 def load(path: str, spool_dir: str,
@@ -87,52 +85,6 @@ def load(path: str, spool_dir: str,
     os.remove(spool)  # a half-written spool is of no use to anyone
     raise
   return examples, report
-
-
-def _decoded_lines(path: str, digest) -> Iterator[str]:
-  """Yields the lines of `path` as str, naming the line of any invalid UTF-8; feeds each line's bytes to `digest`."""
-  with open(path, "rb") as f:
-    for number, raw in enumerate(f, start=1):
-      digest.update(raw)
-      problem = textfiles.encoding_problem(raw) if number == 1 else None
-      if problem:
-        raise DataError(f"{path}: {problem}")
-      try:
-        line = raw.decode("utf-8")
-      except UnicodeDecodeError as e:
-        raise DataError(f"{path}:{number}: byte {e.start + 1} of the line is not valid UTF-8 "
-                        f"({raw[e.start:e.start + 4]!r}); save the file as UTF-8") from None
-      yield line.lstrip("\ufeff") if number == 1 else line
-
-
-def _rows(path: str, required: Sequence[str], digest) -> Iterator[Tuple[int, Dict[str, str]]]:
-  """Yields (line number, row) for each data row of a CSV file, strictly parsed.
-
-  Raises:
-    DataError: empty file, missing columns, a row with the wrong number of
-      fields, or broken quoting.
-  """
-  # The csv module refuses fields over 128 KiB by default; a pasted document can be
-  # longer, and the vectorizer truncates it anyway. Unclosed quotes still fail (strict).
-  csv.field_size_limit(max(csv.field_size_limit(), MAX_FIELD_CHARS))
-  reader = csv.reader(_decoded_lines(path, digest), strict=True)
-  try:
-    header = next(reader, None)
-    if header is None:
-      raise DataError(f"{path}: the file is empty; expected a header line with {', '.join(required)}")
-    header = [h.strip() for h in header]
-    missing = [c for c in required if c not in header]
-    if missing:
-      raise DataError(f"{path}:1: header lacks column(s) {', '.join(missing)}; found {', '.join(header)}")
-    for row in reader:
-      if not row:
-        continue  # a blank line carries no record
-      if len(row) != len(header):
-        raise DataError(f"{path}:{reader.line_num}: expected {len(header)} fields "
-                        f"({', '.join(header)}), found {len(row)}")
-      yield reader.line_num, dict(zip(header, row))
-  except csv.Error as e:
-    raise DataError(f"{path}:{reader.line_num}: malformed CSV ({e}); check the quoting") from None
 
 
 def _label(value: str, category: str, where: str) -> int:
@@ -283,10 +235,10 @@ def _load_two_file(directory: str, collector: _ExampleCollector) -> Tuple[exampl
     if not os.path.isfile(p):
       raise DataError(f"{p}: no such file; a two-file data directory holds {labels.MESSAGES_FILE} and "
                       f"{labels.CATEGORIES_FILE}")
-  for line, row in _rows(categories_path, ("id", "categories"), collector.digest):
+  for line, row in textfiles.csv_rows(categories_path, ("id", "categories"), collector.digest):
     where = f"{categories_path}:{line}"
     collector.add_labels(_id(row, where), _parse_categories(row["categories"], where))
-  for line, row in _rows(messages_path, ("id", "message"), collector.digest):
+  for line, row in textfiles.csv_rows(messages_path, ("id", "message"), collector.digest):
     where = f"{messages_path}:{line}"
     id_ = _id(row, where)
     if id_ not in collector.row_of:
@@ -302,7 +254,7 @@ def _load_two_file(directory: str, collector: _ExampleCollector) -> Tuple[exampl
 def _load_wide(path: str, collector: _ExampleCollector) -> Tuple[examples_lib.Examples, records.LoadReport]:
   required = ("id", "message") + labels.CATEGORIES
   first = True
-  for line, row in _rows(path, required, collector.digest):
+  for line, row in textfiles.csv_rows(path, required, collector.digest):
     if first:
       unknown = [c for c in row if c not in required and c not in WIDE_METADATA_COLUMNS]
       if unknown:

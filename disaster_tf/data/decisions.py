@@ -2,28 +2,31 @@
 
 An operator confirms or corrects a message's 36 labels; each save is one
 `Decision` row, kept for good: the same message decided twice keeps both rows
-and the latest that is not undone stands (`standing`). The store is a SQLite
-file (stdlib `sqlite3`, the embedded default):
+and the latest that is not undone stands (`standing`). A message is its text
+as well as its id (`message_key`): a new day's file that numbers its messages
+from 1 again brings new messages, not yesterday's decisions. The store is a
+SQLite file (stdlib `sqlite3`, the embedded default):
 
   - WAL journal: readers (the page, an export of the decisions, training) never
     block the writer, and a save is one transaction, durable once `record`
     returns (`synchronous=FULL`): a server killed at any point loses at most
     the save under way, never a finished one;
   - a schema version (`PRAGMA user_version`): an older file is migrated in
-    place (MIGRATIONS, one transaction each), a newer one (written by a later
-    disaster_tf) is refused with a sentence, never read wrongly;
+    place (MIGRATIONS, one transaction each, whoever opens it first), a newer
+    one (written by a later disaster_tf) is refused with a sentence, never read
+    wrongly, and a SQLite file of something else is refused, never changed;
   - one connection per call (`sqlite3` connections stay in their thread), with
-    a busy timeout, so the page's threads and a training run can share a file.
+    a busy timeout, so the page's threads and a training run can share a file;
+    `Store(path, read_only=True)` lists a file on read-only media;
+  - a save names the decision it replaces (`record(..., replaces=)`), and an
+    undo only takes back a decision that stands, recording who undid it: two
+    operators never silently overwrite each other.
 
-`merged_data` writes the project's two-file CSV data with the decisions
-applied (a decision overrides the data's labels of the same id and adds the
-messages the data lacks): `train.py --decisions=PATH` trains on it, and
-`export_csv` writes the decisions alone in the same format (they then join
-any `--data` like a labelled file).
+`decided.py` turns the standing decisions into labelled data (the two-file
+export, a training run's snapshot, --data with them applied).
 """
 
 import contextlib
-import csv
 import dataclasses
 import datetime
 import hashlib
@@ -34,10 +37,12 @@ from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from disaster_tf import labels
 
-SCHEMA_VERSION = 2
-GENRE = "direct"  # a decided message the data lacks was sent to the operators: the data's `direct` genre
+SCHEMA_VERSION = 3
+HASHED = "sha256:"  # a message key's text part: the first 16 hex digits of the text's SHA-256
+KEY_SEPARATOR = "|"  # between the id a file gave a message and its text's hash, in a message key
 # The schema at each version, as the statements that reach it from the one before (index 0: from nothing),
-# separated by semicolons (none inside a statement).
+# separated by semicolons (none inside a statement). `message_key(id, text)` is this module's, registered on
+# every connection.
 MIGRATIONS = (
     """
     CREATE TABLE decisions (
@@ -63,19 +68,43 @@ MIGRATIONS = (
       queued_at TEXT NOT NULL
     );
     """,
+    # 3: a message is its id and its text (message_key); who undid a decision
+    """
+    UPDATE decisions SET message_id = message_key(message_id, message);
+    UPDATE queue SET message_id = message_key(message_id, message);
+    ALTER TABLE decisions ADD COLUMN undone_by TEXT
+    """,
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 
 class StoreError(ValueError):
-  """A decisions file that cannot be used: not SQLite, a newer schema, or a decision that is not valid."""
+  """A decisions file that cannot be used (not SQLite, a newer schema, a full disk, ...), or a bad decision."""
+
+
+class Conflict(StoreError):
+  """A save or an undo that another operator's decision has overtaken; `status` 409 for the page."""
+
+  status = 409
+
+
+class NoSuchDecision(StoreError):
+  """An undo of a decision id that no decision has; `status` 404 for the page."""
+
+  status = 404
+
+
+class NotYours(StoreError):
+  """An operator's undo of another operator's decision; `status` 403 for the page."""
+
+  status = 403
 
 
 @dataclasses.dataclass(frozen=True)
 class Decision:
   """One operator's labels for one message (what a page save stores, and what training reads)."""
 
-  message_id: str
+  message_id: str  # the message's key (`message_key`): the id its file gave it, and its text's hash
   message: str
   labels: Tuple[int, ...]  # [36] in labels.CATEGORIES order: related 0/1/2, the others 0/1
   operator: str
@@ -86,128 +115,227 @@ class Decision:
 
   def check(self) -> None:
     """Raises StoreError naming the field that is not valid."""
-    if len(self.labels) != labels.NUM_CATEGORIES:
-      raise StoreError(f"labels: expected {labels.NUM_CATEGORIES} values, found {len(self.labels)}")
-    for name, value in zip(labels.CATEGORIES, self.labels):
-      if value not in (range(labels.RELATED_CLASSES) if name == "related" else (0, 1)):
-        raise StoreError(f"labels.{name}: {value!r} is not a label of {name} (expected "
-                         f"{'0, 1 or 2' if name == 'related' else '0 or 1'})")
-    if not self.message_id or not self.operator:
-      raise StoreError("message_id and operator: both are required")
+    problem = labels_problem(self.labels)
+    if problem:
+      raise StoreError(problem)
+    for field in ("message_id", "message", "operator"):
+      value = getattr(self, field)
+      if not isinstance(value, str) or not value.strip():
+        raise StoreError(f"{field}: expected text, found {value!r}")
+      try:
+        value.encode("utf-8")
+      except UnicodeEncodeError as e:
+        raise StoreError(f"{field}: character {e.start + 1} is a lone surrogate, not text") from None
     if self.scores is not None and len(self.scores) != labels.NUM_CATEGORIES:
       raise StoreError(f"scores: expected {labels.NUM_CATEGORIES} values, found {len(self.scores)}")
 
 
-HASHED = "sha256:"  # the prefix of an id made from a message's text
+def labels_problem(values: Sequence) -> Optional[str]:
+  """Why `values` are not 36 labels training can read (integers, not true or 1.0), or None."""
+  if len(values) != labels.NUM_CATEGORIES:
+    return f"labels: expected {labels.NUM_CATEGORIES} values, found {len(values)}"
+  for name, value in zip(labels.CATEGORIES, values):
+    allowed = range(labels.RELATED_CLASSES) if name == "related" else (0, 1)
+    if type(value) is not int or value not in allowed:  # pylint: disable=unidiomatic-typecheck  # True, 1.0 are not
+      return (f"labels.{name}: {json.dumps(value) if _jsonable(value) else repr(value)} is not a label of {name} "
+              f"(expected {'0, 1 or 2' if name == 'related' else '0 or 1'})")
+  return None
 
 
-def message_id(text: str, given: Optional[str] = None) -> str:
-  """A message's id: the one its CSV gave, else a hash of its text (the same text: the same id)."""
-  return given if given else HASHED + hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:16]
+def _jsonable(value) -> bool:
+  try:
+    json.dumps(value)
+    return True
+  except (TypeError, ValueError):
+    return False
+
+
+def message_key(given: Optional[str], text: str) -> str:
+  """A message's identity: the id its file gave it (spaces around it dropped) and the hash of its text.
+
+  The same text without an id always has the same key; the same id with another text is another message.
+  A key already made is returned as it is.
+  """
+  given = (given or "").strip()
+  if given.startswith(HASHED) or f"{KEY_SEPARATOR}{HASHED}" in given:
+    return given
+  digest = HASHED + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+  return f"{given}{KEY_SEPARATOR}{digest}" if given else digest
+
+
+def id_of(key: str) -> Optional[str]:
+  """The id a file gave the message of `key`, or None for a message without one."""
+  given, separator, _ = key.rpartition(f"{KEY_SEPARATOR}{HASHED}")
+  return given if separator else None
 
 
 def row_message_id(row: Mapping[str, str]) -> str:
-  """`message_id` of a scored CSV row (its `message`, and its `id` column if it has one)."""
-  return message_id(row.get("message", ""), row.get("id"))
+  """The message key of a scored CSV row (its `message`, and its `id` column if it has one)."""
+  return message_key(row.get("id"), row.get("message", ""))
 
 
-def message_row(message_id_: str, text: str) -> Dict[str, str]:
-  """The row `row_message_id` maps to `message_id_` (an `id` column only if the id was not made from the text)."""
-  return {"message": text, **({} if message_id_.startswith(HASHED) else {"id": message_id_})}
+def message_row(key: str, text: str) -> Dict[str, str]:
+  """The row `row_message_id` maps to `key` (an `id` column only if the message had one)."""
+  given = id_of(key)
+  return {"message": text, **({"id": given} if given is not None else {})}
+
+
+def now() -> str:
+  return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
 class Store:
-  """The decisions file at `path`, created (or migrated) on first use."""
+  """The decisions file at `path`, created (or migrated) on first use; `read_only` never writes to it."""
 
-  def __init__(self, path: str):
-    self.path = path
+  def __init__(self, path: str, read_only: bool = False):
+    self.path, self.read_only = path, read_only
     with self._connect() as connection:
-      self._migrate(connection)
+      self._check_or_migrate(connection)
 
   @contextlib.contextmanager
   def _connect(self) -> Iterator[sqlite3.Connection]:
     try:
-      connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+      connection = self._open()
+      connection.create_function("message_key", 2, message_key, deterministic=True)
     except sqlite3.Error as e:
       raise StoreError(f"{self.path}: cannot open a decisions database there ({e})") from None
     try:
-      connection.execute("PRAGMA synchronous=FULL")  # per connection (the WAL journal mode stays with the file)
+      if not self.read_only:
+        connection.execute("PRAGMA synchronous=FULL")  # per connection (the WAL journal mode stays with the file)
       yield connection
-    except sqlite3.DatabaseError as e:
-      raise StoreError(f"{self.path}: not a decisions database ({e})") from None
+    except sqlite3.Error as e:
+      raise StoreError(f"{self.path}: {sqlite_reason(e)}") from None
     finally:
       connection.close()
 
-  def _migrate(self, connection: sqlite3.Connection) -> None:
+  def _open(self) -> sqlite3.Connection:
+    if not self.read_only:
+      return sqlite3.connect(self.path, timeout=30, isolation_level=None)
+    if not os.path.isfile(self.path):
+      raise sqlite3.OperationalError("no such file")
+    try:
+      connection = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30, isolation_level=None)
+      try:
+        connection.execute("PRAGMA user_version").fetchone()
+      except sqlite3.OperationalError:
+        connection.close()
+        raise
+      return connection
+    except sqlite3.OperationalError:  # read-only media: no -shm can be made beside a WAL file; read it as it is
+      return sqlite3.connect(f"file:{self.path}?mode=ro&immutable=1", uri=True, timeout=30, isolation_level=None)
+
+  def _check_or_migrate(self, connection: sqlite3.Connection) -> None:
     version = connection.execute("PRAGMA user_version").fetchone()[0]
     if version > SCHEMA_VERSION:
       raise StoreError(f"{self.path}: schema version {version} is newer than this disaster_tf's "
                        f"({SCHEMA_VERSION}); upgrade disaster_tf to read it (nothing was changed)")
+    if version == 0:
+      tables = [r[0] for r in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+      if tables:
+        raise StoreError(f"{self.path}: not a decisions database (it holds the table(s) {', '.join(tables)}); "
+                         "nothing was changed: name a new file")
+    if self.read_only:
+      if version < SCHEMA_VERSION:
+        raise StoreError(f"{self.path}: schema version {version}, older than this disaster_tf's "
+                         f"({SCHEMA_VERSION}); open it once where it can be written, to migrate it")
+      return
+    if version < SCHEMA_VERSION:
+      self._migrate(connection)
+
+  def _migrate(self, connection: sqlite3.Connection) -> None:
     connection.execute("PRAGMA journal_mode=WAL")  # persistent: set once, every later connection uses it
-    for step in range(version, SCHEMA_VERSION):  # each migration whole or not at all
-      connection.execute("BEGIN IMMEDIATE")
-      try:
+    while True:  # each migration whole or not at all, and read again under the lock: another may be first
+      with _transaction(connection):
+        step = connection.execute("PRAGMA user_version").fetchone()[0]
+        if step >= SCHEMA_VERSION:
+          return
         for statement in MIGRATIONS[step].split(";"):
           if statement.strip():
             connection.execute(statement)
         connection.execute(f"PRAGMA user_version = {step + 1}")
-        connection.execute("COMMIT")
-      except BaseException:
-        connection.execute("ROLLBACK")
-        raise
 
-  def record(self, decision: Decision) -> Decision:
+  def record(self, decision: Decision, replaces: Optional[int] = None, check_replaces: bool = False) -> Decision:
     """Saves `decision` in one transaction; returns it with its id and time.
 
+    Args:
+      decision: what to save.
+      replaces: the decision the operator saw standing (None: none, the model's answer).
+      check_replaces: refuse the save if another decision stands now (an operator saving from a page opened
+        before someone else decided the message).
+
     Raises:
-      StoreError: a field that is not valid (named).
+      StoreError: a field that is not valid (named); Conflict: `check_replaces` and another decision stands.
     """
     decision.check()
-    decided_at = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-    with self._connect() as connection:
+    decided_at = now()
+    with self._connect() as connection, _transaction(connection):
+      if check_replaces:
+        _check_standing(connection, decision.message_id, replaces)
       cursor = connection.execute(
           "INSERT INTO decisions (message_id, message, labels, operator, decided_at, model_version, scores) "
           "VALUES (?, ?, ?, ?, ?, ?, ?)",
-          (decision.message_id, decision.message, json.dumps(list(decision.labels)), decision.operator, decided_at,
-           decision.model_version, json.dumps(list(decision.scores)) if decision.scores is not None else None))
+          (decision.message_id, decision.message, json.dumps(list(decision.labels)), decision.operator,
+           decided_at, decision.model_version,
+           json.dumps(list(decision.scores)) if decision.scores is not None else None))
     return dataclasses.replace(decision, decided_at=decided_at, decision_id=cursor.lastrowid)
 
-  def undo(self, decision_id: int) -> bool:
-    """Undoes a decision (it stays in the file, no longer standing); False if there is none standing by that id."""
-    now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-    with self._connect() as connection:
-      cursor = connection.execute("UPDATE decisions SET undone_at = ? WHERE decision_id = ? AND undone_at IS NULL",
-                                  (now, decision_id))
-    return cursor.rowcount == 1
+  def undo(self, decision_id: int, operator: str, own_only: bool = False) -> Decision:
+    """Undoes the decision `decision_id` if it stands (it stays in the file, with who undid it and when).
+
+    Args:
+      decision_id: the decision's number.
+      operator: who undoes it (recorded).
+      own_only: refuse another operator's decision (the page with operators' tokens).
+
+    Raises:
+      NoSuchDecision: no decision has that id, or it is undone already; Conflict: a later decision of the
+        same message stands instead (named); NotYours: `own_only` and another operator's decision.
+    """
+    if not isinstance(decision_id, int) or not 0 < decision_id < 2 ** 63:
+      raise NoSuchDecision(f"decision_id: no standing decision {decision_id}")
+    with self._connect() as connection, _transaction(connection):
+      row = connection.execute(f"{_SELECT} WHERE decision_id = ? AND undone_at IS NULL", (decision_id,)).fetchone()
+      if row is None:
+        raise NoSuchDecision(f"decision_id: no standing decision {decision_id}")
+      _check_standing(connection, row[1], decision_id)
+      if own_only and row[4] != operator:
+        raise NotYours(f"decision_id: decision {decision_id} is {row[4]}'s, and only {row[4]} undoes it here "
+                       f"(disaster-decisions --undo={decision_id} undoes any, recording who)")
+      connection.execute("UPDATE decisions SET undone_at = ?, undone_by = ? WHERE decision_id = ?",
+                         (now(), operator, decision_id))
+    return _decision(row)
 
   def enqueue(self, items: Sequence[Tuple[str, str, Dict]], model_version: Optional[str] = None) -> None:
-    """Adds (message id, message, the scorer's result) to the review queue in one transaction (again: rescored)."""
-    now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-    with self._connect() as connection:
-      connection.execute("BEGIN IMMEDIATE")
+    """Adds (message key, message, the scorer's result) to the review queue in one transaction (again: rescored)."""
+    with self._connect() as connection, _transaction(connection):
       connection.executemany(
           "INSERT INTO queue (message_id, message, result, model_version, queued_at) VALUES (?, ?, ?, ?, ?) "
           "ON CONFLICT (message_id) DO UPDATE SET message = excluded.message, result = excluded.result, "
           "model_version = excluded.model_version",
-          [(i, text, json.dumps(result), model_version, now) for i, text, result in items])
-      connection.execute("COMMIT")
+          [(i, text, json.dumps(result), model_version, now()) for i, text, result in items])
 
   def undecided(self) -> List[Tuple[str, str, Dict]]:
-    """The queued messages without a standing decision: (message id, message, the scorer's result), oldest first."""
+    """The queued messages without a standing decision: (message key, message, the scorer's result), oldest first."""
     with self._connect() as connection:
       rows = connection.execute(
           "SELECT message_id, message, result FROM queue WHERE message_id NOT IN (SELECT message_id FROM "
           "decisions WHERE undone_at IS NULL) ORDER BY queued_at, message_id").fetchall()
     return [(i, text, json.loads(result)) for i, text, result in rows]
 
-  def history(self, message_id_: str) -> List[Decision]:
+  def history(self, key: str) -> List[Decision]:
     """Every decision of one message, undone ones included, oldest first."""
     with self._connect() as connection:
-      rows = connection.execute(f"{_SELECT} WHERE message_id = ? ORDER BY decision_id", (message_id_,)).fetchall()
+      rows = connection.execute(f"{_SELECT} WHERE message_id = ? ORDER BY decision_id", (key,)).fetchall()
     return [_decision(row) for row in rows]
 
+  def undone_by(self, decision_id: int) -> Optional[str]:
+    """Who undid decision `decision_id` (None: it stands, or no such decision)."""
+    with self._connect() as connection:
+      row = connection.execute("SELECT undone_by FROM decisions WHERE decision_id = ?", (decision_id,)).fetchone()
+    return row[0] if row else None
+
   def standing(self) -> Dict[str, Decision]:
-    """{message id: its latest decision that is not undone}."""
+    """{message key: its latest decision that is not undone}."""
     with self._connect() as connection:
       rows = connection.execute(
           f"{_SELECT} WHERE decision_id IN (SELECT MAX(decision_id) FROM decisions WHERE undone_at IS NULL "
@@ -224,54 +352,40 @@ def _decision(row) -> Decision:
                   tuple(json.loads(row[7])) if row[7] else None, row[0])
 
 
-def export_csv(store: Store, directory: str) -> int:
-  """Writes the standing decisions as a two-file data directory; returns how many."""
-  standing = store.standing()
-  os.makedirs(directory, exist_ok=True)
-  with open(os.path.join(directory, labels.MESSAGES_FILE), "w", encoding="utf-8", newline="") as m, \
-       open(os.path.join(directory, labels.CATEGORIES_FILE), "w", encoding="utf-8", newline="") as c:
-    messages, categories = csv.writer(m), csv.writer(c)
-    messages.writerow(["id", "message", "original", "genre"])
-    categories.writerow(["id", "categories"])
-    for d in standing.values():
-      messages.writerow([d.message_id, d.message, "", GENRE])
-      categories.writerow([d.message_id, labels.categories_cell(d.labels)])
-  return len(standing)
+@contextlib.contextmanager
+def _transaction(connection: sqlite3.Connection) -> Iterator[None]:
+  """One write transaction, taken at once (BEGIN IMMEDIATE: no deadlock between two writers); committed whole,
+  or rolled back (unless SQLite ended it itself, as it does on a full disk)."""
+  connection.execute("BEGIN IMMEDIATE")
+  try:
+    yield
+    connection.execute("COMMIT")
+  except BaseException:
+    if connection.in_transaction:
+      connection.execute("ROLLBACK")
+    raise
 
 
-def merged_data(data_dir: str, store: Store, out_dir: str) -> Tuple[List[str], int]:
-  """Writes `data_dir` (two-file) with the standing decisions applied into `out_dir`.
-
-  A decision replaces every row of its id (labels and text: what the operator read); a decided message the
-  data lacks is added. Returns (the ids of the decisions applied, how many of them override the data's rows).
-
-  Raises:
-    StoreError: `data_dir` is not a two-file data directory.
-  """
-  if not os.path.isdir(data_dir):
-    raise StoreError(f"--data={data_dir}: --decisions needs the two-file format (a directory with "
-                     f"{labels.MESSAGES_FILE} and {labels.CATEGORIES_FILE}); export a wide file's decisions with "
-                     "disaster-decisions instead")
-  standing = store.standing()
-  overridden = set()
-  os.makedirs(out_dir, exist_ok=True)
-  for name in (labels.MESSAGES_FILE, labels.CATEGORIES_FILE):
-    with open(os.path.join(data_dir, name), encoding="utf-8", newline="") as src, \
-         open(os.path.join(out_dir, name), "w", encoding="utf-8", newline="") as dst:
-      reader, writer = csv.reader(src), csv.writer(dst)
-      header = next(reader)
-      writer.writerow(header)
-      for row in reader:
-        if row and row[0] in standing:
-          overridden.add(row[0])
-        else:
-          writer.writerow(row)
-      for d in standing.values():
-        writer.writerow(_row(header, d) if name == labels.MESSAGES_FILE
-                        else [d.message_id, labels.categories_cell(d.labels)])
-  return list(standing), len(overridden)
+def _check_standing(connection: sqlite3.Connection, key: str, expected: Optional[int]) -> None:
+  """Raises Conflict unless the decision standing for `key` is `expected` (None: none stands)."""
+  row = connection.execute(f"{_SELECT} WHERE message_id = ? AND undone_at IS NULL ORDER BY decision_id DESC "
+                           "LIMIT 1", (key,)).fetchone()
+  standing = row[0] if row else None
+  if standing != expected:
+    if standing is None:
+      raise Conflict(f"decision {expected} no longer stands: it was undone; reload the message")
+    raise Conflict(f"decision {standing} by {row[4]} ({row[5]}) stands for this message, not "
+                   f"{'the model' if expected is None else f'decision {expected}'}: reload it and decide again")
 
 
-def _row(header: Sequence[str], d: Decision) -> List[str]:
-  values = {"id": d.message_id, "message": d.message, "original": "", "genre": GENRE}
-  return [values.get(column, "") for column in header]
+def sqlite_reason(error: sqlite3.Error) -> str:
+  """SQLite's failure in words a user can act on."""
+  text = str(error)
+  for needle, reason in (("disk is full", "the disk is full; free space, and nothing saved before is lost"),
+                         ("readonly", "the file cannot be written (read-only media or permissions)"),
+                         ("locked", "another process holds the file locked; try again when it is done"),
+                         ("not a database", "not a decisions database"),
+                         ("malformed", "the database file is damaged")):
+    if needle in text:
+      return f"{reason} ({text})"
+  return f"SQLite failed ({text})"

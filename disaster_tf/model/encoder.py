@@ -72,9 +72,17 @@ def read_shape(directory: str) -> Shape:
   missing = sorted(f.name for f in dataclasses.fields(Shape) if f.default is dataclasses.MISSING and f.name not in raw)
   if missing:
     raise EncoderError(f"{path}: no {', '.join(missing)}; expected a BERT config.json")
+  for name in sorted(fields & set(raw)):
+    value, number = raw[name], float if name == "layer_norm_eps" else int
+    if isinstance(value, bool) or not isinstance(value, (int, float) if number is float else int) or value <= 0:
+      raise EncoderError(f"{path}: {name} is {json.dumps(value)}; expected a positive "
+                         f"{'number' if number is float else 'whole number'}")
   tokenizer = _json(os.path.join(directory, TOKENIZER_FILE), required=False)
-  shape = Shape(**{name: raw[name] for name in fields if name in raw},
-                lower_case=bool(tokenizer.get("do_lower_case", True)))
+  lower_case = tokenizer.get("do_lower_case", True)
+  if not isinstance(lower_case, bool):  # "false" is a non-empty string: bool() would read it as true
+    raise EncoderError(f"{os.path.join(directory, TOKENIZER_FILE)}: do_lower_case is {json.dumps(lower_case)}; "
+                       "expected true or false")
+  shape = Shape(**{name: raw[name] for name in fields if name in raw}, lower_case=lower_case)
   if shape.hidden_size % shape.num_attention_heads:
     raise EncoderError(f"{path}: hidden_size {shape.hidden_size} is not a multiple of num_attention_heads "
                        f"{shape.num_attention_heads}")
@@ -90,8 +98,21 @@ def read_vocabulary(directory: str, shape: Shape) -> Tuple[str, ...]:
   path = os.path.join(directory, VOCAB_FILE)
   if not os.path.isfile(path):
     raise EncoderError(f"{path}: no such file; expected the checkpoint's WordPiece vocabulary")
-  with open(path, encoding="utf-8") as f:
-    tokens = tuple(line.rstrip("\n") for line in f)
+  with open(path, "rb") as f:
+    raw = f.read()
+  try:
+    tokens = tuple(raw.decode("utf-8").split("\n"))
+  except UnicodeDecodeError as e:
+    line = raw[:e.start].count(b"\n") + 1
+    raise EncoderError(f"{path}:{line}: not UTF-8 (byte {raw[e.start:e.start + 1]!r}); expected the checkpoint's "
+                       "vocab.txt as published") from None
+  tokens = tokens[:-1] if tokens and tokens[-1] == "" else tokens  # the newline that ends the last line
+  seen: Dict[str, int] = {}
+  for number, token in enumerate(tokens, 1):
+    if token in seen:
+      raise EncoderError(f"{path}:{number}: the piece {token!r} again (first on line {seen[token]}); a piece "
+                         "has one id")
+    seen[token] = number
   if len(tokens) != shape.vocab_size:
     raise EncoderError(f"{path}: {len(tokens)} pieces, but config.json says vocab_size {shape.vocab_size}")
   missing = [t for t in (PAD, UNKNOWN, CLS, SEP) if t not in tokens]

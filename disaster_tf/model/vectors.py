@@ -92,6 +92,10 @@ def read(path: str, tokens: Sequence[str], seed: int = 0, width: int = 0) -> Vec
   with open(path, "rb") as f:
     for number, raw in enumerate(f, start=1):
       line = _decode(raw, path, number).rstrip("\r\n")
+      if number == 1:
+        line = line.lstrip("\ufeff")  # a byte-order mark (Windows editors write one) is no part of the word
+      if not line.strip():
+        continue  # a blank line (a trailing one, most often) holds no vector
       fields = line.rstrip(" ").split(" ")
       if number == 1 and len(fields) == 2 and all(field.isdigit() for field in fields):
         declared, dim = int(fields[0]), int(fields[1])  # word2vec / fastText header
@@ -102,6 +106,9 @@ def read(path: str, tokens: Sequence[str], seed: int = 0, width: int = 0) -> Vec
         raise VectorsError(f"{path}:{number}: expected a word and {dim if dim >= 1 else 'some'} numbers "
                            f"separated by spaces, found {len(fields)} field(s)")
       word = " ".join(fields[:len(fields) - dim])  # a few published files have words with spaces
+      if len(fields) > dim + 1 and all(_is_float(f) for f in fields[1:len(fields) - dim]):
+        raise VectorsError(f"{path}:{number}: {len(fields) - 1} numbers after the word {fields[0]!r}; the file's "
+                           f"vectors have {dim}")
       if word in seen:
         raise VectorsError(f"{path}:{number}: {word!r} again (first on line {seen[word]}); a vectors file "
                            "holds each word once")
@@ -135,6 +142,10 @@ def _numbers(fields: Sequence[str], path: str, number: int) -> np.ndarray:
     raise VectorsError(f"{path}:{number}: {bad!r} is not a number") from None
   if not all(math.isfinite(v) for v in values):
     raise VectorsError(f"{path}:{number}: a value is not finite (inf or nan)")
+  largest = float(np.finfo(np.float32).max)
+  if any(abs(v) > largest for v in values):  # finite as Python reads it, but inf in a float32 embedding
+    bad = next(field for field, v in zip(fields, values) if abs(v) > largest)
+    raise VectorsError(f"{path}:{number}: {bad} is beyond float32's range (about 3.4e38)")
   return np.asarray(values, np.float32)
 
 

@@ -55,8 +55,17 @@ def has_pieces(ids: tf.Tensor) -> tf.Tensor:
 
 
 def from_checkpoint(model_config: config_lib.ModelConfig):
-  """(vocabulary tokens, encoder shape) of --pretrained_encoder's directory."""
+  """(vocabulary tokens, encoder shape) of --pretrained_encoder's directory.
+
+  Raises:
+    encoder.EncoderError: the checkpoint's files (named), or a --sequence_length it has no positions for.
+  """
   shape = encoder_lib.read_shape(model_config.pretrained_encoder)
+  if model_config.sequence_length > shape.max_position_embeddings:
+    raise encoder_lib.EncoderError(
+        f"--sequence_length={model_config.sequence_length}: over the {shape.max_position_embeddings} positions "
+        f"{os.path.join(model_config.pretrained_encoder, encoder_lib.CONFIG_FILE)} gives the encoder "
+        f"(max_position_embeddings); use --sequence_length={shape.max_position_embeddings} or less")
   return encoder_lib.read_vocabulary(model_config.pretrained_encoder, shape), shape
 
 

@@ -1,8 +1,10 @@
 """Which words made each category: leave-one-word-out explanations, computed in the export's graph.
 
-A message's words are its whitespace-separated tokens as sent, with the
-punctuation and symbols at their edges left out (`Water!` is shown as
-`Water`), so a word shown is always a piece of the message. For each
+A message's words are its tokens as sent, separated where the model
+separates them too (whitespace, control characters such as NUL or ESC,
+Unicode's line, paragraph and format separators), with the punctuation and
+symbols at their edges left out (`Water!` is shown as `Water`), so a word
+shown is always a piece of the message and never holds a control character. For each
 distinct word (words are compared case-folded; the first MAX_WORDS of the
 message's first MAX_TOKENS tokens), the message is scored again without it
 (every occurrence at once) by the same featurizer and model, and the word's
@@ -46,6 +48,9 @@ MAX_TOKENS = 256  # the tokens words are taken from (later ones still count in e
 TOP_WORDS = 3  # words per category in the answer: enough to see why, few enough to read on a row
 # Punctuation and symbols at a token's edges are not part of its word ("water," "#help" "(Leogane)").
 _EDGES = r"^[\pP\pS]+|[\pP\pS]+$"
+# What separates words besides ASCII whitespace, as text.standardize separates them: control characters (NUL,
+# ESC of an ANSI sequence), every Unicode space and line or paragraph separator, and format characters.
+_SEPARATORS = r"[\p{Cc}\p{Z}\p{Cf}]+"
 
 ScoreFn = Callable[[tf.Tensor], tf.Tensor]  # [n] strings -> [n, 36] scores
 
@@ -63,7 +68,7 @@ def explain(text_batch: tf.Tensor, score: ScoreFn) -> Dict[str, tf.Tensor]:
     [batch, 36, TOP_WORDS] float32 (see the module docstring).
   """
   text_batch = tf.strings.unicode_transcode(text_batch, "UTF-8", "UTF-8", errors="replace")
-  tokens = tf.strings.split(text_batch)  # [batch, (tokens)]
+  tokens = tf.strings.split(tf.strings.regex_replace(text_batch, _SEPARATORS, " "))  # [batch, (tokens)]
   shown = tf.ragged.map_flat_values(tf.strings.regex_replace, tokens, _EDGES, "")
   keys = tf.ragged.map_flat_values(tf.strings.lower, shown, encoding="utf-8")
   words, word_keys = _distinct_words(shown, keys)  # [batch, (words)] each

@@ -20,7 +20,7 @@ UNTRUSTED_F1 = 0.2
 UNTRUSTED_SUPPORT = 20
 UNTRUSTED_RULE = (f"validation F1 below {UNTRUSTED_F1}, or fewer than {UNTRUSTED_SUPPORT} validation messages of "
                   "the category to check it on")
-CURVE_POINTS = 60  # points kept per precision-recall curve: enough for its shape, small enough for 36 of them
+CURVE_POINTS = 60  # most points where recall rises, per curve: enough for its shape, small enough for 36 of them
 
 
 def untrusted(report: records.Scores) -> List[Tuple[str, str]]:
@@ -125,13 +125,25 @@ def _markdown_html(text: str) -> str:
   return "\n".join(out + (["</ul>"] if in_list else []))
 
 
-def pr_curve(truth: np.ndarray, scores: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-  """(recall, precision) at every distinct score taken as the threshold, highest first ([K] each)."""
+def pr_curve(truth: np.ndarray, scores: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """(recall, precision, threshold) at every distinct score taken as the threshold, highest first ([K] each)."""
   order = np.argsort(-scores, kind="stable")
   hits = truth[order].astype(np.float64)
   last = np.r_[np.flatnonzero(np.diff(scores[order])), len(scores) - 1]  # the last row of each distinct score
   tp, taken = np.cumsum(hits)[last], last + 1.0
-  return tp / max(hits.sum(), 1.0), tp / taken
+  return tp / max(hits.sum(), 1.0), tp / taken, scores[order][last]
+
+
+def drawn_points(recall: np.ndarray, cuts: np.ndarray, threshold: float) -> np.ndarray:
+  """Which of a curve's points (`pr_curve`'s) are drawn: the ones where recall rises (CURVE_POINTS of them at
+  most, evenly spread, the last always), and the threshold's own, so that the marked point lies on the drawn
+  line; none before the first positive, where precision is 0 for want of any (not a point of the curve)."""
+  rises = np.flatnonzero(np.diff(np.r_[0.0, recall]) > 0)
+  if len(rises) > CURVE_POINTS:
+    rises = rises[np.unique(np.linspace(0, len(rises) - 1, CURVE_POINTS).astype(int))]
+  at = np.flatnonzero(cuts >= threshold)[-1:]  # the point `scores >= threshold` decides
+  keep = np.unique(np.r_[rises, at, len(recall) - 1]).astype(int)
+  return keep[recall[keep] > 0]
 
 
 AXIS_TICKS = (0.0, 0.5, 1.0)  # on both axes of a precision-recall curve: enough to read a point, few enough for 150 px
@@ -139,18 +151,17 @@ AXIS_TICKS = (0.0, 0.5, 1.0)  # on both axes of a precision-recall curve: enough
 
 def _curve_svg(name: str, truth: np.ndarray, scores: np.ndarray, threshold: float) -> str:
   size, pad = 166, 32
-  recall, precision = pr_curve(truth, scores)
-  keep = np.unique(np.linspace(0, len(recall) - 1, min(CURVE_POINTS, len(recall))).astype(int))
+  recall, precision, cuts = pr_curve(truth, scores)
+  keep = drawn_points(recall, cuts, threshold) if truth.any() else np.zeros(0, int)
   def xy(r: float, p: float) -> Tuple[float, float]:  # the point of (recall, precision) in the SVG
     return pad + r * (size - pad - 4), size - pad - p * (size - pad - 4)
   points = " ".join(f"{x:.1f},{y:.1f}" for x, y in (xy(r, p) for r, p in zip(recall[keep], precision[keep])))
-  decided = scores >= threshold
-  tp = float((decided & (truth == 1)).sum())
   mark = ""
-  if truth.any() and decided.any():
-    mx, my = xy(tp / truth.sum(), tp / decided.sum())
-    mark = (f'<circle cx="{mx:.1f}" cy="{my:.1f}" r="3.5" class="threshold"><title>threshold {threshold:.3f}'
-            "</title></circle>")
+  at = np.flatnonzero(cuts >= threshold)[-1:]  # the threshold's point: one of the curve's own
+  if truth.any() and len(at) and recall[at[0]] > 0:
+    mx, my = xy(recall[at[0]], precision[at[0]])
+    mark = (f'<circle cx="{mx:.1f}" cy="{my:.1f}" r="3.5" class="threshold"><title>threshold {threshold:.3f}: '
+            f"recall {recall[at[0]]:.3f}, precision {precision[at[0]]:.3f}</title></circle>")
   ticks = "".join(_tick(xy(t, 0.0), xy(0.0, t), t) for t in AXIS_TICKS)
   return (f'<figure class="curve"><svg width="{size}" height="{size}" role="img" aria-label="precision-recall curve '
           f'of {html.escape(name)}"><rect x="{pad}" y="4" width="{size - pad - 4}" height="{size - pad - 4}" '

@@ -38,6 +38,7 @@ from typing import Dict, Optional, Sequence, Tuple
 import numpy as np
 import tensorflow as tf
 from absl import logging
+from google.protobuf import message
 from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow.python.saved_model import fingerprinting_utils
 
@@ -92,6 +93,7 @@ class ServingModule(tf.Module):
       scores [batch, 36], labels [batch, 36], classes [batch, 36],
       related_probabilities [batch, 3].
     """
+    text_batch = _one_text_per_row(text_batch)
     scores, related = self._probabilities(text_batch)
     return {
         "scores": scores,
@@ -105,7 +107,7 @@ class ServingModule(tf.Module):
     """predict's outputs, and which words made each category (explain.py): words [batch, 64], contributions
     [batch, 64, 36], top_words and top_contributions [batch, 36, 3]."""
     out = self.predict(text_batch)
-    out.update(explain_lib.explain(text_batch, lambda texts: self._probabilities(texts)[0]))
+    out.update(explain_lib.explain(_one_text_per_row(text_batch), lambda texts: self._probabilities(texts)[0]))
     return out
 
   def _probabilities(self, text_batch: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
@@ -129,17 +131,46 @@ class ServingModule(tf.Module):
     return {"classes": out["classes"], "scores": out["scores"]}
 
 
-def _versions(export_base: str) -> list:
-  """The integer-named subdirectories of `export_base` (what TF Serving loads)."""
+def _one_text_per_row(text_batch: tf.Tensor) -> tf.Tensor:
+  """`text_batch` checked at run time to be [batch]: TF Serving feeds whatever shape a request sends, and a
+  single string instead of a list would otherwise fail deep in the graph ("slice index 0 of dimension 0")."""
+  rank = tf.raw_ops.Rank(input=text_batch)  # the op itself: tf.rank folds the signature's static [None] to 1
+  check = tf.debugging.Assert(tf.equal(rank, 1), ["text: expected a list of messages ([batch] strings), found "
+                                                  "a tensor of rank", rank])
+  with tf.control_dependencies([check]):
+    return tf.identity(text_batch)
+
+
+def _versions(export_base: str) -> Dict[int, str]:
+  """{version: its directory's name} of the integer-named subdirectories of `export_base` (what TF Serving
+  loads; `0003` is version 3, as TF Serving parses it)."""
   if not os.path.isdir(export_base):
-    return []
-  return [int(name) for name in os.listdir(export_base)
-          if re.fullmatch(r"\d+", name) and os.path.isdir(os.path.join(export_base, name))]
+    return {}
+  return {int(name): name for name in sorted(os.listdir(export_base), reverse=True)
+          if re.fullmatch(r"\d+", name) and os.path.isdir(os.path.join(export_base, name))}
 
 
 def next_version(export_base: str) -> int:
   """1 + the largest version under `export_base` (1 if none)."""
   return max(_versions(export_base), default=0) + 1
+
+
+def _remove_dead_temporaries(export_base: str) -> None:
+  """Removes what an export killed mid-write left (`.tmp-<version>-<pid>` of a process that is gone)."""
+  for name in os.listdir(export_base) if os.path.isdir(export_base) else ():
+    found = re.fullmatch(r"\.tmp-\d+-(\d+)", name)
+    if found and not _alive(int(found.group(1))):
+      shutil.rmtree(os.path.join(export_base, name), ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return False
+  except PermissionError:  # another user's process: alive
+    return True
+  return True
 
 
 def export(model_dir: str, export_base: str, *, checkpoint: str = "best", version: Optional[int] = None,
@@ -216,6 +247,7 @@ def _publish(module: ServingModule, metadata: records.ExportMetadata, export_bas
              warmup: bool) -> str:
   """Writes `module` as a new version under `export_base`, atomically (see `export`); returns its directory."""
   version, final_dir = _new_version(export_base, version)
+  _remove_dead_temporaries(export_base)
   tmp_dir = os.path.join(export_base, f".tmp-{version}-{os.getpid()}")
   try:
     _write_saved_model(module, metadata, tmp_dir, warmup)
@@ -314,7 +346,14 @@ def load_signatures(version_path: str):
   """The signatures of an export's version directory, by key (predict.py and the page call serving_default and
   explain): each takes text=[batch] strings."""
   register_text_ops()
-  return tf.saved_model.load(version_path).signatures
+  try:
+    return tf.saved_model.load(version_path).signatures
+  # Cut short, corrupted or not ours: TensorFlow raises an OpError, or an IndexError for a truncated variables file.
+  except (tf.errors.OpError, OSError, ValueError, IndexError, message.DecodeError) as e:
+    reason = ckpt_lib.error_reason(e) if isinstance(e, tf.errors.OpError) else f"{type(e).__name__}: {e}"
+    raise ValueError(f"{version_path}: the export cannot be loaded ({reason[:300]}); it may have been copied "
+                     "while it was written or cut short by a full disk: export the model dir again, or name "
+                     "another version") from None
 
 
 def register_text_ops() -> None:
@@ -335,7 +374,7 @@ def version_dir(export_dir: str) -> str:
   if not versions:
     raise FileNotFoundError(f"{export_dir}: neither a SavedModel (no saved_model.pb) nor a base directory "
                             "with numbered versions")
-  return os.path.join(export_dir, str(max(versions)))
+  return os.path.join(export_dir, versions[max(versions)])
 
 
 def _training_report(model_dir: str) -> Tuple[Optional[records.FinalReport], Optional[records.LoadReport]]:

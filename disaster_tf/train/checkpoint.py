@@ -44,6 +44,8 @@ BEST_DIR = "best"
 THRESHOLDS_FILE = "thresholds.json"
 METRICS_FILE = "metrics.json"  # the run's history and final report (rundir.RunDir.write_metrics)
 REFIT_DIR = "refit"  # a --refit run's own model dir, inside the first run's
+PRUNED_FILE = "PRUNED"  # in a pruned model dir (prune.py): what was removed, and that train.py must not write there
+DECISIONS_DIR = "decisions"  # train.py --decisions: the snapshot of the decisions the run trains on (two-file CSV)
 LINEAR_DIR = "linear"  # the run fitting an ensemble's linear member on its own (--linear_epochs), inside its run's
 
 
@@ -242,6 +244,9 @@ def resolve(model_dir: str, which: str = "best") -> str:
   for what in skipped:
     logging.warning("skipped an unreadable checkpoint: %s", what)
   if path is None:
+    if which == "latest" and os.path.exists(os.path.join(model_dir, PRUNED_FILE)):
+      raise FileNotFoundError(f"{model_dir}: pruned (export.py --prune removed {CHECKPOINTS_DIR}/); its best "
+                              "checkpoint is what it keeps: --checkpoint=best")
     raise FileNotFoundError(f"{directory}: no checkpoint; has train.py finished an epoch in {model_dir!r}?")
   return path
 

@@ -141,6 +141,14 @@ class Course:
         f", ~{duration(left)} left{at_most} in the run"
 
 
+def cure(phase: str) -> str:
+  """The flags that tame a diverging loss in `phase`: the linear member trains at --learning_rate times
+  --linear_lr_multiplier, with its own class weights (no --class_weight_cap)."""
+  if phase in (LINEAR, REFIT_LINEAR):
+    return "lower --linear_lr_multiplier (the linear member's rate is it times --learning_rate)"
+  return "lower --learning_rate or --class_weight_cap"
+
+
 def stopped_early(epoch: int, best_epoch: int, patience: int, metric: str, selection: str) -> None:
   """Logs why a phase ended before its last epoch."""
   logging.info("stopped early after epoch %d (best %d): %d epoch%s without a better %s %s", epoch, best_epoch,

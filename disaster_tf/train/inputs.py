@@ -20,7 +20,7 @@ from absl import logging
 from disaster_tf import config as config_lib
 from disaster_tf import records
 from disaster_tf.data import csv_files
-from disaster_tf.data import decisions as decisions_lib
+from disaster_tf.data import decided as decided_lib
 from disaster_tf.data import examples as examples_lib
 from disaster_tf.data import lexicon as lexicon_lib
 from disaster_tf.model import features
@@ -80,28 +80,29 @@ class RunInputs:
     return getattr(self.splits, self.selection_name)
 
 
-def with_decisions(train_config: config_lib.TrainConfig, scratch: str) -> str:
-  """--data with the operators' decisions applied, written in `scratch`; the run's fingerprint then counts them.
+def with_decisions(train_config: config_lib.TrainConfig, scratch: str, snapshot: str) -> str:
+  """--data with the decisions of the run's `snapshot` applied, written in `scratch`; the run's fingerprint then
+  counts them.
 
   Raises:
-    decisions.StoreError: no decisions file there, or one that cannot be read; --data that is not two-file.
+    decisions.StoreError: --data that is not two-file.
   """
   tc = train_config
-  if not os.path.isfile(tc.decisions):
-    raise decisions_lib.StoreError(f"--decisions={tc.decisions}: no such file (the triage page's --db)")
-  store = decisions_lib.Store(tc.decisions)
   merged = os.path.join(scratch, "data-with-decisions")
-  decided, overridden = decisions_lib.merged_data(tc.data, store, merged)
-  side = examples_lib.split_ids(decided, tc.validation_fraction, tc.tune_fraction, tc.split_seed)
+  applied = decided_lib.merged_data(tc.data, snapshot, merged)
+  side = examples_lib.split_ids(list(applied.ids), tc.validation_fraction, tc.tune_fraction, tc.split_seed)
   # A decided message keeps its id's side: one in validation is reported on, never trained on (said here).
   sides = (examples_lib.TRAIN, examples_lib.TUNE, examples_lib.VALIDATION)
   logging.info("decisions: %d from %s (%d override --data's labels); by id hash %d train, %d tune, %d "
-               "validation", len(decided), tc.decisions, overridden, *(int((side == s).sum()) for s in sides))
+               "validation", len(applied.ids), tc.decisions, applied.overridden,
+               *(int((side == s).sum()) for s in sides))
+  for clash in applied.clashes:
+    logging.warning("decisions: %s", clash)
   return merged
 
 
 def prepare(config: config_lib.Config, scratch: str,
-            vocabularies: Optional[features.Vocabularies] = None) -> RunInputs:
+            vocabularies: Optional[features.Vocabularies] = None, decisions: Optional[str] = None) -> RunInputs:
   """Loads, splits, checks and vectorises a run's data.
 
   Args:
@@ -109,14 +110,20 @@ def prepare(config: config_lib.Config, scratch: str,
     scratch: an existing directory, this process's alone, for the text spool
       and the vectorised caches (~0.7 KB a message); it must outlive the result.
     vocabularies: a resumed run's; None adapts new ones on the training split.
+    decisions: with --decisions, the run's snapshot of them (`rundir.DecisionsSnapshot`), applied over --data.
 
   Raises:
     csv_files.DataError: bad input data.
     ValueError: a split the loop cannot use (too small, or empty).
   """
   tc = config.train
-  path = with_decisions(tc, scratch) if tc.decisions else tc.data
+  if tc.decisions and not decisions:
+    raise ValueError(f"--decisions={tc.decisions}: the run's snapshot of them is missing (rundir.DecisionsSnapshot "
+                     "takes it); nothing trains on --data without them")
+  path = with_decisions(tc, scratch, decisions) if decisions else tc.data
   examples, load_report = csv_files.load(path, scratch, tc.text_fields)
+  if decisions:  # named as the user gave it, not as the copy in scratch/ (removed when the run ends)
+    load_report = dataclasses.replace(load_report, source=f"{tc.data} with the decisions of {tc.decisions}")
   logging.info("data: %s", load_report.summary())
   splits, languages = _split_languages(examples_lib.split(examples, tc))
   logging.info("split by id hash: %d train, %d tune, %d validation", *map(len, splits))

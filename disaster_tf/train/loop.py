@@ -111,10 +111,12 @@ def train_and_evaluate(config: config_lib.Config, model_dir: str, *, flags_text:
     for line in course.plan_lines(config, model_dir):
       logging.info("%s", line)
     try:
-      final = _run(config, strategy, dirs, flags_text, verbose, run_course, course.NETWORK)
+      # One snapshot of the operators' decisions for every phase, the refit and a resume (rundir, invariant 4).
+      snapshot = rundir_lib.DecisionsSnapshot(config.train.decisions, dirs) if config.train.decisions else None
+      final = _run(config, strategy, dirs, flags_text, verbose, run_course, course.NETWORK, snapshot)
       if config.train.refit:
         refit = _run(config_lib.refit_config(config), strategy, dirs.inside(ckpt_lib.REFIT_DIR),
-                     flags_text, verbose, run_course, course.REFIT, plan=records.RefitPlan.chosen_by(final))
+                     flags_text, verbose, run_course, course.REFIT, snapshot, plan=records.RefitPlan.chosen_by(final))
         final = dataclasses.replace(final, refit=refit)
     except tf.errors.OpError as e:
       if not out_of_space(e):
@@ -132,9 +134,10 @@ def train_and_evaluate(config: config_lib.Config, model_dir: str, *, flags_text:
 
 def _run(config: config_lib.Config, strategy: tf.distribute.Strategy, dirs: distribute.RunDirs,
          flags_text: Optional[str], verbose: int, run_course: course.Course, phase: str,
-         plan: Optional[records.RefitPlan] = None) -> records.FinalReport:
-  """The phases of a run, in order (see the module docstring); `phase` is its key in `run_course`, and a refit's
-  phases follow its `plan`."""
+         snapshot: Optional[rundir_lib.DecisionsSnapshot], plan: Optional[records.RefitPlan] = None
+         ) -> records.FinalReport:
+  """The phases of a run, in order (see the module docstring); `phase` is its key in `run_course`, `snapshot`
+  the decisions it trains on (--decisions), and a refit's phases follow its `plan`."""
   tc, run_dir = config.train, rundir_lib.RunDir(dirs)
   last_epoch = tc.epochs if plan is None else plan.epochs
   run_dir.check_same_model(config)
@@ -142,14 +145,17 @@ def _run(config: config_lib.Config, strategy: tf.distribute.Strategy, dirs: dist
   if tc.linear_epochs:  # its own run first, in <model_dir>/linear; a finished one only reports again
     linear_dirs = dirs.inside(ckpt_lib.LINEAR_DIR)
     _run(config_lib.linear_member_config(config), strategy, linear_dirs, flags_text, verbose, run_course,
-         course.linear_phase(phase))
+         course.linear_phase(phase), snapshot)
     linear_member = linear_dirs.save_dir
   run_course.begin(phase, epochs=last_epoch)
   keras.utils.set_random_seed(tc.seed)
-  run = inputs.prepare(config, dirs.scratch, vocabularies=run_dir.saved_vocabularies(config))
+  run = inputs.prepare(config, dirs.scratch, vocabularies=run_dir.saved_vocabularies(config),
+                       decisions=snapshot.path if snapshot else None)
   trainer = trainer_lib.build_trainer(config, run, strategy, dirs.save_dir)
   if not run_dir.restore(trainer, run.vocabularies, tc.learning_rate):
     trainer_lib.initialise(trainer, config, run.vocabularies, linear_member)  # a new run's pretrained parts
+  if snapshot:
+    snapshot.keep()  # with the run's first files: every check that could refuse the run has passed
   run_dir.write_run_files(config, run.vocabularies, flags_text)
   history = run_dir.load_history(int(trainer.state.epoch.numpy()))
   writers = summaries.SummaryWriters.for_run(dirs.model_dir, dirs.chief, run.selection_name)
@@ -159,7 +165,7 @@ def _run(config: config_lib.Config, strategy: tf.distribute.Strategy, dirs: dist
     for epoch in range(int(trainer.state.epoch.numpy()) + 1, last_epoch + 1):
       if _patience_ran_out(trainer, tc):
         break  # a resumed run that had already stopped early
-      trained = train_epoch(trainer, run, tc, epoch, stop, writers.train, verbose)
+      trained = train_epoch(trainer, run, tc, epoch, stop, writers.train, verbose, course.cure(phase))
       history.append(end_epoch(trainer, run, tc, epoch, trained, writers))
       run_dir.write_metrics(config, run.load_report, history, final=None)
       best = tc.select_metric != "last" and int(trainer.state.best_epoch.numpy()) == epoch  # a refit keeps all
@@ -202,7 +208,8 @@ class EpochTraining:
 
 
 def train_epoch(trainer: Trainer, run: inputs.RunInputs, train_config: config_lib.TrainConfig, epoch: int,
-                stop: stops.StopRequests, writer: tf.summary.SummaryWriter, verbose: int) -> EpochTraining:
+                stop: stops.StopRequests, writer: tf.summary.SummaryWriter, verbose: int,
+                cure: str = "lower --learning_rate or --class_weight_cap") -> EpochTraining:
   """Trains one shuffled pass over the training split, `steps_per_execution` steps per compiled call.
 
   Resumes after `state.step_in_epoch` steps: each epoch's order is fixed by its
@@ -210,7 +217,7 @@ def train_epoch(trainer: Trainer, run: inputs.RunInputs, train_config: config_li
 
   Raises:
     TrainingInterrupted: a stop was requested; the steps so far are saved first.
-    FloatingPointError: the epoch's loss is not finite; nothing is saved.
+    FloatingPointError: the epoch's loss is not finite; nothing is saved; `cure` names the flags to change.
   """
   tc, state = train_config, trainer.state
   start = time.time()
@@ -248,10 +255,11 @@ def train_epoch(trainer: Trainer, run: inputs.RunInputs, train_config: config_li
   trained = total - skip  # steps of this epoch run in this process
   train_loss = loss_sum / trained
   if not math.isfinite(train_loss):
+    saved = trainer.manager.latest_checkpoint
     raise FloatingPointError(
-        f"epoch {epoch}: the training loss is {train_loss}; stopping without saving this epoch. "
-        f"The last good checkpoint is {trainer.manager.latest_checkpoint}; lower --learning_rate or "
-        "--class_weight_cap")
+        f"epoch {epoch}: the training loss is {train_loss}; stopping without saving this epoch. " + (
+            f"The last good checkpoint is {saved}; " if saved else
+            "Nothing was saved yet, so the corrected command starts the run anew; ") + cure)
   return EpochTraining(train_loss, component_sum / trained, time.time() - start)
 
 

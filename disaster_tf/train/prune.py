@@ -25,7 +25,7 @@ from disaster_tf import config as config_lib
 from disaster_tf.train import checkpoint as ckpt_lib
 from disaster_tf.train import dirlock
 
-PRUNED_FILE = "PRUNED"  # in a pruned model dir: what was removed, and that train.py must not write there
+PRUNED_FILE = ckpt_lib.PRUNED_FILE
 TRAINING_ONLY = (ckpt_lib.CHECKPOINTS_DIR, ckpt_lib.LINEAR_DIR)  # what export never reads
 
 

@@ -17,7 +17,11 @@ file itself. Its invariants:
   3. A refused run writes nothing: the checks (`check_same_model`, the
      vocabulary fingerprint and run identity in `restore`) run before
      `write_run_files`, the first write.
-  4. Each epoch saves `best/` before `checkpoints/`, then metrics.json: if a
+  4. With --decisions, a run trains on one snapshot of the operators' decisions (`DecisionsSnapshot`):
+     taken once when it starts, kept in <model_dir>/decisions with its first run files, and read by every
+     phase, the refit and a resume, so a decision saved meanwhile can neither fail the run nor train its
+     members on different labels.
+  5. Each epoch saves `best/` before `checkpoints/`, then metrics.json: if a
      later write fails, checkpoints/ still names the previous epoch, and the
      rerun repeats this one against a best/ that is never worse than the
      counters record. A restore takes the newest readable checkpoint
@@ -25,6 +29,7 @@ file itself. Its invariants:
      older counters, so lost state never lets a worse epoch replace the best.
 """
 
+import glob
 import json
 import os
 from typing import Any, Dict, List, Optional
@@ -35,6 +40,8 @@ from absl import logging
 
 from disaster_tf import config as config_lib
 from disaster_tf import records
+from disaster_tf.data import decided
+from disaster_tf.data import decisions as decisions_lib
 from disaster_tf.model import features
 from disaster_tf.train import checkpoint as ckpt_lib
 from disaster_tf.train import distribute
@@ -65,17 +72,23 @@ class RunDir:
     Raises:
       ValueError: config.json holds another ModelConfig; names the fields that differ.
     """
-    if not os.path.exists(os.path.join(self.model_dir, config_lib.CONFIG_FILE)):
-      return
+    if not os.path.exists(os.path.join(self.model_dir, config_lib.CONFIG_FILE)) or not self.has_checkpoint():
+      return  # a run that never saved a checkpoint (its first epoch failed) binds nothing: it starts anew
     old = config_lib.load(self.model_dir)
     if old.model != config.model:
       changed = [k for k, v in old.model.__dict__.items() if getattr(config.model, k) != v]
       raise ValueError(f"{self.model_dir} holds a run with another model ({', '.join(changed)} differ); "
                        "use a new --model_dir or the same model flags")
 
+  def has_checkpoint(self) -> bool:
+    """Whether a run here ever saved a checkpoint (an epoch, or a stop mid-epoch): what a resume resumes."""
+    return any(glob.glob(os.path.join(self.model_dir, d, "ckpt-*.index"))
+               for d in (ckpt_lib.CHECKPOINTS_DIR, ckpt_lib.BEST_DIR))
+
   def saved_vocabularies(self, config: config_lib.Config) -> Optional[features.Vocabularies]:
-    """The vocabularies a previous run of this model dir adapted, or None for a new run."""
-    if not features.saved(config.model, self.model_dir):
+    """The vocabularies a previous run of this model dir adapted, or None for a new run (and for one whose
+    first epoch failed before any checkpoint: the corrected command adapts them again)."""
+    if not features.saved(config.model, self.model_dir) or not self.has_checkpoint():
       return None
     return features.load(config.model, self.model_dir)
 
@@ -120,7 +133,7 @@ class RunDir:
     config_lib.save(config, self.model_dir)
     if flags_text is not None:
       config_lib.write_text_atomic(os.path.join(self.model_dir, FLAGS_FILE), flags_text)
-    if not features.saved(config.model, self.model_dir):  # a resumed run keeps its own
+    if not features.saved(config.model, self.model_dir) or not self.has_checkpoint():  # a resumed run keeps its own
       features.save(vocabularies, self.model_dir)
 
   def load_history(self, last_epoch: int) -> List[Dict[str, Any]]:
@@ -225,3 +238,38 @@ def _set_learning_rate(optimizer: keras.optimizers.Optimizer, learning_rate: flo
   if restored_rate != learning_rate:
     logging.info("learning rate %g (flags) replaces %g (checkpoint)", learning_rate, restored_rate)
     optimizer.learning_rate = learning_rate
+
+
+class DecisionsSnapshot:
+  """The operators' decisions a run trains on (--decisions): one snapshot, taken when the run starts.
+
+  A new run takes it into its scratch dir, and `keep` moves it into <model_dir>/decisions when the run writes
+  its first files (a refused run leaves nothing); a resumed run reads the one it kept, whatever the decisions
+  file holds now (it says how many decisions are newer: a new --model_dir trains on them).
+  """
+
+  def __init__(self, decisions_path: str, dirs: distribute.RunDirs):
+    self.kept = os.path.join(dirs.model_dir, ckpt_lib.DECISIONS_DIR)
+    self.chief = dirs.chief
+    if not os.path.isfile(decisions_path):
+      raise decisions_lib.StoreError(f"--decisions={decisions_path}: no such file (the triage page's --db)")
+    store = decisions_lib.Store(decisions_path)
+    if os.path.isdir(self.kept):
+      self.path, self.taken = self.kept, False
+      kept = {(d.key, d.number) for d in decided.read_snapshot(self.kept)}
+      newer = sum((k, str(d.decision_id)) not in kept for k, d in store.standing().items())
+      logging.info("decisions: this run's snapshot in %s (%d), taken when it started%s", self.kept, len(kept),
+                   f"; {newer} standing now are not in it: train into a new --model_dir to learn from them"
+                   if newer else "")
+    else:
+      self.path, self.taken = os.path.join(dirs.scratch, "decisions-snapshot"), True
+      count = decided.take_snapshot(store, self.path)
+      logging.info("decisions: a snapshot of the %d standing in %s, kept in %s for every phase of this run",
+                   count, decisions_path, self.kept)
+
+  def keep(self) -> None:
+    """Moves the snapshot this run took into the model dir (once; the chief only), before its first run files."""
+    if self.taken and self.chief and not os.path.isdir(self.kept):
+      os.makedirs(os.path.dirname(self.kept), exist_ok=True)
+      os.replace(self.path, self.kept)
+      self.path, self.taken = self.kept, False

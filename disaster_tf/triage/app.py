@@ -49,6 +49,7 @@ class TriageApp:
     self.history: List[Dict] = []  # the versions replaced: {"version", "replaced"} (UTC), newest last
     self.reload_error: Optional[str] = None
     self.decisions: Optional[review.DecisionsApi] = None  # --db: operators' decisions are saved
+    self._broken: Optional[tuple] = None  # (path, what it held) of a newer version that failed to load
     self._checked = time.monotonic()
     self._reloading = threading.Lock()
 
@@ -70,9 +71,11 @@ class TriageApp:
       self._checked = time.monotonic()
       from disaster_tf.serve import savedmodel  # pylint: disable=import-outside-toplevel  # TensorFlow is loaded already
       newest = savedmodel.version_dir(self.export_dir)
-      if os.path.abspath(newest) == os.path.abspath(self.loaded.path):
-        return
+      if os.path.abspath(newest) == os.path.abspath(self.loaded.path) or self._broken == _seen(newest):
+        return  # the one serving, or a broken one not changed since: loading it again would only fail again
+      self._broken = _seen(newest)
       loaded = predict.load_export(newest)
+      self._broken = None
       with self.lock:
         self.history.append({"version": self.loaded.version, "replaced": _now()})
         self.scorer, self.explainer, self.model = loaded.scorer, loaded.explainer, loaded.metadata
@@ -122,15 +125,35 @@ class TriageApp:
     return {"row": row, **answer, "scored": predict.scored_values(answer), "error": None,
             "message_id": decisions.row_message_id(row)}
 
-  def enqueue(self, pairs) -> None:
-    """With --db, queues scored (row, result) pairs for the Review tab."""
-    if self.decisions is not None and pairs:
+  def enqueue(self, pairs) -> Optional[str]:
+    """With --db, queues scored (row, result) pairs for the Review tab; returns why it could not, or None.
+
+    The queue is a side effect: a decisions file that cannot be written (a full disk, read-only media) must not
+    stop triage, so the answers go out with a warning instead.
+    """
+    if self.decisions is None or not pairs:
+      return None
+    try:
       self.decisions.enqueue(pairs, str(self.loaded.version) if self.loaded else None)
+    except decisions.StoreError as e:
+      logging.warning("review queue: %s", e)
+      return f"scored, but not queued for review: {e}"
+    return None
 
   def failed(self, row: Dict[str, str], error: str) -> Dict:
     """The answer for a line that could not be scored: the same fields, no category, and the reason."""
     return {"row": row, "error": error, "priority": len(self.order) + 1, "predicted": [], "related": "unsure",
             "scores": {}, "unread": False, "scored": [""] * len(predict.SCORED_COLUMNS)}
+
+
+def _seen(path: str) -> tuple:
+  """A version directory and what it holds, by name, size and time: a broken one is tried again when it changes."""
+  try:
+    return (path, tuple(sorted((os.path.relpath(os.path.join(d, f), path), os.stat(os.path.join(d, f)).st_size,
+                                os.stat(os.path.join(d, f)).st_mtime_ns)
+                               for d, _, files in os.walk(path) for f in files)))
+  except OSError:
+    return (path, None)
 
 
 def _now() -> str:

@@ -33,13 +33,17 @@ STATIC_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; ch
 Refused = review.Refused  # what an endpoint raises: a status and a sentence naming the field
 
 
+MAX_EXPLAIN_CHARS = 5000  # explain scores a message once per distinct word: a bound on one request's model time
+
+
 @dataclasses.dataclass(frozen=True)
 class Request:
-  """What an endpoint reads of a request: its path (with the query), its Authorization header, its body."""
+  """What an endpoint reads of a request: its path (with the query), Authorization and Content-Type, its body."""
 
   path: str
   authorization: Optional[str]
   body: Callable[[int, str], bytes]  # (limit in bytes, what it is, for the sentence) -> exactly the body
+  content_type: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,17 +94,21 @@ def model(app: app_lib.TriageApp, request: Request) -> Json:
 
 def decided(app: app_lib.TriageApp, request: Request) -> Json:
   """GET /api/decided: the standing decisions."""
-  del request
-  return Json({"decided": _decisions(app).decided()})
+  api = _decisions(app)
+  api.reader(request.authorization)
+  return Json({"decided": api.decided()})
 
 
 def queue(app: app_lib.TriageApp, request: Request) -> Json:
   """GET /api/queue?order=useful|urgent&limit=N: the undecided messages (review.answer_queue)."""
-  return Json(review.answer_queue(_decisions(app), app, request.path, app_lib.MAX_MESSAGES))
+  api = _decisions(app)
+  api.reader(request.authorization)
+  return Json(review.answer_queue(api, app, request.path, app_lib.MAX_MESSAGES))
 
 
 def classify(app: app_lib.TriageApp, request: Request) -> Json:
   """POST /api/classify: each message is answered, or fails alone with its reason."""
+  _operator_only(app, request)
   messages = _json_field(app, request, "messages", '{"messages": ["...", ...]}')
   if not isinstance(messages, list):
     raise Refused(400, "messages: expected a list of strings")
@@ -109,19 +117,23 @@ def classify(app: app_lib.TriageApp, request: Request) -> Json:
   errors = [message_error(f"messages[{i}]", m) for i, m in enumerate(messages)]
   good = [m for m, e in zip(messages, errors) if e is None]
   answers = app.score(good)
-  app.enqueue([({"message": m}, r) for m, r in zip(good, answers)])
+  warning = app.enqueue([({"message": m}, r) for m, r in zip(good, answers)])
   scored = iter(answers)
   return Json({"results": [app.result({"message": m}, next(scored)) if e is None
                            else app.failed({"message": m if isinstance(m, str) else json.dumps(m)}, e)
-                           for m, e in zip(messages, errors)]})
+                           for m, e in zip(messages, errors)], **({"warning": warning} if warning else {})})
 
 
 def explain(app: app_lib.TriageApp, request: Request) -> Json:
   """POST /api/explain: one message's answer with the words behind each of its categories."""
+  _operator_only(app, request)
   message = _json_field(app, request, "message", '{"message": "..."}')
   error = message_error("message", message)
   if error:
     raise Refused(400, error)
+  if len(message) > MAX_EXPLAIN_CHARS:  # one message's explanation holds the model for every other operator
+    raise Refused(413, f"message: {len(message)} characters is over the limit of {MAX_EXPLAIN_CHARS} for an "
+                       "explanation (only the first 256 words are explained); /api/classify scores it")
   answer = app.explain(message)
   if answer is None:
     raise Refused(404, "explanations are not offered by this page's scorer")
@@ -130,7 +142,9 @@ def explain(app: app_lib.TriageApp, request: Request) -> Json:
 
 def upload(app: app_lib.TriageApp, request: Request) -> Stream:
   """POST /api/upload: the file is checked whole before the stream starts, then each row is scored and sent."""
+  _operator_only(app, request)
   body = request.body(app.max_upload_bytes, "upload")
+  _content_type(request, "text/csv", "upload")
   if not body.strip():
     raise Refused(400, "upload: the file is empty; expected a CSV file with a 'message' column")
   report = scorefile.ScoreReport()
@@ -142,10 +156,12 @@ def upload(app: app_lib.TriageApp, request: Request) -> Stream:
 
   def stream() -> Iterator[Dict]:
     yield {"columns": header}
-    for row, result in predict.score_rows(rows, app.score, on_batch=app.enqueue):
+    warnings = []
+    for row, result in predict.score_rows(rows, app.score, on_batch=lambda pairs: warnings.append(app.enqueue(pairs))):
       yield app.result(row, result)
       report.scored += 1
-    yield {"report": report.summary(), "unreadable": report.unreadable}
+    warning = next((w for w in warnings if w), None)
+    yield {"report": report.summary(), "unreadable": report.unreadable, **({"warning": warning} if warning else {})}
   return Stream(stream())
 
 
@@ -153,6 +169,7 @@ def decide(app: app_lib.TriageApp, request: Request) -> Json:
   """POST /api/decide and /api/undo (review.answer_decision): the operator is checked first."""
   api = _decisions(app)
   body = request.body(app.max_request_bytes, "request")
+  _content_type(request, "application/json", "request")
   return Json(review.answer_decision(api, app, request.path, request.authorization, body))
 
 
@@ -191,9 +208,24 @@ def _decisions(app: app_lib.TriageApp) -> review.DecisionsApi:
   return app.decisions
 
 
+def _operator_only(app: app_lib.TriageApp, request: Request) -> None:
+  """With operators' tokens (the page off loopback), answers that carry messages are for operators only."""
+  if app.decisions is not None:
+    app.decisions.reader(request.authorization)
+
+
+def _content_type(request: Request, expected: str, what: str) -> None:
+  """Refuses another Content-Type: a form or a text/plain POST from another website cannot send this one
+  without the browser asking the server first (a CORS preflight, which this server never grants)."""
+  given = request.content_type.split(";", 1)[0].strip().lower()
+  if given != expected:
+    raise Refused(415, f"{what}: Content-Type must be {expected}, found {given or '(none)'!r}")
+
+
 def _json_field(app: app_lib.TriageApp, request: Request, field: str, shape: str):
   """`field` of the request's JSON body; a 400 saying the expected `shape` when there is none."""
   body = request.body(app.max_request_bytes, "request")
+  _content_type(request, "application/json", "request")
   try:
     return json.loads(body.decode("utf-8"))[field]
   except (UnicodeDecodeError, ValueError, KeyError, TypeError, IndexError, RecursionError):

@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import secrets
 import urllib.parse
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
@@ -60,9 +61,16 @@ class Operators:
 
   @staticmethod
   def add(path: str, name: str) -> str:
-    """Appends `name` with a new random token (stored hashed); returns the token, shown once."""
+    """Appends `name` with a new random token (stored hashed); returns the token, shown once.
+
+    Raises:
+      ValueError: a name with a tab or line break, or one the file lists already (its token would stop working).
+    """
     if not name or "\t" in name or "\n" in name:
       raise ValueError(f"--add_operator={name!r}: expected a name without tabs or line breaks")
+    if os.path.isfile(path) and name in Operators(path).hashes:
+      raise ValueError(f"--add_operator={name}: {path} lists {name} already; choose another name, or remove "
+                       f"{name}'s line first to give {name} a new token")
     token = secrets.token_urlsafe(24)
     with open(path, "a", encoding="utf-8") as f:
       f.write(f"{name}\t{hash_token(token)}\n")
@@ -91,45 +99,68 @@ class DecisionsApi:
     """
     if self.operators is None:
       name = body.get("operator") or "local"
-      if not isinstance(name, str):
-        raise Refused(400, "operator: expected a name")
+      error = text_error("operator", name)
+      if error:
+        raise Refused(400, error)
       return name
+    return self.reader(authorization)
+
+  def reader(self, authorization: Optional[str]) -> Optional[str]:
+    """The operator a request comes from (with operators: its token's name, or a 401; without: None).
+
+    Off loopback, the page's answers carry the public's messages and who decided what: only operators read them.
+    """
+    if self.operators is None:
+      return None
     name = self.operators.name_of(authorization)
     if name is None:
-      raise Refused(401, "Authorization: a valid operator token is required to decide (Bearer TOKEN)")
+      raise Refused(401, "Authorization: a valid operator token is required (Bearer TOKEN; "
+                         "disaster-decisions --operators=FILE --add_operator=NAME gives one)")
     return name
 
   def decide(self, body: Mapping, operator: str, score: Callable, model_version: Optional[str]) -> Dict:
-    """Saves one decision: {"message", "labels": {category: label}, "id"?}; the model's scores are taken now."""
+    """Saves one decision: {"message", "labels": {category: label}, "id"?, "replaces"}.
+
+    `replaces` is the decision the page showed standing (null: the model's answer): if another stands now, the
+    save is refused (409), naming it, so a page opened before another operator decided never overwrites that
+    decision. The model's scores are taken now.
+    """
     message, given = body.get("message"), body.get("id")
-    if not isinstance(message, str) or not message.strip():
-      raise Refused(400, "message: expected the message's text")
-    if given is not None and not isinstance(given, str):
-      raise Refused(400, "id: expected a string")
+    error = text_error("message", message) or (text_error("id", given, blank=True) if given is not None else None)
+    if error:
+      raise Refused(400, error)
     values = body.get("labels")
     if not isinstance(values, dict) or set(values) != set(labels.CATEGORIES):
       raise Refused(400, f"labels: expected one label for each of the {labels.NUM_CATEGORIES} categories")
+    problem = decisions.labels_problem([values[c] for c in labels.CATEGORIES])
+    if problem:
+      raise Refused(400, problem)
+    if "replaces" not in body or not (body["replaces"] is None or _is_number(body["replaces"])):
+      raise Refused(400, "replaces: expected the number of the decision the page showed, or null for none")
     scores = score([message])[0]["scores"]
-    decision = decisions.Decision(decisions.message_id(message, given), message,
+    decision = decisions.Decision(decisions.message_key(given, message), message,
                                   tuple(values[c] for c in labels.CATEGORIES), operator,
                                   model_version=model_version, scores=tuple(scores[c] for c in labels.CATEGORIES))
     try:
-      return as_json(self.store.record(decision))
+      return as_json(self.store.record(decision, replaces=body["replaces"], check_replaces=True))
     except decisions.StoreError as e:
-      raise Refused(400, str(e)) from None
+      raise Refused(getattr(e, "status", 400), str(e)) from None
 
-  def undo(self, body: Mapping) -> Dict:
+  def undo(self, body: Mapping, operator: str) -> Dict:
+    """Undoes a standing decision: {"decision_id"}; with operators' tokens, only its own operator may."""
     decision_id = body.get("decision_id")
-    if not isinstance(decision_id, int) or isinstance(decision_id, bool):
+    if not _is_number(decision_id):
       raise Refused(400, "decision_id: expected the decision's number")
-    if not self.store.undo(decision_id):
-      raise Refused(404, f"decision_id: no standing decision {decision_id}")
-    return {"undone": decision_id}
+    try:
+      self.store.undo(decision_id, operator, own_only=self.operators is not None)
+    except decisions.StoreError as e:
+      raise Refused(getattr(e, "status", 400), str(e)) from None
+    return {"undone": decision_id, "undone_by": operator}
 
   def enqueue(self, pairs: Sequence[Tuple[Dict[str, str], Dict]], model_version: Optional[str]) -> None:
     """Queues scored rows (row, the scorer's result) for review, by their message id."""
-    self.store.enqueue([(decisions.row_message_id(row), row.get("message", ""), result) for row, result in pairs],
-                       model_version)
+    self.store.enqueue([(decisions.row_message_id(row), row.get("message", ""), result) for row, result in pairs
+                        if text_error("message", row.get("message", ""), blank=True) is None], model_version)
 
   def queue(self, order: str, limit: int, thresholds: Mapping[str, float], urgency: Sequence[str],
             positives: Optional[Mapping[str, int]] = None) -> List[Tuple[str, str, Dict]]:
@@ -157,6 +188,21 @@ class DecisionsApi:
     return {i: as_json(d) for i, d in self.store.standing().items()}
 
 
+def text_error(field: str, value, blank: bool = False) -> Optional[str]:
+  """Why `value` (the request's `field`) is not text SQLite and the model can take, or None."""
+  if not isinstance(value, str) or (not blank and not value.strip()):
+    return f"{field}: expected text, found {json.dumps(value) if not isinstance(value, str) else 'nothing'}"
+  try:
+    value.encode("utf-8")
+  except UnicodeEncodeError as e:
+    return f"{field}: character {e.start + 1} is a lone surrogate ({value[e.start]!r}), not text"
+  return None
+
+
+def _is_number(value) -> bool:
+  return isinstance(value, int) and not isinstance(value, bool)
+
+
 def as_json(d: decisions.Decision) -> Dict:
   return {"decision_id": d.decision_id, "message_id": d.message_id, "operator": d.operator,
           "decided_at": d.decided_at, "labels": dict(zip(labels.CATEGORIES, d.labels))}
@@ -169,7 +215,7 @@ def answer_queue(api: DecisionsApi, app, path: str, max_limit: int) -> Dict:
   """
   query = urllib.parse.parse_qs(urllib.parse.urlsplit(path).query)
   limit = query.get("limit", ["50"])[0]
-  if not limit.isdigit() or not 0 < int(limit) <= max_limit:
+  if not re.fullmatch(r"[0-9]{1,6}", limit) or not 0 < int(limit) <= max_limit:  # ASCII digits: not "²"
     raise Refused(400, f"limit: expected a number from 1 to {max_limit}, found {limit!r}")
   m = app.model
   positives = m.report.training_data.positives if m and m.report and m.report.training_data else None
@@ -188,6 +234,6 @@ def answer_decision(api: DecisionsApi, app, path: str, authorization: Optional[s
     raise Refused(400, "request: expected a JSON object")
   operator = api.who(authorization, parsed)
   if path == "/api/undo":
-    return api.undo(parsed)
+    return api.undo(parsed, operator)
   version = str(app.loaded.version) if app.loaded else None
   return {"decision": api.decide(parsed, operator, app.score, version)}

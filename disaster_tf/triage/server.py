@@ -61,9 +61,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
     self._head, self._started = head, False
     try:
       self._check_host()
+      if method == "POST":
+        self._check_site()
       self.app.refresh()
       endpoint = endpoints.route(method, self.path)
-      self._write(endpoint(self.app, endpoints.Request(self.path, self.headers.get("Authorization"), self._body)))
+      self._write(endpoint(self.app, endpoints.Request(self.path, self.headers.get("Authorization"), self._body,
+                                                       self.headers.get("Content-Type") or "")))
     except endpoints.Refused as e:
       self._json(e.status, {"error": str(e)})
     except TimeoutError:
@@ -98,6 +101,29 @@ class Handler(http.server.BaseHTTPRequestHandler):
       raise endpoints.Refused(403, f"Host: {host or '(none)'!r} is not an address of this server (expected one "
                                    f"of {', '.join(sorted(self.server.allowed_hosts))}; "  # type: ignore[attr-defined]
                                    "start it with --allowed_hosts to add a name)")
+
+  def _check_site(self) -> None:
+    """Refuses a write sent by a page of another website (cross-site request forgery): browsers say where a
+    request comes from (`Sec-Fetch-Site`, `Origin`), and a page on another site cannot make them lie."""
+    site = (self.headers.get("Sec-Fetch-Site") or "").strip().lower()
+    if site and site not in ("same-origin", "none"):
+      raise endpoints.Refused(403, f"Sec-Fetch-Site: {site!r}: this server takes writes from its own page only")
+    origin = (self.headers.get("Origin") or "").strip().lower()
+    if origin:
+      scheme, _, netloc = origin.partition("://")
+      if scheme not in ("http", "https") or netloc not in self.server.allowed_hosts:  # type: ignore[attr-defined]
+        raise endpoints.Refused(403, f"Origin: {origin!r} is not this server's page; this server takes writes "
+                                     "from its own page only")
+
+  def send_error(self, code, message=None, explain=None):
+    """http.server's own refusals (a request line or headers too long, a bad request line) as JSON sentences,
+    with the same security headers, instead of its HTML page."""
+    self.close_connection = True
+    text = message or self.responses.get(code, ("error",))[0]
+    try:
+      self._json(code, {"error": f"request: {text}" + (f" ({explain})" if explain else "")})
+    except OSError:
+      pass  # the client has gone
 
   def _body(self, limit: int, what: str) -> bytes:
     """The request's body, of exactly the length its one well-formed Content-Length header announces."""
@@ -167,7 +193,8 @@ def make_server(app: app_lib.TriageApp, host: str = "127.0.0.1", port: int = 808
                 extra_hosts: Sequence[str] = ()) -> http.server.ThreadingHTTPServer:
   """A threaded server of `app` on host:port (port 0: any free port; `server.server_address` tells)."""
   handler = type("TriageHandler", (Handler,), {"timeout": app.timeout})  # the socket timeout of each connection
-  server = http.server.ThreadingHTTPServer((host, port), handler)
+  family = socket.AF_INET6 if ":" in host else socket.AF_INET  # --host=::1 listens on IPv6, as it says
+  server = type("TriageServer", (http.server.ThreadingHTTPServer,), {"address_family": family})((host, port), handler)
   server.daemon_threads = True
   server.app = app  # type: ignore[attr-defined]
   server.allowed_hosts = allowed_hosts(host, server.server_address[1], extra_hosts)  # type: ignore[attr-defined]

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from disaster_tf import config as config_lib
 from disaster_tf.model import encoder
+from disaster_tf.model import wordpiece
 
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "water", "food", "need", "we", "##s", "help"]
 SHAPE = dict(vocab_size=len(VOCAB), hidden_size=8, num_hidden_layers=2, num_attention_heads=2, intermediate_size=16,
@@ -139,11 +141,39 @@ def test_a_missing_or_misshapen_weight_is_named(tmp_path):
     (dict(config={**SHAPE, "hidden_act": "relu"}), r"hidden_act='relu'.*this encoder is BERT's"),
     (dict(config={k: v for k, v in SHAPE.items() if k != "num_hidden_layers"}), r"config.json: no num_hidden_layers"),
     (dict(config={**SHAPE, "num_attention_heads": 3}), r"hidden_size 8 is not a multiple of num_attention_heads 3"),
+    (dict(config={**SHAPE, "hidden_size": 0}), r"config.json: hidden_size is 0; expected a positive whole number"),
+    (dict(config={**SHAPE, "num_hidden_layers": "2"}), r'num_hidden_layers is "2"; expected a positive whole number'),
+    (dict(config={**SHAPE, "layer_norm_eps": True}), r"layer_norm_eps is true; expected a positive number"),
 ])
 def test_a_config_that_is_not_berts_is_named(tmp_path, change, message):
   directory = write_checkpoint(tmp_path / "c", **change)
   with pytest.raises(encoder.EncoderError, match=message):
     encoder.read_shape(directory)
+
+
+def test_a_tokenizer_casing_that_is_not_a_boolean_and_a_vocabulary_that_is_not_one_are_named(tmp_path):
+  directory = write_checkpoint(tmp_path / "c")
+  with open(os.path.join(directory, "tokenizer_config.json"), "w") as f:
+    json.dump({"do_lower_case": "false"}, f)  # a string: bool() would read it as true
+  with pytest.raises(encoder.EncoderError, match=r'tokenizer_config.json: do_lower_case is "false"; expected true or '
+                                                 "false"):
+    encoder.read_shape(directory)
+  twice = write_checkpoint(tmp_path / "t", vocab=VOCAB[:-1] + ["water"])
+  with pytest.raises(encoder.EncoderError, match=r"vocab.txt:10: the piece 'water' again \(first on line 5\)"):
+    encoder.read_vocabulary(twice, encoder.read_shape(twice))
+  with open(os.path.join(twice, "vocab.txt"), "wb") as f:
+    f.write("\n".join(VOCAB[:5]).encode() + b"\ncaf\xe9\n" + "\n".join(VOCAB[6:]).encode())
+  with pytest.raises(encoder.EncoderError, match=r"vocab.txt:6: not UTF-8"):
+    encoder.read_vocabulary(twice, encoder.read_shape(twice))
+
+
+def test_a_sequence_longer_than_the_checkpoints_positions_is_refused_naming_both(tmp_path):
+  directory = write_checkpoint(tmp_path / "c")
+  too_long = config_lib.ModelConfig(architecture="encoder", pretrained_encoder=directory,
+                                    sequence_length=SHAPE["max_position_embeddings"] + 1)
+  with pytest.raises(encoder.EncoderError, match=rf"--sequence_length={SHAPE['max_position_embeddings'] + 1}: over "
+                                                 rf"the {SHAPE['max_position_embeddings']} positions .*config.json"):
+    wordpiece.from_checkpoint(too_long)
 
 
 def test_missing_files_and_a_vocabulary_that_does_not_fit_are_named(tmp_path):
@@ -179,7 +209,6 @@ def test_missing_files_and_a_vocabulary_that_does_not_fit_are_named(tmp_path):
 def test_an_encoder_model_trains_from_the_checkpoint_and_exports_text_in(tmp_path):
   """A tiny checkpoint whose vocabulary spells the generated messages: one epoch, then export and serve raw text."""
   import dataclasses  # pylint: disable=import-outside-toplevel
-  from disaster_tf import config as config_lib  # pylint: disable=import-outside-toplevel
   from disaster_tf.model import networks  # pylint: disable=import-outside-toplevel
   from disaster_tf.serve import savedmodel  # pylint: disable=import-outside-toplevel
   from disaster_tf.train import checkpoint as ckpt_lib  # pylint: disable=import-outside-toplevel
@@ -231,10 +260,8 @@ def test_an_encoder_model_trains_from_the_checkpoint_and_exports_text_in(tmp_pat
 
 
 def test_the_tokenizer_and_the_model_dir_files_refuse_what_they_cannot_use(tmp_path, monkeypatch):
-  from disaster_tf import config as config_lib  # pylint: disable=import-outside-toplevel
   from disaster_tf.model import features  # pylint: disable=import-outside-toplevel
   from disaster_tf.model import networks  # pylint: disable=import-outside-toplevel
-  from disaster_tf.model import wordpiece  # pylint: disable=import-outside-toplevel
   with pytest.raises(ValueError, match=r"vocabulary starts with '\[UNK\]'; expected '\[PAD\]' \(id 0\)"):
     wordpiece.WordPieceIds(["[UNK]", "[PAD]", "[CLS]", "[SEP]"], True, 8)
   with pytest.raises(FileNotFoundError, match=r"encoder.json: no such file; is .* a model dir written by train.py"):

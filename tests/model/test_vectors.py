@@ -58,11 +58,20 @@ def test_word2vec_and_fasttext_headers_are_read_and_their_count_checked(tmp_path
     ("water 0.5 -1 2\nfood 0.25 inf 1\n", r"v.txt:2: a value is not finite"),
     ("water 0.5 -1 2\nfood 1 1 1\nwater 1 1 1\n", r"v.txt:3: 'water' again \(first on line 1\)"),
     ("sun 1 1 1\nmoon 2 2 2\n", r"v.txt: none of the vocabulary's 5 words has a vector in it \(2 read\)"),
+    ("water 0.5 -1 2\nfood 1 2 3 4\n", r"v.txt:2: 4 numbers after the word 'food'; the file's vectors have 3"),
+    ("water 0.5 -1 2\nfood 1e39 1 1\n", r"v.txt:2: 1e39 is beyond float32's range"),  # finite to Python: inf here
 ])
 def test_a_malformed_file_is_named_with_its_line(tmp_path, text, message):
   path = write(tmp_path / "v.txt", text)
   with pytest.raises(vectors.VectorsError, match=message):
     vectors.read(path, TOKENS)
+
+
+def test_a_byte_order_mark_and_blank_lines_are_no_part_of_the_vectors(tmp_path):
+  path = tmp_path / "v.txt"
+  path.write_bytes("\ufeffwater 0.5 -1 2\n\nfood 1 1 1\n\n  \n".encode("utf-8"))  # Notepad's, a trailing line
+  read = vectors.read(str(path), TOKENS)
+  assert read.found[TOKENS.index("water")] and read.found[TOKENS.index("food")] and read.dim == 3
 
 
 def test_a_missing_file_says_how_to_write_the_defaults(tmp_path):

@@ -73,6 +73,12 @@ def test_shapes_padding_and_limits():
   assert empty["top_words"].shape == (0, labels.NUM_CATEGORIES, explain.TOP_WORDS)
 
 
+def test_words_are_separated_where_the_model_separates_them_and_hold_no_control_character():
+  out = run(["need\x00water\u2028food\x1b[31mfire\u200bhelp\tnow\u00a0please"])
+  assert decoded(out["words"][0]) == ["need", "water", "food", "31mfire", "help", "now", "please"]
+  assert out["contributions"][0, 1, WATER] == pytest.approx(0.9)  # water, read apart from its neighbours
+
+
 def test_invalid_bytes_are_read_as_the_replacement_character_a_symbol_that_is_no_word():
   out = run([b"dlo \xff water", b"wa\xffter"])
   assert decoded(out["words"][0]) == ["dlo", "water"]

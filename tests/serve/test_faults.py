@@ -7,7 +7,6 @@ is lost or silently wrong and that the message names the file, line or flag.
 
 
 import csv
-import hashlib
 import json
 import os
 import re
@@ -22,6 +21,7 @@ import tensorflow as tf
 from disaster_tf import labels
 from disaster_tf.cli import predict as predict_cli
 from disaster_tf.data import csv_files
+from disaster_tf.data import textfiles
 from disaster_tf.data import decisions
 from disaster_tf.data import lexicon
 from disaster_tf.data import text
@@ -133,8 +133,9 @@ def test_the_command_writes_what_it_could_read_and_exits_with_its_own_code(expor
                            "--batch_size=3"], capture_output=True, text=True, timeout=300,
                           env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
   assert result.returncode == predict_cli.EXIT_SKIPPED_ROWS == 3, result.stderr[-2000:]
-  # --db queued the scored rows for the page's Review tab, by their ids.
-  assert sorted(i for i, _, _ in decisions.Store(str(tmp_path / "d.db")).undecided()) == ["1", "4", "6", "7"]
+  # --db queued the scored rows for the page's Review tab, by their ids (and texts: a message is both).
+  queued = decisions.Store(str(tmp_path / "d.db")).undecided()
+  assert sorted(decisions.id_of(i) for i, _, _ in queued) == ["1", "4", "6", "7"]
   assert "3 row(s) of" in result.stderr and "in.csv:6: malformed CSV" in result.stdout
   assert f"scoring with version 1 ({path})" in result.stdout
   assert [r["id"] for r in fixtures.read_csv(tmp_path / "out.csv")] == ["1", "4", "6", "7"]
@@ -199,7 +200,7 @@ def test_a_file_in_another_encoding_is_named_as_such(tmp_path, content, encoding
   (tmp_path / "data").mkdir()
   (tmp_path / "data" / "disaster_messages.csv").write_bytes(content)
   with pytest.raises(csv_files.DataError, match=re.escape(encoding)):
-    list(csv_files._rows(str(tmp_path / "data" / "disaster_messages.csv"), ["message"], hashlib.sha256()))
+    list(textfiles.read_rows(str(tmp_path / "data" / "disaster_messages.csv"), ["message"]))
 
 
 # --- Reliability III: the export -----------------------------------------------------------------

@@ -13,10 +13,27 @@ from disaster_tf.serve import report
 def test_pr_curve_takes_every_distinct_score_as_a_threshold():
   truth = np.array([1, 0, 1, 1, 0])
   scores = np.array([0.9, 0.8, 0.8, 0.3, 0.1])
-  recall, precision = report.pr_curve(truth, scores)
+  recall, precision, cuts = report.pr_curve(truth, scores)
   # At >= 0.9: 1 of 1 right; at >= 0.8: 2 of 3; at >= 0.3: 3 of 4; at >= 0.1: 3 of 5.
   np.testing.assert_allclose(recall, [1 / 3, 2 / 3, 1, 1])
   np.testing.assert_allclose(precision, [1, 2 / 3, 3 / 4, 3 / 5])
+  np.testing.assert_allclose(cuts, [0.9, 0.8, 0.3, 0.1])
+
+
+def test_a_rare_categorys_marked_threshold_lies_on_its_drawn_curve_which_starts_at_its_first_positive():
+  rng = np.random.default_rng(0)
+  truth = np.zeros(3000, int)
+  truth[rng.choice(3000, 12, replace=False)] = 1
+  scores = np.clip(rng.random(3000) * 0.6 + truth * rng.random(3000) * 0.5, 0, 1)
+  scores[np.flatnonzero(truth == 0)[0]] = 1.0  # the highest score is a negative: precision 0 there
+  svg = report._curve_svg("fire", truth, scores, threshold=0.52)  # pylint: disable=protected-access
+  points = [tuple(map(float, p.split(","))) for p in re.search(r'points="([^"]*)"', svg).group(1).split()]
+  mark = tuple(float(v) for v in re.search(r'cx="([0-9.]+)" cy="([0-9.]+)"', svg).groups())
+  assert mark in points  # on its own curve, not between two points of a thinned one
+  recall, precision, _ = report.pr_curve(truth, scores)
+  first = points[0]
+  assert first[0] > 32 and precision[recall > 0][0] > 0  # the first point drawn is a positive's, not (0, 0)
+  assert len(points) <= report.CURVE_POINTS + 2
 
 
 def fake_report(f1_of, examples=40):

@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -14,6 +15,7 @@ from tensorflow.core.protobuf import saved_model_pb2
 from disaster_tf import labels
 from disaster_tf.model import features
 from disaster_tf.model import networks
+from disaster_tf.serve import predict
 from disaster_tf.serve import savedmodel
 from disaster_tf.serve import warmup
 from disaster_tf.train import checkpoint as ckpt_lib
@@ -77,6 +79,40 @@ def test_session_loader_like_tf_serving_gives_the_same_scores(exported):
     signature = meta_graph.signature_def["serving_default"]
     scores = sess.run(signature.outputs["scores"].name, {signature.inputs["text"].name: MESSAGES})
   np.testing.assert_allclose(scores, in_memory_scores(model_dir, MESSAGES), rtol=1e-5, atol=1e-6)
+
+
+def test_a_single_string_instead_of_a_list_is_an_error_naming_text_the_way_tf_serving_feeds_it(exported):
+  _, path = exported
+  with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+    signature = tf.compat.v1.saved_model.loader.load(sess, ["serve"], path).signature_def["serving_default"]
+    text, out = (sess.graph.get_tensor_by_name(signature.inputs["text"].name),
+                 sess.graph.get_tensor_by_name(signature.outputs["scores"].name))
+    def scores(value):
+      # TF Serving's C++ session takes the request's tensor whatever the signature's [batch] says; Python's
+      # Session.run would check the shape itself, so the C API's run is called as TF Serving calls it.
+      return sess._call_tf_sessionrun(  # pylint: disable=protected-access
+          None, {text._as_tf_output(): value}, [out._as_tf_output()], [], None)[0]  # pylint: disable=protected-access
+    assert scores(np.array(["we need water"], object)).shape == (1, 36)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"text: expected a list of messages \(\[batch\] "
+                                                             r"strings\), found a tensor of rank.*0"):
+      scores(np.array("we need water", object))
+
+
+def test_a_broken_export_is_a_sentence_and_a_zero_padded_version_is_found(exported, tmp_path):
+  _, path = exported
+  shutil.copytree(path, tmp_path / "models" / "0003")  # TF Serving reads it as version 3
+  assert savedmodel.version_dir(str(tmp_path / "models")) == str(tmp_path / "models" / "0003")
+  assert savedmodel.next_version(str(tmp_path / "models")) == 4
+  broken = tmp_path / "models" / "4"
+  shutil.copytree(path, broken)
+  data = next((broken / "variables").glob("variables.data-*"))
+  data.write_bytes(data.read_bytes()[:100])  # copied while it was written, or cut short by a full disk
+  with pytest.raises(ValueError, match=r"4: the export cannot be loaded \(.*\); it may have been copied while it "
+                                       r"was written or cut short by a full disk: export the model dir again"):
+    savedmodel.load_signatures(str(broken))
+  (broken / "saved_model.pb").write_bytes(b"not a protocol buffer")
+  with pytest.raises(ValueError, match="4: the export cannot be loaded"):
+    predict.load_export(str(broken))
 
 
 def test_saved_model_cli_shows_the_contract(exported):
@@ -256,6 +292,15 @@ def test_an_existing_version_is_never_overwritten(exported, tmp_path):
   with pytest.raises(FileExistsError, match="versions are never overwritten"):
     savedmodel.export(model_dir, base, version=1)
   assert sorted(os.listdir(base)) == ["1"]
+
+
+def test_what_a_killed_export_left_is_removed_by_the_next(exported, tmp_path):
+  model_dir, _ = exported
+  base = tmp_path / "models"
+  (base / ".tmp-1-999999999").mkdir(parents=True)  # a SIGKILLed export's (no such process now)
+  (base / f".tmp-7-{os.getpid()}").mkdir()  # a live export's: left alone
+  savedmodel.export(model_dir, str(base), warmup=False)
+  assert sorted(p.name for p in base.iterdir()) == [f".tmp-7-{os.getpid()}", "1"]
 
 
 def test_a_failure_mid_export_leaves_no_version_behind(exported, tmp_path, monkeypatch):

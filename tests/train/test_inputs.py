@@ -8,6 +8,7 @@ import pytest
 import tensorflow as tf
 
 from disaster_tf import labels
+from disaster_tf.data import decided as decided_lib
 from disaster_tf.data import decisions
 from disaster_tf.data import examples as examples_lib
 from disaster_tf.model import features
@@ -119,19 +120,23 @@ def test_decisions_override_the_data_keep_their_side_and_count_in_the_fingerprin
   held_out = next(r for r in rows if side[r["id"]] == examples_lib.VALIDATION)
   store = decisions.Store(str(tmp_path / "d.db"))
   for row in (trained, held_out):
-    store.record(decisions.Decision(row["id"], row["message"], (1,) * 36, "ana"))
+    store.record(decisions.Decision(decisions.message_key(row["id"], row["message"]), row["message"], (1,) * 36,
+                                    "ana"))
+  decided_lib.take_snapshot(store, str(tmp_path / "snapshot"))
   (tmp_path / "s1").mkdir()
   (tmp_path / "s2").mkdir()
   plain = inputs.prepare(config, str(tmp_path / "s1"))
-  decided = inputs.prepare(dataclasses.replace(config, train=dataclasses.replace(
-      config.train, decisions=str(tmp_path / "d.db"))), str(tmp_path / "s2"))
-  assert decided.load_report.fingerprint != plain.load_report.fingerprint  # a resume would be refused
+  with_decisions = dataclasses.replace(config, train=dataclasses.replace(config.train,
+                                                                        decisions=str(tmp_path / "d.db")))
+  with pytest.raises(ValueError, match="--decisions=.*d.db: the run.s snapshot of them is missing"):
+    inputs.prepare(with_decisions, str(tmp_path / "s2"))  # never trained without them, silently
+  decided = inputs.prepare(with_decisions, str(tmp_path / "s2"), decisions=str(tmp_path / "snapshot"))
+  assert decided.load_report.fingerprint != plain.load_report.fingerprint  # a resume on other data is refused
+  assert decided.load_report.source == f"{tmp_path / 'd'} with the decisions of {tmp_path / 'd.db'}"
   train_labels = dict(zip(decided.splits.train.ids, decided.splits.train.labels.tolist()))
   assert train_labels[trained["id"]] == [1] * 36  # the decision overrides the data's labels
   assert held_out["id"] in decided.splits.validation.ids  # a decided validation message stays in validation
   assert held_out["id"] not in train_labels
-  with pytest.raises(decisions.StoreError, match="--decisions=.*nowhere.db: no such file"):
-    inputs.with_decisions(dataclasses.replace(config.train, decisions=str(tmp_path / "nowhere.db")), str(tmp_path))
 
 
 def test_pairs_put_each_training_message_beside_its_original_or_an_empty_text(tmp_path):

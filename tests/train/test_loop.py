@@ -16,6 +16,8 @@ from disaster_tf import config as config_lib
 from disaster_tf import labels
 from disaster_tf import records
 from disaster_tf.data import csv_files
+from disaster_tf.data import decided as decided_lib
+from disaster_tf.data import decisions as decisions_lib
 from disaster_tf.data import examples as examples_lib
 from disaster_tf.data import text
 from disaster_tf.model import features
@@ -24,6 +26,7 @@ from disaster_tf.model import networks
 from disaster_tf.serve import report
 from disaster_tf.serve import savedmodel
 from disaster_tf.train import checkpoint as ckpt_lib
+from disaster_tf.train import course
 from disaster_tf.train import distribute
 from disaster_tf.train import inputs
 from disaster_tf.train import loop
@@ -142,13 +145,14 @@ def test_a_run_refused_for_another_vocabulary_writes_nothing(tmp_path):
 
 
 def test_refuses_to_resume_with_another_model_shape(tmp_path, tiny_config):
+  from tests.train.test_checkpoint import write_model_dir  # pylint: disable=import-outside-toplevel
   model_dir = tmp_path / "model"
-  os.makedirs(model_dir)
-  config_lib.save(tiny_config, str(model_dir))
+  write_model_dir(model_dir, tiny_config)  # a run that saved a checkpoint: its model is fixed
+  before = sorted(p.relative_to(model_dir) for p in model_dir.rglob("*"))
   other = dataclasses.replace(tiny_config, model=dataclasses.replace(tiny_config.model, rnn_units=9))
   with pytest.raises(ValueError, match=r"holds a run with another model \(rnn_units differ\)"):
     loop.train_and_evaluate(other, str(model_dir), verbose=0)
-  assert sorted(os.listdir(model_dir)) == [config_lib.CONFIG_FILE]
+  assert sorted(p.relative_to(model_dir) for p in model_dir.rglob("*")) == before
 
 
 def test_an_epoch_stopped_mid_way_saves_and_resumes_at_that_step_exactly(tmp_path):
@@ -177,6 +181,51 @@ def test_a_non_finite_loss_stops_the_epoch_without_saving(tmp_path):
   with pytest.raises(FloatingPointError, match=rf"epoch 2: the training loss is (nan|inf).*{last_good}; lower"):
     train_epoch(trainer, run, config, epoch=2)
   assert trainer.manager.latest_checkpoint == last_good and len(trainer.manager.checkpoints) == 1
+
+
+def test_one_snapshot_of_the_decisions_trains_every_phase_and_a_resume_whatever_is_saved_meanwhile(
+    tmp_path, monkeypatch, caplog):
+  rows = fixtures.synthetic_rows(160)
+  fixtures.write_two_file(tmp_path / "data", rows)
+  store = decisions_lib.Store(str(tmp_path / "d.db"))
+  water = tuple(int(c in ("related", "water")) for c in labels.CATEGORIES)
+  store.record(decisions_lib.Decision(decisions_lib.message_key(rows[0]["id"], rows[0]["message"]),
+                                      rows[0]["message"], water, "ana"))
+  config = fixtures.tiny_config(str(tmp_path / "data"), epochs=2, linear_epochs=1, decisions=str(tmp_path / "d.db"))
+  kept = rundir.DecisionsSnapshot.keep
+  def keep_then_an_operator_saves(self):
+    kept(self)
+    store.record(decisions_lib.Decision(decisions_lib.message_key(None, f"new {len(store.standing())}"),
+                                        "a new message about fire", water, "ben"))
+  monkeypatch.setattr(rundir.DecisionsSnapshot, "keep", keep_then_an_operator_saves)
+  model_dir = tmp_path / "model"
+  loop.train_and_evaluate(config, str(model_dir), verbose=0)  # saves between the linear member and the network
+  assert len(store.standing()) == 3 and len(decided_lib.read_snapshot(str(model_dir / "decisions"))) == 1
+  monkeypatch.undo()
+  caplog.set_level(logging.INFO, logger="absl")
+  loop.train_and_evaluate(config, str(model_dir), verbose=0)  # the same command: a resume on the same snapshot
+  assert any("this run's snapshot" in m and "2 standing now are not in it: train into a new --model_dir" in m
+             for m in caplog.messages)
+  source = json.loads((model_dir / loop.METRICS_FILE).read_text())["data"]["source"]
+  assert source == f"{tmp_path / 'data'} with the decisions of {tmp_path / 'd.db'}"  # not the scratch copy
+  with pytest.raises(decisions_lib.StoreError, match="--decisions=.*nowhere.db: no such file"):
+    loop.train_and_evaluate(dataclasses.replace(config, train=dataclasses.replace(
+        config.train, decisions=str(tmp_path / "nowhere.db"))), str(tmp_path / "other"), verbose=0)
+  assert not (tmp_path / "other").exists()
+
+
+def test_a_first_run_that_diverges_in_epoch_1_leaves_a_dir_the_corrected_command_trains(tmp_path, tiny_config):
+  model_dir = str(tmp_path / "model")
+  diverging = dataclasses.replace(tiny_config, train=dataclasses.replace(
+      tiny_config.train, optimizer="sgd", learning_rate=1e30, linear_epochs=0))
+  with pytest.raises(FloatingPointError, match=r"epoch 1: .*Nothing was saved yet, so the corrected command starts "
+                                               r"the run anew; lower --learning_rate or --class_weight_cap"):
+    loop.train_and_evaluate(diverging, model_dir, verbose=0)
+  # The corrected command changes a model flag too: nothing was trained, so nothing binds the dir to the old one.
+  corrected = dataclasses.replace(tiny_config, model=dataclasses.replace(tiny_config.model, embedding_dim=12))
+  final = loop.train_and_evaluate(corrected, model_dir, verbose=0)
+  assert final.best_epoch >= 1 and config_lib.load(model_dir).model.embedding_dim == 12
+  assert course.cure(course.LINEAR).startswith("lower --linear_lr_multiplier")  # the linear member's own flags
 
 
 def test_steps_per_execution_and_xla_train_every_step_of_an_epoch(tmp_path):

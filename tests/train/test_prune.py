@@ -55,6 +55,9 @@ def test_a_pruned_dir_keeps_what_export_reads_and_exports_the_same_model(model_d
   np.testing.assert_allclose(scores(path), scores(original_export), rtol=1e-6)
   again = prune.prune(str(model_dir))  # nothing left to remove: said so
   assert again.removed == () and "nothing (pruned already)" in again.summary()
+  with pytest.raises(FileNotFoundError, match=r"pruned \(export.py --prune removed checkpoints/\); its best "
+                                              r"checkpoint is what it keeps: --checkpoint=best"):
+    savedmodel.export(str(model_dir), str(tmp_path / "models"), checkpoint="latest", warmup=False)
 
 
 def test_training_refuses_a_pruned_dir_and_writes_nothing(model_dir):

@@ -9,13 +9,13 @@ from disaster_tf.triage import endpoints
 from tests import fixtures
 
 
-def request(path, body=b"", authorization=None):
+def request(path, body=b"", authorization=None, content_type="application/json"):
   """A parsed request whose body is `body` (its limit checked as the server checks it)."""
   def read(limit, what):
     if len(body) > limit:
       raise endpoints.Refused(413, f"{what}: over the limit")
     return body
-  return endpoints.Request(path, authorization, read)
+  return endpoints.Request(path, authorization, read, content_type)
 
 
 def test_each_method_and_path_has_its_endpoint_and_any_other_get_is_a_page_file():
@@ -43,8 +43,10 @@ def test_classify_answers_good_messages_and_fails_the_others_alone():
 def test_an_upload_is_checked_whole_before_its_stream_starts():
   app = app_lib.TriageApp(fixtures.keyword_scorer)
   with pytest.raises(endpoints.Refused, match="upload: the file is empty"):
-    endpoints.upload(app, request("/api/upload", b"  \n"))
-  stream = endpoints.upload(app, request("/api/upload", b"id,message\n1,We need water\n"))
+    endpoints.upload(app, request("/api/upload", b"  \n", content_type="text/csv"))
+  with pytest.raises(endpoints.Refused, match="upload: Content-Type must be text/csv, found 'application/json'"):
+    endpoints.upload(app, request("/api/upload", b"id,message\n1,We need water\n"))
+  stream = endpoints.upload(app, request("/api/upload", b"id,message\n1,We need water\n", content_type="text/csv"))
   lines = list(stream.lines)
   assert lines[0] == {"columns": ["id", "message"]} and lines[1]["predicted"][0] == "water"
   assert lines[-1]["report"] and lines[-1]["unreadable"] == 0

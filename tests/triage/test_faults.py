@@ -47,9 +47,10 @@ def raw(url, data, close_writing=True):
   return int(head.split(b" ")[1]), body
 
 
-def post(url, length_headers, body=b"", host=None):
+def post(url, length_headers, body=b"", host=None, path="/api/classify"):
   netloc = host or urllib.parse.urlsplit(url).netloc
-  return (f"POST /api/classify HTTP/1.0\r\nHost: {netloc}\r\n{length_headers}\r\n").encode() + body
+  return (f"POST {path} HTTP/1.0\r\nHost: {netloc}\r\nContent-Type: application/json\r\n{length_headers}\r\n"
+          ).encode() + body
 
 
 @pytest.mark.parametrize("headers, status, error", [
@@ -107,8 +108,8 @@ def test_the_host_header_must_name_this_server(page):
   assert status == 403 and "Host: '(none)'" in json.loads(body)["error"]
   for host in (f"localhost:{port}", f"127.0.0.1:{port}", f"LOCALHOST:{port}"):
     assert raw(url, f"GET /api/model HTTP/1.0\r\nHost: {host}\r\n\r\n".encode())[0] == 200
-  assert server_lib.allowed_hosts("0.0.0.0", 8080, ["server_lib.example.org"]) >= {"server_lib.example.org:8080",
-                                                                            "server_lib.example.org", "localhost:8080"}
+  assert server_lib.allowed_hosts("0.0.0.0", 8080, ["triage.example.org"]) >= {"triage.example.org:8080",
+                                                                              "triage.example.org", "localhost:8080"}
 
 
 def test_head_answers_with_the_headers_only(page):
@@ -127,6 +128,65 @@ def test_a_defect_in_the_server_is_an_answer_not_a_closed_connection(page, monke
   assert status == 200 and "stopped early: ZeroDivisionError" in fixtures.ndjson(answer)[-1]["report"]
 
 
+# --- Reliability IV: another website, http.server's own refusals, IPv6, a long explanation ------------
+
+
+@pytest.mark.parametrize("headers, status, error", [
+    ("Origin: http://evil.example\r\n", 403, "Origin: 'http://evil.example' is not this server's page"),
+    ("Sec-Fetch-Site: cross-site\r\n", 403, "Sec-Fetch-Site: 'cross-site': this server takes writes from its own"),
+    ("Origin: null\r\n", 403, "Origin: 'null' is not this server's page"),
+])
+def test_a_page_of_another_website_cannot_write(page, headers, status, error):
+  _, url = page
+  body = b'{"messages": ["water"]}'
+  got, answer = raw(url, post(url, f"Content-Length: {len(body)}\r\n{headers}", body))
+  assert got == status and error in json.loads(answer)["error"]
+  netloc = urllib.parse.urlsplit(url).netloc
+  own = f"Content-Length: {len(body)}\r\nOrigin: http://{netloc}\r\nSec-Fetch-Site: same-origin\r\n"
+  assert raw(url, post(url, own, body))[0] == 200  # the page itself
+
+
+def test_a_form_or_text_plain_post_is_refused_for_its_content_type(page):
+  _, url = page  # what a page of another site can send without asking the server first (no CORS preflight)
+  for kind in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"):
+    status, _, answer = fixtures.call(url + "/api/classify", b'{"messages": ["water"]}', kind)
+    assert status == 415 and "Content-Type must be application/json" in json.loads(answer)["error"]
+  status, _, answer = fixtures.call(url + "/api/upload", b"message\nwater\n", "text/plain")
+  assert status == 415 and "upload: Content-Type must be text/csv" in json.loads(answer)["error"]
+
+
+def test_http_servers_own_refusals_are_json_sentences_too(page):
+  _, url = page
+  netloc = urllib.parse.urlsplit(url).netloc
+  status, body = raw(url, f"GET / HTTP/1.0\r\nHost: {netloc}\r\nX-Long: {'a' * 70_000}\r\n\r\n".encode())
+  assert status == 431 and json.loads(body)["error"].startswith("request: ")
+  status, body = raw(url, b"BREW /pot HTTP/1.0\r\n\r\n")
+  assert status == 501 and "BREW" in json.loads(body)["error"]
+
+
+def test_a_page_on_ipv6_loopback_listens_there():
+  try:
+    server = server_lib.make_server(app_lib.TriageApp(fixtures.keyword_scorer), host="::1", port=0)
+  except OSError as e:  # a machine without IPv6 at all
+    pytest.skip(f"no IPv6 loopback here ({e})")
+  import threading  # pylint: disable=import-outside-toplevel
+  threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+  try:
+    assert fixtures.call(f"http://[::1]:{server.server_address[1]}/api/model")[0] == 200
+  finally:
+    server.shutdown()
+    server.server_close()
+
+
+def test_one_long_explanation_cannot_hold_the_model_for_everyone(page):
+  app, url = page
+  app.explainer = fixtures.keyword_scorer
+  app.max_request_bytes = 1 << 20
+  long = json.dumps({"message": "water " * 20_000}).encode()
+  status, _, answer = fixtures.call(url + "/api/explain", long)
+  assert status == 413 and "characters is over the limit of 5000 for an explanation" in json.loads(answer)["error"]
+
+
 # --- Reliability III: what the page says of the model --------------------------------------------
 
 
@@ -139,10 +199,19 @@ def test_the_page_picks_up_a_newer_export_and_says_when(exported, tmp_path, monk
   shutil.copytree(path, base / "2")  # a newer export, published whole (export.py renames it into place)
   monkeypatch.setattr(app_lib, "RELOAD_SECONDS", 0.0)
   server, url = fixtures.serve(app)
+  loads = []
+  real = predict.load_export
+  monkeypatch.setattr(predict, "load_export", lambda path: loads.append(path) or real(path))
   try:
     about = json.loads(fixtures.call(url + "/api/model")[2])["about"]
     (base / "3").mkdir()  # a broken version: the page keeps the one it has, and says why
     broken = json.loads(fixtures.call(url + "/api/model")[2])["about"]
+    for _ in range(3):  # a broken version is not loaded again at every request (each try held one up)
+      fixtures.call(url + "/api/model")
+    assert loads == [str(base / "2"), str(base / "3")]
+    (base / "3" / "saved_model.pb").write_bytes(b"")  # changed: tried once more
+    assert "disaster_tf.json: no such file" in json.loads(fixtures.call(url + "/api/model")[2])["about"]["reload_error"]
+    assert loads[-1] == str(base / "3") and len(loads) == 3
   finally:
     server.shutdown()
     server.server_close()

@@ -36,21 +36,31 @@ def post(url, body, token=None):
 def test_a_local_operator_decides_undoes_and_the_page_sees_it(tmp_path):
   server, url = page(tmp_path)
   try:
-    status, answer = post(url + "/api/decide", {"message": "We need water", "id": "17",
+    status, answer = post(url + "/api/decide", {"message": "We need water", "id": "17", "replaces": None,
                                                 "labels": dict(LABELS, related=1, water=1), "operator": "ana"})
-    assert status == 200 and answer["decision"]["operator"] == "ana" and answer["decision"]["message_id"] == "17"
+    key = decisions.message_key("17", "We need water")
+    assert status == 200 and answer["decision"]["operator"] == "ana" and answer["decision"]["message_id"] == key
     decided = json.loads(fixtures.call(url + "/api/decided")[2])["decided"]
-    assert decided["17"]["labels"]["water"] == 1
-    stored = decisions.Store(str(tmp_path / "d.db")).standing()["17"]
+    assert decided[key]["labels"]["water"] == 1
+    stored = decisions.Store(str(tmp_path / "d.db")).standing()[key]
     assert stored.scores[labels.CATEGORIES.index("water")] == pytest.approx(0.9)  # the model's, at that moment
     status, answer = post(url + "/api/undo", {"decision_id": answer["decision"]["decision_id"]})
-    assert status == 200 and json.loads(fixtures.call(url + "/api/decided")[2])["decided"] == {}
+    assert status == 200 and answer["undone_by"] == "local"
+    assert json.loads(fixtures.call(url + "/api/decided")[2])["decided"] == {}
     assert post(url + "/api/undo", {"decision_id": 99})[0] == 404
-    for body, error in (({"message": "", "labels": LABELS}, "message: expected the message's text"),
-                        ({"message": "x", "labels": {"water": 1}}, "labels: expected one label for each of the 36"),
-                        ({"message": "x", "labels": dict(LABELS, water=2)}, "labels.water: 2 is not a label"),
-                        ({"message": "x", "id": 5, "labels": LABELS}, "id: expected a string"),
-                        ({"message": "x", "labels": LABELS, "operator": 3}, "operator: expected a name"),
+    assert post(url + "/api/undo", {"decision_id": 2 ** 70})[0] == 404  # beyond SQLite's integers: still a 404
+    ok = {"message": "x", "labels": LABELS, "replaces": None}
+    for body, error in ((dict(ok, message=""), "message: expected text, found nothing"),
+                        (dict(ok, labels={"water": 1}), "labels: expected one label for each of the 36"),
+                        (dict(ok, labels=dict(LABELS, water=2)), "labels.water: 2 is not a label"),
+                        (dict(ok, labels=dict(LABELS, water=True)), "labels.water: true is not a label"),
+                        (dict(ok, labels=dict(LABELS, water=1.0)), "labels.water: 1.0 is not a label"),
+                        (dict(ok, id=5), "id: expected text, found 5"),
+                        (dict(ok, operator=3), "operator: expected text, found 3"),
+                        (dict(ok, message="water \udc80"), "message: character 7 is a lone surrogate"),
+                        (dict(ok, id="\udc80"), "id: character 1 is a lone surrogate"),
+                        (dict(ok, operator="ana\udc80"), "operator: character 4 is a lone surrogate"),
+                        ({"message": "x", "labels": LABELS}, "replaces: expected the number of the decision"),
                         ({"decision_id": "1"}, "decision_id: expected the decision's number")):
       status, answer = post(url + ("/api/undo" if "decision_id" in body else "/api/decide"), body)
       assert status == 400 and error in answer["error"], body
@@ -61,19 +71,87 @@ def test_a_local_operator_decides_undoes_and_the_page_sees_it(tmp_path):
     server.server_close()
 
 
+def test_a_page_opened_before_another_operator_decided_never_overwrites_that_decision(tmp_path):
+  server, url = page(tmp_path)
+  try:
+    body = {"message": "We need water", "labels": dict(LABELS, related=1, water=1), "replaces": None}
+    first = post(url + "/api/decide", dict(body, operator="ana"))[1]["decision"]
+    status, answer = post(url + "/api/decide", dict(body, operator="ben"))  # ben's page still showed the model's
+    assert status == 409 and f"decision {first['decision_id']} by ana" in answer["error"]
+    second = post(url + "/api/decide", dict(body, operator="ben", replaces=first["decision_id"]))[1]["decision"]
+    status, answer = post(url + "/api/undo", {"decision_id": first["decision_id"]})  # ana's stale page
+    assert status == 409 and f"decision {second['decision_id']} by ben" in answer["error"]
+    assert decisions.Store(str(tmp_path / "d.db")).standing()[second["message_id"]].operator == "ben"
+  finally:
+    server.shutdown()
+    server.server_close()
+
+
 def test_with_operators_a_request_without_a_valid_token_changes_nothing(tmp_path):
   token = review.Operators.add(str(tmp_path / "operators.tsv"), "ben")
   assert token not in (tmp_path / "operators.tsv").read_text()  # only its hash is kept
   server, url = page(tmp_path, review.Operators(str(tmp_path / "operators.tsv")))
-  body = {"message": "Fire in the market", "labels": dict(LABELS, related=1, fire=1), "operator": "mallory"}
+  body = {"message": "Fire in the market", "labels": dict(LABELS, related=1, fire=1), "operator": "mallory",
+          "replaces": None}
   try:
     for bad in (None, "wrong", "Basic xyz"):
       status, answer = post(url + "/api/decide", body, bad)
       assert status == 401 and "a valid operator token is required" in answer["error"]
-    assert json.loads(fixtures.call(url + "/api/decided")[2])["decided"] == {}
     status, answer = post(url + "/api/decide", body, token)
     assert status == 200 and answer["decision"]["operator"] == "ben"  # the token's name, not the body's
     assert json.loads(fixtures.call(url + "/api/model")[2])["operators_required"] is True
+  finally:
+    server.shutdown()
+    server.server_close()
+
+
+def get(url, token=None):
+  request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+  try:
+    with urllib.request.urlopen(request, timeout=30) as response:
+      return response.status, json.loads(response.read())
+  except urllib.error.HTTPError as e:
+    return e.code, json.loads(e.read())
+
+
+def test_off_loopback_only_operators_read_messages_and_each_undoes_only_their_own(tmp_path):
+  ana = review.Operators.add(str(tmp_path / "operators.tsv"), "ana")
+  ben = review.Operators.add(str(tmp_path / "operators.tsv"), "ben")
+  with pytest.raises(ValueError, match="operators.tsv lists ana already"):
+    review.Operators.add(str(tmp_path / "operators.tsv"), "ana")  # a second token would silently void the first
+  server, url = page(tmp_path, review.Operators(str(tmp_path / "operators.tsv")))
+  try:
+    for path in ("/api/decided", "/api/queue"):  # the public's messages and who decided what
+      assert get(url + path)[0] == 401 and get(url + path, ana)[0] == 200
+    for path, data in (("/api/classify", {"messages": ["water"]}), ("/api/explain", {"message": "water"})):
+      assert post(url + path, data)[0] == 401
+    assert post(url + "/api/classify", {"messages": ["water"]}, ana)[0] == 200
+    assert fixtures.call(url + "/api/upload", b"message\nwater\n", "text/csv")[0] == 401
+    saved = post(url + "/api/decide", {"message": "We need water", "labels": dict(LABELS, related=1, water=1),
+                                       "replaces": None}, ana)[1]["decision"]
+    status, answer = post(url + "/api/undo", {"decision_id": saved["decision_id"]}, ben)
+    assert status == 403 and "is ana's, and only ana undoes it" in answer["error"]
+    status, answer = post(url + "/api/undo", {"decision_id": saved["decision_id"]}, ana)
+    assert status == 200 and answer["undone_by"] == "ana"
+    assert decisions.Store(str(tmp_path / "d.db")).undone_by(saved["decision_id"]) == "ana"
+  finally:
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_decisions_file_that_cannot_be_written_never_stops_triage(tmp_path, monkeypatch):
+  server, url = page(tmp_path)
+  def full(*args, **kwargs):
+    raise decisions.StoreError(f"{tmp_path / 'd.db'}: the disk is full; free space, and nothing saved before is lost")
+  monkeypatch.setattr(decisions.Store, "enqueue", full)
+  try:
+    status, _, body = fixtures.call(url + "/api/classify", json.dumps({"messages": ["We need water"]}).encode())
+    answer = json.loads(body)
+    assert status == 200 and answer["results"][0]["predicted"][0] == "water"
+    assert answer["warning"].startswith("scored, but not queued for review:")
+    assert "the disk is full" in answer["warning"]
+    status, _, body = fixtures.call(url + "/api/upload", b"message\nWe need water\n", "text/csv")
+    assert status == 200 and "the disk is full" in fixtures.ndjson(body)[-1]["warning"]
   finally:
     server.shutdown()
     server.server_close()
@@ -109,17 +187,24 @@ def test_the_review_queue_holds_what_was_scored_and_not_decided_in_either_order(
     messages = ["thanks for the news", "We need water in Carrefour please", "we need WATER in carrefour, please!",
                 "People trapped under the school"]
     fixtures.call(url + "/api/classify", json.dumps({"messages": messages}).encode())
+    # A new day's file numbers its messages from 1 again, and one file may give two messages one id: each is
+    # its own message in the queue, and a decision of one marks no other.
+    fixtures.call(url + "/api/upload", b"id,message\n1,Roads blocked to Jacmel\n1,Thank you all\n", "text/csv")
+    ids = [r["message_id"] for r in json.loads(fixtures.call(url + "/api/queue?order=urgent")[2])["results"]]
+    assert len(ids) == 6 and len(set(ids)) == 6
     urgent = json.loads(fixtures.call(url + "/api/queue?order=urgent")[2])["results"]
     assert [r["row"]["message"] for r in urgent][0] == "People trapped under the school"  # priority 1
     useful = json.loads(fixtures.call(url + "/api/queue?order=useful&limit=3")[2])["results"]
     texts = [r["row"]["message"] for r in useful]
     assert len(texts) == 3 and not {"We need water in Carrefour please", "we need WATER in carrefour, please!"} <= set(
         texts)  # a near-copy never takes a second slot
-    post(url + "/api/decide", {"message": "People trapped under the school", "labels": dict(LABELS, related=1)})
+    post(url + "/api/decide", {"message": "People trapped under the school", "labels": dict(LABELS, related=1),
+                               "replaces": None})
     left = [r["row"]["message"] for r in json.loads(fixtures.call(url + "/api/queue?order=urgent")[2])["results"]]
-    assert "People trapped under the school" not in left and len(left) == 3
+    assert "People trapped under the school" not in left and len(left) == 5
     for query, error in (("order=newest", "order: expected one of useful, urgent"),
-                         ("limit=0", "limit: expected a number from 1 to 500")):
+                         ("limit=0", "limit: expected a number from 1 to 500"),
+                         ("limit=%C2%B2", "limit: expected a number from 1 to 500, found '²'")):
       status, _, body = fixtures.call(url + "/api/queue?" + query)
       assert status == 400 and error in json.loads(body)["error"]
   finally:

@@ -17,6 +17,13 @@ function el(tag, attrs, text) {
   return node;
 }
 
+// Off loopback, the page's answers carry the public's messages: every request but /api/model then carries the
+// operator's token (the server refuses it without one).
+function auth(headers) {
+  const token = $("token").value.trim();
+  return token ? { ...(headers || {}), Authorization: `Bearer ${token}` } : { ...(headers || {}) };
+}
+
 function setStatus(text, isError) {
   $("status").textContent = text;
   $("status").className = isError ? "error" : "";
@@ -33,13 +40,15 @@ async function loadModel() {
   for (const c of state.model.urgency) filter.appendChild(el("option", { value: c }, c));
   drawModel();
   $("tab-review").hidden = !state.model.decisions;
-  await loadDecided();
+  $("token-label").hidden = !state.model.operators_required;
+  if (state.model.operators_required) setStatus("Enter your operator token to read and decide messages.");
+  else await loadDecided();
 }
 
 // With --db, operators' decisions are kept: which messages are decided, and by whom.
 async function loadDecided() {
   if (!state.model.decisions) return;
-  const response = await fetch("/api/decided");
+  const response = await fetch("/api/decided", { headers: auth() });
   if (response.ok) state.decided = (await response.json()).decided;
 }
 
@@ -64,20 +73,23 @@ async function classifyPasted() {
   progress.hidden = false;
   progress.max = lines.length;
   progress.value = 0;
+  let warning = "";  // the answers came, but something beside them failed (the review queue's file, say)
   for (let start = 0; start < lines.length; start += BATCH) {
     const response = await fetch("/api/classify", {
-      method: "POST", headers: { "Content-Type": "application/json" },
+      method: "POST", headers: auth({ "Content-Type": "application/json" }),
       body: JSON.stringify({ messages: lines.slice(start, start + BATCH) }),
     });
     if (!response.ok) { progress.hidden = true; setStatus(await errorOf(response), true); return; }
-    state.items.push(...(await response.json()).results);
+    const answer = await response.json();
+    state.items.push(...answer.results);
+    if (answer.warning) warning = answer.warning;
     progress.value = state.items.length;
     setStatus(`Scored ${state.items.length} of ${lines.length} messages…`);
   }
   progress.hidden = true;
   const failed = state.items.filter((item) => item.error).length;
   setStatus(`Scored ${state.items.length - failed} messages` + (failed ? `; ${failed} could not be scored.` : ".") +
-            await checkModel(), failed > 0);
+            (warning ? ` ${warning}` : "") + await checkModel(), failed > 0 || Boolean(warning));
   render();
 }
 
@@ -92,7 +104,8 @@ async function uploadFile(file) {
   progress.hidden = false;
   progress.removeAttribute("value");
   setStatus(`Uploading ${file.name}…`);
-  const response = await fetch("/api/upload", { method: "POST", headers: { "Content-Type": "text/csv" }, body: file });
+  const response = await fetch("/api/upload", { method: "POST", headers: auth({ "Content-Type": "text/csv" }),
+                                                 body: file });
   if (!response.ok) { progress.hidden = true; setStatus(`${file.name}: ${await errorOf(response)}`, true); return; }
   // NDJSON, streamed as the server scores: show progress as lines arrive.
   const reader = response.body.getReader();
@@ -113,8 +126,9 @@ async function uploadFile(file) {
     if (done) break;
   }
   progress.hidden = true;
-  setStatus((last ? `${file.name}: ${last.report}` : `${file.name}: the answer stopped early`) + await checkModel(),
-            !last || last.unreadable !== 0);
+  setStatus((last ? `${file.name}: ${last.report}` : `${file.name}: the answer stopped early`) +
+            (last && last.warning ? ` ${last.warning}` : "") + await checkModel(),
+            !last || last.unreadable !== 0 || Boolean(last && last.warning));
   render();
 }
 
@@ -160,7 +174,7 @@ function drawRows(table, rows) {
 
 async function showQueue() {
   // The undecided messages, in the order the operator chose: most useful to teach, or most urgent.
-  const response = await fetch(`/api/queue?order=${$("review-order").value}`);
+  const response = await fetch(`/api/queue?order=${$("review-order").value}`, { headers: auth() });
   if (!response.ok) { setStatus(await errorOf(response), true); return; }
   state.queue = (await response.json()).results;
   redraw();
@@ -206,9 +220,11 @@ function toggleDetail(tr, item) {
 }
 
 // Which words made each predicted category (the server's /api/explain: the score falls by that much without
-// the word). The message is split as the export splits it, on whitespace; a word is compared without the
-// punctuation and symbols at its edges and case-folded, and shown highlighted. Built from text nodes only.
+// the word). The message is split as the export splits it (whitespace, control and format characters); a word
+// is compared without the punctuation and symbols at its edges and case-folded, and shown highlighted. Built
+// from text nodes only.
 const EDGES = /^[\p{P}\p{S}]+|[\p{P}\p{S}]+$/gu;
+const SEPARATORS = /([\s\p{Cc}\p{Cf}\p{Z}]+)/u;
 
 function explanation(message) {
   const box = el("div", { class: "why" }, "Finding the words behind each category…");
@@ -220,8 +236,8 @@ function explanation(message) {
         line.appendChild(el("span", { class: "why-category" }, category));
         const keys = new Set(words.map(([w]) => w.toLowerCase()));
         const text = el("span", { class: "why-message" });
-        for (const part of message.split(/(\s+)/)) {
-          const marked = part.trim() && keys.has(part.replace(EDGES, "").toLowerCase());
+        for (const part of message.split(SEPARATORS)) {
+          const marked = part && !SEPARATORS.test(part) && keys.has(part.replace(EDGES, "").toLowerCase());
           text.appendChild(marked ? el("mark", {}, part) : document.createTextNode(part));
         }
         line.appendChild(text);
@@ -251,38 +267,48 @@ function decisionForm(item) {
   RELATED.forEach((name, value) => related.appendChild(el("option", { value: String(value) }, `related: ${name}`)));
   related.value = String(decided ? decided.labels.related : RELATED.indexOf(item.related));
   form.appendChild(related);
-  const token = el("input", { type: "password", class: "token", placeholder: "operator token" });
-  if (state.model.operators_required) form.appendChild(token);
   const save = el("button", { type: "button", class: "save" }, decided ? `Save (decided by ${decided.operator})` : "Save");
   save.addEventListener("click", () => {
     const labels = { related: Number(related.value) };
     for (const [c, box] of Object.entries(boxes)) labels[c] = box.checked ? 1 : 0;
     // Any category makes a message related: the data never has one without the other.
     if (labels.related === 0 && Object.values(boxes).some((b) => b.checked)) labels.related = 1;
-    send("/api/decide", { message: item.row.message, id: item.row.id, labels }, token.value)
+    // `replaces`: the decision this form showed (null: the model's answer). If another operator decided the
+    // message since, the server refuses the save, and the page shows what stands now.
+    send("/api/decide", { message: item.row.message, id: item.row.id, labels,
+                          replaces: decided ? decided.decision_id : null })
       .then((answer) => {
         state.decided[item.message_id] = answer.decision;
         setStatus(`Saved: decided by ${answer.decision.operator}.`);
         redraw();
       })
-      .catch((e) => setStatus(String(e.message || e), true));
+      .catch((e) => staleOrError(e));
   });
   form.appendChild(save);
   if (decided) {
     const undo = el("button", { type: "button", class: "undo" }, "Undo");
-    undo.addEventListener("click", () => send("/api/undo", { decision_id: decided.decision_id }, token.value)
+    undo.addEventListener("click", () => send("/api/undo", { decision_id: decided.decision_id })
       .then(async () => { state.decided = {}; await loadDecided(); setStatus("Decision undone."); redraw(); })
-      .catch((e) => setStatus(String(e.message || e), true)));
+      .catch((e) => staleOrError(e)));
     form.appendChild(undo);
   }
   return form;
 }
 
-async function send(path, body, token) {
-  const headers = { "Content-Type": "application/json" };
-  if (token) headers.Authorization = `Bearer ${token}`;
-  const response = await fetch(path, { method: "POST", headers, body: JSON.stringify(body) });
-  if (!response.ok) throw new Error(await errorOf(response));
+async function staleOrError(error) {
+  // 409: another operator's decision stands now; show it rather than the one this page remembered.
+  if (error.status === 409) { state.decided = {}; await loadDecided(); redraw(); }
+  setStatus(String(error.message || error), true);
+}
+
+async function send(path, body) {
+  const response = await fetch(path, { method: "POST", headers: auth({ "Content-Type": "application/json" }),
+                                       body: JSON.stringify(body) });
+  if (!response.ok) {
+    const error = new Error(await errorOf(response));
+    error.status = response.status;
+    throw error;
+  }
   return response.json();
 }
 
@@ -436,4 +462,5 @@ $("tab-classify").addEventListener("click", () => showTab("classify"));
 $("tab-model").addEventListener("click", () => showTab("model"));
 $("tab-review").addEventListener("click", () => { showTab("review"); showQueue().catch((e) => setStatus(String(e), true)); });
 $("review-button").addEventListener("click", () => showQueue().catch((e) => setStatus(String(e), true)));
+$("token").addEventListener("change", () => loadDecided().then(redraw).catch((e) => setStatus(String(e), true)));
 loadModel().catch((e) => setStatus(`Could not reach the model: ${e}`, true));
