@@ -11,10 +11,11 @@ and both are kept (said in the log, naming both texts).
 
 import csv
 import dataclasses
+import io
 import os
-import tempfile
 from typing import Dict, List, Optional, Tuple
 
+from disaster_tf import config as config_lib
 from disaster_tf import labels
 from disaster_tf.data import decisions
 from disaster_tf.data import textfiles
@@ -72,20 +73,12 @@ def _write(standing: List[decisions.Decision], directory: str, with_numbers: boo
 
 
 def _write_whole(path: str, header: List[str], rows: List[List[str]]) -> None:
-  """Writes a CSV file under a temporary name beside it, then renames it into place."""
-  fd, temporary = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=f".{os.path.basename(path)}.")
-  try:
-    with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-      writer = csv.writer(f)
-      writer.writerow(header)
-      writer.writerows(rows)
-      f.flush()
-      os.fsync(f.fileno())
-    os.replace(temporary, path)
-  except BaseException:
-    if os.path.exists(temporary):
-      os.remove(temporary)
-    raise
+  """Writes a CSV file whole (config.write_text_atomic: a temporary beside it, fsync, rename)."""
+  text = io.StringIO(newline="")
+  writer = csv.writer(text)
+  writer.writerow(header)
+  writer.writerows(rows)
+  config_lib.write_text_atomic(path, text.getvalue())
 
 
 @dataclasses.dataclass(frozen=True)

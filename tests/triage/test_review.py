@@ -24,10 +24,19 @@ def page(tmp_path, operators=None):
 
 
 def post(url, body, token=None):
-  headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
-  request = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers)
+  """(status, answer) of a JSON POST, with the operator's token if given."""
+  return answer_of(url, json.dumps(body).encode(), token)
+
+
+def get(url, token=None):
+  return answer_of(url, None, token)
+
+
+def answer_of(url, data, token):
+  headers = {**({"Content-Type": "application/json"} if data is not None else {}),
+             **({"Authorization": f"Bearer {token}"} if token else {})}
   try:
-    with urllib.request.urlopen(request, timeout=30) as response:
+    with urllib.request.urlopen(urllib.request.Request(url, data=data, headers=headers), timeout=30) as response:
       return response.status, json.loads(response.read())
   except urllib.error.HTTPError as e:
     return e.code, json.loads(e.read())
@@ -103,15 +112,6 @@ def test_with_operators_a_request_without_a_valid_token_changes_nothing(tmp_path
   finally:
     server.shutdown()
     server.server_close()
-
-
-def get(url, token=None):
-  request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
-  try:
-    with urllib.request.urlopen(request, timeout=30) as response:
-      return response.status, json.loads(response.read())
-  except urllib.error.HTTPError as e:
-    return e.code, json.loads(e.read())
 
 
 def test_off_loopback_only_operators_read_messages_and_each_undoes_only_their_own(tmp_path):
