@@ -184,6 +184,10 @@ class TrainConfig:
   # After the run, retrain its chosen epoch count from scratch on train + tune, keep the tuned thresholds, and
   # export that (`refit_config`). Off: +0.10 Total over 3 seeds, within their spread, for ~70% more time.
   refit: bool = False
+  # Fit the language gate (model/language.py) in a phase of its own, on the training split's messages against
+  # their originals: every export then says per message whether it is English, so that a model that reads
+  # English only never ranks an appeal in Creole last in silence. ~25 s on the shared data; needs originals.
+  language_gate: bool = True
 
   def __post_init__(self):
     _check_positive(self, ("batch_size", "epochs", "learning_rate", "class_weight_cap",

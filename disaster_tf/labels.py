@@ -57,3 +57,7 @@ def num_classes(category: str) -> int:
 def categories_cell(values: Sequence[int]) -> str:
   """The two-file format's `categories` cell for [36] labels in CATEGORIES order: `related-1;request-0;...`."""
   return ";".join(f"{name}-{value}" for name, value in zip(CATEGORIES, values))
+
+
+# The language gate's answers (model/language.py): which side of the data a message is on.
+ENGLISH, OTHER_LANGUAGE = "english", "other"

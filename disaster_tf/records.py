@@ -250,6 +250,12 @@ class ExportMetadata:
   # True when training had not finished: no final report (stopped, crashed, or exported with --checkpoint=latest
   # while it ran), so no tuned thresholds either. The model card, the page and evaluate.py say so.
   unfinished: bool = False
+  # The export's language gate (model/language.py): its threshold and validation scores; None without a gate.
+  language_gate: Optional[Dict[str, float]] = None
+
+  def reads_english_only(self) -> bool:
+    """Whether the model was trained on the `message` column alone (English): it cannot read messages as sent."""
+    return "original" not in self.config.get("train", {}).get("text_fields", ["message"])
 
   def thresholds_by_category(self) -> Dict[str, float]:
     return dict(zip(self.categories, self.thresholds))
@@ -259,6 +265,8 @@ class ExportMetadata:
            "model_dir": self.model_dir, "vocabulary_fingerprint": self.vocabulary_fingerprint,
            "thresholds": list(self.thresholds), "precision": self.precision, "version": self.version,
            "refit": self.refit, "exported": self.exported, "unfinished": self.unfinished}
+    if self.language_gate is not None:
+      out["language_gate"] = self.language_gate
     if self.report is not None:
       out.update(report=self.report.to_json(), data=self.data.to_json() if self.data else None)
     return out
@@ -270,7 +278,7 @@ class ExportMetadata:
                raw.get("vocabulary_fingerprint", ""), tuple(raw["thresholds"]), raw.get("precision", "float32"),
                raw.get("version"), bool(raw.get("refit", False)), raw.get("exported"),
                FinalReport.from_json(report) if report else None, LoadReport.from_json(data) if data else None,
-               bool(raw.get("unfinished", False)))
+               bool(raw.get("unfinished", False)), raw.get("language_gate"))
 
 
 @dataclasses.dataclass(frozen=True)

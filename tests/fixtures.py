@@ -95,8 +95,12 @@ def tiny_config(data_path: str, architecture: str = "ensemble", **train_override
 # --- stand-ins and files shared by the serving and triage tests ---------------------------------------------
 
 
+CREOLE_MARKS = ("nou ", "dlo", "bezwen", "manje")  # what keyword_scorer's stand-in gate calls another language
+
+
 def keyword_scorer(texts):
-  """A stand-in model: water if the text says so, search_and_rescue for "trapped", aid_related always."""
+  """A stand-in model: water if the text says so, search_and_rescue for "trapped", aid_related always; its
+  language gate calls a text with a Creole word (CREOLE_MARKS) `other`."""
   results = []
   for t in texts:
     scores = [0.1] * labels.NUM_CATEGORIES
@@ -105,7 +109,9 @@ def keyword_scorer(texts):
         scores[labels.CATEGORIES.index(category)] = 0.9
     scores[labels.CATEGORIES.index("aid_related")] = 0.8
     decided = [int(s >= 0.5) for s in scores]
-    results.append(client.result_row(scores, decided, labels.CATEGORIES))
+    creole = any(mark in t.lower() for mark in CREOLE_MARKS)
+    results.append(client.result_row(scores, decided, labels.CATEGORIES, language="other" if creole else "english",
+                                     language_score=0.9 if creole else 0.1))
   return results
 
 

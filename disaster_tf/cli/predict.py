@@ -95,7 +95,8 @@ def main(argv):
   report = scorefile.score_csv(FLAGS.input, FLAGS.output, scorer, order=order, batch_size=batch_size,
                                progress=lambda n: logging.info("scored %d rows", n),
                                on_batch=(lambda pairs: queue.enqueue(pairs, version)) if queue else None,
-                               explain=FLAGS.explain)
+                               explain=FLAGS.explain,
+                               english_only=bool(loaded and loaded.metadata.reads_english_only()))
   if queue:
     print(f"{report.scored} message(s) queued for review in {FLAGS.db}")
   print(f"{FLAGS.output}: {report.summary()}")

@@ -140,6 +140,10 @@ def _define_training_flags(fv: flags.FlagValues) -> None:
                     "it chose, keep its thresholds, report on validation; export.py then exports that (in "
                     "<model_dir>/refit). Off by default: +0.10 Total over 3 seeds, within their spread "
                     "(BENCHMARKS.md).", flag_values=fv)
+  flags.DEFINE_bool("language_gate", t.language_gate, "Fit the language gate in a phase of its own (the training "
+                    "split's messages against their originals, ~25 s): every export then answers per message "
+                    "whether it is English (`language`, `language_score`), and the page flags what an English-only "
+                    "model cannot read.", flag_values=fv)
   flags.DEFINE_bool("jit_compile", t.jit_compile, "XLA-compile the forward and backward pass; it was 25-37% "
                     "slower on CPU here (bench/speed.py), so try it on a GPU.", flag_values=fv)
 

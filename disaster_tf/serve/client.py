@@ -38,16 +38,29 @@ MIN_CONTRIBUTION = 0.01  # a word that moves a score by less than a point did no
 
 def result_row(scores: Sequence[float], labels: Sequence[int], classes: Sequence[str],
                top_words: Optional[Sequence[Sequence[Text]]] = None,
-               top_contributions: Optional[Sequence[Sequence[float]]] = None) -> Dict:
+               top_contributions: Optional[Sequence[Sequence[float]]] = None, *,
+               language: Optional[Text] = None, language_score: Optional[float] = None) -> Dict:
   """One message's result (see the module docstring) from its scores, labels and the class names; with the
-  explain signature's top words [36, k] and their contributions [36, k], also its `explanation`."""
+  explain signature's top words [36, k] and their contributions [36, k], also its `explanation`; with an
+  export's language gate, its `language` ("english" or "other") and `language_score` (P(other))."""
   by_class = dict(zip(classes, (int(v) for v in labels)))
   row = {"scores": dict(zip(classes, (float(s) for s in scores))), "labels": by_class,
          "predicted": [c for c, v in by_class.items() if v == 1],
          "related": RELATED_WORDS.get(by_class.get("related"), "unknown")}
   if top_words is not None:
     row["explanation"] = explanation(row["predicted"], classes, top_words, top_contributions)
+  if language is not None:
+    row["language"] = language.decode("utf-8") if isinstance(language, bytes) else str(language)
+    row["language_score"] = float(language_score)
   return row
+
+
+def language_of(outputs: Dict, i: int) -> Dict:
+  """The `language` and `language_score` keywords of row `i` for `result_row`, from an export's outputs (none
+  from an export without a language gate)."""
+  if "language" not in outputs:
+    return {}
+  return {"language": outputs["language"][i], "language_score": outputs["language_score"][i]}
 
 
 def explanation(predicted: Sequence[str], classes: Sequence[str], top_words: Sequence[Sequence[Text]],
@@ -86,7 +99,9 @@ def predict_rest(texts: Sequence[Text], url: str = "http://localhost:8501", mode
   try:
     predictions = json.loads(answer)["predictions"]
     results = [result_row(p["scores"], p["labels"], p["classes"], *((p["top_words"], p["top_contributions"])
-                                                                    if explain else ())) for p in predictions]
+                                                                    if explain else ()),
+                          **({"language": p["language"], "language_score": p["language_score"]}
+                             if "language" in p else {})) for p in predictions]
   except (ValueError, KeyError, TypeError) as e:
     raise ServingError(f"{where}: the answer is not TF Serving's predict format ({type(e).__name__}: {e}); it "
                        f"began {answer[:200]!r}") from None
@@ -182,8 +197,8 @@ class GrpcClient:
       raise ServingError(f"{self.where}: {e.code().name}: {e.details()}") from None
     try:
       out = {k: tf.make_ndarray(v) for k, v in response.outputs.items()}
-      results = [result_row(s, l, [c.decode("utf-8") for c in cls])
-                 for s, l, cls in zip(out["scores"], out["labels"], out["classes"])]
+      results = [result_row(s, l, [c.decode("utf-8") for c in cls], **language_of(out, i))
+                 for i, (s, l, cls) in enumerate(zip(out["scores"], out["labels"], out["classes"]))]
     except KeyError as e:
       raise ServingError(f"{self.where}: the answer lacks the output {e}; is this a disaster_tf export?") from None
     return _one_row_each(results, texts, self.where)

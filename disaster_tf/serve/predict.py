@@ -118,8 +118,8 @@ def load_export(export_dir: str) -> LoadedExport:
       out = {k: np.asarray(v) for k, v in signatures[key](text=tf.constant(list(texts), tf.string)).items()}
       classes = [c.decode("utf-8") for c in out["classes"][0]]
       explained = (out["top_words"], out["top_contributions"]) if key == savedmodel.EXPLAIN_KEY else ()
-      return [client.result_row(out["scores"][i], out["labels"][i], classes, *(e[i] for e in explained))
-              for i in range(len(texts))]
+      return [client.result_row(out["scores"][i], out["labels"][i], classes, *(e[i] for e in explained),
+                                **client.language_of(out, i)) for i in range(len(texts))]
     return score
   return LoadedExport(path, metadata, scorer(savedmodel.PREDICT_KEY), scorer(savedmodel.EXPLAIN_KEY))
 
@@ -166,12 +166,15 @@ def score_rows(rows: Iterable[Dict[str, str]], scorer: Scorer, text_column: str 
 
 
 # The columns a scored file adds to the input's (the page's download too: /api/model's `scored_columns`).
-SCORED_COLUMNS = ("priority", "predicted", "related") + tuple(f"score_{c}" for c in labels.CATEGORIES)
+SCORED_COLUMNS = ("priority", "predicted", "related", "language") + tuple(f"score_{c}" for c in labels.CATEGORIES)
+# What an English-only model says of a message its language gate calls another language: an operator reads it.
+NOT_ENGLISH = "not English: this model reads English only; read it yourself"
 
 
 def scored_values(answer: Dict) -> List[str]:
   """A `ranked` answer as the cells of SCORED_COLUMNS, in their order (what predict.py and the page write)."""
-  return ([str(answer["priority"]), ";".join(answer["predicted"]), answer["related"]]
+  language = answer["language"] + (f" ({NOT_ENGLISH})" if answer["not_english"] else "")
+  return ([str(answer["priority"]), ";".join(answer["predicted"]), answer["related"], language]
           + [f"{answer['scores'][c]:.4f}" for c in labels.CATEGORIES])
 
 
@@ -187,19 +190,23 @@ def unread(result: Dict, text: str) -> bool:
   return any(unicodedata.category(ch) == "So" or (ch.isalpha() and not ch.isascii()) for ch in text)
 
 
-def ranked(result: Dict, order: Sequence[str], text: str = "") -> Dict:
+def ranked(result: Dict, order: Sequence[str], text: str = "", english_only: bool = False) -> Dict:
   """A result as an operator reads it: priority, the predicted categories most urgent first, related, scores.
 
-  Two rules make the answer consistent and honest whatever model gave it: `related` is "yes" when a category is
-  predicted (a model may answer related = "no" beside one: the data never does), and a message the model could
-  not read (`unread`) is `unread`, related "unsure" and priority 1, beside the most urgent: an operator must read
-  it, which the bottom of the list would hide.
+  Three rules make the answer consistent and honest whatever model gave it: `related` is "yes" when a category
+  is predicted (a model may answer related = "no" beside one: the data never does); a message the model could
+  not read (`unread`) is `unread`, related "unsure" and priority 1, beside the most urgent: an operator must
+  read it, which the bottom of the list would hide; and with `english_only` (a model trained on English
+  messages alone), a message its language gate calls another language is `not_english`, related "unsure" and
+  priority 1 too: an appeal in Creole is not small talk because the model cannot read it.
   """
   predicted = set(result["predicted"])
   related = "yes" if predicted and result["related"] == "no" else result["related"]
+  language = result.get("language", "")  # "" from an export without a language gate
   answer = {"priority": priority(result, order), "predicted": [c for c in order if c in predicted],
-            "related": related, "scores": result["scores"], "unread": unread(result, text)}
-  if answer["unread"]:
+            "related": related, "scores": result["scores"], "unread": unread(result, text), "language": language,
+            "not_english": english_only and language == labels.OTHER_LANGUAGE}
+  if answer["unread"] or answer["not_english"]:
     answer.update(priority=1, related="unsure")
   if "explanation" in result:  # from an explainer: in the answer's order
     answer["explanation"] = {c: result["explanation"].get(c, []) for c in answer["predicted"]}

@@ -84,6 +84,16 @@ def model_card(metadata: records.ExportMetadata, report: Optional[records.Scores
   if metadata.refit:
     lines += ["It was trained again on the training and tune messages together (`--refit`), for the number of "
               "epochs and with the thresholds that a first run chose on the tune messages.", ""]
+  gate = metadata.language_gate
+  if gate is not None:
+    lines += ["## Which language a message is in", "",
+              "Every answer says whether the message is in English (`language`: `english` or `other`, and "
+              "`language_score`, the probability it is not), from a language gate fitted on the training messages "
+              f"against their originals: on validation it called {gate['other_recall']:.1%} of "
+              f"{int(gate['other_texts'])} originals not English, and {gate['english_false_flags']:.1%} of "
+              f"{int(gate['english_texts'])} English messages wrongly so."
+              + (" This model reads English only: a message the gate calls `other` is flagged to be read by a "
+                 "person, never answered as if it had been read." if metadata.reads_english_only() else ""), ""]
   lines += ["## How to use it", "",
             "It supports a person's triage of incoming messages: it suggests categories and an order to read them "
             "in. It does not replace reading them. A message it gives no category may still be urgent.", ""]

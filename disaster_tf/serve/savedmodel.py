@@ -28,6 +28,7 @@ integers) and renamed into place at the end.
 """
 
 import contextlib
+import dataclasses
 import datetime
 import json
 import os
@@ -46,6 +47,7 @@ import disaster_tf
 from disaster_tf import labels
 from disaster_tf import records
 from disaster_tf.model import features
+from disaster_tf.model import language
 from disaster_tf.model import networks
 from disaster_tf.model import precision as precision_lib
 from disaster_tf.serve import explain as explain_lib
@@ -66,9 +68,10 @@ WARMUP_FILE = "tf_serving_warmup_requests"  # in assets.extra/, read by TF Servi
 class ServingModule(tf.Module):
   """Raw text in, per-category scores and decisions out."""
 
-  def __init__(self, model, featurizer, thresholds: np.ndarray):
-    """Args: the trained Keras model, its `features.Featurizer`, [36] thresholds."""
+  def __init__(self, model, featurizer, thresholds: np.ndarray, gate: Optional[language.LanguageGate] = None):
+    """Args: the trained Keras model, its `features.Featurizer`, [36] thresholds, the language gate (if any)."""
     super().__init__(name="disaster_classifier")
+    self.gate = gate  # its outputs `language` and `language_score` join predict's
     # Keras 3 saves each keras.Variable as an object of its own, while the
     # traced function reads the tf.Variable inside it; session-based loaders
     # (TF Serving, saved_model_cli run) then restore the copies and serve
@@ -91,16 +94,20 @@ class ServingModule(tf.Module):
 
     Returns:
       scores [batch, 36], labels [batch, 36], classes [batch, 36],
-      related_probabilities [batch, 3].
+      related_probabilities [batch, 3]; with a gate, language [batch]
+      ("english" or "other") and language_score [batch] (P(other)).
     """
     text_batch = _one_text_per_row(text_batch)
     scores, related = self._probabilities(text_batch)
-    return {
+    out = {
         "scores": scores,
         "labels": networks.decide(scores, related, self.thresholds),
         "classes": tf.tile(self.category_names[tf.newaxis, :], [tf.shape(text_batch)[0], 1]),
         "related_probabilities": related,
     }
+    if self.gate is not None:
+      out["language"], out["language_score"] = self.gate(text_batch)
+    return out
 
   @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
   def explain(self, text_batch: tf.Tensor) -> Dict[str, tf.Tensor]:
@@ -212,17 +219,21 @@ def export(model_dir: str, export_base: str, *, checkpoint: str = "best", versio
     release = ckpt_lib.release_dir(model_dir) if checkpoint == "best" else model_dir  # a --refit run's is its refit
     if release != model_dir:
       _hold(held, release, checkpoint)
-    refit, model_dir = release != model_dir, release
+    refit, top, model_dir = release != model_dir, model_dir, release
     if thresholds is None:  # every file is checked before a TensorFlow object is built (load_model goes on)
       thresholds = ckpt_lib.read_thresholds(model_dir)
     thresholds = np.asarray(thresholds, np.float32)
     if thresholds.shape != (labels.NUM_CATEGORIES,):
       raise ValueError(f"thresholds: expected {labels.NUM_CATEGORIES} values, got shape {thresholds.shape}")
+    gate = language.load(top)  # the run's, beside its refit: fitted once on the run's training split
     loaded = ckpt_lib.load_model(model_dir, checkpoint, precision_lib.EXPORT_PRECISIONS[precision])
     metadata = _metadata(loaded, model_dir, thresholds, precision, refit, with_report=checkpoint == "best",
                          running=running)
-    return _publish(ServingModule(loaded.model, loaded.featurizer, thresholds), metadata, export_base, version,
-                    warmup)
+    if gate is not None:
+      metadata = dataclasses.replace(metadata, language_gate={"threshold": gate[1].threshold, **gate[1].scores})
+    module = ServingModule(loaded.model, loaded.featurizer, thresholds,
+                           language.LanguageGate(*gate) if gate is not None else None)
+    return _publish(module, metadata, export_base, version, warmup)
 
 
 def _hold(held: contextlib.ExitStack, model_dir: str, checkpoint: str) -> bool:

@@ -60,6 +60,7 @@ class ScoreReport:
   rows: int = 0
   scored: int = 0
   unreadable: int = 0
+  not_english: int = 0  # scored rows an English-only model's language gate calls another language
   problems: List[str] = dataclasses.field(default_factory=list)
 
   def add_problem(self, text: str) -> None:
@@ -69,6 +70,8 @@ class ScoreReport:
 
   def summary(self) -> str:
     text = f"{self.rows} rows read, {self.scored} scored, {self.unreadable} not readable"
+    if self.not_english:
+      text += f", {self.not_english} not English (this model reads English only: read them yourself)"
     more = self.unreadable - len(self.problems)
     return (text + "".join(f"\n  {p}" for p in self.problems)
             + (f"\n  ... and {more} more" if more > 0 else ""))
@@ -224,12 +227,13 @@ def score_csv(input_path: str, output_path: str, scorer: predict.Scorer, *, orde
               text_column: str = predict.TEXT_COLUMN, batch_size: int = predict.BATCH,
               progress: Optional[Callable[[int], None]] = None,
               on_batch: Optional[Callable[[List[Tuple[Dict[str, str], Dict]]], None]] = None,
-              explain: bool = False) -> ScoreReport:
+              explain: bool = False, english_only: bool = False) -> ScoreReport:
   """Scores every readable row of `input_path` into `output_path` (written whole, then renamed into place).
 
   `on_batch` sees each batch of scored (row, result) pairs (`predict.score_rows`; predict.py --db queues them).
   With `explain` (a scorer whose results carry their `explanation`), the output's last column is
-  `predict.EXPLANATION_COLUMN`.
+  `predict.EXPLANATION_COLUMN`. With `english_only` (the export reads English alone), a row its language gate
+  calls another language is flagged (`predict.ranked`) and counted in the report.
 
   Returns:
     What was read, scored and skipped: a report with `unreadable` > 0 means the output is not the whole input.
@@ -247,10 +251,11 @@ def score_csv(input_path: str, output_path: str, scorer: predict.Scorer, *, orde
     extra = [predict.EXPLANATION_COLUMN] if explain else []
     writer.writerow([neutralise(c) for c in header + list(predict.SCORED_COLUMNS) + extra])
     for row, result in predict.score_rows(rows, scorer, text_column, batch_size, on_batch):
-      answer = predict.ranked(result, order, row[text_column])
+      answer = predict.ranked(result, order, row[text_column], english_only)
       cells = predict.scored_values(answer) + ([predict.explanation_cell(answer)] if explain else [])
       writer.writerow([neutralise(c) for c in [row[h] for h in header] + cells])
       report.scored += 1
+      report.not_english += answer["not_english"]
       if progress and report.scored % batch_size == 0:
         progress(report.scored)
   return report

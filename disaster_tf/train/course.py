@@ -17,10 +17,12 @@ from typing import Dict, List, Optional, Tuple
 from absl import logging
 
 from disaster_tf import config as config_lib
+from disaster_tf.model import language
 from disaster_tf.train import checkpoint as ckpt_lib
 
-# The phases' keys, in their order; a refit fits its own linear member first, as the first run did.
-LINEAR, NETWORK, REFIT_LINEAR, REFIT = "linear", "network", "refit_linear", "refit"
+# The phases' keys, in their order; a refit fits its own linear member first, as the first run did; the language
+# gate comes last (train/gate.py).
+LINEAR, NETWORK, REFIT_LINEAR, REFIT, GATE = "linear", "network", "refit_linear", "refit", "gate"
 NETWORK_NAMES = {"cnn_rnn": "the CNN-RNN", "bigru": "the BiGRU", "multi_cnn": "the CNN", "linear": "the linear model",
                  "ensemble": "the ensemble", "wide_deep": "the wide-and-deep model", "encoder": "the encoder"}
 
@@ -56,6 +58,8 @@ def phases(config: config_lib.Config, model_dir: str) -> Tuple[Phase, ...]:
                      os.path.join(refit_dir, ckpt_lib.LINEAR_DIR)))
   if tc.refit:
     out.append(Phase(REFIT, "the refit's " + name[len("the "):], tc.epochs, 0, refit_dir))
+  if tc.language_gate:
+    out.append(Phase(GATE, "the language gate", language.EPOCHS, 0, model_dir))
   return tuple(out)
 
 
@@ -85,6 +89,9 @@ def plan_lines(config: config_lib.Config, model_dir: str) -> List[str]:
           "(--patience)" if phase.patience else "")
     elif phase.key == REFIT_LINEAR:
       what = f"{phase.epochs} epochs on train + tune, in {phase.directory}"
+    elif phase.key == GATE:
+      what = (f"{phase.epochs} epochs over the training split's messages against their originals "
+              "(--language_gate), in seconds")
     else:
       what = f"as many epochs as the network's phase chose, on train + tune, in {phase.directory}"
     lines.append(f"  {number}. {phase.what}: {what}")

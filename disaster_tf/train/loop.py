@@ -52,6 +52,7 @@ from disaster_tf.train import checkpoint as ckpt_lib
 from disaster_tf.train import course
 from disaster_tf.train import dirlock
 from disaster_tf.train import distribute
+from disaster_tf.train import gate
 from disaster_tf.train import inputs
 from disaster_tf.train import prune
 from disaster_tf.train import rundir as rundir_lib
@@ -118,6 +119,9 @@ def train_and_evaluate(config: config_lib.Config, model_dir: str, *, flags_text:
         refit = _run(config_lib.refit_config(config), strategy, dirs.inside(ckpt_lib.REFIT_DIR),
                      flags_text, verbose, run_course, course.REFIT, snapshot, plan=records.RefitPlan.chosen_by(final))
         final = dataclasses.replace(final, refit=refit)
+      if config.train.language_gate:
+        run_course.begin(course.GATE)
+        gate.fit(config, dirs)
     except tf.errors.OpError as e:
       if not out_of_space(e):
         raise

@@ -114,16 +114,21 @@ class TriageApp:
             "thresholds": m.thresholds_by_category() if m else {}, "config": m.config if m else {},
             "report": m.report.to_json() if m and m.report else None, "about": about,
             "max_messages": MAX_MESSAGES, "max_upload_bytes": self.max_upload_bytes,
-            "decisions": self.decisions is not None,
+            "decisions": self.decisions is not None, "english_only": self.english_only(),
+            "language_gate": m.language_gate if m else None,
             "operators_required": bool(self.decisions and self.decisions.operators)}
 
   def result(self, row: Dict[str, str], result: Dict) -> Dict:
     """One message's answer for the page: its input row, `predict.ranked` in this app's urgency order, and the
     cells of `predict.SCORED_COLUMNS` (`scored`) that the page's CSV download writes."""
     text = row.get(predict.TEXT_COLUMN, "")
-    answer = predict.ranked(result, self.order, text)
+    answer = predict.ranked(result, self.order, text, self.english_only())
     return {"row": row, **answer, "scored": predict.scored_values(answer), "error": None,
             "message_id": decisions.row_message_id(row)}
+
+  def english_only(self) -> bool:
+    """Whether the export reads English only (unknown over TF Serving without the export: then no flag)."""
+    return bool(self.model and self.model.reads_english_only())
 
   def enqueue(self, pairs) -> Optional[str]:
     """With --db, queues scored (row, result) pairs for the Review tab; returns why it could not, or None.

@@ -158,8 +158,10 @@ def upload(app: app_lib.TriageApp, request: Request) -> Stream:
     yield {"columns": header}
     warnings = []
     for row, result in predict.score_rows(rows, app.score, on_batch=lambda pairs: warnings.append(app.enqueue(pairs))):
-      yield app.result(row, result)
+      answer = app.result(row, result)
+      yield answer
       report.scored += 1
+      report.not_english += answer["not_english"]
     warning = next((w for w in warnings if w), None)
     yield {"report": report.summary(), "unreadable": report.unreadable, **({"warning": warning} if warning else {})}
   return Stream(stream())

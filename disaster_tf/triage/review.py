@@ -163,25 +163,31 @@ class DecisionsApi:
                         if text_error("message", row.get("message", ""), blank=True) is None], model_version)
 
   def queue(self, order: str, limit: int, thresholds: Mapping[str, float], urgency: Sequence[str],
-            positives: Optional[Mapping[str, int]] = None) -> List[Tuple[str, str, Dict]]:
+            positives: Optional[Mapping[str, int]] = None, english_only: bool = False
+            ) -> List[Tuple[str, str, Dict]]:
     """The undecided queued messages, `limit` at most: (message id, message, result), in `order`.
 
     "useful": `sampling.DEFAULT_METHOD` over the heads against `thresholds` (0.5 where unknown), then
     `sampling.diverse_top` (no near-copies); "urgent": by priority (`predict.ranked`), oldest first within one.
+    Either way, with `english_only`, the messages the language gate calls another language come first: the
+    model cannot read them, an operator must.
 
     Raises:
       Refused: an unknown order.
     """
     if order not in ORDERS:
       raise Refused(400, f"order: expected one of {', '.join(ORDERS)}, found {order!r}")
-    pending = self.store.undecided()
+    first, pending = [], self.store.undecided()
+    if english_only:
+      unread = [p[2].get("language") == labels.OTHER_LANGUAGE for p in pending]
+      first, pending = [p for p, u in zip(pending, unread) if u], [p for p, u in zip(pending, unread) if not u]
     if order == "urgent" or not pending:
-      return sorted(pending, key=lambda p: predict.ranked(p[2], urgency, p[1])["priority"])[:limit]
+      return (first + sorted(pending, key=lambda p: predict.ranked(p[2], urgency, p[1])["priority"]))[:limit]
     scores = np.array([[p[2]["scores"][c] for c in labels.CATEGORIES] for p in pending])
     cut = np.array([thresholds.get(c, 0.5) for c in labels.CATEGORIES])
     counts = np.array([positives[c] for c in labels.CATEGORIES]) if positives else None
     top = sampling.rank(scores, cut, [p[1] for p in pending], [p[0] for p in pending], limit, positives=counts)
-    return [pending[i] for i in top]
+    return (first + [pending[i] for i in top])[:limit]
 
   def decided(self) -> Dict[str, Dict]:
     """{message id: its standing decision} for the page."""
@@ -220,7 +226,7 @@ def answer_queue(api: DecisionsApi, app, path: str, max_limit: int) -> Dict:
   m = app.model
   positives = m.report.training_data.positives if m and m.report and m.report.training_data else None
   pending = api.queue(query.get("order", ["useful"])[0], int(limit), m.thresholds_by_category() if m else {},
-                      app.order, positives)
+                      app.order, positives, app.english_only())
   return {"results": [app.result(decisions.message_row(i, text), result) for i, text, result in pending]}
 
 

@@ -76,7 +76,8 @@ def test_every_argument_is_checked_before_the_model_loads(tmp_path, arguments, e
 def test_a_scored_file_scored_again_is_refused_naming_the_columns(tmp_path):
   source = fixtures.write_csv(tmp_path / "in.csv", "id,message\n1,We need water\n")
   scorefile.score_csv(source, str(tmp_path / "scored.csv"), fixtures.keyword_scorer)
-  with pytest.raises(scorefile.InputError, match=r"scored.csv:1: column\(s\) priority, predicted, related, score_"):
+  with pytest.raises(scorefile.InputError, match=r"scored.csv:1: column\(s\) priority, predicted, related, language, "
+                                                 "score_"):
     scorefile.score_csv(str(tmp_path / "scored.csv"), str(tmp_path / "again.csv"), never_called)
   assert not (tmp_path / "again.csv").exists()
 

@@ -35,6 +35,20 @@ def test_priority_is_the_rank_of_the_most_urgent_predicted_category():
   assert predict.priority(nothing) == len(labels.CATEGORIES) + 1
 
 
+def test_an_english_only_model_flags_what_its_gate_calls_another_language_and_puts_it_first():
+  creole, english = fixtures.keyword_scorer(["Nou bezwen dlo ak manje", "hello there"])
+  flagged = predict.ranked(creole, predict.URGENCY, "Nou bezwen dlo ak manje", english_only=True)
+  assert flagged["not_english"] and flagged["priority"] == 1 and flagged["related"] == "unsure"
+  assert predict.scored_values(flagged)[3] == f"other ({predict.NOT_ENGLISH})"
+  # A model that reads messages as sent answers it as it is; an English message is never flagged.
+  assert not predict.ranked(creole, predict.URGENCY, "", english_only=False)["not_english"]
+  plain = predict.ranked(english, predict.URGENCY, "hello there", english_only=True)
+  assert not plain["not_english"] and plain["priority"] > 1 and predict.scored_values(plain)[3] == "english"
+  no_gate = dict(creole)
+  del no_gate["language"]
+  assert predict.ranked(no_gate, predict.URGENCY, "", english_only=True)["language"] == ""  # an older export
+
+
 def test_the_local_scorer_gives_the_exports_own_answers(exported):
   _, path = exported
   texts = ["We need water and food", "", "fire in the market"]

@@ -14,6 +14,7 @@ from tensorflow.core.protobuf import saved_model_pb2
 
 from disaster_tf import labels
 from disaster_tf.model import features
+from disaster_tf.model import language
 from disaster_tf.model import networks
 from disaster_tf.serve import predict
 from disaster_tf.serve import savedmodel
@@ -58,7 +59,7 @@ def test_fresh_process_with_only_tensorflow_gives_the_in_memory_scores(exported,
       "assert not any(m.startswith('disaster_tf') for m in sys.modules)\n"
       f"fn = tf.saved_model.load({path!r}).signatures['serving_default']\n"
       f"out = fn(text=tf.constant({MESSAGES!r}))\n"
-      "print(json.dumps({k: v.numpy().tolist() for k, v in out.items() if k != 'classes'}))\n")
+      "print(json.dumps({k: v.numpy().tolist() for k, v in out.items() if k not in ('classes', 'language')}))\n")
   result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
                           env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), cwd=str(tmp_path))
   assert result.returncode == 0, result.stderr[-2000:]
@@ -127,7 +128,8 @@ def test_saved_model_cli_shows_the_contract(exported):
   explain = show[show.index("signature_def['explain']"):show.index("signature_def['serving_default']")]
   assert "inputs['text'] tensor_info:\n        dtype: DT_STRING\n        shape: (-1)" in predict
   for name, dtype, shape in (("scores", "DT_FLOAT", "(-1, 36)"), ("labels", "DT_INT32", "(-1, 36)"),
-                             ("classes", "DT_STRING", "(-1, 36)"), ("related_probabilities", "DT_FLOAT", "(-1, 3)")):
+                             ("classes", "DT_STRING", "(-1, 36)"), ("related_probabilities", "DT_FLOAT", "(-1, 3)"),
+                             ("language", "DT_STRING", "(-1)"), ("language_score", "DT_FLOAT", "(-1)")):
     assert f"outputs['{name}'] tensor_info:\n        dtype: {dtype}\n        shape: {shape}" in predict, name
   assert "Method name is: tensorflow/serving/predict" in predict
   assert "inputs['inputs'] tensor_info:\n        dtype: DT_STRING" in classify
@@ -163,7 +165,25 @@ def test_bad_serving_input_gives_outputs_never_a_crash(exported):
   assert out["classes"].numpy()[4, 10].decode() == labels.CATEGORIES[10]
   empty = fn(text=tf.constant([], tf.string))
   assert {k: tuple(v.shape) for k, v in empty.items()} == {
-      "scores": (0, 36), "labels": (0, 36), "classes": (0, 36), "related_probabilities": (0, 3)}
+      "scores": (0, 36), "labels": (0, 36), "classes": (0, 36), "related_probabilities": (0, 3),
+      "language": (0,), "language_score": (0,)}  # the fixture's data has originals: its export has a gate
+  languages = out["language"].numpy()
+  assert out["language_score"].shape == (6,) and set(languages) <= {b"english", b"other"}
+
+
+def test_every_export_says_which_language_a_message_is_in(exported):
+  model_dir, path = exported
+  out = tf.saved_model.load(path).signatures["serving_default"](
+      text=tf.constant(["Nou bezwen dlo ak manje tanpri", "We need water and food please", "", "🙂"]))
+  assert [s.decode() for s in out["language"].numpy()] == ["other", "english", "english", "english"]
+  score = out["language_score"].numpy()
+  assert score[0] >= 0.5 > score[1] and score[2] == score[3] == 0  # nothing to read: in no language
+  gate = savedmodel.read_metadata(path).language_gate
+  assert gate["threshold"] == 0.5 and gate["other_recall"] >= 0.9
+  with open(os.path.join(path, "assets.extra", savedmodel.MODEL_CARD_FILE), encoding="utf-8") as f:
+    card = f.read()
+  assert "## Which language a message is in" in card and "originals not English" in card
+  assert language.load(model_dir) is not None
 
 
 def test_labels_use_the_tuned_thresholds_and_argmax_for_related(exported):

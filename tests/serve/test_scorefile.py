@@ -22,8 +22,8 @@ def test_score_csv_keeps_the_input_columns_adds_the_answers_and_names_unreadable
                              f"{source}:5: byte 6 is not valid UTF-8; that row is skipped"]
   assert "5 rows read, 3 scored, 2 not readable" in report.summary() and seen == [2]
   rows = fixtures.read_csv(tmp_path / "out.csv")
-  assert list(rows[0])[:6] == ["id", "message", "genre", "priority", "predicted", "related"]
-  assert len(rows[0]) == 6 + labels.NUM_CATEGORIES
+  assert list(rows[0])[:7] == ["id", "message", "genre", "priority", "predicted", "related", "language"]
+  assert len(rows[0]) == 7 + labels.NUM_CATEGORIES  # id, message, genre; priority, predicted, related, language
   assert [r["id"] for r in rows] == ["1", "3", "5"] and rows[0]["message"] == "We need water, fast"
   assert rows[0]["predicted"] == "water;aid_related" and rows[1]["predicted"] == "search_and_rescue;aid_related"
   assert rows[1]["priority"] == "1" and float(rows[0]["score_water"]) == pytest.approx(0.9)
@@ -67,3 +67,12 @@ def test_a_report_names_the_first_problems_and_counts_them_all():
 def test_utf8_passes_and_other_encodings_are_named():
   assert textfiles.encoding_problem("id,méssage\n".encode("utf-8")) is None
   assert "UTF-32 LE" in textfiles.encoding_problem("id\n".encode("utf-32"))
+
+
+def test_a_file_scored_by_an_english_only_model_flags_and_counts_what_it_cannot_read(tmp_path):
+  source = fixtures.write_csv(tmp_path / "in.csv", "id,message\n1,We need water\n2,Nou bezwen dlo\n3,thanks\n")
+  report = scorefile.score_csv(source, str(tmp_path / "out.csv"), fixtures.keyword_scorer, english_only=True)
+  rows = fixtures.read_csv(tmp_path / "out.csv")
+  assert [r["language"].split(" ")[0] for r in rows] == ["english", "other", "english"]
+  assert rows[1]["priority"] == "1" and "read it yourself" in rows[1]["language"]
+  assert report.not_english == 1 and "1 not English (this model reads English only" in report.summary()

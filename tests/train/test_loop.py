@@ -426,11 +426,13 @@ def test_early_stopping_stops_and_a_finished_run_stays_stopped(tmp_path, tiny_co
   assert final.best_epoch == 1
   said = [r.getMessage() for r in caplog.records]
   # The log reads as the run's course: its plan, the phase, each epoch with the time left, why it stopped.
-  assert said[0] == f"training {model_dir} in 1 phase, then thresholds tuned on tune and the report on validation:"
+  assert said[0] == f"training {model_dir} in 2 phases, then thresholds tuned on tune and the report on validation:"
   assert said[1] == ("  1. the ensemble: up to 5 epochs (--epochs), stopping after 1 without a better tune loss "
                      "(--patience)")
-  assert "phase 1/1: the ensemble, up to 5 epochs" in said
-  assert any(m.startswith("epoch 1/5: ") and m.endswith("s left at most in the run") for m in said)
+  assert "phase 1/2: the ensemble, up to 5 epochs" in said and "phase 2/2: the language gate, 8 epochs" in said
+  assert any("has no originals" in m for m in said)  # the tiny data has none: no gate, said so
+  assert any(m.startswith("epoch 1/5: ") and m.endswith("s left at most in the ensemble, then the language gate")
+             for m in said)
   assert "stopped early after epoch 2 (best 1): 1 epoch without a better tune loss" in said
   loop.train_and_evaluate(config, model_dir, verbose=0)
   with open(os.path.join(model_dir, loop.METRICS_FILE)) as f:

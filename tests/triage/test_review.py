@@ -9,6 +9,7 @@ import pytest
 
 from disaster_tf import labels
 from disaster_tf.data import decisions
+from disaster_tf.serve import predict
 from disaster_tf.triage import app as app_lib
 from disaster_tf.triage import review
 from tests import fixtures
@@ -155,6 +156,17 @@ def test_a_decisions_file_that_cannot_be_written_never_stops_triage(tmp_path, mo
   finally:
     server.shutdown()
     server.server_close()
+
+
+def test_with_an_english_only_model_the_queue_puts_what_it_cannot_read_first_in_either_order(tmp_path):
+  store = decisions.Store(str(tmp_path / "d.db"))
+  api = review.DecisionsApi(store)
+  texts = ["People trapped under the school", "We need water", "Nou bezwen dlo ak manje"]
+  api.enqueue([({"message": t}, r) for t, r in zip(texts, fixtures.keyword_scorer(texts))], None)
+  for order in ("urgent", "useful"):
+    first = api.queue(order, 3, {}, predict.URGENCY, english_only=True)[0][1]
+    assert first == "Nou bezwen dlo ak manje", order
+  assert api.queue("urgent", 3, {}, predict.URGENCY)[0][1] == "People trapped under the school"  # reads Creole
 
 
 def test_a_page_without_a_database_says_so_and_a_bad_operators_file_is_named(tmp_path):

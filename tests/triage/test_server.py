@@ -1,6 +1,7 @@
 """The triage page: every endpoint at the HTTP level, then the page itself in a real browser (headless Chromium)."""
 
 import csv
+import dataclasses
 import http.client
 import json
 import os
@@ -75,7 +76,8 @@ def test_the_model_answer_of_a_real_export_has_every_field_the_page_reads(export
   info = json.loads(json.dumps(app.model_info()))  # as the page receives it
   for variable, value in (("state.model", info), ("m", info), ("about", info["about"]),
                           ("report", info["report"]), ("training", info["report"]["training_data"]),
-                          ("config", info["config"]["model"]), ("train", info["config"]["train"])):
+                          ("config", info["config"]["model"]), ("train", info["config"]["train"]),
+                          ("gate", info["language_gate"])):
     missing = fields_read(variable) - set(value)
     assert not missing, f"app.js reads {variable}.{missing} and /api/model has none"
   assert len(fields_read("state.model") | fields_read("m")) >= 6  # the extraction itself works
@@ -314,6 +316,33 @@ def test_an_operator_classifies_uploads_filters_and_downloads_in_a_real_browser(
     assert len(browser.find_elements(By.CSS_SELECTOR, "figure.curve svg polyline")) == labels.NUM_CATEGORIES
     assert browser.find_elements(By.CSS_SELECTOR, "svg.bars rect") and "Model card" in browser.page_source
     assert "By language" in browser.page_source and "as sent" in browser.page_source
+  finally:
+    browser.quit()
+    server.shutdown()
+    server.server_close()
+
+
+def test_an_english_only_pages_flags_a_creole_appeal_first_and_says_what_it_reads(exported, tmp_path):
+  from selenium.webdriver.common.by import By  # pylint: disable=import-outside-toplevel
+  _, path = exported  # its gate reads the fixtures' Creole; its metadata is made English-only's, as the default's
+  app = app_lib.TriageApp.for_export(path)
+  app.model = dataclasses.replace(app.model, config={**app.model.config, "train": {
+      **app.model.config["train"], "text_fields": ["message"]}})
+  server, url = fixtures.serve(app)
+  browser = chromium(tmp_path / "downloads", tmp_path / "profile")
+  try:
+    browser.get(url + "/")
+    wait_for(browser, lambda: len(browser.find_elements(By.CSS_SELECTOR, "#filter option")) > 1, "the model")
+    pasted = "We need water please\nplease send help to the village\nNou bezwen dlo tanpri voye manje"
+    browser.find_element(By.ID, "messages").send_keys(pasted)
+    browser.find_element(By.ID, "classify-button").click()
+    wait_for(browser, lambda: "Scored 3 messages" in browser.find_element(By.ID, "status").text, "the answers")
+    first, *others = browser.find_elements(By.CSS_SELECTOR, "#results tr.item")
+    assert first.find_element(By.CLASS_NAME, "message").text == "Nou bezwen dlo tanpri voye manje"
+    assert "not English: this model reads English only; read it yourself" in first.text
+    assert not any("not English" in row.text for row in others)
+    browser.find_element(By.ID, "tab-model").click()
+    assert "It reads English only" in browser.find_element(By.ID, "model-info").text
   finally:
     browser.quit()
     server.shutdown()

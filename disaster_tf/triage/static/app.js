@@ -161,6 +161,9 @@ function drawRows(table, rows) {
     const cats = el("td", { class: "categories" });
     if (item.error) cats.appendChild(el("span", { class: "chip error" }, `not scored: ${item.error}`));
     else if (item.unread) cats.appendChild(el("span", { class: "chip urgent" }, "model could not read it: read it yourself"));
+    else if (item.not_english) {
+      cats.appendChild(el("span", { class: "chip urgent" }, "not English: this model reads English only; read it yourself"));
+    }
     else if (!item.predicted.length) cats.appendChild(el("span", { class: "none" }, "none"));
     const decided = state.decided[item.message_id];
     if (decided) cats.appendChild(el("span", { class: "chip decided" }, `decided by ${decided.operator}`));
@@ -389,6 +392,14 @@ function drawModel() {
     `${(train.text_fields || ["message"]).join(" and ")}; export version ${about.export_version ?? "?"} ` +
     `(${about.path || "through TF Serving"}), exported ${about.exported || "(date unknown)"} by ` +
     `disaster_tf ${about.version || "?"}, computing in ${about.precision || "float32"}.`));
+  const gate = m.language_gate;
+  info.appendChild(el("p", { class: m.english_only ? "error" : "" }, (m.english_only
+    ? "It reads English only: a message in another language is flagged, first in the list, for a person to read."
+    : "It reads English and messages as they were sent (mostly Haitian Creole).") + (gate
+    ? ` Its language gate called ${(100 * gate.other_recall).toFixed(1)}% of ${gate.other_texts} validation ` +
+      `originals not English, and ${(100 * gate.english_false_flags).toFixed(1)}% of ${gate.english_texts} English ` +
+      "messages wrongly so."
+    : " It has no language gate: messages in other languages are not flagged.")));
   for (const old of about.history || []) {
     info.appendChild(el("p", {}, `Replaced export version ${old.version} at ${old.replaced}.`));
   }
