@@ -92,11 +92,11 @@ def _labels(rows: List[List[str]]) -> np.ndarray:
 def score_pool(model_dir: str, texts: Sequence[str]):
   """([N, 36] the trained model's scores for `texts`, [36] its tuned thresholds)."""
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  from disaster_tf.serve import savedmodel  # pylint: disable=import-outside-toplevel
+  from disaster_tf.serve import module as module_lib  # pylint: disable=import-outside-toplevel
   from disaster_tf.train import checkpoint  # pylint: disable=import-outside-toplevel
   loaded = checkpoint.load_model(model_dir)
   thresholds = checkpoint.read_thresholds(model_dir)
-  module = savedmodel.ServingModule(loaded.model, loaded.featurizer, thresholds)
+  module = module_lib.ServingModule(module_lib.Member(loaded.model, loaded.featurizer, thresholds))
   scores = [module.predict(tf.constant(list(texts[i:i + 2048])))["scores"].numpy()
             for i in range(0, len(texts), 2048)]
   return np.concatenate(scores), thresholds

@@ -188,6 +188,10 @@ class TrainConfig:
   # their originals: every export then says per message whether it is English, so that a model that reads
   # English only never ranks an appeal in Creole last in silence. ~25 s on the shared data; needs originals.
   language_gate: bool = True
+  # With text_fields message,original and the gate: also train the English-only model (these flags, reading
+  # `message` alone, no lexicon) in <model_dir>/english, first; the export then routes each message by the gate,
+  # English to that model and the rest to this one, in one SavedModel (configs/routed.flags).
+  route_english: bool = False
 
   def __post_init__(self):
     _check_positive(self, ("batch_size", "epochs", "learning_rate", "class_weight_cap",
@@ -252,6 +256,12 @@ class Config:
     if self.train.linear_epochs and self.model.architecture != "ensemble":
       raise ValueError(f"linear_epochs={self.train.linear_epochs} with --model={self.model.architecture}: only "
                        "an ensemble has a linear member to fit apart; use --model=ensemble or --linear_epochs=0")
+    if self.train.route_english and ("original" not in self.train.text_fields or not self.train.language_gate):
+      raise ValueError("route_english=True needs text_fields=message,original and language_gate=True: the export "
+                       "routes by the gate between this model and the English-only one")
+    if self.train.route_english and self.train.refit:
+      raise ValueError("route_english=True with refit=True: a routed run exports its two models' best epochs; "
+                       "drop --refit")
     if self.model.lexicon and "original" not in self.train.text_fields:
       raise ValueError("lexicon=True with text_fields=message: the lexicon is learnt from the originals and "
                        "their translations; add --text_fields=message,original or drop --lexicon")
@@ -289,6 +299,15 @@ def linear_member_config(config: Config) -> Config:
   train = dataclasses.replace(config.train, epochs=config.train.linear_epochs, linear_epochs=0, patience=0,
                               select_metric="last", class_weight="balanced", class_weight_cap=1000.0,
                               lr_schedule="cosine", refit=False)
+  return Config(model=model, train=train)
+
+
+def english_member_config(config: Config) -> Config:
+  """The English-only model a routed run (--route_english) trains first, in <model_dir>/english: the same flags,
+  reading `message` alone (no originals, no lexicon, no pairs); the run's language gate is its parent's."""
+  model = dataclasses.replace(config.model, lexicon=False, lexicon_variants=False)
+  train = dataclasses.replace(config.train, text_fields=("message",), original_copies=1, pairs=False,
+                              consistency=0.0, route_english=False, language_gate=False, refit=False)
   return Config(model=model, train=train)
 
 

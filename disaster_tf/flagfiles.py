@@ -12,8 +12,8 @@ SUFFIX = ".flags"
 
 
 def names() -> List[str]:
-  """The seven shipped flagfiles' names, sorted: disaster_response (the default), english, linear, multi_cnn,
-  multilingual, pretrained, seed_article."""
+  """The eight shipped flagfiles' names, sorted: disaster_response (the default), english, linear, multi_cnn,
+  multilingual, pretrained, routed, seed_article."""
   return sorted(f[:-len(SUFFIX)] for f in os.listdir(DIRECTORY) if f.endswith(SUFFIX))
 
 

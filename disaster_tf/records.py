@@ -252,6 +252,8 @@ class ExportMetadata:
   unfinished: bool = False
   # The export's language gate (model/language.py): its threshold and validation scores; None without a gate.
   language_gate: Optional[Dict[str, float]] = None
+  # A routed export's English-only model (--route_english): its model dir, checkpoint and validation scores.
+  english_model: Optional[Dict[str, Any]] = None
 
   def reads_english_only(self) -> bool:
     """Whether the model was trained on the `message` column alone (English): it cannot read messages as sent."""
@@ -267,6 +269,8 @@ class ExportMetadata:
            "refit": self.refit, "exported": self.exported, "unfinished": self.unfinished}
     if self.language_gate is not None:
       out["language_gate"] = self.language_gate
+    if self.english_model is not None:
+      out["english_model"] = self.english_model
     if self.report is not None:
       out.update(report=self.report.to_json(), data=self.data.to_json() if self.data else None)
     return out
@@ -278,7 +282,7 @@ class ExportMetadata:
                raw.get("vocabulary_fingerprint", ""), tuple(raw["thresholds"]), raw.get("precision", "float32"),
                raw.get("version"), bool(raw.get("refit", False)), raw.get("exported"),
                FinalReport.from_json(report) if report else None, LoadReport.from_json(data) if data else None,
-               bool(raw.get("unfinished", False)), raw.get("language_gate"))
+               bool(raw.get("unfinished", False)), raw.get("language_gate"), raw.get("english_model"))
 
 
 @dataclasses.dataclass(frozen=True)

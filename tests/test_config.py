@@ -122,3 +122,14 @@ def test_linear_epochs_need_an_ensemble_and_its_member_runs_as_the_linear_flagfi
   assert (member.train.epochs, member.train.linear_epochs, member.train.patience, member.train.select_metric,
           member.train.class_weight, member.train.refit) == (30, 0, 0, "last", "balanced", False)
   assert member.model.char_ngrams == config.model.char_ngrams and member.train.seed == config.train.seed
+
+
+def test_a_routed_run_needs_originals_and_the_gate_and_no_refit():
+  for train, error in ((dict(route_english=True), "route_english=True needs text_fields=message,original and "
+                                                  "language_gate=True"),
+                       (dict(route_english=True, text_fields=("message", "original"), language_gate=False),
+                        "route_english=True needs"),
+                       (dict(route_english=True, text_fields=("message", "original"), refit=True),
+                        "route_english=True with refit=True")):
+    with pytest.raises(ValueError, match=error):
+      config_lib.Config(train=config_lib.TrainConfig(**train))

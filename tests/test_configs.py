@@ -20,7 +20,8 @@ TFIDF_FIELDS = {"ngrams", "min_df", "max_ngrams", "char_ngrams", "linear_l2", "l
 # configs/disaster_response.flags is one of these two, flag for flag (bench/quality.py, section "languages").
 DEFAULT_IS = "english"
 SHIPPED = ("configs/seed_article.flags", "configs/disaster_response.flags", "configs/english.flags",
-           "configs/linear.flags", "configs/multi_cnn.flags", "configs/multilingual.flags", "configs/pretrained.flags")
+           "configs/linear.flags", "configs/multi_cnn.flags", "configs/multilingual.flags", "configs/pretrained.flags",
+           "configs/routed.flags")
 
 
 def flag_names(path):
@@ -47,12 +48,23 @@ def test_flagfiles_parse_into_the_config_train_py_runs(path):
   config = train.config_from_flagfile(os.path.join(ROOT, path), "--epochs=2", "--loss_weights=offer=2")
   assert config.train.epochs == 2 and config.train.loss_weights == (("offer", 2.0),)  # later flags win
   expected = {"seed_article": "cnn_rnn", "disaster_response": "ensemble", "english": "ensemble", "linear": "linear",
-              "multi_cnn": "multi_cnn", "multilingual": "ensemble", "pretrained": "encoder"}
+              "multi_cnn": "multi_cnn", "multilingual": "ensemble", "pretrained": "encoder", "routed": "ensemble"}
   assert config.model.architecture == expected[os.path.basename(path)[:-len(".flags")]]  # --model
   assert config_lib.Config.from_json(config.to_json()) == config
-  reads_both = "multilingual" in path or ("disaster_response" in path and DEFAULT_IS == "multilingual")
+  reads_both = ("multilingual" in path or "routed" in path
+                or ("disaster_response" in path and DEFAULT_IS == "multilingual"))
   assert config.train.text_fields == (("message", "original") if reads_both else ("message",))
   assert config.model.lexicon == reads_both
+  assert config.train.route_english == ("routed" in path)
+
+
+def test_the_routed_model_is_the_multilingual_one_routing_flag_for_flag():
+  routed, multilingual = (train.config_from_flagfile(os.path.join(ROOT, f"configs/{name}.flags"))
+                          for name in ("routed", "multilingual"))
+  assert routed == dataclasses.replace(multilingual, train=dataclasses.replace(multilingual.train,
+                                                                               route_english=True))
+  english = config_lib.english_member_config(routed)  # what it trains first, in <model_dir>/english
+  assert english.train.text_fields == ("message",) and not english.model.lexicon and not english.train.route_english
 
 
 def test_the_default_is_the_multilingual_or_the_english_model_flag_for_flag():
@@ -63,14 +75,14 @@ def test_the_default_is_the_multilingual_or_the_english_model_flag_for_flag():
 
 def test_shipped_flagfiles_are_found_by_name_and_the_top_level_configs_link_to_them():
   assert flagfiles.names() == ["disaster_response", "english", "linear", "multi_cnn", "multilingual",
-                               "pretrained", "seed_article"]
+                               "pretrained", "routed", "seed_article"]
   for name in flagfiles.names():
     assert os.path.samefile(flagfiles.path(name), os.path.join(ROOT, "configs", f"{name}.flags"))
     assert flagfiles.path(f"{name}.flags") == flagfiles.path(name)
   assert train.config_from_flagfile("linear") == train.config_from_flagfile(os.path.join(ROOT, "configs/linear.flags"))
   with pytest.raises(ValueError, match="'bert': no such shipped flagfile; expected a file or one of "
                                        "disaster_response, english, linear, multi_cnn, multilingual, pretrained, "
-                                       "seed_article"):
+                                       "routed, seed_article"):
     flagfiles.path("bert")
   # Only a bare name is looked up; a path (or a name that is a file here) is absl's to read.
   assert flagfiles.expand(["x", "--flagfile=linear", "--flagfile=a/b.flags", "--model=linear"]) == [

@@ -8,10 +8,12 @@ linear member for 30 epochs, then trains the CNN for up to 10), then each
 epoch with the time left, and why the epochs stopped; the second example is
 a trial run of one epoch each.
 
-Shipped flagfiles, by name or path (seven): disaster_response (the default
-model, flag for flag english), multilingual (messages as sent, too),
-pretrained (a BERT encoder fine-tuned), seed_article (the reference
-article's setup), multi_cnn (the CNN alone), linear (the linear baseline).
+Shipped flagfiles, by name or path (eight): disaster_response (the default
+model, flag for flag english), multilingual (messages as sent, too), routed
+(the English-only and the multilingual model in one export, routed by the
+language gate), pretrained (a BERT encoder fine-tuned), seed_article (the
+reference article's setup), multi_cnn (the CNN alone), linear (the linear
+baseline).
 Later flags override a --flagfile. Flags are read here once and passed down as
 a Config; the library never reads FLAGS. Flag defaults are the dataclass
 defaults in disaster_tf/config.py, where each carries its reason.
@@ -144,6 +146,10 @@ def _define_training_flags(fv: flags.FlagValues) -> None:
                     "split's messages against their originals, ~25 s): every export then answers per message "
                     "whether it is English (`language`, `language_score`), and the page flags what an English-only "
                     "model cannot read.", flag_values=fv)
+  flags.DEFINE_bool("route_english", t.route_english, "With --text_fields=message,original: train the English-only "
+                    "model too (these flags reading `message` alone, in <model_dir>/english, first); the export "
+                    "then routes each message by the language gate: English to it, the rest to this model "
+                    "(configs/routed.flags).", flag_values=fv)
   flags.DEFINE_bool("jit_compile", t.jit_compile, "XLA-compile the forward and backward pass; it was 25-37% "
                     "slower on CPU here (bench/speed.py), so try it on a GPU.", flag_values=fv)
 

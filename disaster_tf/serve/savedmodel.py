@@ -1,30 +1,10 @@
 """The export: a text-in SavedModel for TF Serving, with its metadata, model card and warmup requests.
 
-`ServingModule` wraps the training code's own featurizer (`features.Featurizer`:
-the same `text.standardize`, vocabularies and lexicon) and the trained Keras
-model in a `tf.Module` with three signatures:
-
-  serving_default (tensorflow/serving/predict)
-    text [batch] string -> scores [batch, 36] float32, labels [batch, 36] int32,
-                           classes [batch, 36] string, related_probabilities [batch, 3] float32
-  classify (tensorflow/serving/classify)
-    inputs [batch] serialized tf.Example with a `text` bytes feature
-                        -> classes [batch, 36] string, scores [batch, 36] float32
-                        (an Example without `text` is an INVALID_ARGUMENT error naming it)
-  explain (tensorflow/serving/predict)
-    text [batch] string -> serving_default's outputs, and which words made each category
-                           (explain.py: leave-one-word-out): words [batch, 64] string,
-                           contributions [batch, 64, 36] float32, top_words [batch, 36, 3] string,
-                           top_contributions [batch, 36, 3] float32
-
-A message with no token after standardisation (empty, whitespace, control
-characters, punctuation or English stop words only) is answered with scores 0,
-labels 0, related = 0 and related_probabilities (1, 0, 0), whatever the
-thresholds: nothing applies.
-
-`export` writes a numbered version directory atomically: everything is built in
-a hidden temporary directory beside it (TF Serving ignores names that are not
-integers) and renamed into place at the end.
+The SavedModel is `module.ServingModule` (its signatures and outputs are described there): the training
+code's own featurizer and trained model, the run's thresholds, its language gate, and for a routed run
+(--route_english) its English-only model too. `export` writes a numbered version directory atomically:
+everything is built in a hidden temporary directory beside it (TF Serving ignores names that are not integers)
+and renamed into place at the end.
 """
 
 import contextlib
@@ -48,9 +28,8 @@ from disaster_tf import labels
 from disaster_tf import records
 from disaster_tf.model import features
 from disaster_tf.model import language
-from disaster_tf.model import networks
 from disaster_tf.model import precision as precision_lib
-from disaster_tf.serve import explain as explain_lib
+from disaster_tf.serve import module as module_lib
 from disaster_tf.serve import report
 from disaster_tf.serve import warmup as warmup_lib
 from disaster_tf.train import checkpoint as ckpt_lib
@@ -63,89 +42,6 @@ CLASSIFY_METHOD = "tensorflow/serving/classify"
 METADATA_FILE = "disaster_tf.json"  # in assets.extra/: config and provenance of the export
 MODEL_CARD_FILE = "model_card.md"  # in assets.extra/: what the model reads, how good it is, where not to trust it
 WARMUP_FILE = "tf_serving_warmup_requests"  # in assets.extra/, read by TF Serving at load
-
-
-class ServingModule(tf.Module):
-  """Raw text in, per-category scores and decisions out."""
-
-  def __init__(self, model, featurizer, thresholds: np.ndarray, gate: Optional[language.LanguageGate] = None):
-    """Args: the trained Keras model, its `features.Featurizer`, [36] thresholds, the language gate (if any)."""
-    super().__init__(name="disaster_classifier")
-    self.gate = gate  # its outputs `language` and `language_score` join predict's
-    # Keras 3 saves each keras.Variable as an object of its own, while the
-    # traced function reads the tf.Variable inside it; session-based loaders
-    # (TF Serving, saved_model_cli run) then restore the copies and serve
-    # uninitialised weights: "Could not find variable head_x/kernel"
-    # (keras-team/keras#20095, #19274). So the module tracks the tf.Variables
-    # themselves, and holds the Keras model without tracking it.
-    object.__setattr__(self, "_model", model)
-    self.model_variables = [v.value for v in model.variables]
-    self.featurizer = featurizer
-    # A variable, so the thresholds live in the export's variables and can be tuned later.
-    self.thresholds = tf.Variable(np.asarray(thresholds, np.float32), trainable=False, name="thresholds")
-    self.category_names = tf.constant(labels.CATEGORIES)
-
-  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
-  def predict(self, text_batch: tf.Tensor) -> Dict[str, tf.Tensor]:
-    """Scores raw messages.
-
-    Args:
-      text_batch: [batch] raw UTF-8 messages (invalid bytes are tolerated).
-
-    Returns:
-      scores [batch, 36], labels [batch, 36], classes [batch, 36],
-      related_probabilities [batch, 3]; with a gate, language [batch]
-      ("english" or "other") and language_score [batch] (P(other)).
-    """
-    text_batch = _one_text_per_row(text_batch)
-    scores, related = self._probabilities(text_batch)
-    out = {
-        "scores": scores,
-        "labels": networks.decide(scores, related, self.thresholds),
-        "classes": tf.tile(self.category_names[tf.newaxis, :], [tf.shape(text_batch)[0], 1]),
-        "related_probabilities": related,
-    }
-    if self.gate is not None:
-      out["language"], out["language_score"] = self.gate(text_batch)
-    return out
-
-  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
-  def explain(self, text_batch: tf.Tensor) -> Dict[str, tf.Tensor]:
-    """predict's outputs, and which words made each category (explain.py): words [batch, 64], contributions
-    [batch, 64, 36], top_words and top_contributions [batch, 36, 3]."""
-    out = self.predict(text_batch)
-    out.update(explain_lib.explain(_one_text_per_row(text_batch), lambda texts: self._probabilities(texts)[0]))
-    return out
-
-  def _probabilities(self, text_batch: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
-    """(scores [batch, 36], related probabilities [batch, 3]) of raw messages."""
-    def run():
-      inputs = self.featurizer(text_batch)
-      # A message with no token is answered "nothing applies" (model.probabilities).
-      return networks.probabilities(self._model(inputs, training=False), features.has_tokens(inputs))
-
-    def empty():  # an LSTM fails on a batch of 0; answer it with empty outputs
-      return (tf.zeros([0, labels.NUM_CATEGORIES], tf.float32), tf.zeros([0, labels.RELATED_CLASSES], tf.float32))
-
-    return tf.cond(tf.shape(text_batch)[0] > 0, run, empty)
-
-  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="inputs")])
-  def classify(self, serialized: tf.Tensor) -> Dict[str, tf.Tensor]:
-    """TF Serving's Classify API: serialized tf.Examples with a `text` bytes feature."""
-    # No default: an Example without a `text` feature is an error that names it, not an empty message.
-    features = tf.io.parse_example(serialized, {"text": tf.io.FixedLenFeature([], tf.string)})
-    out = self.predict(features["text"])
-    return {"classes": out["classes"], "scores": out["scores"]}
-
-
-def _one_text_per_row(text_batch: tf.Tensor) -> tf.Tensor:
-  """`text_batch` checked at run time to be [batch]: TF Serving feeds whatever shape a request sends, and a
-  single string instead of a list would otherwise fail deep in the graph ("slice index 0 of dimension 0")."""
-  rank = tf.raw_ops.Rank(input=text_batch)  # the op itself: tf.rank folds the signature's static [None] to 1
-  check = tf.debugging.Assert(tf.equal(rank, 1), ["text: expected a list of messages ([batch] strings), found "
-                                                  "a tensor of rank", rank])
-  with tf.control_dependencies([check]):
-    return tf.identity(text_batch)
 
 
 def _versions(export_base: str) -> Dict[int, str]:
@@ -231,9 +127,34 @@ def export(model_dir: str, export_base: str, *, checkpoint: str = "best", versio
                          running=running)
     if gate is not None:
       metadata = dataclasses.replace(metadata, language_gate={"threshold": gate[1].threshold, **gate[1].scores})
-    module = ServingModule(loaded.model, loaded.featurizer, thresholds,
-                           language.LanguageGate(*gate) if gate is not None else None)
+    english = _english_member(top, loaded, precision, gate is not None)
+    if english is not None:
+      metadata = dataclasses.replace(metadata, english_model=english[1])
+    module = module_lib.ServingModule(module_lib.Member(loaded.model, loaded.featurizer, thresholds),
+                                      language.LanguageGate(*gate) if gate is not None else None,
+                                      english[0] if english is not None else None)
     return _publish(module, metadata, export_base, version, warmup)
+
+
+def _english_member(top: str, loaded: ckpt_lib.LoadedModel, precision: str, gated: bool):
+  """A routed run's English-only model (<model_dir>/english, --route_english) as a module.Member, and what the
+  metadata says of it; None for any other run.
+
+  Raises:
+    ValueError: a routed run whose English model or gate is missing (named).
+  """
+  if not loaded.config.train.route_english:
+    return None
+  english_dir = os.path.join(top, ckpt_lib.ENGLISH_DIR)
+  if not gated or not ckpt_lib.finished(english_dir):
+    raise ValueError(f"{top}: a routed run (--route_english) exports with its English model ({english_dir}) and "
+                     "its language gate, and one of them is not finished: run the same train.py command again")
+  english = ckpt_lib.load_model(english_dir, "best", precision_lib.EXPORT_PRECISIONS[precision])
+  thresholds = ckpt_lib.read_thresholds(english_dir)
+  final, _ = _training_report(english_dir)
+  return (module_lib.Member(english.model, english.featurizer, thresholds),
+          {"model_dir": os.path.abspath(english_dir), "checkpoint": english.checkpoint_path,
+           "report": final.scores.to_json() if final else None})
 
 
 def _hold(held: contextlib.ExitStack, model_dir: str, checkpoint: str) -> bool:
@@ -254,8 +175,8 @@ def _hold(held: contextlib.ExitStack, model_dir: str, checkpoint: str) -> bool:
     return True
 
 
-def _publish(module: ServingModule, metadata: records.ExportMetadata, export_base: str, version: Optional[int],
-             warmup: bool) -> str:
+def _publish(module: module_lib.ServingModule, metadata: records.ExportMetadata, export_base: str,
+             version: Optional[int], warmup: bool) -> str:
   """Writes `module` as a new version under `export_base`, atomically (see `export`); returns its directory."""
   version, final_dir = _new_version(export_base, version)
   _remove_dead_temporaries(export_base)
@@ -296,7 +217,8 @@ def _new_version(export_base: str, version: Optional[int]) -> Tuple[int, str]:
   return version, final_dir
 
 
-def _write_saved_model(module: ServingModule, metadata: records.ExportMetadata, directory: str, warmup: bool) -> None:
+def _write_saved_model(module: module_lib.ServingModule, metadata: records.ExportMetadata, directory: str,
+                       warmup: bool) -> None:
   """The SavedModel with its three signatures, and assets.extra/: the metadata, the model card, the warmup
   requests (warmup.py)."""
   tf.saved_model.save(module, directory, signatures={PREDICT_KEY: module.predict, CLASSIFY_KEY: module.classify,

@@ -46,6 +46,7 @@ METRICS_FILE = "metrics.json"  # the run's history and final report (rundir.RunD
 REFIT_DIR = "refit"  # a --refit run's own model dir, inside the first run's
 PRUNED_FILE = "PRUNED"  # in a pruned model dir (prune.py): what was removed, and that train.py must not write there
 DECISIONS_DIR = "decisions"  # train.py --decisions: the snapshot of the decisions the run trains on (two-file CSV)
+ENGLISH_DIR = "english"  # a routed run's English-only model (--route_english), inside its run's
 LINEAR_DIR = "linear"  # the run fitting an ensemble's linear member on its own (--linear_epochs), inside its run's
 
 

@@ -20,8 +20,9 @@ from disaster_tf import config as config_lib
 from disaster_tf.model import language
 from disaster_tf.train import checkpoint as ckpt_lib
 
-# The phases' keys, in their order; a refit fits its own linear member first, as the first run did; the language
-# gate comes last (train/gate.py).
+# The phases' keys, in their order: a routed run's English-only model first (its linear member, then its
+# network); a refit fits its own linear member first, as the first run did; the language gate comes last.
+ENGLISH_LINEAR, ENGLISH = "english_linear", "english"
 LINEAR, NETWORK, REFIT_LINEAR, REFIT, GATE = "linear", "network", "refit_linear", "refit", "gate"
 NETWORK_NAMES = {"cnn_rnn": "the CNN-RNN", "bigru": "the BiGRU", "multi_cnn": "the CNN", "linear": "the linear model",
                  "ensemble": "the ensemble", "wide_deep": "the wide-and-deep model", "encoder": "the encoder"}
@@ -50,6 +51,12 @@ def phases(config: config_lib.Config, model_dir: str) -> Tuple[Phase, ...]:
   tc, name = config.train, network_name(config)
   refit_dir = os.path.join(model_dir, ckpt_lib.REFIT_DIR)
   out = []
+  if tc.route_english:
+    english = os.path.join(model_dir, ckpt_lib.ENGLISH_DIR)
+    if tc.linear_epochs:
+      out.append(Phase(ENGLISH_LINEAR, "the English model's linear member", tc.linear_epochs, 0,
+                       os.path.join(english, ckpt_lib.LINEAR_DIR)))
+    out.append(Phase(ENGLISH, "the English model's " + name[len("the "):], tc.epochs, tc.patience, english))
   if tc.linear_epochs:
     out.append(Phase(LINEAR, "the linear member", tc.linear_epochs, 0, os.path.join(model_dir, ckpt_lib.LINEAR_DIR)))
   out.append(Phase(NETWORK, name, tc.epochs, tc.patience, model_dir))
@@ -65,7 +72,7 @@ def phases(config: config_lib.Config, model_dir: str) -> Tuple[Phase, ...]:
 
 def linear_phase(phase: str) -> str:
   """The key of the linear member's phase that comes before network phase `phase`."""
-  return REFIT_LINEAR if phase == REFIT else LINEAR
+  return {REFIT: REFIT_LINEAR, ENGLISH: ENGLISH_LINEAR}.get(phase, LINEAR)
 
 
 METRIC_NAMES = {"total": "Total", "mean_positive_f1": "mean positive F1", "micro_f1": "micro-F1", "loss": "loss",
@@ -81,8 +88,10 @@ def plan_lines(config: config_lib.Config, model_dir: str) -> List[str]:
   lines = [f"training {model_dir} in {len(planned)} phase{'s' if len(planned) > 1 else ''}, then {thresholds} and "
            "the report on validation:"]
   for number, phase in enumerate(planned, 1):
-    if phase.key == LINEAR:
+    if phase.key in (LINEAR, ENGLISH_LINEAR):
       what = f"{phase.epochs} epochs (--linear_epochs), in {phase.directory}"
+    elif phase.key == ENGLISH:
+      what = f"up to {phase.epochs} epochs on the `message` texts alone, in {phase.directory}"
     elif phase.key == NETWORK:
       what = f"up to {phase.epochs} epochs (--epochs)" + (
           f", stopping after {phase.patience} without a better {selection} {METRIC_NAMES[tc.select_metric]} "
@@ -151,7 +160,7 @@ class Course:
 def cure(phase: str) -> str:
   """The flags that tame a diverging loss in `phase`: the linear member trains at --learning_rate times
   --linear_lr_multiplier, with its own class weights (no --class_weight_cap)."""
-  if phase in (LINEAR, REFIT_LINEAR):
+  if phase in (LINEAR, REFIT_LINEAR, ENGLISH_LINEAR):
     return "lower --linear_lr_multiplier (the linear member's rate is it times --learning_rate)"
   return "lower --learning_rate or --class_weight_cap"
 

@@ -114,6 +114,9 @@ def train_and_evaluate(config: config_lib.Config, model_dir: str, *, flags_text:
     try:
       # One snapshot of the operators' decisions for every phase, the refit and a resume (rundir, invariant 4).
       snapshot = rundir_lib.DecisionsSnapshot(config.train.decisions, dirs) if config.train.decisions else None
+      if config.train.route_english:  # the English-only model the export routes English messages to
+        _run(config_lib.english_member_config(config), strategy, dirs.inside(ckpt_lib.ENGLISH_DIR), flags_text,
+             verbose, run_course, course.ENGLISH, snapshot)
       final = _run(config, strategy, dirs, flags_text, verbose, run_course, course.NETWORK, snapshot)
       if config.train.refit:
         refit = _run(config_lib.refit_config(config), strategy, dirs.inside(ckpt_lib.REFIT_DIR),

@@ -12,10 +12,12 @@ import pytest
 import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
 
+from disaster_tf import config as config_lib
 from disaster_tf import labels
 from disaster_tf.model import features
 from disaster_tf.model import language
 from disaster_tf.model import networks
+from disaster_tf.serve import module as module_lib
 from disaster_tf.serve import predict
 from disaster_tf.serve import savedmodel
 from disaster_tf.serve import warmup
@@ -408,7 +410,7 @@ def test_thresholds_file_errors(tmp_path):
 def test_the_serving_function_traces_once_for_every_batch_size(exported):
   model_dir, _ = exported
   loaded = ckpt_lib.load_model(model_dir)
-  module = savedmodel.ServingModule(loaded.model, loaded.featurizer, np.full(36, 0.5))
+  module = module_lib.ServingModule(module_lib.Member(loaded.model, loaded.featurizer, np.full(36, 0.5)))
   for batch in (1, 5, 0, 64, 2):
     module.predict(tf.constant(["we need water"] * batch, tf.string))
   assert module.predict.experimental_get_tracing_count() == 1
@@ -477,3 +479,50 @@ def test_a_bfloat16_export_keeps_the_float32_contract(exported, tmp_path):
   assert_only_allowed_ops(bf16)
   with pytest.raises(ValueError, match="precision='float16': expected one of float32, bfloat16"):
     savedmodel.export(model_dir, str(tmp_path / "models"), precision="float16")
+
+
+@pytest.fixture(scope="module")
+def routed(tmp_path_factory):
+  """A tiny routed run (configs/routed.flags' choices): the English-only model, the multilingual one, the gate,
+  and its export: (model dir, version dir)."""
+  from disaster_tf.train import loop  # pylint: disable=import-outside-toplevel
+  root = tmp_path_factory.mktemp("routed")
+  fixtures.write_two_file(root / "data", fixtures.synthetic_rows(200), originals=True)
+  config = fixtures.tiny_config(str(root / "data"), epochs=2, text_fields=("message", "original"),
+                                route_english=True)
+  loop.train_and_evaluate(config, str(root / "model"), verbose=0)
+  return str(root / "model"), savedmodel.export(str(root / "model"), str(root / "models"), warmup=False)
+
+
+def test_a_routed_export_sends_each_message_to_the_model_for_its_side(routed):
+  model_dir, path = routed
+  english_dir = os.path.join(model_dir, ckpt_lib.ENGLISH_DIR)
+  assert config_lib.load(english_dir).train.text_fields == ("message",)  # trained first, on English alone
+  texts = ["We need water please help", "Nou bezwen dlo tanpri ede", "fire in the village road", "Dife nan bouk la"]
+  out = tf.saved_model.load(path).signatures["serving_default"](text=tf.constant(texts))
+  sides = [s.decode() for s in out["language"].numpy()]
+  assert sides == ["english", "other", "english", "other"]
+  english, multilingual = in_memory_scores(english_dir, texts), in_memory_scores(model_dir, texts)
+  for k, side in enumerate(sides):  # each answered by its side's model alone, at that model's thresholds
+    expected = english[k] if side == "english" else multilingual[k]
+    np.testing.assert_allclose(out["scores"].numpy()[k], expected, rtol=1e-5, atol=1e-6)
+  assert not np.allclose(english[1], multilingual[1])  # the two models do differ
+  empty = tf.saved_model.load(path).signatures["serving_default"](text=tf.constant([], tf.string))
+  assert empty["scores"].shape == (0, 36)
+  metadata = savedmodel.read_metadata(path)
+  assert metadata.english_model["model_dir"] == os.path.abspath(english_dir) and not metadata.reads_english_only()
+  with tf.Graph().as_default(), tf.compat.v1.Session() as sess:  # the TF Serving way
+    signature = tf.compat.v1.saved_model.loader.load(sess, ["serve"], path).signature_def["serving_default"]
+    scores = sess.run(signature.outputs["scores"].name, {signature.inputs["text"].name: texts})
+  np.testing.assert_allclose(scores, out["scores"].numpy(), rtol=1e-5, atol=1e-6)
+  assert_only_allowed_ops(path)
+
+
+def test_a_routed_run_whose_english_model_is_unfinished_is_not_exported(routed, tmp_path):
+  model_dir, _ = routed
+  copy = tmp_path / "model"
+  shutil.copytree(model_dir, copy)
+  os.remove(copy / ckpt_lib.ENGLISH_DIR / ckpt_lib.METRICS_FILE)  # as if its English phase were cut short
+  with pytest.raises(ValueError, match=r"a routed run \(--route_english\) exports with its English model"):
+    savedmodel.export(str(copy), str(tmp_path / "models"), warmup=False)
+  assert not (tmp_path / "models").exists() or not os.listdir(tmp_path / "models")  # refused: nothing written
