@@ -52,7 +52,10 @@ _EDGES = r"^[\pP\pS]+|[\pP\pS]+$"
 # ESC of an ANSI sequence), every Unicode space and line or paragraph separator, and format characters.
 _SEPARATORS = r"[\p{Cc}\p{Z}\p{Cf}]+"
 
-ScoreFn = Callable[[tf.Tensor], tf.Tensor]  # [n] strings -> [n, 36] scores
+# (texts [n] strings, sources [n] int64: the message of the batch each text is made from) -> [n, 36] scores. A
+# routed export scores every text at its source message's side, so that a word's contribution is the word's,
+# never a switch of model.
+ScoreFn = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
 
 
 def explain(text_batch: tf.Tensor, score: ScoreFn) -> Dict[str, tf.Tensor]:
@@ -60,7 +63,8 @@ def explain(text_batch: tf.Tensor, score: ScoreFn) -> Dict[str, tf.Tensor]:
 
   Args:
     text_batch: [batch] raw messages (invalid UTF-8 bytes read as U+FFFD).
-    score: the export's scoring of [n] raw strings -> [n, 36] scores.
+    score: the export's scoring of [n] raw strings, each made from the message of `text_batch` its [n] int64
+      source names -> [n, 36] scores.
 
   Returns:
     words [batch, MAX_WORDS] string, contributions [batch, MAX_WORDS, 36]
@@ -80,8 +84,9 @@ def explain(text_batch: tf.Tensor, score: ScoreFn) -> Dict[str, tf.Tensor]:
                                    axis=-1, separator=" ")  # [words]
   # The message itself is scored joined the same way, so that a difference is the word's alone.
   whole = tf.strings.reduce_join(tokens, axis=-1, separator=" ")  # [batch]
-  scores = score(tf.concat([whole, without], axis=0))  # [batch + words, 36]
   batch = tf.shape(text_batch, out_type=tf.int64)[0]
+  sources = tf.concat([tf.range(batch), rows], axis=0)  # the message each scored text is made from
+  scores = score(tf.concat([whole, without], axis=0), sources)  # [batch + words, 36]
   flat = tf.gather(scores[:batch], rows) - scores[batch:]  # [words, 36]
   contributions = word_keys.with_flat_values(flat).to_tensor(
       0.0, shape=[None, MAX_WORDS, labels.NUM_CATEGORIES])  # [batch, MAX_WORDS, 36]

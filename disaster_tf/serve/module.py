@@ -100,7 +100,7 @@ class ServingModule(tf.Module):
     module docstring."""
     text_batch = one_text_per_row(text_batch)
     language_of = self.gate(text_batch) if self.gate is not None else None
-    scores, related, decided = self._answers(text_batch, language_of)
+    scores, related, decided = self._answers(text_batch, self._side(language_of))
     out = {"scores": scores, "labels": decided, "related_probabilities": related,
            "classes": tf.tile(self.category_names[tf.newaxis, :], [tf.shape(text_batch)[0], 1])}
     if language_of is not None:
@@ -112,7 +112,11 @@ class ServingModule(tf.Module):
     """predict's outputs, and which words made each category (explain.py): words [batch, 64], contributions
     [batch, 64, 36], top_words and top_contributions [batch, 36, 3]."""
     out = self.predict(text_batch)
-    score = lambda texts: self._answers(texts, self.gate(texts) if self.gate is not None else None)[0]  # noqa: E731
+    side = self._side((out["language"], out["language_score"]) if self.gate is not None else None)
+
+    def score(texts, sources):  # a message without one of its words is scored on the message's side
+      return self._answers(texts, None if side is None else tf.gather(side, sources))[0]
+
     out.update(explain_lib.explain(one_text_per_row(text_batch), score))
     return out
 
@@ -124,11 +128,16 @@ class ServingModule(tf.Module):
     out = self.predict(parsed["text"])
     return {"classes": out["classes"], "scores": out["scores"]}
 
-  def _answers(self, text_batch: tf.Tensor, language_of) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-    """(scores, related, labels): the member's, or routed by the gate's `language_of` between two members."""
+  def _side(self, language_of) -> Optional[tf.Tensor]:
+    """[batch] int32, 0 for English and 1 for the other side, from the gate's (language, score); None unrouted."""
     if self.english is None:
+      return None
+    return tf.cast(tf.equal(language_of[0], language.OTHER), tf.int32)
+
+  def _answers(self, text_batch: tf.Tensor, side: Optional[tf.Tensor]) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """(scores, related, labels): the member's, or by `side` (`_side`) the English member's or the other's."""
+    if side is None:
       return self.member.answers(text_batch)
-    side = tf.cast(tf.equal(language_of[0], language.OTHER), tf.int32)  # 0: English, 1: the other side
     rows = tf.dynamic_partition(tf.range(tf.shape(text_batch)[0]), side, 2)
     texts = tf.dynamic_partition(text_batch, side, 2)
     english, other = self.english.answers(texts[0]), self.member.answers(texts[1])

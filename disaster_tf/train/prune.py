@@ -9,7 +9,8 @@ reads the rest, and it is most of the size (README's main job: 270 of its
   linear/        the linear member's own run (--linear_epochs): its weights are
                  copied into the ensemble's checkpoints, which export reads
 
-Pruning removes those, in the run and in its refit, and leaves PRUNED_FILE,
+Pruning removes those, in the run and in its refit or its English model
+(--route_english), and leaves PRUNED_FILE,
 which train.py reads to refuse the dir: a pruned run cannot be resumed, and
 training it anew would overwrite the model it holds. The marker is written
 first, so a prune that stops midway is finished by running it again.
@@ -27,6 +28,7 @@ from disaster_tf.train import dirlock
 
 PRUNED_FILE = ckpt_lib.PRUNED_FILE
 TRAINING_ONLY = (ckpt_lib.CHECKPOINTS_DIR, ckpt_lib.LINEAR_DIR)  # what export never reads
+SUB_RUNS = (ckpt_lib.REFIT_DIR, ckpt_lib.ENGLISH_DIR)  # runs inside a run: --refit's, --route_english's
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,7 +55,7 @@ def prune(model_dir: str) -> Pruned:
   if not os.path.isfile(os.path.join(model_dir, config_lib.CONFIG_FILE)):
     raise FileNotFoundError(f"{model_dir}: no {config_lib.CONFIG_FILE}; expected a model dir written by train.py")
   with dirlock.exclusive(model_dir):
-    runs = [model_dir] + [d for d in [os.path.join(model_dir, ckpt_lib.REFIT_DIR)] if os.path.isdir(d)]
+    runs = [model_dir] + [d for d in (os.path.join(model_dir, sub) for sub in SUB_RUNS) if os.path.isdir(d)]
     if not os.path.exists(os.path.join(model_dir, PRUNED_FILE)):
       for run in runs:
         _check_finished(run)

@@ -15,8 +15,9 @@ TRICKY = ["We need WATER, water and food!", "", "   ", "(water)\tfood\nhelp", "Â
           "#water @food $100 -- !!!", "b\u200bd water", "x " * 300 + "water"]
 
 
-def keyword_scores(texts):
+def keyword_scores(texts, sources):
   """[n, 36]: water 0.9 if the text holds the word `water` (any case), food 0.6 for `food`; a known truth."""
+  del sources  # every text is scored alike
   lower = tf.strings.lower(texts)
   def has(word):
     return tf.strings.regex_full_match(lower, f".*\\b{word}\\b.*")
@@ -136,3 +137,15 @@ def test_an_export_without_the_explain_signature_is_named(exported, monkeypatch)
   assert loaded.scorer(["water"])[0]["scores"]  # it still scores
   with pytest.raises(ValueError, match=r"/1: this export has no explain signature .* export the model dir again"):
     loaded.explainer(["water"])
+
+
+def test_each_scored_text_names_the_message_it_is_made_from():
+  # A scorer whose `related` score is its text's source / 100: a word's contribution there is 0 exactly when
+  # the text without it is said to come from the word's own message (what a routed export routes by).
+  def by_source(texts, sources):
+    del texts
+    return tf.concat([tf.cast(sources, tf.float32)[:, tf.newaxis] / 100,
+                      tf.zeros([tf.shape(sources)[0], labels.NUM_CATEGORIES - 1])], axis=1)
+  out = explain.explain(tf.constant(["water food help", "a b", "c d e f"]), by_source)
+  assert np.asarray(out["words"] != b"").sum() == 9
+  np.testing.assert_array_equal(out["contributions"].numpy()[:, :, 0], 0.0)

@@ -17,6 +17,7 @@ from disaster_tf import labels
 from disaster_tf.model import features
 from disaster_tf.model import language
 from disaster_tf.model import networks
+from disaster_tf.serve import explain as explain_lib
 from disaster_tf.serve import module as module_lib
 from disaster_tf.serve import predict
 from disaster_tf.serve import savedmodel
@@ -516,6 +517,14 @@ def test_a_routed_export_sends_each_message_to_the_model_for_its_side(routed):
     scores = sess.run(signature.outputs["scores"].name, {signature.inputs["text"].name: texts})
   np.testing.assert_allclose(scores, out["scores"].numpy(), rtol=1e-5, atol=1e-6)
   assert_only_allowed_ops(path)
+  # Explanations too: every text without one of its words is scored by its message's side's model.
+  explained = tf.saved_model.load(path).signatures["explain"](text=tf.constant(texts))
+  for k, side in enumerate(sides):
+    side_dir = english_dir if side == "english" else model_dir
+    alone = explain_lib.explain(tf.constant(texts[k:k + 1]),
+                                lambda t, s, d=side_dir: tf.constant(in_memory_scores(d, t)))
+    np.testing.assert_allclose(explained["contributions"].numpy()[k], alone["contributions"].numpy()[0],
+                               rtol=1e-4, atol=1e-5)
 
 
 def test_a_routed_run_whose_english_model_is_unfinished_is_not_exported(routed, tmp_path):

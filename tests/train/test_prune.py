@@ -105,3 +105,17 @@ def test_the_prune_flag_is_its_own_command(tmp_path):
   assert both.returncode == 1 and "export first, then prune (two commands)" in both.stderr
   neither = export()
   assert neither.returncode == 1 and "--export_base is required" in neither.stderr
+
+
+def test_a_routed_runs_english_model_is_pruned_too_and_must_have_finished(model_dir, tmp_path):
+  english = model_dir / ckpt_lib.ENGLISH_DIR  # --route_english's run inside the run: here a copy of the run
+  shutil.copytree(model_dir, tmp_path / "english")
+  shutil.move(str(tmp_path / "english"), english)
+  os.remove(english / ckpt_lib.METRICS_FILE)
+  with pytest.raises(ValueError, match="english: the run has not finished"):
+    prune.prune(str(model_dir))
+  assert os.path.isdir(english / ckpt_lib.CHECKPOINTS_DIR)  # refused: nothing removed
+  shutil.copy(model_dir / ckpt_lib.METRICS_FILE, english / ckpt_lib.METRICS_FILE)
+  removed = dict(prune.prune(str(model_dir)).removed)
+  assert os.path.join(ckpt_lib.ENGLISH_DIR, ckpt_lib.CHECKPOINTS_DIR) in removed
+  assert not os.path.exists(english / ckpt_lib.CHECKPOINTS_DIR) and os.path.isdir(english / "best")
