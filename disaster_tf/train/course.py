@@ -12,7 +12,7 @@ the estimate names it instead of guessing.
 import dataclasses
 import os
 import time
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from absl import logging
 
@@ -174,3 +174,33 @@ def stopped_early(epoch: int, best_epoch: int, patience: int, metric: str, selec
 def duration(seconds: float) -> str:
   """Seconds in words: 45s, 3m05s."""
   return f"{int(seconds) // 60}m{int(seconds) % 60:02d}s" if seconds >= 60 else f"{seconds:.0f}s"
+
+
+PROGRESS_SECONDS = 30.0  # without a progress bar (not a terminal), a line this often: CI logs and nohup show life
+
+
+class EpochProgress:
+  """Log lines of an epoch's progress at most every PROGRESS_SECONDS: steps, examples/s, time left."""
+
+  def __init__(self, epoch: int, total: int, skip: int, batch_size: int):
+    self.epoch, self.total, self.skip, self.batch_size = epoch, total, skip, batch_size
+    self.start = self.last = time.monotonic()
+
+  def update(self, done: int) -> None:
+    now = time.monotonic()
+    if done >= self.total or now - self.last < PROGRESS_SECONDS:
+      return
+    self.last = now
+    rate = (done - self.skip) / max(now - self.start, 1e-9)  # steps a second in this process
+    logging.info("epoch %d: step %d/%d (%d%%), %.0f examples/s, ~%s left in the epoch", self.epoch, done, self.total,
+                 100 * done // self.total, rate * self.batch_size,
+                 duration((self.total - done) / max(rate, 1e-9)))
+
+
+def log_epoch(entry: Dict[str, Any], epochs: int, best: bool, left: str) -> None:
+  """The line of an epoch's end: its losses, its selection scores, its time, and the time `left`."""
+  scores = entry["selection"]
+  logging.info("epoch %d/%d: train loss %.4f, %s loss %.4f, total %.2f, mean positive F1 %.3f, micro-F1 %.3f, "
+               "%.1fs%s%s", entry["epoch"], epochs, entry["train_loss"], entry["selection_split"],
+               entry["selection_loss"], scores["total"], scores["mean_positive_f1"], scores["micro_f1"],
+               entry["train_seconds"], " (best so far)" if best else "", left)

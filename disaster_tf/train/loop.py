@@ -112,19 +112,7 @@ def train_and_evaluate(config: config_lib.Config, model_dir: str, *, flags_text:
     for line in course.plan_lines(config, model_dir):
       logging.info("%s", line)
     try:
-      # One snapshot of the operators' decisions for every phase, the refit and a resume (rundir, invariant 4).
-      snapshot = rundir_lib.DecisionsSnapshot(config.train.decisions, dirs) if config.train.decisions else None
-      if config.train.route_english:  # the English-only model the export routes English messages to
-        _run(config_lib.english_member_config(config), strategy, dirs.inside(ckpt_lib.ENGLISH_DIR), flags_text,
-             verbose, run_course, course.ENGLISH, snapshot)
-      final = _run(config, strategy, dirs, flags_text, verbose, run_course, course.NETWORK, snapshot)
-      if config.train.refit:
-        refit = _run(config_lib.refit_config(config), strategy, dirs.inside(ckpt_lib.REFIT_DIR),
-                     flags_text, verbose, run_course, course.REFIT, snapshot, plan=records.RefitPlan.chosen_by(final))
-        final = dataclasses.replace(final, refit=refit)
-      if config.train.language_gate:
-        run_course.begin(course.GATE)
-        gate.fit(config, dirs)
+      final = _phases(config, strategy, dirs, flags_text, verbose, run_course)
     except tf.errors.OpError as e:
       if not out_of_space(e):
         raise
@@ -137,6 +125,26 @@ def train_and_evaluate(config: config_lib.Config, model_dir: str, *, flags_text:
     if not dirs.chief:
       shutil.rmtree(dirs.save_dir, ignore_errors=True)
     return final
+
+
+def _phases(config: config_lib.Config, strategy: tf.distribute.Strategy, dirs: distribute.RunDirs,
+            flags_text: Optional[str], verbose: int, run_course: course.Course) -> records.FinalReport:
+  """The run's phases in course.phases' order: a routed run's English model, the network (after its linear
+  member), the refit, the language gate; returns the network's final report (with its refit's)."""
+  # One snapshot of the operators' decisions for every phase, the refit and a resume (rundir, invariant 4).
+  snapshot = rundir_lib.DecisionsSnapshot(config.train.decisions, dirs) if config.train.decisions else None
+  if config.train.route_english:  # the English-only model the export routes English messages to
+    _run(config_lib.english_member_config(config), strategy, dirs.inside(ckpt_lib.ENGLISH_DIR), flags_text,
+         verbose, run_course, course.ENGLISH, snapshot)
+  final = _run(config, strategy, dirs, flags_text, verbose, run_course, course.NETWORK, snapshot)
+  if config.train.refit:
+    refit = _run(config_lib.refit_config(config), strategy, dirs.inside(ckpt_lib.REFIT_DIR),
+                 flags_text, verbose, run_course, course.REFIT, snapshot, plan=records.RefitPlan.chosen_by(final))
+    final = dataclasses.replace(final, refit=refit)
+  if config.train.language_gate:
+    run_course.begin(course.GATE)
+    gate.fit(config, dirs)
+  return final
 
 
 def _run(config: config_lib.Config, strategy: tf.distribute.Strategy, dirs: distribute.RunDirs,
@@ -176,7 +184,7 @@ def _run(config: config_lib.Config, strategy: tf.distribute.Strategy, dirs: dist
       history.append(end_epoch(trainer, run, tc, epoch, trained, writers))
       run_dir.write_metrics(config, run.load_report, history, final=None)
       best = tc.select_metric != "last" and int(trainer.state.best_epoch.numpy()) == epoch  # a refit keeps all
-      _log_epoch(history[-1], last_epoch, best=best, left=run_course.epoch_done(epoch))  # all saved
+      course.log_epoch(history[-1], last_epoch, best=best, left=run_course.epoch_done(epoch))  # all saved
       if stop.requested:  # arrived during evaluation: the epoch is saved, stop here
         raise TrainingInterrupted(f"{stop.requested}: stopped after epoch {epoch}; saved "
                                   f"{trainer.manager.latest_checkpoint}. Run the same command to resume.")
@@ -236,7 +244,7 @@ def train_epoch(trainer: Trainer, run: inputs.RunInputs, train_config: config_li
                           shuffle_buffer=tc.shuffle_buffer).skip(skip).with_options(distribute.SHARD_BY_DATA)
   iterator = iter(trainer.strategy.experimental_distribute_dataset(epoch_ds))
   progbar = keras.utils.Progbar(total, verbose=verbose, unit_name="step")
-  progress = EpochProgress(epoch, total, skip, tc.batch_size) if not verbose else None  # no bar: log lines
+  progress = course.EpochProgress(epoch, total, skip, tc.batch_size) if not verbose else None  # no bar: log lines
   loss_sum, component_sum, done = 0.0, np.zeros(labels.NUM_CATEGORIES), skip
   while done < total and not stop.requested:
     count = min(tc.steps_per_execution, total - done)
@@ -270,27 +278,6 @@ def train_epoch(trainer: Trainer, run: inputs.RunInputs, train_config: config_li
   return EpochTraining(train_loss, component_sum / trained, time.time() - start)
 
 
-PROGRESS_SECONDS = 30.0  # without a progress bar (not a terminal), a line this often: CI logs and nohup show life
-
-
-class EpochProgress:
-  """Log lines of an epoch's progress at most every PROGRESS_SECONDS: steps, examples/s, time left."""
-
-  def __init__(self, epoch: int, total: int, skip: int, batch_size: int):
-    self.epoch, self.total, self.skip, self.batch_size = epoch, total, skip, batch_size
-    self.start = self.last = time.monotonic()
-
-  def update(self, done: int) -> None:
-    now = time.monotonic()
-    if done >= self.total or now - self.last < PROGRESS_SECONDS:
-      return
-    self.last = now
-    rate = (done - self.skip) / max(now - self.start, 1e-9)  # steps a second in this process
-    logging.info("epoch %d: step %d/%d (%d%%), %.0f examples/s, ~%s left in the epoch", self.epoch, done, self.total,
-                 100 * done // self.total, rate * self.batch_size,
-                 course.duration((self.total - done) / max(rate, 1e-9)))
-
-
 def end_epoch(trainer: Trainer, run: inputs.RunInputs, train_config: config_lib.TrainConfig, epoch: int,
               trained: EpochTraining, writers: summaries.SummaryWriters) -> Dict[str, Any]:
   """Scores the epoch on the selection split, advances the counters, checkpoints, keeps the best.
@@ -314,14 +301,6 @@ def end_epoch(trainer: Trainer, run: inputs.RunInputs, train_config: config_lib.
           "train_loss_per_category": dict(zip(labels.CATEGORIES, trained.loss_per_category.tolist())),
           "selection_split": run.selection_name, "selection_loss": selection_loss,
           "train_seconds": trained.seconds, "selection": scores.to_json()}
-
-
-def _log_epoch(entry: Dict[str, Any], epochs: int, best: bool, left: str) -> None:
-  scores = entry["selection"]
-  logging.info("epoch %d/%d: train loss %.4f, %s loss %.4f, total %.2f, mean positive F1 %.3f, micro-F1 %.3f, "
-               "%.1fs%s%s", entry["epoch"], epochs, entry["train_loss"], entry["selection_split"],
-               entry["selection_loss"], scores["total"], scores["mean_positive_f1"], scores["micro_f1"],
-               entry["train_seconds"], " (best so far)" if best else "", left)
 
 
 def selection_score(scores: records.Scores, loss: float, metric: str, epoch: int) -> float:

@@ -243,13 +243,13 @@ def test_without_a_progress_bar_an_epoch_logs_its_progress_at_an_interval(tmp_pa
   trainer = new_trainer(config, run, tmp_path / "model")
   lines = []
   monkeypatch.setattr(loop.logging, "info", lambda fmt, *args: lines.append(fmt % args))
-  monkeypatch.setattr(loop, "PROGRESS_SECONDS", 0.0)  # every call of the compiled steps
+  monkeypatch.setattr(course, "PROGRESS_SECONDS", 0.0)  # every call of the compiled steps
   train_epoch(trainer, run, config, epoch=1)  # verbose=0, as outside a terminal
   progress = [line for line in lines if " left in the epoch" in line]
   total = run.steps_per_epoch
   assert len(progress) == (total - 1) // 2  # one per call but the last, which ends the epoch
   assert progress[0].startswith(f"epoch 1: step 2/{total} (") and "examples/s, ~" in progress[0]
-  monkeypatch.setattr(loop, "PROGRESS_SECONDS", 3600.0)
+  monkeypatch.setattr(course, "PROGRESS_SECONDS", 3600.0)
   lines.clear()
   train_epoch(trainer, run, config, epoch=2)
   assert not [line for line in lines if " left in the epoch" in line]  # a short epoch: none
