@@ -9,6 +9,7 @@
   losses      class weights -> per-head sample weights; the consistency term of pairs; combined_loss()
   metrics     per-category precision / recall / F1, Total, mean positive F1, micro-F1; tune_thresholds()
   precision   the Keras dtype policies of --precision, and what `auto` takes on this device
+  language    the language gate: English or not, from hashed character n-grams, in the graph
 
 May import: the data wing and the shared modules. Nothing here knows a model dir, a checkpoint or an export:
 those are the training and serving wings'.

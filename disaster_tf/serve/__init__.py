@@ -1,6 +1,8 @@
 """The serving wing: the text-in SavedModel for TF Serving, and everything that scores messages with one.
 
-  savedmodel  ServingModule (predict, classify, explain signatures), the atomic versioned export, its metadata
+  module      ServingModule (predict, classify, explain signatures) over one trained Member, or two routed by
+              the language gate
+  savedmodel  a model dir -> ServingModule -> the atomic versioned export; its metadata
   explain     leave-one-word-out: which words made each category, in the export's graph
   warmup      TF Serving's warmup requests (each signature, each batch size batching may form)
   report      the evaluation as one self-contained HTML page; the model card
