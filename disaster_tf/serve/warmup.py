@@ -22,7 +22,7 @@ TEXTS = (
     "The earthquake destroyed our house, my family sleeps outside",
 )
 # Every batch size TF Serving's batching may form: serving/batching_parameters.txt's
-# allowed_batch_sizes (tests/test_serving_kit.py keeps the two in step).
+# allowed_batch_sizes (tests/serve/test_serving_kit.py keeps the two in step).
 BATCH_SIZES = (1, 8, 32, 64)
 
 

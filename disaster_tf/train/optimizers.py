@@ -3,7 +3,7 @@
 Keras 3's Adam updates each variable with ~10 element-wise ops, each a pass over
 memory; the default model has ~6.6M weights (the linear TF-IDF kernels and the
 embedding), updated densely at every step. `ResourceApplyAdam` reads and writes
-the variable and its two moments once: the same update (tests/test_optimizers.py
+the variable and its two moments once: the same update (tests/train/test_optimizers.py
 compares them step by step), and the default trains 1.17x faster with it
 (bench/speed.py, BENCHMARKS.md).
 """
