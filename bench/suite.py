@@ -1,6 +1,6 @@
 """The test suite's wall time: this checkout's README test command against an older commit's, in one run.
 
-  python bench/suite.py [--baseline=fcb2a33] [--repeats=1] [--at_most=0.5]
+  python bench/suite.py [--baseline=fcb2a33] [--current=HEAD] [--repeats=1] [--at_most=0.5]
 
 Each commit is checked out into a temporary git worktree (the working tree's
 own changes are not in it: commit first) and its README test command runs
@@ -25,6 +25,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402  (bench/common.py)
 
 flags.DEFINE_string("baseline", "fcb2a33", "The commit to compare with (default: the last one before Shape II).")
+flags.DEFINE_string("current", "HEAD", "The commit measured against the baseline (default: this checkout's).")
 flags.DEFINE_integer("repeats", 1, "Runs of each suite.", lower_bound=1)
 flags.DEFINE_float("at_most", 0.5, "The target: the current suite's wall time at most this share of the baseline's "
                    "(0.5: Shape II's halving; 1.0: a change that must not make the suite slower).")
@@ -61,8 +62,8 @@ def timed_suite(commit: str) -> tuple:
 
 def main(argv):
   del argv
-  head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=common.ROOT, check=True, capture_output=True,
-                        text=True).stdout.strip()
+  head = subprocess.run(["git", "rev-parse", "--short", flags.FLAGS.current], cwd=common.ROOT, check=True,
+                        capture_output=True, text=True).stdout.strip()
   rows, walls = [], {}
   for _ in range(flags.FLAGS.repeats):
     for label, commit in (("baseline", flags.FLAGS.baseline), ("current", head)):
