@@ -36,13 +36,18 @@ RELATED_WORDS = {0: "no", 1: "yes", 2: "unsure"}  # `related`'s three labels
 MIN_CONTRIBUTION = 0.01  # a word that moves a score by less than a point did not make the category: not shown
 
 
+LANGUAGE_OUTPUTS = ("language", "language_score", "reads_language")  # a language gate's, where the export has one
+
+
 def result_row(scores: Sequence[float], labels: Sequence[int], classes: Sequence[str],
                top_words: Optional[Sequence[Sequence[Text]]] = None,
                top_contributions: Optional[Sequence[Sequence[float]]] = None, *,
-               language: Optional[Text] = None, language_score: Optional[float] = None) -> Dict:
+               language: Optional[Text] = None, language_score: Optional[float] = None,
+               reads_language: Optional[bool] = None) -> Dict:
   """One message's result (see the module docstring) from its scores, labels and the class names; with the
   explain signature's top words [36, k] and their contributions [36, k], also its `explanation`; with an
-  export's language gate, its `language` ("english" or "other") and `language_score` (P(other))."""
+  export's language gate, its `language` ("english" or "other"), `language_score` (P(other)) and, from an
+  export that says it, `reads_language` (whether the model reads that language)."""
   by_class = dict(zip(classes, (int(v) for v in labels)))
   row = {"scores": dict(zip(classes, (float(s) for s in scores))), "labels": by_class,
          "predicted": [c for c, v in by_class.items() if v == 1],
@@ -52,15 +57,15 @@ def result_row(scores: Sequence[float], labels: Sequence[int], classes: Sequence
   if language is not None:
     row["language"] = language.decode("utf-8") if isinstance(language, bytes) else str(language)
     row["language_score"] = float(language_score)
+  if reads_language is not None:
+    row["reads_language"] = bool(reads_language)
   return row
 
 
 def language_of(outputs: Dict, i: int) -> Dict:
-  """The `language` and `language_score` keywords of row `i` for `result_row`, from an export's outputs (none
-  from an export without a language gate)."""
-  if "language" not in outputs:
-    return {}
-  return {"language": outputs["language"][i], "language_score": outputs["language_score"][i]}
+  """The `language`, `language_score` and `reads_language` keywords of row `i` for `result_row`, from an
+  export's outputs (none from an export without a language gate; no `reads_language` from an older one)."""
+  return {key: outputs[key][i] for key in LANGUAGE_OUTPUTS if key in outputs}
 
 
 def explanation(predicted: Sequence[str], classes: Sequence[str], top_words: Sequence[Sequence[Text]],
@@ -100,8 +105,7 @@ def predict_rest(texts: Sequence[Text], url: str = "http://localhost:8501", mode
     predictions = json.loads(answer)["predictions"]
     results = [result_row(p["scores"], p["labels"], p["classes"], *((p["top_words"], p["top_contributions"])
                                                                     if explain else ()),
-                          **({"language": p["language"], "language_score": p["language_score"]}
-                             if "language" in p else {})) for p in predictions]
+                          **language_of({k: [v] for k, v in p.items()}, 0)) for p in predictions]
   except (ValueError, KeyError, TypeError) as e:
     raise ServingError(f"{where}: the answer is not TF Serving's predict format ({type(e).__name__}: {e}); it "
                        f"began {answer[:200]!r}") from None

@@ -7,7 +7,9 @@ and lexicon) and the trained Keras model, with the run's thresholds (a `Member`)
     text [batch] string -> scores [batch, 36] float32, labels [batch, 36] int32,
                            classes [batch, 36] string, related_probabilities [batch, 3] float32,
                            and with a language gate: language [batch] string ("english" or "other"),
-                           language_score [batch] float32 (P(other))
+                           language_score [batch] float32 (P(other)), reads_language [batch] bool (whether
+                           this export reads the message's language: false where the gate says "other" and
+                           the export reads English only, so that a client needs no metadata to flag it)
   classify (tensorflow/serving/classify)
     inputs [batch] serialized tf.Example with a `text` bytes feature
                         -> classes [batch, 36] string, scores [batch, 36] float32
@@ -81,13 +83,16 @@ class ServingModule(tf.Module):
   """Raw text in, per-category scores and decisions out (see the module docstring)."""
 
   def __init__(self, member: Member, gate: Optional[language.LanguageGate] = None,
-               english: Optional[Member] = None):
+               english: Optional[Member] = None, english_only: bool = False):
     """Args: the trained model, the run's language gate (if any), a routed run's English-only model (needs the
-    gate: English messages go to it, the others to `member`)."""
+    gate: English messages go to it, the others to `member`), and whether `member` reads English only (its
+    `reads_language` is then false for what the gate calls another language)."""
     super().__init__(name="disaster_classifier")
     if english is not None and gate is None:
       raise ValueError("a routed export needs its language gate: it routes by it")
-    self.member, self.gate, self.english = member, gate, english
+    if english is not None and english_only:
+      raise ValueError("a routed export reads both sides: english_only=True contradicts it")
+    self.member, self.gate, self.english, self.english_only = member, gate, english, english_only
     self.category_names = tf.constant(labels.CATEGORIES)
 
   @property
@@ -105,6 +110,8 @@ class ServingModule(tf.Module):
            "classes": tf.tile(self.category_names[tf.newaxis, :], [tf.shape(text_batch)[0], 1])}
     if language_of is not None:
       out["language"], out["language_score"] = language_of
+      out["reads_language"] = (tf.equal(language_of[0], language.ENGLISH) if self.english_only
+                               else tf.fill(tf.shape(language_of[1]), True))
     return out
 
   @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])

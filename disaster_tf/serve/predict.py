@@ -196,16 +196,20 @@ def ranked(result: Dict, order: Sequence[str], text: str = "", english_only: boo
   Three rules make the answer consistent and honest whatever model gave it: `related` is "yes" when a category
   is predicted (a model may answer related = "no" beside one: the data never does); a message the model could
   not read (`unread`) is `unread`, related "unsure" and priority 1, beside the most urgent: an operator must
-  read it, which the bottom of the list would hide; and with `english_only` (a model trained on English
-  messages alone), a message its language gate calls another language is `not_english`, related "unsure" and
-  priority 1 too: an appeal in Creole is not small talk because the model cannot read it.
+  read it, which the bottom of the list would hide; and a message its language gate calls another language
+  where the model reads English only (`english_only`, or the result's own `reads_language` is false) is
+  `not_english`, related "unsure" and priority 1 too: an appeal in Creole is not small talk because the
+  model cannot read it.
   """
   predicted = set(result["predicted"])
   related = "yes" if predicted and result["related"] == "no" else result["related"]
   language = result.get("language", "")  # "" from an export without a language gate
+  # Flagged where either says the model cannot read it: the caller (from the export's metadata) or the export
+  # itself (its `reads_language`: over TF Serving the page has no metadata).
+  reads = not english_only and result.get("reads_language", True)
   answer = {"priority": priority(result, order), "predicted": [c for c in order if c in predicted],
             "related": related, "scores": result["scores"], "unread": unread(result, text), "language": language,
-            "not_english": english_only and language == labels.OTHER_LANGUAGE}
+            "not_english": language == labels.OTHER_LANGUAGE and not reads}
   if answer["unread"] or answer["not_english"]:
     answer.update(priority=1, related="unsure")
   if "explanation" in result:  # from an explainer: in the answer's order

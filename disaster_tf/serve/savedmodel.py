@@ -132,7 +132,8 @@ def export(model_dir: str, export_base: str, *, checkpoint: str = "best", versio
       metadata = dataclasses.replace(metadata, english_model=english[1])
     module = module_lib.ServingModule(module_lib.Member(loaded.model, loaded.featurizer, thresholds),
                                       language.LanguageGate(*gate) if gate is not None else None,
-                                      english[0] if english is not None else None)
+                                      english[0] if english is not None else None,
+                                      english_only=metadata.reads_english_only())
     return _publish(module, metadata, export_base, version, warmup)
 
 

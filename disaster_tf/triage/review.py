@@ -169,18 +169,18 @@ class DecisionsApi:
 
     "useful": `sampling.DEFAULT_METHOD` over the heads against `thresholds` (0.5 where unknown), then
     `sampling.diverse_top` (no near-copies); "urgent": by priority (`predict.ranked`), oldest first within one.
-    Either way, with `english_only`, the messages the language gate calls another language come first: the
-    model cannot read them, an operator must.
+    Either way, the messages the model cannot read come first (the gate calls them another language and the
+    model reads English only: `english_only`, or the stored result's own `reads_language`): an operator must.
 
     Raises:
       Refused: an unknown order.
     """
     if order not in ORDERS:
       raise Refused(400, f"order: expected one of {', '.join(ORDERS)}, found {order!r}")
-    first, pending = [], self.store.undecided()
-    if english_only:
-      unread = [p[2].get("language") == labels.OTHER_LANGUAGE for p in pending]
-      first, pending = [p for p, u in zip(pending, unread) if u], [p for p, u in zip(pending, unread) if not u]
+    pending = self.store.undecided()
+    # What the model cannot read (predict.ranked's rule: the metadata's `english_only`, or the result's own word).
+    unread = [predict.ranked(p[2], urgency, p[1], english_only)["not_english"] for p in pending]
+    first, pending = [p for p, u in zip(pending, unread) if u], [p for p, u in zip(pending, unread) if not u]
     if order == "urgent" or not pending:
       return (first + sorted(pending, key=lambda p: predict.ranked(p[2], urgency, p[1])["priority"]))[:limit]
     scores = np.array([[p[2]["scores"][c] for c in labels.CATEGORIES] for p in pending])

@@ -44,6 +44,18 @@ def test_client_returns_per_message_scores_and_predicted_categories(server, tran
     assert row["labels"]["related"] == l[0] and row["related"] == client.RELATED_WORDS[l[0]]
 
 
+@pytest.mark.parametrize("transport", ["rest", "grpc"])
+def test_over_tf_serving_the_export_says_which_language_and_whether_it_reads_it(server, transport):
+  stub, _ = server
+  texts = ["Nou bezwen dlo ak manje tanpri", "We need water and food please"]
+  if transport == "rest":
+    results = client.predict_rest(texts, f"http://127.0.0.1:{stub.rest_port}", "disaster")
+  else:
+    results = client.predict_grpc(texts, f"127.0.0.1:{stub.grpc_port}", "disaster")
+  # The `exported` model reads both languages (test_module.py has one that reads English only).
+  assert [(r["language"], r["reads_language"]) for r in results] == [("other", True), ("english", True)]
+
+
 def test_bytes_that_are_not_utf8_travel_as_b64():
   assert client._json_text(b"\xff\xfe") == {"b64": "//4="}  # standard base64, not URL-safe
   assert client._json_text("plain") == "plain" and client._json_text("é".encode()) == "é"

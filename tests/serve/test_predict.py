@@ -49,6 +49,16 @@ def test_an_english_only_model_flags_what_its_gate_calls_another_language_and_pu
   assert predict.ranked(no_gate, predict.URGENCY, "", english_only=True)["language"] == ""  # an older export
 
 
+def test_the_exports_own_reads_language_decides_the_flag_where_it_gives_it():
+  creole, = fixtures.keyword_scorer(["Nou bezwen dlo ak manje"])
+  # Over TF Serving the page knows nothing of the model (english_only False): the export's word flags it.
+  unread = dict(creole, reads_language=False)
+  assert predict.ranked(unread, predict.URGENCY, "", english_only=False)["not_english"]
+  read = dict(creole, reads_language=True)  # a routed export: it reads Creole
+  assert not predict.ranked(read, predict.URGENCY, "", english_only=False)["not_english"]
+  assert predict.ranked(read, predict.URGENCY, "", english_only=True)["not_english"]  # either one flags it
+
+
 def test_the_local_scorer_gives_the_exports_own_answers(exported):
   _, path = exported
   texts = ["We need water and food", "", "fire in the market"]

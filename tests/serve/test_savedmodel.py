@@ -132,7 +132,8 @@ def test_saved_model_cli_shows_the_contract(exported):
   assert "inputs['text'] tensor_info:\n        dtype: DT_STRING\n        shape: (-1)" in predict
   for name, dtype, shape in (("scores", "DT_FLOAT", "(-1, 36)"), ("labels", "DT_INT32", "(-1, 36)"),
                              ("classes", "DT_STRING", "(-1, 36)"), ("related_probabilities", "DT_FLOAT", "(-1, 3)"),
-                             ("language", "DT_STRING", "(-1)"), ("language_score", "DT_FLOAT", "(-1)")):
+                             ("language", "DT_STRING", "(-1)"), ("language_score", "DT_FLOAT", "(-1)"),
+                             ("reads_language", "DT_BOOL", "(-1)")):
     assert f"outputs['{name}'] tensor_info:\n        dtype: {dtype}\n        shape: {shape}" in predict, name
   assert "Method name is: tensorflow/serving/predict" in predict
   assert "inputs['inputs'] tensor_info:\n        dtype: DT_STRING" in classify
@@ -169,7 +170,7 @@ def test_bad_serving_input_gives_outputs_never_a_crash(exported):
   empty = fn(text=tf.constant([], tf.string))
   assert {k: tuple(v.shape) for k, v in empty.items()} == {
       "scores": (0, 36), "labels": (0, 36), "classes": (0, 36), "related_probabilities": (0, 3),
-      "language": (0,), "language_score": (0,)}  # the fixture's data has originals: its export has a gate
+      "language": (0,), "language_score": (0,), "reads_language": (0,)}  # the data has originals: a gate
   languages = out["language"].numpy()
   assert out["language_score"].shape == (6,) and set(languages) <= {b"english", b"other"}
 
@@ -181,6 +182,7 @@ def test_every_export_says_which_language_a_message_is_in(exported):
   assert [s.decode() for s in out["language"].numpy()] == ["other", "english", "english", "english"]
   score = out["language_score"].numpy()
   assert score[0] >= 0.5 > score[1] and score[2] == score[3] == 0  # nothing to read: in no language
+  assert out["reads_language"].numpy().all()  # this model reads both (tests/serve/test_module.py: one that doesn't)
   gate = savedmodel.read_metadata(path).language_gate
   assert gate["threshold"] == 0.5 and gate["other_recall"] >= 0.9
   with open(os.path.join(path, "assets.extra", savedmodel.MODEL_CARD_FILE), encoding="utf-8") as f:
@@ -503,6 +505,7 @@ def test_a_routed_export_sends_each_message_to_the_model_for_its_side(routed):
   out = tf.saved_model.load(path).signatures["serving_default"](text=tf.constant(texts))
   sides = [s.decode() for s in out["language"].numpy()]
   assert sides == ["english", "other", "english", "other"]
+  assert out["reads_language"].numpy().all()  # a routed export reads both sides
   english, multilingual = in_memory_scores(english_dir, texts), in_memory_scores(model_dir, texts)
   for k, side in enumerate(sides):  # each answered by its side's model alone, at that model's thresholds
     expected = english[k] if side == "english" else multilingual[k]

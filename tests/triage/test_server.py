@@ -349,6 +349,30 @@ def test_an_english_only_pages_flags_a_creole_appeal_first_and_says_what_it_read
     server.server_close()
 
 
+def test_over_tf_serving_the_page_flags_what_the_export_says_it_cannot_read(tmp_path):
+  from selenium.webdriver.common.by import By  # pylint: disable=import-outside-toplevel
+  def served(texts):  # what client.predict_rest answers from an English-only export: no metadata, its own word
+    return [dict(r, reads_language=r["language"] == "english") for r in fixtures.keyword_scorer(texts)]
+  server, url = fixtures.serve(app_lib.TriageApp(served))
+  browser = chromium(tmp_path / "downloads", tmp_path / "profile")
+  try:
+    browser.get(url + "/")
+    wait_for(browser, lambda: len(browser.find_elements(By.CSS_SELECTOR, "#filter option")) > 1, "the model")
+    browser.find_element(By.ID, "messages").send_keys("We need water please\nNou bezwen dlo tanpri")
+    browser.find_element(By.ID, "classify-button").click()
+    wait_for(browser, lambda: "Scored 2 messages" in browser.find_element(By.ID, "status").text, "the answers")
+    first = browser.find_elements(By.CSS_SELECTOR, "#results tr.item")[0]
+    assert "Nou bezwen dlo tanpri" in first.text and "not English" in first.text
+    browser.find_element(By.ID, "tab-model").click()
+    model_text = browser.find_element(By.ID, "model-info").text
+    assert "Served through TF Serving: this page has no model card" in model_text
+    assert "reads English and messages as they were sent" not in model_text  # no claim it cannot know
+  finally:
+    browser.quit()
+    server.shutdown()
+    server.server_close()
+
+
 def take_screenshot(browser):
   """README's picture of the page, refreshed only when asked (UPDATE_SCREENSHOT=1), so runs leave the tree alone."""
   if os.environ.get("UPDATE_SCREENSHOT") == "1":

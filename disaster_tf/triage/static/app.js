@@ -388,6 +388,12 @@ function drawModel() {
   info.replaceChildren();
   const m = state.model, about = m.about || {};
   const config = m.config.model || {}, train = m.config.train || {};
+  if (!m.config.model) {  // over TF Serving (--serving_url): the page has no model card to say what it reads
+    info.appendChild(el("p", {}, "Served through TF Serving: this page has no model card (what the model was " +
+      "trained on, what it reads, its validation scores). A message the export says it cannot read (its " +
+      "reads_language output) is flagged all the same, first in the list, for a person to read."));
+    return;
+  }
   info.appendChild(el("p", {}, `Model: ${config.architecture || "unknown"}, reading ` +
     `${(train.text_fields || ["message"]).join(" and ")}; export version ${about.export_version ?? "?"} ` +
     `(${about.path || "through TF Serving"}), exported ${about.exported || "(date unknown)"} by ` +
