@@ -177,12 +177,14 @@ class DecisionsApi:
     """
     if order not in ORDERS:
       raise Refused(400, f"order: expected one of {', '.join(ORDERS)}, found {order!r}")
-    pending = self.store.undecided()
-    # What the model cannot read (predict.ranked's rule: the metadata's `english_only`, or the result's own word).
-    unread = [predict.ranked(p[2], urgency, p[1], english_only)["not_english"] for p in pending]
-    first, pending = [p for p, u in zip(pending, unread) if u], [p for p, u in zip(pending, unread) if not u]
-    if order == "urgent" or not pending:
-      return (first + sorted(pending, key=lambda p: predict.ranked(p[2], urgency, p[1])["priority"]))[:limit]
+    # Each message ranked once: what the model cannot read (the metadata's `english_only`, or the result's own
+    # word) comes first, the rest by priority.
+    answers = [(p, predict.ranked(p[2], urgency, p[1], english_only)) for p in self.store.undecided()]
+    first = [p for p, a in answers if a["not_english"]]
+    rest = [(p, a) for p, a in answers if not a["not_english"]]
+    if order == "urgent" or not rest:
+      return (first + [p for p, _ in sorted(rest, key=lambda pa: pa[1]["priority"])])[:limit]
+    pending = [p for p, _ in rest]
     scores = np.array([[p[2]["scores"][c] for c in labels.CATEGORIES] for p in pending])
     cut = np.array([thresholds.get(c, 0.5) for c in labels.CATEGORIES])
     counts = np.array([positives[c] for c in labels.CATEGORIES]) if positives else None

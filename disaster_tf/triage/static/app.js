@@ -396,7 +396,7 @@ function drawModel() {
   }
   info.appendChild(el("p", {}, `Model: ${config.architecture || "unknown"}, reading ` +
     `${(train.text_fields || ["message"]).join(" and ")}; export version ${about.export_version ?? "?"} ` +
-    `(${about.path || "through TF Serving"}), exported ${about.exported || "(date unknown)"} by ` +
+    `(${about.path}), exported ${about.exported || "(date unknown)"} by ` +
     `disaster_tf ${about.version || "?"}, computing in ${about.precision || "float32"}.`));
   const gate = m.language_gate;
   info.appendChild(el("p", { class: m.english_only ? "error" : "" }, (m.english_only
