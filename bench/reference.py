@@ -49,35 +49,59 @@ def _decisions(models, features, scores: np.ndarray, thresholds: np.ndarray) -> 
   return decided
 
 
-def fit_and_score(data_path: str, train_config: config_lib.TrainConfig) -> Dict[str, Any]:
-  """Fits the reference on the train split; returns a metrics.json-like body (final report, fit seconds)."""
+def fit(train_texts, train_labels: np.ndarray):
+  """(the fitted TfidfVectorizer, one LogisticRegression per category or None) on [N] texts, [N, 36] labels."""
   from sklearn.feature_extraction.text import TfidfVectorizer  # pylint: disable=import-outside-toplevel
   from sklearn.linear_model import LogisticRegression  # pylint: disable=import-outside-toplevel
-  with tempfile.TemporaryDirectory() as spool:
-    examples, _ = csv_files.load(data_path, spool)
-    splits = examples_lib.split(examples, train_config)
-    texts = {name: getattr(splits, name).read_texts() for name in examples_lib.SPLIT_NAMES}
-  start = time.time()
   vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=2, strip_accents="unicode")
-  train_features = vectorizer.fit_transform(texts["train"])
+  train_features = vectorizer.fit_transform(train_texts)
   models = []
   for k in range(labels.NUM_CATEGORIES):
-    y = splits.train.labels[:, k]
+    y = train_labels[:, k]
     if len(np.unique(y)) < 2:
       models.append(None)
       continue
     models.append(LogisticRegression(C=C, class_weight="balanced", max_iter=MAX_ITER).fit(train_features, y))
-  fit_seconds = time.time() - start
+  return vectorizer, models
+
+
+def probabilities(fitted, texts) -> np.ndarray:
+  """[N, 36] the fitted reference's scores of `texts` (`_probabilities`)."""
+  vectorizer, models = fitted
+  return _probabilities(models, vectorizer.transform(texts))
+
+
+def final_report(fitted, splits: examples_lib.Splits, texts: Dict[str, Any],
+                 train_config: config_lib.TrainConfig) -> Dict[str, Any]:
+  """metrics.json's `final` of the fitted reference: thresholds tuned on tune, validation scored both ways."""
+  vectorizer, models = fitted
   tune_features, validation_features = (vectorizer.transform(texts[n]) for n in ("tune", "validation"))
-  tune_scores = _probabilities(models, tune_features)
-  thresholds = metrics.tune_thresholds(splits.tune.labels, tune_scores, train_config.min_tune_positives)
+  thresholds = metrics.tune_thresholds(splits.tune.labels, _probabilities(models, tune_features),
+                                       train_config.min_tune_positives)
   validation_scores = _probabilities(models, validation_features)
   truth = splits.validation.labels
   final = metrics.report(truth, _decisions(models, validation_features, validation_scores, thresholds)).to_json()
   final["at_0.5"] = metrics.report(truth, _decisions(models, validation_features, validation_scores,
                                                      labels.default_thresholds())).to_json()
+  final["thresholds"] = dict(zip(labels.CATEGORIES, np.asarray(thresholds, float).tolist()))
   final["best_epoch"] = "-"
-  return {"final": final, "epochs": [], "fit_seconds": fit_seconds}
+  return final
+
+
+def fit_and_score(data_path: str, train_config: config_lib.TrainConfig, keep: bool = False) -> Dict[str, Any]:
+  """Fits the reference on the train split; returns a metrics.json-like body (final report, fit seconds; with
+  `keep`, the fitted reference too, as `fitted`)."""
+  with tempfile.TemporaryDirectory() as spool:
+    examples, _ = csv_files.load(data_path, spool)
+    splits = examples_lib.split(examples, train_config)
+    texts = {name: getattr(splits, name).read_texts() for name in examples_lib.SPLIT_NAMES}
+  start = time.time()
+  fitted = fit(texts["train"], splits.train.labels)
+  fit_seconds = time.time() - start
+  body = {"final": final_report(fitted, splits, texts, train_config), "epochs": [], "fit_seconds": fit_seconds}
+  if keep:
+    body["fitted"] = fitted
+  return body
 
 
 def main(argv):

@@ -125,18 +125,21 @@ class Scores:
 
 @dataclasses.dataclass(frozen=True)
 class TrainingData:
-  """What a model learnt from: examples, positives per category (`related`: label 1), messages per genre."""
+  """What a model learnt from: examples, positives per category (`related`: label 1), messages per genre, and
+  how many of the examples are operators' decisions (train.py --decisions; 0 in a model card made before)."""
 
   examples: int
   positives: Dict[str, int]
   genres: Dict[str, int]
+  decisions: int = 0
 
   def to_json(self) -> Dict[str, Any]:
-    return {"examples": self.examples, "positives": dict(self.positives), "genres": dict(self.genres)}
+    return {"examples": self.examples, "positives": dict(self.positives), "genres": dict(self.genres),
+            "decisions": self.decisions}
 
   @classmethod
   def from_json(cls, raw: Dict[str, Any]) -> "TrainingData":
-    return cls(raw["examples"], raw["positives"], raw["genres"])
+    return cls(raw["examples"], raw["positives"], raw["genres"], raw.get("decisions", 0))
 
 
 def _languages_json(languages: Dict[str, Scores]) -> Dict[str, Any]:

@@ -2,15 +2,20 @@
 
   disaster-triage --export_dir=models/disaster                                  # http://127.0.0.1:8080
   python triage.py --serving_url=http://localhost:8501/v1/models/disaster      # the same page over TF Serving
+  disaster-triage --export_dir=models/disaster --db=decisions.db \
+      --retrain_every=100 --retrain_flagfile=configs/disaster_response.flags    # retrains after 100 decisions
 
 The page, its script and its style sheet are served by this process (nothing
 from the network), so it works offline. It binds 127.0.0.1 unless --host says
 otherwise, answers only requests whose Host names it (--allowed_hosts adds a
 reverse proxy's name), and limits requests and uploads. With --export_dir a
 base directory, a newer version that appears there is loaded and used (the
-Model tab says when). Stop it with Ctrl-C.
+Model tab says when). With --retrain_every=N, every N new decisions train and
+export a new version in the background (triage/retrain.py), which the page then
+serves. Stop it with Ctrl-C.
 """
 
+import os
 
 from absl import app
 from absl import flags
@@ -32,6 +37,14 @@ def define_flags() -> None:
                       "page then lets an operator confirm or correct a message's categories.")
   flags.DEFINE_string("operators", None, "Operator tokens (disaster-decisions --add_operator writes them); "
                       "required with --db on any address but loopback.")
+  flags.DEFINE_integer("retrain_every", 0, "With --db and --export_dir a base directory: after this many new "
+                       "decisions, train on --retrain_data plus the decisions and export a new version, in the "
+                       "background (0: never; retrain by hand with train.py --decisions).", lower_bound=0)
+  flags.DEFINE_string("retrain_flagfile", "configs/disaster_response.flags", "The retrains' training "
+                      "configuration (the serving model's, as a rule).")
+  flags.DEFINE_string("retrain_data", None, "The retrains' --data (default: the flagfile's).")
+  flags.DEFINE_string("retrain_dir", "runs/retrain", "The retrains' model dirs and logs, one of each a run.")
+  flags.DEFINE_list("retrain_flags", [], "More train.py flags for the retrains, e.g. --epochs=3 (faster, rougher).")
   flags.DEFINE_list("allowed_hosts", [], "More names the page may be reached by (the Host header), e.g. a "
                     "reverse proxy's; its own address, and loopback names on 127.0.0.1, are always allowed.")
 
@@ -45,6 +58,7 @@ def main(argv):
   from disaster_tf.triage import review  # pylint: disable=import-outside-toplevel
   from disaster_tf.triage import server as server_lib  # pylint: disable=import-outside-toplevel
   order = predict.urgency_order(FLAGS.urgency)
+  retrain_config = check_retrain_flags()
   api = None
   if FLAGS.db:  # checked before a model loads
     if FLAGS.operators is None and FLAGS.host not in server_lib.LOOPBACK:
@@ -60,6 +74,9 @@ def main(argv):
     scorer, explainer = (predict_cli.make_scorer(explain=explain)[0] for explain in (False, True))  # TF Serving's
     page = app_lib.TriageApp(scorer, None, explainer=explainer, **limits)
   page.decisions = api
+  if retrain_config:
+    from disaster_tf.triage import retrain  # pylint: disable=import-outside-toplevel
+    page.retrainer = retrain.Retrainer(retrain_config, api.store, page.trained_on_decisions()).start()
   server = server_lib.make_server(page, FLAGS.host, FLAGS.port, FLAGS.allowed_hosts)
   host, port = server.server_address[:2]
   print(f"scoring with {page.loaded.describe() if page.loaded else FLAGS.serving_url}", flush=True)
@@ -70,6 +87,30 @@ def main(argv):
     pass
   finally:
     server.server_close()
+    if page.retrainer:
+      page.retrainer.stop()
+
+
+def check_retrain_flags():
+  """The retrain.RetrainConfig of the --retrain_* flags (None without --retrain_every), before a model loads.
+
+  Raises:
+    app.UsageError: --retrain_every without --db, without --export_dir a base directory the page follows, or
+      with a bad --retrain_* flag.
+  """
+  if not FLAGS.retrain_every:
+    return None
+  if not FLAGS.db:
+    raise app.UsageError("--retrain_every needs --db: the decisions it retrains on")
+  if not FLAGS.export_dir or FLAGS.serving_url or os.path.isfile(os.path.join(FLAGS.export_dir, "saved_model.pb")):
+    raise app.UsageError("--retrain_every needs --export_dir=BASE, the export base directory (not a version, not "
+                         "--serving_url): the retrain writes its next version there and the page follows it")
+  from disaster_tf.triage import retrain  # pylint: disable=import-outside-toplevel
+  try:
+    return retrain.RetrainConfig(FLAGS.retrain_every, FLAGS.retrain_flagfile, FLAGS.db, FLAGS.export_dir,
+                                 FLAGS.retrain_dir, FLAGS.retrain_data, tuple(FLAGS.retrain_flags))
+  except ValueError as e:
+    raise app.UsageError(str(e)) from None
 
 
 def run() -> None:

@@ -5,15 +5,18 @@ refuses a directory that holds those files already and writes each file whole. `
 with each decision's number, for `train.py --decisions`: a run takes one snapshot when it starts and keeps it in
 its model dir, so the linear member, the network, the refit and a resume all read the same decisions, whatever
 operators save meanwhile. `merged_data` applies a snapshot over --data: a decision overrides the data's rows of
-its message, which must be the same text under the same id; the same id with another text is another message,
-and both are kept (said in the log, naming both texts).
+its message, which must be the same text under the same id (and keeps that id's side of the split, so that the
+validation set stays the one reported before); the same id with another text is another message, and both are
+kept (said in the log, naming both texts). A message --data lacks is written under an id `train_id` gives it,
+one the split puts in training: every new decision teaches the next model (issue 38 measured the old rule, by
+the hash of the message, which sent a quarter of them to tune and validation).
 """
 
 import csv
 import dataclasses
 import io
 import os
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 from disaster_tf import config as config_lib
 from disaster_tf import labels
@@ -29,7 +32,8 @@ class Merged:
   """What `merged_data` applied."""
 
   ids: Tuple[str, ...]  # the decided messages' ids in the merged data, one per decision
-  overridden: int  # decisions that replaced rows of --data (the same id and text)
+  overridden: int  # decisions that replaced rows of --data (the same id and text): they keep its side
+  new: int  # decisions of messages --data lacks: written under `train_id`'s ids, on the training side
   clashes: Tuple[str, ...]  # a sentence per decision whose id --data gives to another text (both kept)
 
 
@@ -97,8 +101,11 @@ def read_snapshot(directory: str) -> List[_Snapshot]:
           for _, row in textfiles.read_rows(os.path.join(directory, labels.MESSAGES_FILE), ("id", "message"))]
 
 
-def merged_data(data_dir: str, snapshot_dir: str, out_dir: str) -> Merged:
+def merged_data(data_dir: str, snapshot_dir: str, out_dir: str,
+                train_id: Callable[[str], str] = lambda i: i) -> Merged:
   """Writes `data_dir` (two-file) with the snapshot's decisions applied into `out_dir` (two-file, normalised).
+
+  `train_id` maps the id of a message --data lacks to the id it is written under (the split's training side).
 
   Raises:
     decisions.StoreError: `data_dir` is not a two-file data directory.
@@ -115,6 +122,7 @@ def merged_data(data_dir: str, snapshot_dir: str, out_dir: str) -> Merged:
     texts.setdefault(row["id"].strip(), []).append(row["message"])
   placed = _place(read_snapshot(snapshot_dir), texts)
   replaced = {given for given, _, clash in placed if clash is None and given in texts}
+  placed = [(given if given in replaced else train_id(given), d, clash) for given, d, clash in placed]
   os.makedirs(out_dir, exist_ok=True)
   header = [h for h in (message_rows[0][1] if message_rows else {"id": "", "message": ""})]
   _write_merged(os.path.join(out_dir, labels.MESSAGES_FILE), header, [
@@ -125,7 +133,7 @@ def merged_data(data_dir: str, snapshot_dir: str, out_dir: str) -> Merged:
   _write_merged(os.path.join(out_dir, labels.CATEGORIES_FILE), ["id", "categories"], [
       {"id": row["id"].strip(), "categories": row["categories"]} for row in category_rows
       if row["id"].strip() not in replaced], [{"id": given, "categories": d.categories} for given, d, _ in placed])
-  return Merged(tuple(given for given, _, _ in placed), len(replaced),
+  return Merged(tuple(given for given, _, _ in placed), len(replaced), len(placed) - len(replaced),
                 tuple(clash for _, _, clash in placed if clash is not None))
 
 

@@ -342,6 +342,20 @@ class Store:
           "GROUP BY message_id) ORDER BY decision_id").fetchall()
     return {row[1]: _decision(row) for row in rows}
 
+  def count_standing(self) -> int:
+    """How many messages have a standing decision (what `train.py --decisions` would train on)."""
+    with self._connect() as connection:
+      return connection.execute("SELECT COUNT(DISTINCT message_id) FROM decisions WHERE undone_at IS NULL"
+                                ).fetchone()[0]
+
+  def queued_versions(self) -> Dict[str, Optional[str]]:
+    """{message key: the model version its queued result came from} for the undecided queue."""
+    with self._connect() as connection:
+      rows = connection.execute(
+          "SELECT message_id, model_version FROM queue WHERE message_id NOT IN (SELECT message_id FROM "
+          "decisions WHERE undone_at IS NULL)").fetchall()
+    return dict(rows)
+
 
 _SELECT = ("SELECT decision_id, message_id, message, labels, operator, decided_at, model_version, scores "
            "FROM decisions")

@@ -153,6 +153,19 @@ def split_ids(ids: Sequence[str], validation_fraction: float, tune_fraction: flo
   return side_of
 
 
+def training_id(given: str, validation_fraction: float, tune_fraction: float, salt: str) -> str:
+  """`given` if `split_ids` puts it in TRAIN, else the first of given~1, given~2, ... that it puts there.
+
+  A new message an operator decided is written under this id, so that it trains (deterministic: a resumed run
+  places it alike).
+  """
+  candidate, k = given, 0
+  while split_ids([candidate], validation_fraction, tune_fraction, salt)[0] != TRAIN:
+    k += 1
+    candidate = f"{given}~{k}"
+  return candidate
+
+
 class Splits(NamedTuple):
   """The three sides of one id split (see `split_ids`); `getattr(splits, name)` by SPLIT_NAMES."""
 

@@ -58,6 +58,7 @@ class RunInputs:
     languages: with --text_fields=message,original, the validation messages
       that have an original, as sent and as translated (same ids, same
       order); () otherwise.
+    decided: with --decisions, the ids of the decided messages (`with_decisions`).
   """
 
   load_report: records.LoadReport
@@ -73,6 +74,7 @@ class RunInputs:
   tune_ds: Optional[tf.data.Dataset]
   validation_ds: tf.data.Dataset
   languages: Tuple[LanguageSplit, ...] = ()
+  decided: frozenset = frozenset()
 
   @property
   def selection(self) -> examples_lib.Examples:
@@ -80,25 +82,43 @@ class RunInputs:
     return getattr(self.splits, self.selection_name)
 
 
-def with_decisions(train_config: config_lib.TrainConfig, scratch: str, snapshot: str) -> str:
-  """--data with the decisions of the run's `snapshot` applied, written in `scratch`; the run's fingerprint then
-  counts them.
+def with_decisions(train_config: config_lib.TrainConfig, scratch: str, snapshot: str) -> Tuple[str, frozenset]:
+  """--data with the decisions of the run's `snapshot` applied, written in `scratch` (the run's fingerprint then
+  counts them); returns (that directory, the decided messages' ids in it).
+
+  A decision of a message in --data keeps that message's side of the split (a correction of a validation label
+  corrects what is reported on); a new message is given an id on the training side: it trains.
 
   Raises:
     decisions.StoreError: --data that is not two-file.
   """
   tc = train_config
   merged = os.path.join(scratch, "data-with-decisions")
-  applied = decided_lib.merged_data(tc.data, snapshot, merged)
+  applied = decided_lib.merged_data(tc.data, snapshot, merged, lambda i: examples_lib.training_id(
+      i, tc.validation_fraction, tc.tune_fraction, tc.split_seed))
   side = examples_lib.split_ids(list(applied.ids), tc.validation_fraction, tc.tune_fraction, tc.split_seed)
-  # A decided message keeps its id's side: one in validation is reported on, never trained on (said here).
   sides = (examples_lib.TRAIN, examples_lib.TUNE, examples_lib.VALIDATION)
-  logging.info("decisions: %d from %s (%d override --data's labels); by id hash %d train, %d tune, %d "
-               "validation", len(applied.ids), tc.decisions, applied.overridden,
-               *(int((side == s).sum()) for s in sides))
+  logging.info("decisions: %d from %s: %d new messages, all trained on; %d override --data's labels and keep "
+               "their messages' side of the split; in all %d train, %d tune, %d validation", len(applied.ids),
+               tc.decisions, applied.new, applied.overridden, *(int((side == s).sum()) for s in sides))
   for clash in applied.clashes:
     logging.warning("decisions: %s", clash)
-  return merged
+  return merged, frozenset(applied.ids)
+
+
+def _load(config: config_lib.Config, scratch: str, decisions: Optional[str]
+          ) -> Tuple[examples_lib.Examples, records.LoadReport, frozenset]:
+  """The run's examples, what loading said, and the ids of the decided messages among them."""
+  tc = config.train
+  if tc.decisions and not decisions:
+    raise ValueError(f"--decisions={tc.decisions}: the run's snapshot of them is missing (rundir.DecisionsSnapshot "
+                     "takes it); nothing trains on --data without them")
+  path, decided = with_decisions(tc, scratch, decisions) if decisions else (tc.data, frozenset())
+  examples, load_report = csv_files.load(path, scratch, tc.text_fields)
+  if decisions:  # named as the user gave it, not as the copy in scratch/ (removed when the run ends)
+    load_report = dataclasses.replace(load_report, source=f"{tc.data} with the decisions of {tc.decisions}")
+  logging.info("data: %s", load_report.summary())
+  return examples, load_report, decided
 
 
 def prepare(config: config_lib.Config, scratch: str,
@@ -117,14 +137,7 @@ def prepare(config: config_lib.Config, scratch: str,
     ValueError: a split the loop cannot use (too small, or empty).
   """
   tc = config.train
-  if tc.decisions and not decisions:
-    raise ValueError(f"--decisions={tc.decisions}: the run's snapshot of them is missing (rundir.DecisionsSnapshot "
-                     "takes it); nothing trains on --data without them")
-  path = with_decisions(tc, scratch, decisions) if decisions else tc.data
-  examples, load_report = csv_files.load(path, scratch, tc.text_fields)
-  if decisions:  # named as the user gave it, not as the copy in scratch/ (removed when the run ends)
-    load_report = dataclasses.replace(load_report, source=f"{tc.data} with the decisions of {tc.decisions}")
-  logging.info("data: %s", load_report.summary())
+  examples, load_report, decided = _load(config, scratch, decisions)
   splits, languages = _split_languages(examples_lib.split(examples, tc))
   logging.info("split by id hash: %d train, %d tune, %d validation", *map(len, splits))
   check_splits(splits, tc, total=len(examples))
@@ -163,7 +176,7 @@ def prepare(config: config_lib.Config, scratch: str,
                    class_weights=class_weights, loss_weights=losses.loss_weight_vector(tc.loss_weights),
                    train_blocks=train_blocks, steps_per_epoch=steps_per_epoch,
                    selection_name=selection_name, selection_ds=tune_ds if tune_ds is not None else validation_ds,
-                   tune_ds=tune_ds, validation_ds=validation_ds, languages=languages)
+                   tune_ds=tune_ds, validation_ds=validation_ds, languages=languages, decided=decided)
 
 
 def _training_blocks(train: examples_lib.Examples, train_config: config_lib.TrainConfig,

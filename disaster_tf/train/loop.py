@@ -372,11 +372,13 @@ def validation_report(trainer: Trainer, run: inputs.RunInputs, train_config: con
       thresholds=dict(zip(labels.CATEGORIES, chosen.values.tolist())), threshold_source=chosen.source,
       validation_loss=validation.loss_sum / len(truth), best_epoch=best_epoch, checkpoint=chosen.checkpoint,
       select_metric=tc.select_metric, selected_on="nothing" if tc.select_metric == "last" else run.selection_name,
-      training_data=training_summary(run.splits.train), languages=languages)
+      training_data=training_summary(run.splits.train, run.decided), languages=languages)
 
 
-def training_summary(train: examples_lib.Examples) -> records.TrainingData:
-  """What the model learnt from: examples, positives per category (`related`: label 1), messages per genre."""
+def training_summary(train: examples_lib.Examples, decided: frozenset = frozenset()) -> records.TrainingData:
+  """What the model learnt from: examples, positives per category (`related`: label 1), messages per genre, and
+  how many of the examples are operators' decisions (`decided`: their ids)."""
   genres, counts = np.unique(train.genres.astype(str), return_counts=True)
   return records.TrainingData(len(train), dict(zip(labels.CATEGORIES, (train.labels == 1).sum(0).tolist())),
-                              {g or "unknown": int(n) for g, n in zip(genres, counts)})
+                              {g or "unknown": int(n) for g, n in zip(genres, counts)},
+                              decisions=sum(1 for i in train.ids if str(i) in decided))

@@ -18,6 +18,7 @@ from disaster_tf import records
 from disaster_tf.data import decisions
 from disaster_tf.serve import predict
 from disaster_tf.serve import scorefile
+from disaster_tf.triage import retrain
 from disaster_tf.triage import review
 
 MAX_MESSAGES = 500  # per /api/classify request; the page sends pasted lines in batches of 100
@@ -49,6 +50,7 @@ class TriageApp:
     self.history: List[Dict] = []  # the versions replaced: {"version", "replaced"} (UTC), newest last
     self.reload_error: Optional[str] = None
     self.decisions: Optional[review.DecisionsApi] = None  # --db: operators' decisions are saved
+    self.retrainer: Optional[retrain.Retrainer] = None  # --retrain_every: the loop that trains new versions
     self._broken: Optional[tuple] = None  # (path, what it held) of a newer version that failed to load
     self._checked = time.monotonic()
     self._reloading = threading.Lock()
@@ -87,6 +89,11 @@ class TriageApp:
     finally:
       self._reloading.release()
 
+  def trained_on_decisions(self) -> int:
+    """How many operators' decisions the serving model trained on (its model card; 0 where unknown)."""
+    m = self.model
+    return m.report.training_data.decisions if m and m.report and m.report.training_data else 0
+
   def score(self, texts):
     """The scorer's answers for `texts`, one model call at a time."""
     with self.lock:
@@ -116,6 +123,7 @@ class TriageApp:
             "max_messages": MAX_MESSAGES, "max_upload_bytes": self.max_upload_bytes,
             "decisions": self.decisions is not None, "english_only": self.english_only(),
             "language_gate": m.language_gate if m else None,
+            "retrain": self.retrainer.status.to_json() if self.retrainer else None,
             "operators_required": bool(self.decisions and self.decisions.operators)}
 
   def result(self, row: Dict[str, str], result: Dict) -> Dict:

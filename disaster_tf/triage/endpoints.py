@@ -172,7 +172,10 @@ def decide(app: app_lib.TriageApp, request: Request) -> Json:
   api = _decisions(app)
   body = request.body(app.max_request_bytes, "request")
   _content_type(request, "application/json", "request")
-  return Json(review.answer_decision(api, app, request.path, request.authorization, body))
+  answer = review.answer_decision(api, app, request.path, request.authorization, body)
+  if app.retrainer is not None:
+    app.retrainer.poke()  # it counts the decisions in its own thread, never on this one
+  return Json(answer)
 
 
 ROUTES: Dict[Tuple[str, str], Endpoint] = {

@@ -167,7 +167,8 @@ class DecisionsApi:
             ) -> List[Tuple[str, str, Dict]]:
     """The undecided queued messages, `limit` at most: (message id, message, result), in `order`.
 
-    "useful": `sampling.DEFAULT_METHOD` over the heads against `thresholds` (0.5 where unknown), then
+    "useful": `sampling.DEFAULT_METHOD` over the heads, their margins at `sampling.SAMPLE_AT` (`thresholds`, the
+    tuned ones, are not what the ablation chose), weighted by the training `positives`, then
     `sampling.diverse_top` (no near-copies); "urgent": by priority (`predict.ranked`), oldest first within one.
     Either way, the messages the model cannot read come first (the gate calls them another language and the
     model reads English only: `english_only`, or the stored result's own `reads_language`): an operator must.
@@ -186,7 +187,8 @@ class DecisionsApi:
       return (first + [p for p, _ in sorted(rest, key=lambda pa: pa[1]["priority"])])[:limit]
     pending = [p for p, _ in rest]
     scores = np.array([[p[2]["scores"][c] for c in labels.CATEGORIES] for p in pending])
-    cut = np.array([thresholds.get(c, 0.5) for c in labels.CATEGORIES])
+    del thresholds  # the sampler's margins are at sampling.SAMPLE_AT, as measured (not the tuned thresholds)
+    cut = np.full(labels.NUM_CATEGORIES, sampling.SAMPLE_AT)
     counts = np.array([positives[c] for c in labels.CATEGORIES]) if positives else None
     top = sampling.rank(scores, cut, [p[1] for p in pending], [p[0] for p in pending], limit, positives=counts)
     return (first + [pending[i] for i in top])[:limit]
@@ -225,11 +227,29 @@ def answer_queue(api: DecisionsApi, app, path: str, max_limit: int) -> Dict:
   limit = query.get("limit", ["50"])[0]
   if not re.fullmatch(r"[0-9]{1,6}", limit) or not 0 < int(limit) <= max_limit:  # ASCII digits: not "²"
     raise Refused(400, f"limit: expected a number from 1 to {max_limit}, found {limit!r}")
+  rescore_stale(api, app)
   m = app.model
   positives = m.report.training_data.positives if m and m.report and m.report.training_data else None
   pending = api.queue(query.get("order", ["useful"])[0], int(limit), m.thresholds_by_category() if m else {},
                       app.order, positives, app.english_only())
   return {"results": [app.result(decisions.message_row(i, text), result) for i, text, result in pending]}
+
+
+def rescore_stale(api: DecisionsApi, app, batch: int = 500) -> int:
+  """Scores again the queued messages a previous version scored, with the serving one; returns how many.
+
+  A new version (a retrain's, or any) re-ranks the queue: its first /api/queue rescores what the old one scored.
+  """
+  current = str(app.loaded.version) if app.loaded else None
+  if current is None:
+    return 0  # TF Serving without the export: no version to compare
+  versions = api.store.queued_versions()
+  stale = [(k, text) for k, text, _ in api.store.undecided() if versions.get(k) != current]
+  for start in range(0, len(stale), batch):
+    chunk = stale[start:start + batch]
+    results = app.score([text for _, text in chunk])
+    api.store.enqueue([(k, text, r) for (k, text), r in zip(chunk, results)], current)
+  return len(stale)
 
 
 def answer_decision(api: DecisionsApi, app, path: str, authorization: Optional[str], body: bytes) -> Dict:

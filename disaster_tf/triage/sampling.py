@@ -13,11 +13,14 @@ threshold, +-1 at certainty. The methods:
   rare_margin  max_c w_c (1 - |d_c|), w_c = (min positives / positives_c) ** 0.5: least
                margin, weighted towards the categories with the fewest training examples;
   rare_positive  max_c w_c min(p_c / t_c, 1): the likeliest positives of the rare
-               categories (not uncertainty: it seeks the examples the rare heads lack).
+               categories (not uncertainty: it seeks the examples the rare heads lack);
+  summed       sum_c (1 - |d_c|): every head's uncertainty counts, not only the least sure head's;
+  rare_summed  sum_c w_c (1 - |d_c|): the same, each head weighted towards the rare ones (against 0.5,
+               the sum of min(p, 1 - p) / sqrt(prevalence) that lifted scikit-learn's learner, issue 38).
 
 `bench/active.py` measures them against random choice (BENCHMARKS.md, "Learning
-from operators"), and DEFAULT_METHOD is chosen there: none beat random choice,
-so the page mixes the best of them with it (`rank`, `mixed_top`). `diverse_top`
+from operators"), and DEFAULT_METHOD is chosen there; `mixed_top` mixes a method
+with random choice (`rank`'s METHOD+random). `diverse_top`
 takes the most useful messages but never two near-copies (the data has many
 repeated appeals), so the top of the queue is not one message fifty times.
 A message with no token (all scores exactly 0: the model reads nothing in it)
@@ -33,12 +36,16 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
-METHODS = ("margin", "confidence", "entropy", "rare_margin", "rare_positive")
-# The page's "most useful to teach" order. Measured (bench/active.py, 3 seeds, 8 rounds of 500): no sampler
-# taught the linear model more than random choice; this one was level with it on Total (-0.04 on average,
-# within the seed spread of 0.63) while still putting the messages nearest a threshold first; each pure
-# sampler scored lower (margin -0.17, confidence -0.18, rare_margin -0.51, rare_positive -0.48, entropy -0.71).
-DEFAULT_METHOD = "margin+random"
+METHODS = ("margin", "confidence", "entropy", "rare_margin", "rare_positive", "summed", "rare_summed")
+RARE = ("rare_margin", "rare_positive", "rare_summed")  # the methods that weigh heads by their training positives
+# The page's "most useful to teach" order, chosen by bench/active.py (BENCHMARKS.md, "Learning from operators"
+# and its ablation): with the learner fitted to convergence, rare_summed at 0.5 taught it more than random choice
+# on every seed; the samplers that look at one head only (margin, rare_margin) and every sampler over an
+# under-trained learner did not.
+DEFAULT_METHOD = "rare_summed"
+# Margins against 0.5 for every head, not the tuned thresholds: what the winning arm measured; thresholds tuned on a
+# tune set's handful of rare positives move the boundary a sampler looks at.
+SAMPLE_AT = 0.5
 NEAR_COPY = 0.7  # token-set Jaccard similarity from which two messages count as copies of one
 _WORD = re.compile(r"[^\W\d_]+")
 
@@ -70,6 +77,8 @@ def usefulness(scores: np.ndarray, thresholds: np.ndarray, method: str = "margin
   margins = np.abs(signed)
   if method == "margin":
     useful = 1.0 - margins.min(axis=1)
+  elif method == "summed":
+    useful = (1.0 - margins).sum(axis=1)
   elif method == "confidence":
     useful = 1.0 - np.abs(2.0 * np.asarray(scores, np.float64) - 1.0).min(axis=1)
   elif method == "entropy":
@@ -82,6 +91,8 @@ def usefulness(scores: np.ndarray, thresholds: np.ndarray, method: str = "margin
     weights = np.sqrt(counts.min() / counts)[np.newaxis, :]
     if method == "rare_margin":
       useful = (weights * (1.0 - margins)).max(axis=1)
+    elif method == "rare_summed":
+      useful = (weights * (1.0 - margins)).sum(axis=1)
     else:
       ratio = np.asarray(scores, np.float64) / np.maximum(np.asarray(thresholds, np.float64), 1e-9)[np.newaxis, :]
       useful = (weights * np.minimum(ratio, 1.0)).max(axis=1)
@@ -100,8 +111,8 @@ def rank(scores: np.ndarray, thresholds: np.ndarray, texts: Sequence[str], keys:
   base, _, mix = method.partition("+")
   if mix not in ("", "random"):
     raise ValueError(f"method={method!r}: expected one of {', '.join(METHODS)}, optionally +random")
-  if base == "rare_margin" and positives is None:
-    base = "margin"  # no training counts (a model served by TF Serving without its export): plain margin
+  if base in RARE and positives is None:  # no training counts (TF Serving without the export): unweighted
+    base = {"rare_summed": "summed"}.get(base, "margin")
   useful = usefulness(scores, thresholds, base, positives)
   return mixed_top(useful, texts, k, keys) if mix else diverse_top(useful, texts, k)
 

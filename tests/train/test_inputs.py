@@ -14,6 +14,7 @@ from disaster_tf.data import examples as examples_lib
 from disaster_tf.model import features
 from disaster_tf.model import losses
 from disaster_tf.train import inputs
+from disaster_tf.train import loop
 from tests import fixtures
 
 
@@ -122,6 +123,9 @@ def test_decisions_override_the_data_keep_their_side_and_count_in_the_fingerprin
   for row in (trained, held_out):
     store.record(decisions.Decision(decisions.message_key(row["id"], row["message"]), row["message"], (1,) * 36,
                                     "ana"))
+  new = [f"a message pasted on the page, number {k}" for k in range(12)]  # by their hash, ~3 would not train
+  for text in new:
+    store.record(decisions.Decision(decisions.message_key(None, text), text, (1,) + (0,) * 35, "ana"))
   decided_lib.take_snapshot(store, str(tmp_path / "snapshot"))
   (tmp_path / "s1").mkdir()
   (tmp_path / "s2").mkdir()
@@ -137,6 +141,10 @@ def test_decisions_override_the_data_keep_their_side_and_count_in_the_fingerprin
   assert train_labels[trained["id"]] == [1] * 36  # the decision overrides the data's labels
   assert held_out["id"] in decided.splits.validation.ids  # a decided validation message stays in validation
   assert held_out["id"] not in train_labels
+  trained_texts = {t.decode() for t in decided.splits.train.texts().as_numpy_iterator()}
+  assert all(text in trained_texts for text in new)  # every new message trains, whatever its hash
+  assert len(decided.decided) == 14
+  assert loop.training_summary(decided.splits.train, decided.decided).decisions == 13  # all but held_out
 
 
 def test_pairs_put_each_training_message_beside_its_original_or_an_empty_text(tmp_path):

@@ -68,3 +68,22 @@ def test_rank_takes_a_method_or_a_mix_with_random():
   assert sampling.rank(scores, THRESHOLDS, texts, keys, 2, "margin+random")[0] == 0
   with pytest.raises(ValueError, match=r"method='margin\+best': expected one of .*optionally \+random"):
     sampling.rank(scores, THRESHOLDS, texts, keys, 2, "margin+best")
+
+
+def test_rare_summed_counts_every_heads_doubt_weighted_towards_the_rare_heads():
+  """The page's order (issue 38's ablation): the sum over heads of each one's doubt, a rare head's weighing more."""
+  half = np.full(36, 0.5)
+  positives = np.full(36, 100)
+  positives[1], positives[2] = 1000, 10  # head 1 common, head 2 rare: weights sqrt(10 / count) = 0.1, 1.0
+  scores = np.full((4, 36), 0.001)  # sure of every head (but not unread: not all exactly 0)
+  scores[0, 1] = 0.5  # A: the common head in doubt
+  scores[1, 3:13] = 0.25  # B: ten ordinary heads half in doubt
+  scores[2, 2] = 0.5  # C: the rare head in doubt
+  texts, keys = ["a", "b", "c", "d"], ["a", "b", "c", "d"]
+  assert sampling.rank(scores, half, texts, keys, 4, "rare_summed", positives) == [1, 2, 0, 3]
+  assert sampling.rank(scores, half, texts, keys, 4, "summed") == [1, 0, 2, 3]  # unweighted: B's ten heads
+  assert sampling.rank(scores, half, texts, keys, 4, "margin") == [0, 2, 1, 3]  # one head decides
+  useful = sampling.usefulness(scores, half, "rare_summed", positives)
+  assert useful[1] == pytest.approx(10 * 0.5 * np.sqrt(0.1) + 26 * 0.002 * np.sqrt(0.1) + 0.002 * 1.1, rel=1e-3)
+  # Without training counts (TF Serving without the export) the page falls back to the unweighted sum.
+  assert sampling.rank(scores, half, texts, keys, 4, "rare_summed") == [1, 0, 2, 3]

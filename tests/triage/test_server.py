@@ -6,6 +6,7 @@ import http.client
 import json
 import os
 import shutil
+import types
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -21,6 +22,7 @@ from disaster_tf.serve import evaluate
 from disaster_tf.serve import predict
 from disaster_tf.serve import scorefile
 from disaster_tf.triage import app as app_lib
+from disaster_tf.triage import retrain
 from disaster_tf.triage import review
 from tests import fixtures
 
@@ -266,6 +268,7 @@ def test_an_operator_classifies_uploads_filters_and_downloads_in_a_real_browser(
     browser.find_element(By.ID, "tab-review").click()
     wait_for(browser, lambda: len(browser.find_elements(By.CSS_SELECTOR, "#review-results tr.item")) == 2, "the queue")
     queued = [r.text for r in browser.find_elements(By.CSS_SELECTOR, "#review-results tr.item .message")]
+    assert "Retraining is by hand" in browser.find_element(By.ID, "review-retrain").text  # no --retrain_every
     assert sorted(queued) == sorted([INJECTION, "fire in the town"])  # the decided message left the queue
     browser.find_element(By.CSS_SELECTOR, "#review-order option[value='urgent']").click()
     shown_before = browser.find_element(By.CSS_SELECTOR, "#review-results tr.item")
@@ -303,6 +306,7 @@ def test_an_operator_classifies_uploads_filters_and_downloads_in_a_real_browser(
     assert browser.find_elements(By.CSS_SELECTOR, "#model svg.chart")  # the thresholds (and F1) as charts
     model_text = browser.find_element(By.ID, "model").text
     assert "Validation:" in model_text and "Training data" in model_text and "direct" in model_text
+    assert "trained on 0 operators' decisions" in browser.find_element(By.ID, "trained-on").text
     assert len(browser.find_elements(By.CSS_SELECTOR, "#model .model-table tr")) == 1 + labels.NUM_CATEGORIES
     # The same validation messages as sent and in English, so that an operator knows how far to trust it on either.
     assert "By language" in model_text and "as sent, micro-F1" in model_text
@@ -328,6 +332,9 @@ def test_an_english_only_pages_flags_a_creole_appeal_first_and_says_what_it_read
   app = app_lib.TriageApp.for_export(path)
   app.model = dataclasses.replace(app.model, config={**app.model.config, "train": {
       **app.model.config["train"], "text_fields": ["message"]}})
+  app.retrainer = types.SimpleNamespace(status=retrain.Status(  # a retrain that failed, as the Model tab says it
+      "failed", 100, 140, 130, "2026-12-02 10:00:00 UTC", "2026-12-02 10:05:00 UTC",
+      "train.py exited with status 1; the serving version is unchanged. End of r.log:\nValueError: bad row", "r.log"))
   server, url = fixtures.serve(app)
   browser = chromium(tmp_path / "downloads", tmp_path / "profile")
   try:
@@ -343,6 +350,9 @@ def test_an_english_only_pages_flags_a_creole_appeal_first_and_says_what_it_read
     assert not any("not English" in row.text for row in others)
     browser.find_element(By.ID, "tab-model").click()
     assert "It reads English only" in browser.find_element(By.ID, "model-info").text
+    assert "failed; the next starts after 100 more decisions (10 so far)" in browser.find_element(
+        By.ID, "retrain-status").text
+    assert "ValueError: bad row" in browser.find_element(By.CSS_SELECTOR, "#model-info pre.error").text
   finally:
     browser.quit()
     server.shutdown()

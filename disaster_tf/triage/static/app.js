@@ -39,6 +39,7 @@ async function loadModel() {
   const filter = $("filter");
   for (const c of state.model.urgency) filter.appendChild(el("option", { value: c }, c));
   drawModel();
+  retrainNote();
   $("tab-review").hidden = !state.model.decisions;
   $("token-label").hidden = !state.model.operators_required;
   if (state.model.operators_required) setStatus("Enter your operator token to read and decide messages.");
@@ -59,6 +60,7 @@ async function checkModel() {
   const response = await fetch("/api/model");
   if (!response.ok) return "";
   state.model = await response.json();
+  retrainNote();
   if (state.model.about.path === before) return "";
   drawModel();
   return ` Now scored by export version ${state.model.about.export_version} (${state.model.about.path}).`;
@@ -182,6 +184,17 @@ async function showQueue() {
   state.queue = (await response.json()).results;
   redraw();
   $("review-results").hidden = false;
+  const changed = await checkModel();  // the queue was ranked by the version serving now
+  if (changed) setStatus(changed.trim());
+}
+
+// What the Review tab says happens next with a decision: retrained by the page, or by hand.
+function retrainNote() {
+  const r = state.model.retrain;
+  $("review-retrain").textContent = r
+    ? `This page trains and serves a new version after every ${r.every} new decisions ` +
+      `(${Math.max(r.decisions - r.trained_on, 0)} so far; the Model tab shows the retrains).`
+    : "Retraining is by hand: disaster-train --decisions=THE_DB, then disaster-export.";
 }
 
 function redraw() {
@@ -383,6 +396,35 @@ function drawLanguages(info, languages) {
   info.appendChild(table);
 }
 
+// What the serving version learnt from operators, and the retrains (triage.py --retrain_every; /api/model's retrain).
+function drawRetrain(info, m) {
+  const training = m.report && m.report.training_data, r = m.retrain;
+  const decided = training ? (training.decisions || 0) : null;
+  info.appendChild(el("p", { id: "trained-on" }, decided === null ? "Operators' decisions it trained on: unknown." :
+    `Export version ${m.about.export_version ?? "?"} trained on ${decided} operators' decision` +
+    `${decided === 1 ? "" : "s"}, exported ${m.about.exported || "(date unknown)"}.`));
+  if (!r) {
+    if (m.decisions) {
+      info.appendChild(el("p", {}, "Retraining is by hand here: disaster-train --decisions=THE_DB, then disaster-export " +
+        "(or start the page with --retrain_every=N)."));
+    }
+    return;
+  }
+  const since = r.decisions - r.trained_on;
+  const lines = {
+    waiting: `Retrains by itself after every ${r.every} new decisions: ${since} since the last run.`,
+    training: `Retraining since ${r.started} on ${r.decisions} decisions; the page serves the new version when ` +
+      "its export is complete.",
+    exporting: `Exporting the version trained since ${r.started} on ${r.decisions} decisions.`,
+    refused: `Not retraining: ${r.error}`,
+    failed: `The last retrain (started ${r.started}, ended ${r.finished}) failed; the next starts after ${r.every} ` +
+      `more decisions (${since} so far).`,
+  };
+  info.appendChild(el("p", { id: "retrain-status", class: r.state === "failed" || r.state === "refused" ? "error" : "" },
+    lines[r.state] || r.state));
+  if (r.state === "failed") info.appendChild(el("pre", { class: "error" }, r.error));
+}
+
 function drawModel() {
   const info = $("model-info");
   info.replaceChildren();
@@ -406,6 +448,7 @@ function drawModel() {
       `originals not English, and ${(100 * gate.english_false_flags).toFixed(1)}% of ${gate.english_texts} English ` +
       "messages wrongly so."
     : " It has no language gate: messages in other languages are not flagged.")));
+  drawRetrain(info, m);
   for (const old of about.history || []) {
     info.appendChild(el("p", {}, `Replaced export version ${old.version} at ${old.replaced}.`));
   }
