@@ -99,10 +99,14 @@ class Raw:
           writer.writerows([rename.get(i, i), *row[1:]] for row in by_id.get(i, []))
 
 
+def label_values(rows: List[List[str]]) -> np.ndarray:
+  """[36] the per-label maximum over an id's rows of the categories file (the loader's rule for repeated ids)."""
+  return np.array([[int(p.rsplit("-", 1)[1]) for p in row[1].split(";")] for row in rows]).max(axis=0)
+
+
 def _labels(rows: List[List[str]]) -> np.ndarray:
-  """[36] the per-label maximum over an id's rows (the loader's rule for repeated ids); related > 0 counts."""
-  values = np.array([[int(p.rsplit("-", 1)[1]) for p in row[1].split(";")] for row in rows]).max(axis=0)
-  return (values > 0).astype(np.int64)
+  """[36] `label_values`, binary: related > 0 counts."""
+  return (label_values(rows) > 0).astype(np.int64)
 
 
 _FITTED: Dict[str, tuple] = {}  # --learner=sklearn: model dir name -> (the fitted reference, its thresholds)

@@ -60,9 +60,7 @@ def held_out(raw: active.Raw, count: int, seed: int) -> List[str]:
 
 def data_labels(raw: active.Raw, i: str) -> Dict[str, int]:
   """The labels of message `i` as the page sends them ({category: 0/1, related: 0/1/2}; repeated rows: max)."""
-  rows = raw.rows[labels.CATEGORIES_FILE][i]
-  values = np.array([[int(p.rsplit("-", 1)[1]) for p in row[1].split(";")] for row in rows]).max(axis=0)
-  return dict(zip(labels.CATEGORIES, values.tolist()))
+  return dict(zip(labels.CATEGORIES, active.label_values(raw.rows[labels.CATEGORIES_FILE][i]).tolist()))
 
 
 def start_page(out: str, n: int, data_dir: str) -> subprocess.Popen:

@@ -317,9 +317,7 @@ class Store:
   def undecided(self) -> List[Tuple[str, str, Dict]]:
     """The queued messages without a standing decision: (message key, message, the scorer's result), oldest first."""
     with self._connect() as connection:
-      rows = connection.execute(
-          "SELECT message_id, message, result FROM queue WHERE message_id NOT IN (SELECT message_id FROM "
-          "decisions WHERE undone_at IS NULL) ORDER BY queued_at, message_id").fetchall()
+      rows = connection.execute(f"SELECT message_id, message, result FROM queue WHERE {_UNDECIDED}").fetchall()
     return [(i, text, json.loads(result)) for i, text, result in rows]
 
   def history(self, key: str) -> List[Decision]:
@@ -348,15 +346,16 @@ class Store:
       return connection.execute("SELECT COUNT(DISTINCT message_id) FROM decisions WHERE undone_at IS NULL"
                                 ).fetchone()[0]
 
-  def queued_versions(self) -> Dict[str, Optional[str]]:
-    """{message key: the model version its queued result came from} for the undecided queue."""
+  def stale(self, model_version: str) -> List[Tuple[str, str]]:
+    """The undecided queue's (message key, message) that another model version scored (or an unknown one)."""
     with self._connect() as connection:
-      rows = connection.execute(
-          "SELECT message_id, model_version FROM queue WHERE message_id NOT IN (SELECT message_id FROM "
-          "decisions WHERE undone_at IS NULL)").fetchall()
-    return dict(rows)
+      return connection.execute(f"SELECT message_id, message FROM queue WHERE model_version IS NOT ? AND {_UNDECIDED}",
+                                (model_version,)).fetchall()
 
 
+# The queue's messages without a standing decision, oldest first (the end of a WHERE clause).
+_UNDECIDED = ("message_id NOT IN (SELECT message_id FROM decisions WHERE undone_at IS NULL) "
+              "ORDER BY queued_at, message_id")
 _SELECT = ("SELECT decision_id, message_id, message, labels, operator, decided_at, model_version, scores "
            "FROM decisions")
 

@@ -89,10 +89,15 @@ class TriageApp:
     finally:
       self._reloading.release()
 
-  def trained_on_decisions(self) -> int:
-    """How many operators' decisions the serving model trained on (its model card; 0 where unknown)."""
+  def training_data(self) -> Optional[records.TrainingData]:
+    """What the serving model learnt from (its model card), or None where unknown (TF Serving, an old export)."""
     m = self.model
-    return m.report.training_data.decisions if m and m.report and m.report.training_data else 0
+    return m.report.training_data if m and m.report else None
+
+  def trained_on_decisions(self) -> int:
+    """How many operators' decisions the serving model trained on (0 where unknown)."""
+    training = self.training_data()
+    return training.decisions if training else 0
 
   def score(self, texts):
     """The scorer's answers for `texts`, one model call at a time."""

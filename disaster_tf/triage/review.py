@@ -162,13 +162,13 @@ class DecisionsApi:
     self.store.enqueue([(decisions.row_message_id(row), row.get("message", ""), result) for row, result in pairs
                         if text_error("message", row.get("message", ""), blank=True) is None], model_version)
 
-  def queue(self, order: str, limit: int, thresholds: Mapping[str, float], urgency: Sequence[str],
+  def queue(self, order: str, limit: int, urgency: Sequence[str],
             positives: Optional[Mapping[str, int]] = None, english_only: bool = False
             ) -> List[Tuple[str, str, Dict]]:
     """The undecided queued messages, `limit` at most: (message id, message, result), in `order`.
 
-    "useful": `sampling.DEFAULT_METHOD` over the heads, their margins at `sampling.SAMPLE_AT` (`thresholds`, the
-    tuned ones, are not what the ablation chose), weighted by the training `positives`, then
+    "useful": `sampling.DEFAULT_METHOD` over the heads, their margins at `sampling.SAMPLE_AT` (not the tuned
+    thresholds: the ablation chose 0.5), weighted by the training `positives`, then
     `sampling.diverse_top` (no near-copies); "urgent": by priority (`predict.ranked`), oldest first within one.
     Either way, the messages the model cannot read come first (the gate calls them another language and the
     model reads English only: `english_only`, or the stored result's own `reads_language`): an operator must.
@@ -187,7 +187,6 @@ class DecisionsApi:
       return (first + [p for p, _ in sorted(rest, key=lambda pa: pa[1]["priority"])])[:limit]
     pending = [p for p, _ in rest]
     scores = np.array([[p[2]["scores"][c] for c in labels.CATEGORIES] for p in pending])
-    del thresholds  # the sampler's margins are at sampling.SAMPLE_AT, as measured (not the tuned thresholds)
     cut = np.full(labels.NUM_CATEGORIES, sampling.SAMPLE_AT)
     counts = np.array([positives[c] for c in labels.CATEGORIES]) if positives else None
     top = sampling.rank(scores, cut, [p[1] for p in pending], [p[0] for p in pending], limit, positives=counts)
@@ -228,10 +227,9 @@ def answer_queue(api: DecisionsApi, app, path: str, max_limit: int) -> Dict:
   if not re.fullmatch(r"[0-9]{1,6}", limit) or not 0 < int(limit) <= max_limit:  # ASCII digits: not "²"
     raise Refused(400, f"limit: expected a number from 1 to {max_limit}, found {limit!r}")
   rescore_stale(api, app)
-  m = app.model
-  positives = m.report.training_data.positives if m and m.report and m.report.training_data else None
-  pending = api.queue(query.get("order", ["useful"])[0], int(limit), m.thresholds_by_category() if m else {},
-                      app.order, positives, app.english_only())
+  training = app.training_data()
+  pending = api.queue(query.get("order", ["useful"])[0], int(limit), app.order,
+                      training.positives if training else None, app.english_only())
   return {"results": [app.result(decisions.message_row(i, text), result) for i, text, result in pending]}
 
 
@@ -243,8 +241,7 @@ def rescore_stale(api: DecisionsApi, app, batch: int = 500) -> int:
   current = str(app.loaded.version) if app.loaded else None
   if current is None:
     return 0  # TF Serving without the export: no version to compare
-  versions = api.store.queued_versions()
-  stale = [(k, text) for k, text, _ in api.store.undecided() if versions.get(k) != current]
+  stale = api.store.stale(current)
   for start in range(0, len(stale), batch):
     chunk = stale[start:start + batch]
     results = app.score([text for _, text in chunk])

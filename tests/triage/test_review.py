@@ -164,9 +164,9 @@ def test_with_an_english_only_model_the_queue_puts_what_it_cannot_read_first_in_
   texts = ["People trapped under the school", "We need water", "Nou bezwen dlo ak manje"]
   api.enqueue([({"message": t}, r) for t, r in zip(texts, fixtures.keyword_scorer(texts))], None)
   for order in ("urgent", "useful"):
-    first = api.queue(order, 3, {}, predict.URGENCY, english_only=True)[0][1]
+    first = api.queue(order, 3, predict.URGENCY, english_only=True)[0][1]
     assert first == "Nou bezwen dlo ak manje", order
-  assert api.queue("urgent", 3, {}, predict.URGENCY)[0][1] == "People trapped under the school"  # reads Creole
+  assert api.queue("urgent", 3, predict.URGENCY)[0][1] == "People trapped under the school"  # reads Creole
 
 
 def test_over_tf_serving_the_exports_own_reads_language_puts_what_it_cannot_read_first(tmp_path):
@@ -175,7 +175,7 @@ def test_over_tf_serving_the_exports_own_reads_language_puts_what_it_cannot_read
   results = [dict(r, reads_language=r["language"] == "english") for r in fixtures.keyword_scorer(texts)]
   api.enqueue([({"message": t}, r) for t, r in zip(texts, results)], None)
   for order in ("urgent", "useful"):  # no metadata (english_only False): the stored result says it
-    assert api.queue(order, 2, {}, predict.URGENCY)[0][1] == "Nou bezwen dlo ak manje", order
+    assert api.queue(order, 2, predict.URGENCY)[0][1] == "Nou bezwen dlo ak manje", order
 
 
 def test_a_page_without_a_database_says_so_and_a_bad_operators_file_is_named(tmp_path):
