@@ -88,7 +88,10 @@ class Retrainer:
                commands: Optional[Command] = None):
     self.config, self.store = config, store
     self.commands = commands or self.default_commands
-    self.status = Status("waiting", config.every, store.count_standing(), trained_on)
+    count = store.count_standing()
+    # A serving model trained on more decisions than this database holds learnt them elsewhere (another file, or
+    # decisions since undone): the next run waits for `every` new ones here, not for this file to catch up.
+    self.status = Status("waiting", config.every, count, min(trained_on, count))
     self._wake, self._stop = threading.Event(), threading.Event()
     self._thread: Optional[threading.Thread] = None
     self._child: Optional[subprocess.Popen] = None

@@ -121,6 +121,16 @@ def test_another_process_holding_the_lock_refuses_a_run_that_starts_nothing(tmp_
   assert status.state == "refused" and "another process is retraining" in status.error and not started
 
 
+def test_a_model_trained_on_another_databases_decisions_waits_for_n_new_ones_here(tmp_path, served):
+  config, store = served
+  decide(store, ["a", "b"])
+  started = []
+  retrainer = retrain.Retrainer(config, store, 1000, commands=lambda d: started.append(d) or [])
+  assert retrainer.status.trained_on == 2 and retrainer.check().state == "waiting" and not started
+  decide(store, ["c", "d", "e"])
+  assert retrainer.check().trained_on == 5 and len(started) == 1  # 3 new here: a run
+
+
 def test_bad_retrain_settings_name_the_flag(tmp_path):
   with pytest.raises(ValueError, match="--retrain_every=0: expected a number of decisions >= 1"):
     retrain.RetrainConfig(0, __file__, "d.db", "models", "r")

@@ -410,7 +410,7 @@ function drawRetrain(info, m) {
     }
     return;
   }
-  const since = r.decisions - r.trained_on;
+  const since = Math.max(r.decisions - r.trained_on, 0);  // decisions undone since the last run: none new
   const lines = {
     waiting: `Retrains by itself after every ${r.every} new decisions: ${since} since the last run.`,
     training: `Retraining since ${r.started} on ${r.decisions} decisions; the page serves the new version when ` +
