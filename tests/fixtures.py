@@ -4,7 +4,6 @@ import csv
 import json
 import os
 import random
-import threading
 import urllib.error
 import urllib.request
 from typing import Dict, List, Sequence
@@ -125,11 +124,11 @@ def read_csv(path):
     return list(csv.DictReader(f))
 
 
-def serve(app):
-  """A triage server of `app` on a free loopback port, in a thread: (server, url)."""
+def serve(app, kind="waitress"):
+  """A triage server of `app` (server.make_server's `kind`) on a free loopback port, in a thread: (server, url)."""
   from disaster_tf.triage import server as server_lib  # pylint: disable=import-outside-toplevel
-  server = server_lib.make_server(app, port=0)
-  threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+  server = server_lib.make_server(app, port=0, kind=kind)
+  server_lib.serve_in_thread(server)
   return server, f"http://127.0.0.1:{server.server_address[1]}"
 
 

@@ -24,6 +24,8 @@ def define_flags() -> None:
   """Defines the command's flags (called under __main__ only)."""
   flags.DEFINE_string("db", None, "The decisions file (SQLite).")
   flags.DEFINE_string("export_dir", None, "Write the standing decisions here in the two-file CSV format.")
+  flags.DEFINE_bool("hxl", False, "With --export_dir: HXL's hashtag row under each file's header (#meta+id, "
+                    "#description+message, ...), for HDX and the sector's tools; training reads it back.")
   flags.DEFINE_integer("undo", None, "Undo the decision with this id (it stays in the file, no longer standing, "
                        "with who undid it: --operator).")
   flags.DEFINE_string("operator", None, "Who undoes (--undo), as the file records it; default: cli:<your login "
@@ -59,7 +61,7 @@ def main(argv):
       raise ValueError(f"--undo={FLAGS.undo}: {str(e).partition(': ')[2]}") from None
     print(f"decision {FLAGS.undo} undone by {operator}")
   if FLAGS.export_dir:
-    print(f"{decided.export_csv(store, FLAGS.export_dir)} decision(s) written to {FLAGS.export_dir}")
+    print(f"{decided.export_csv(store, FLAGS.export_dir, FLAGS.hxl)} decision(s) written to {FLAGS.export_dir}")
     return
   for d in store.standing().values():
     decided = [c for c, v in zip(labels.CATEGORIES, d.labels) if v and c != "related"]

@@ -46,6 +46,9 @@ def define_flags() -> None:
   flags.DEFINE_bool("explain", False, "Add an `explanation` column: for each predicted category, the words that "
                     "raised its score most and by how much (leave-one-word-out, disaster_tf/serve/explain.py: each "
                     "message is scored once more per distinct word: over 10x slower, BENCHMARKS.md speed_explain).")
+  flags.DEFINE_bool("hxl", False, "Write HXL's hashtag row under the output's header (#meta+id, "
+                    "#description+message, #indicator+score+water, ...), for HDX and the sector's tools; an input "
+                    "with such a row is read without it either way.")
   flags.DEFINE_string("db", None, "Also queue every scored message for the triage page's Review tab in this "
                       "decisions file (the page's --db).")
 
@@ -95,7 +98,7 @@ def main(argv):
   report = scorefile.score_csv(FLAGS.input, FLAGS.output, scorer, order=order, batch_size=batch_size,
                                progress=lambda n: logging.info("scored %d rows", n),
                                on_batch=(lambda pairs: queue.enqueue(pairs, version)) if queue else None,
-                               explain=FLAGS.explain,
+                               explain=FLAGS.explain, with_hxl=FLAGS.hxl,
                                english_only=bool(loaded and loaded.metadata.reads_english_only()))
   if queue:
     print(f"{report.scored} message(s) queued for review in {FLAGS.db}")

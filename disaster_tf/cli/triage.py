@@ -45,6 +45,16 @@ def define_flags() -> None:
   flags.DEFINE_string("retrain_data", None, "The retrains' --data (default: the flagfile's).")
   flags.DEFINE_string("retrain_dir", "runs/retrain", "The retrains' model dirs and logs, one of each a run.")
   flags.DEFINE_list("retrain_flags", [], "More train.py flags for the retrains, e.g. --epochs=3 (faster, rougher).")
+  flags.DEFINE_float("claim_minutes", 5.0, "An operator's claim of the message they opened lasts this long "
+                     "(a decision or a release ends it sooner): others see who reads it and get the next one.",
+                     lower_bound=0.1)
+  flags.DEFINE_float("second_opinion", 0.1, "This share of decided messages goes back to the Review queue for a "
+                     "second operator (never the first); the Team tab shows the agreement (0: none).",
+                     lower_bound=0.0, upper_bound=1.0)
+  flags.DEFINE_list("reviewers", [], "Operators who settle disagreements between two operators (their own "
+                    "queue in the Review tab); a reviewer's decision stands, and trains.")
+  flags.DEFINE_enum("server", "auto", ["auto", "waitress", "stdlib"], "The HTTP server: waitress (the app extra; "
+                    "a slow client holds no thread), stdlib (nothing to install), auto: waitress if installed.")
   flags.DEFINE_list("allowed_hosts", [], "More names the page may be reached by (the Host header), e.g. a "
                     "reverse proxy's; its own address, and loopback names on 127.0.0.1, are always allowed.")
 
@@ -65,7 +75,8 @@ def main(argv):
       raise app.UsageError(f"--host={FLAGS.host} with --db needs --operators=FILE: on the network, only an "
                            "operator with a token may decide (put TLS in front: see README)")
     api = review.DecisionsApi(decisions.Store(FLAGS.db), review.Operators(FLAGS.operators) if FLAGS.operators
-                              else None)
+                              else None, claim_seconds=60 * FLAGS.claim_minutes,
+                              second_share=FLAGS.second_opinion, reviewers=frozenset(FLAGS.reviewers))
   limits = {"order": order, "max_upload_bytes": FLAGS.max_upload_mb << 20}
   if FLAGS.export_dir and not FLAGS.serving_url:  # a newer version under --export_dir is picked up, as TF Serving does
     cli.import_tensorflow()
@@ -77,7 +88,7 @@ def main(argv):
   if retrain_config:
     from disaster_tf.triage import retrain  # pylint: disable=import-outside-toplevel
     page.retrainer = retrain.Retrainer(retrain_config, api.store, page.trained_on_decisions()).start()
-  server = server_lib.make_server(page, FLAGS.host, FLAGS.port, FLAGS.allowed_hosts)
+  server = server_lib.make_server(page, FLAGS.host, FLAGS.port, FLAGS.allowed_hosts, FLAGS.server)
   host, port = server.server_address[:2]
   print(f"scoring with {page.loaded.describe() if page.loaded else FLAGS.serving_url}", flush=True)
   print(f"triage page on http://{host}:{port}/ (Ctrl-C stops it)", flush=True)

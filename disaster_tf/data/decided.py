@@ -21,6 +21,8 @@ from typing import Callable, Dict, List, Optional, Tuple
 from disaster_tf import config as config_lib
 from disaster_tf import labels
 from disaster_tf.data import decisions
+from disaster_tf.data import hxl
+from disaster_tf.data import keys
 from disaster_tf.data import textfiles
 
 GENRE = "direct"  # a decided message the data lacks was sent to the operators: the data's `direct` genre
@@ -37,13 +39,14 @@ class Merged:
   clashes: Tuple[str, ...]  # a sentence per decision whose id --data gives to another text (both kept)
 
 
-def export_csv(store: decisions.Store, directory: str) -> int:
-  """Writes the standing decisions as a two-file data directory; returns how many.
+def export_csv(store: decisions.Store, directory: str, with_hxl: bool = False) -> int:
+  """Writes the standing decisions as a two-file data directory (with HXL's hashtag rows: `with_hxl`); returns
+  how many.
 
   Raises:
     FileExistsError: `directory` holds a data file already (it is never overwritten).
   """
-  return _write(list(store.standing().values()), directory, with_numbers=False)
+  return _write(list(store.standing().values()), directory, with_numbers=False, with_hxl=with_hxl)
 
 
 def take_snapshot(store: decisions.Store, directory: str) -> int:
@@ -62,16 +65,17 @@ def take_snapshot(store: decisions.Store, directory: str) -> int:
   return _write(standing, directory, with_numbers=True)
 
 
-def _write(standing: List[decisions.Decision], directory: str, with_numbers: bool) -> int:
+def _write(standing: List[decisions.Decision], directory: str, with_numbers: bool, with_hxl: bool = False) -> int:
   os.makedirs(directory, exist_ok=True)
   there = [n for n in (labels.MESSAGES_FILE, labels.CATEGORIES_FILE) if os.path.exists(os.path.join(directory, n))]
   if there:
     raise FileExistsError(f"{directory}: holds {' and '.join(there)} already; name an empty directory (nothing "
                           "was written)")
   header = ["id", "message", "original", "genre"] + ([DECISION_COLUMN] if with_numbers else [])
-  _write_whole(os.path.join(directory, labels.MESSAGES_FILE), header, [
+  tags = (lambda columns: [hxl.hashtags(columns)]) if with_hxl else (lambda columns: [])
+  _write_whole(os.path.join(directory, labels.MESSAGES_FILE), header, tags(header) + [
       [d.message_id, d.message, "", GENRE] + ([str(d.decision_id)] if with_numbers else []) for d in standing])
-  _write_whole(os.path.join(directory, labels.CATEGORIES_FILE), ["id", "categories"],
+  _write_whole(os.path.join(directory, labels.CATEGORIES_FILE), ["id", "categories"], tags(["id", "categories"]) +
                [[d.message_id, labels.categories_cell(d.labels)] for d in standing])
   return len(standing)
 
@@ -141,12 +145,12 @@ def _place(snapshot: List[_Snapshot], texts: Dict[str, List[str]]) -> List[Tuple
   """(its id in the merged data, the decision, a sentence if its id names another text in --data) for each."""
   given_count: Dict[str, int] = {}
   for d in snapshot:
-    given = decisions.id_of(d.key)
+    given = keys.id_of(d.key)
     if given is not None:
       given_count[given] = given_count.get(given, 0) + 1
   placed = []
   for d in snapshot:
-    given = decisions.id_of(d.key)
+    given = keys.id_of(d.key)
     if given is not None and given in texts:
       if any(t.strip() == d.message.strip() for t in texts[given]):
         placed.append((given, d, None))  # the same message: the decision overrides its rows

@@ -29,20 +29,19 @@ export, a training run's snapshot, --data with them applied).
 import contextlib
 import dataclasses
 import datetime
-import hashlib
 import json
 import os
 import sqlite3
-from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from disaster_tf import labels
+from disaster_tf.data import keys
+from disaster_tf.data import sqlite
 
-SCHEMA_VERSION = 3
-HASHED = "sha256:"  # a message key's text part: the first 16 hex digits of the text's SHA-256
-KEY_SEPARATOR = "|"  # between the id a file gave a message and its text's hash, in a message key
+SCHEMA_VERSION = 4
 # The schema at each version, as the statements that reach it from the one before (index 0: from nothing),
-# separated by semicolons (none inside a statement). `message_key(id, text)` is this module's, registered on
-# every connection.
+# separated by semicolons (none inside a statement). `keys.message_key(id, text)` is registered on every
+# connection.
 MIGRATIONS = (
     """
     CREATE TABLE decisions (
@@ -73,6 +72,20 @@ MIGRATIONS = (
     UPDATE decisions SET message_id = message_key(message_id, message);
     UPDATE queue SET message_id = message_key(message_id, message);
     ALTER TABLE decisions ADD COLUMN undone_by TEXT
+    """,
+    # 4: who is reading a message now (claims.py): a claim ends by its time, a decision or a release; a queued
+    # result's revision, +1 at each rescore, so that a reader parses it once per revision; a reviewer's decision
+    # (opinions.py: it stands over the operators' it settles). No comment on an ALTER: SQLite copies the
+    # column's text into the table's CREATE statement.
+    """
+    CREATE TABLE claims (
+      message_id TEXT PRIMARY KEY,
+      operator TEXT NOT NULL,
+      claimed_at TEXT NOT NULL,      -- UTC, ISO 8601
+      expires REAL NOT NULL          -- seconds since the epoch
+    );
+    ALTER TABLE queue ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE decisions ADD COLUMN reviewer INTEGER NOT NULL DEFAULT 0
     """,
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION
@@ -112,6 +125,7 @@ class Decision:
   model_version: Optional[str] = None
   scores: Optional[Tuple[float, ...]] = None  # [36]
   decision_id: Optional[int] = None  # set by `record`
+  reviewer: bool = False  # a reviewer's, settling a disagreement: it stands over the operators' decisions
 
   def check(self) -> None:
     """Raises StoreError naming the field that is not valid."""
@@ -150,36 +164,6 @@ def _jsonable(value) -> bool:
     return False
 
 
-def message_key(given: Optional[str], text: str) -> str:
-  """A message's identity: the id its file gave it (spaces around it dropped) and the hash of its text.
-
-  The same text without an id always has the same key; the same id with another text is another message.
-  A key already made is returned as it is.
-  """
-  given = (given or "").strip()
-  if given.startswith(HASHED) or f"{KEY_SEPARATOR}{HASHED}" in given:
-    return given
-  digest = HASHED + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
-  return f"{given}{KEY_SEPARATOR}{digest}" if given else digest
-
-
-def id_of(key: str) -> Optional[str]:
-  """The id a file gave the message of `key`, or None for a message without one."""
-  given, separator, _ = key.rpartition(f"{KEY_SEPARATOR}{HASHED}")
-  return given if separator else None
-
-
-def row_message_id(row: Mapping[str, str]) -> str:
-  """The message key of a scored CSV row (its `message`, and its `id` column if it has one)."""
-  return message_key(row.get("id"), row.get("message", ""))
-
-
-def message_row(key: str, text: str) -> Dict[str, str]:
-  """The row `row_message_id` maps to `key` (an `id` column only if the message had one)."""
-  given = id_of(key)
-  return {"message": text, **({"id": given} if given is not None else {})}
-
-
 def now() -> str:
   return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
@@ -189,14 +173,16 @@ class Store:
 
   def __init__(self, path: str, read_only: bool = False):
     self.path, self.read_only = path, read_only
-    with self._connect() as connection:
+    self._parsed: Dict[str, Tuple[int, Dict]] = {}  # message key -> (revision, its parsed result): undecided()
+    with self.connect() as connection:
       self._check_or_migrate(connection)
 
   @contextlib.contextmanager
-  def _connect(self) -> Iterator[sqlite3.Connection]:
+  def connect(self) -> Iterator[sqlite3.Connection]:
+    """A connection to the file for one call (claims.py shares the file); sqlite3's errors become StoreError."""
     try:
       connection = self._open()
-      connection.create_function("message_key", 2, message_key, deterministic=True)
+      connection.create_function("message_key", 2, keys.message_key, deterministic=True)
     except sqlite3.Error as e:
       raise StoreError(f"{self.path}: cannot open a decisions database there ({e})") from None
     try:
@@ -204,7 +190,7 @@ class Store:
         connection.execute("PRAGMA synchronous=FULL")  # per connection (the WAL journal mode stays with the file)
       yield connection
     except sqlite3.Error as e:
-      raise StoreError(f"{self.path}: {sqlite_reason(e)}") from None
+      raise StoreError(f"{self.path}: {sqlite.sqlite_reason(e)}") from None
     finally:
       connection.close()
 
@@ -245,7 +231,7 @@ class Store:
   def _migrate(self, connection: sqlite3.Connection) -> None:
     connection.execute("PRAGMA journal_mode=WAL")  # persistent: set once, every later connection uses it
     while True:  # each migration whole or not at all, and read again under the lock: another may be first
-      with _transaction(connection):
+      with sqlite.transaction(connection):
         step = connection.execute("PRAGMA user_version").fetchone()[0]
         if step >= SCHEMA_VERSION:
           return
@@ -266,18 +252,24 @@ class Store:
     Raises:
       StoreError: a field that is not valid (named); Conflict: `check_replaces` and another decision stands.
     """
-    decision.check()
+    return self.record_group(decision, replaces, check_replaces)[0]
+
+  def record_group(self, decision: Decision, replaces: Optional[int] = None, check_replaces: bool = False,
+                   copies: Sequence[Decision] = ()) -> Tuple[Decision, List[Decision]]:
+    """`record`, and in the same transaction each of `copies` (near-copies decided with it) that no decision
+    stands for: (the decision, the copies saved). A copy someone decided meanwhile keeps that decision."""
+    for d in (decision, *copies):
+      d.check()
     decided_at = now()
-    with self._connect() as connection, _transaction(connection):
+    with self.connect() as connection, sqlite.transaction(connection):
       if check_replaces:
         _check_standing(connection, decision.message_id, replaces)
-      cursor = connection.execute(
-          "INSERT INTO decisions (message_id, message, labels, operator, decided_at, model_version, scores) "
-          "VALUES (?, ?, ?, ?, ?, ?, ?)",
-          (decision.message_id, decision.message, json.dumps(list(decision.labels)), decision.operator,
-           decided_at, decision.model_version,
-           json.dumps(list(decision.scores)) if decision.scores is not None else None))
-    return dataclasses.replace(decision, decided_at=decided_at, decision_id=cursor.lastrowid)
+      saved = [_insert(connection, decision, decided_at)]
+      for copy in copies:
+        if connection.execute("SELECT 1 FROM decisions WHERE message_id = ? AND undone_at IS NULL",
+                              (copy.message_id,)).fetchone() is None:
+          saved.append(_insert(connection, copy, decided_at))
+    return saved[0], saved[1:]
 
   def undo(self, decision_id: int, operator: str, own_only: bool = False) -> Decision:
     """Undoes the decision `decision_id` if it stands (it stays in the file, with who undid it and when).
@@ -293,7 +285,7 @@ class Store:
     """
     if not isinstance(decision_id, int) or not 0 < decision_id < 2 ** 63:
       raise NoSuchDecision(f"decision_id: no standing decision {decision_id}")
-    with self._connect() as connection, _transaction(connection):
+    with self.connect() as connection, sqlite.transaction(connection):
       row = connection.execute(f"{_SELECT} WHERE decision_id = ? AND undone_at IS NULL", (decision_id,)).fetchone()
       if row is None:
         raise NoSuchDecision(f"decision_id: no standing decision {decision_id}")
@@ -307,48 +299,74 @@ class Store:
 
   def enqueue(self, items: Sequence[Tuple[str, str, Dict]], model_version: Optional[str] = None) -> None:
     """Adds (message key, message, the scorer's result) to the review queue in one transaction (again: rescored)."""
-    with self._connect() as connection, _transaction(connection):
+    with self.connect() as connection, sqlite.transaction(connection):
       connection.executemany(
           "INSERT INTO queue (message_id, message, result, model_version, queued_at) VALUES (?, ?, ?, ?, ?) "
           "ON CONFLICT (message_id) DO UPDATE SET message = excluded.message, result = excluded.result, "
-          "model_version = excluded.model_version",
+          "model_version = excluded.model_version, revision = queue.revision + 1",
           [(i, text, json.dumps(result), model_version, now()) for i, text, result in items])
 
   def undecided(self) -> List[Tuple[str, str, Dict]]:
-    """The queued messages without a standing decision: (message key, message, the scorer's result), oldest first."""
-    with self._connect() as connection:
-      rows = connection.execute(f"SELECT message_id, message, result FROM queue WHERE {_UNDECIDED}").fetchall()
-    return [(i, text, json.loads(result)) for i, text, result in rows]
+    """The queued messages without a standing decision: (message key, message, the scorer's result), oldest first.
+
+    A shift polls the queue all the time: each result is parsed once per revision and kept (`_parsed`), so a
+    poll reads the keys and revisions only, and the same result object while it is unchanged.
+    """
+    with self.connect() as connection:
+      rows = connection.execute(f"SELECT message_id, message, revision FROM queue WHERE {_UNDECIDED}").fetchall()
+      new = [i for i, _, revision in rows if self._parsed.get(i, (None,))[0] != revision]
+      for start in range(0, len(new), 500):  # SQLite's limit on the parameters of one statement
+        chunk = new[start:start + 500]
+        for i, revision, result in connection.execute(
+            f"SELECT message_id, revision, result FROM queue WHERE message_id IN ({','.join('?' * len(chunk))})",
+            chunk):
+          self._parsed[i] = (revision, json.loads(result))
+    return [(i, text, self._parsed[i][1]) for i, text, _ in rows]
+
+  def seen_since(self, since: str) -> List[Tuple[str, List[str]]]:
+    """(when it was queued, the model's predicted categories) of every queued message since `since` (ISO UTC),
+    decided or not: what the page has seen (surges.py)."""
+    with self.connect() as connection:
+      rows = connection.execute("SELECT queued_at, json_extract(result, '$.predicted') FROM queue "
+                                "WHERE queued_at >= ?", (since,)).fetchall()
+    return [(when, json.loads(predicted) if predicted else []) for when, predicted in rows]
 
   def history(self, key: str) -> List[Decision]:
     """Every decision of one message, undone ones included, oldest first."""
-    with self._connect() as connection:
+    with self.connect() as connection:
       rows = connection.execute(f"{_SELECT} WHERE message_id = ? ORDER BY decision_id", (key,)).fetchall()
     return [_decision(row) for row in rows]
 
   def undone_by(self, decision_id: int) -> Optional[str]:
     """Who undid decision `decision_id` (None: it stands, or no such decision)."""
-    with self._connect() as connection:
+    with self.connect() as connection:
       row = connection.execute("SELECT undone_by FROM decisions WHERE decision_id = ?", (decision_id,)).fetchone()
     return row[0] if row else None
 
   def standing(self) -> Dict[str, Decision]:
-    """{message key: its latest decision that is not undone}."""
-    with self._connect() as connection:
+    """{message key: the decision that stands}: a reviewer's latest not undone, else the latest not undone."""
+    with self.connect() as connection:
       rows = connection.execute(
-          f"{_SELECT} WHERE decision_id IN (SELECT MAX(decision_id) FROM decisions WHERE undone_at IS NULL "
-          "GROUP BY message_id) ORDER BY decision_id").fetchall()
+          f"{_SELECT} WHERE decision_id IN (SELECT COALESCE(MAX(CASE WHEN reviewer = 1 THEN decision_id END), "
+          "MAX(decision_id)) FROM decisions WHERE undone_at IS NULL GROUP BY message_id) ORDER BY decision_id"
+      ).fetchall()
     return {row[1]: _decision(row) for row in rows}
+
+  def live(self) -> List[Decision]:
+    """Every decision not undone, oldest first (opinions.py compares operators' decisions of one message)."""
+    with self.connect() as connection:
+      return [_decision(row) for row in connection.execute(
+          f"{_SELECT} WHERE undone_at IS NULL ORDER BY decision_id").fetchall()]
 
   def count_standing(self) -> int:
     """How many messages have a standing decision (what `train.py --decisions` would train on)."""
-    with self._connect() as connection:
+    with self.connect() as connection:
       return connection.execute("SELECT COUNT(DISTINCT message_id) FROM decisions WHERE undone_at IS NULL"
                                 ).fetchone()[0]
 
   def stale(self, model_version: str) -> List[Tuple[str, str]]:
     """The undecided queue's (message key, message) that another model version scored (or an unknown one)."""
-    with self._connect() as connection:
+    with self.connect() as connection:
       return connection.execute(f"SELECT message_id, message FROM queue WHERE model_version IS NOT ? AND {_UNDECIDED}",
                                 (model_version,)).fetchall()
 
@@ -356,49 +374,34 @@ class Store:
 # The queue's messages without a standing decision, oldest first (the end of a WHERE clause).
 _UNDECIDED = ("message_id NOT IN (SELECT message_id FROM decisions WHERE undone_at IS NULL) "
               "ORDER BY queued_at, message_id")
-_SELECT = ("SELECT decision_id, message_id, message, labels, operator, decided_at, model_version, scores "
-           "FROM decisions")
+_SELECT = ("SELECT decision_id, message_id, message, labels, operator, decided_at, model_version, scores, "
+           "reviewer FROM decisions")
+
+
+def _insert(connection: sqlite3.Connection, decision: Decision, decided_at: str) -> Decision:
+  """One decision row, inside the caller's transaction; a decided message's claim ends with it."""
+  cursor = connection.execute(
+      "INSERT INTO decisions (message_id, message, labels, operator, decided_at, model_version, scores, reviewer) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+      (decision.message_id, decision.message, json.dumps(list(decision.labels)), decision.operator, decided_at,
+       decision.model_version, json.dumps(list(decision.scores)) if decision.scores is not None else None,
+       int(decision.reviewer)))
+  connection.execute("DELETE FROM claims WHERE message_id = ?", (decision.message_id,))
+  return dataclasses.replace(decision, decided_at=decided_at, decision_id=cursor.lastrowid)
 
 
 def _decision(row) -> Decision:
   return Decision(row[1], row[2], tuple(json.loads(row[3])), row[4], row[5], row[6],
-                  tuple(json.loads(row[7])) if row[7] else None, row[0])
-
-
-@contextlib.contextmanager
-def _transaction(connection: sqlite3.Connection) -> Iterator[None]:
-  """One write transaction, taken at once (BEGIN IMMEDIATE: no deadlock between two writers); committed whole,
-  or rolled back (unless SQLite ended it itself, as it does on a full disk)."""
-  connection.execute("BEGIN IMMEDIATE")
-  try:
-    yield
-    connection.execute("COMMIT")
-  except BaseException:
-    if connection.in_transaction:
-      connection.execute("ROLLBACK")
-    raise
+                  tuple(json.loads(row[7])) if row[7] else None, row[0], bool(row[8]))
 
 
 def _check_standing(connection: sqlite3.Connection, key: str, expected: Optional[int]) -> None:
   """Raises Conflict unless the decision standing for `key` is `expected` (None: none stands)."""
-  row = connection.execute(f"{_SELECT} WHERE message_id = ? AND undone_at IS NULL ORDER BY decision_id DESC "
-                           "LIMIT 1", (key,)).fetchone()
+  row = connection.execute(f"{_SELECT} WHERE message_id = ? AND undone_at IS NULL ORDER BY reviewer DESC, "
+                           "decision_id DESC LIMIT 1", (key,)).fetchone()
   standing = row[0] if row else None
   if standing != expected:
     if standing is None:
       raise Conflict(f"decision {expected} no longer stands: it was undone; reload the message")
     raise Conflict(f"decision {standing} by {row[4]} ({row[5]}) stands for this message, not "
                    f"{'the model' if expected is None else f'decision {expected}'}: reload it and decide again")
-
-
-def sqlite_reason(error: sqlite3.Error) -> str:
-  """SQLite's failure in words a user can act on."""
-  text = str(error)
-  for needle, reason in (("disk is full", "the disk is full; free space, and nothing saved before is lost"),
-                         ("readonly", "the file cannot be written (read-only media or permissions)"),
-                         ("locked", "another process holds the file locked; try again when it is done"),
-                         ("not a database", "not a decisions database"),
-                         ("malformed", "the database file is damaged")):
-    if needle in text:
-      return f"{reason} ({text})"
-  return f"SQLite failed ({text})"

@@ -14,6 +14,8 @@ import csv
 import hashlib
 from typing import Dict, Iterator, Optional, Sequence, Tuple
 
+from disaster_tf.data import hxl
+
 MAX_FIELD_CHARS = 64 * 2**20  # a field (a message) may hold up to 64 Mi characters
 
 
@@ -68,9 +70,11 @@ def csv_rows(path: str, required: Sequence[str], digest) -> Iterator[Tuple[int, 
     missing = [c for c in required if c not in header]
     if missing:
       raise DataError(f"{path}:1: header lacks column(s) {', '.join(missing)}; found {', '.join(header)}")
-    for row in reader:
+    for number, row in enumerate(reader):
       if not row:
         continue  # a blank line carries no record
+      if number == 0 and hxl.is_hashtag_row(row):
+        continue  # HXL's hashtag row (disaster-decisions --hxl, or the sector's tools): not a record
       if len(row) != len(header):
         raise DataError(f"{path}:{reader.line_num}: expected {len(header)} fields "
                         f"({', '.join(header)}), found {len(row)}")

@@ -34,6 +34,7 @@ import re
 import tempfile
 from typing import Callable, Deque, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
+from disaster_tf.data import hxl
 from disaster_tf.data import textfiles
 from disaster_tf.serve import predict
 
@@ -187,9 +188,14 @@ def read_rows(lines: Iterable[str], where: str, report: ScoreReport,
   check_header(header, where, text_column)
 
   def rows() -> Iterator[Dict[str, str]]:
+    first_row = True
     for number, row, error in records:
       if row == []:
         continue  # a blank line carries no record
+      if first_row and error is None and hxl.is_hashtag_row(row):
+        first_row = False
+        continue  # HXL's hashtag row (a file written with --hxl, or by the sector's tools): not a message
+      first_row = False
       report.rows += 1
       if error is not None:
         report.add_problem(f"{where}:{number}: malformed CSV ({error}); that row is skipped")
@@ -227,13 +233,14 @@ def score_csv(input_path: str, output_path: str, scorer: predict.Scorer, *, orde
               text_column: str = predict.TEXT_COLUMN, batch_size: int = predict.BATCH,
               progress: Optional[Callable[[int], None]] = None,
               on_batch: Optional[Callable[[List[Tuple[Dict[str, str], Dict]]], None]] = None,
-              explain: bool = False, english_only: bool = False) -> ScoreReport:
+              explain: bool = False, english_only: bool = False, with_hxl: bool = False) -> ScoreReport:
   """Scores every readable row of `input_path` into `output_path` (written whole, then renamed into place).
 
   `on_batch` sees each batch of scored (row, result) pairs (`predict.score_rows`; predict.py --db queues them).
   With `explain` (a scorer whose results carry their `explanation`), the output's last column is
   `predict.EXPLANATION_COLUMN`. With `english_only` (the export reads English alone), a row its language gate
-  calls another language is flagged (`predict.ranked`) and counted in the report.
+  calls another language is flagged (`predict.ranked`) and counted in the report. With `with_hxl`, HXL's
+  hashtag row follows the header (data/hxl.py).
 
   Returns:
     What was read, scored and skipped: a report with `unreadable` > 0 means the output is not the whole input.
@@ -249,7 +256,10 @@ def score_csv(input_path: str, output_path: str, scorer: predict.Scorer, *, orde
     header, rows = read_rows(checked_lines(f, input_path, report), input_path, report, text_column)
     writer = csv.writer(out)
     extra = [predict.EXPLANATION_COLUMN] if explain else []
-    writer.writerow([neutralise(c) for c in header + list(predict.SCORED_COLUMNS) + extra])
+    columns = header + list(predict.SCORED_COLUMNS) + extra
+    writer.writerow([neutralise(c) for c in columns])
+    if with_hxl:
+      writer.writerow(hxl.hashtags(columns))
     for row, result in predict.score_rows(rows, scorer, text_column, batch_size, on_batch):
       answer = predict.ranked(result, order, row[text_column], english_only)
       cells = predict.scored_values(answer) + ([predict.explanation_cell(answer)] if explain else [])

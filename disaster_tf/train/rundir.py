@@ -42,6 +42,7 @@ from disaster_tf import config as config_lib
 from disaster_tf import records
 from disaster_tf.data import decided
 from disaster_tf.data import decisions as decisions_lib
+from disaster_tf.data import opinions
 from disaster_tf.model import features
 from disaster_tf.train import checkpoint as ckpt_lib
 from disaster_tf.train import distribute
@@ -264,8 +265,10 @@ class DecisionsSnapshot:
     else:
       self.path, self.taken = os.path.join(dirs.scratch, "decisions-snapshot"), True
       count = decided.take_snapshot(store, self.path)
-      logging.info("decisions: a snapshot of the %d standing in %s, kept in %s for every phase of this run",
-                   count, decisions_path, self.kept)
+      differ, settled = opinions.summary(store)
+      logging.info("decisions: a snapshot of the %d standing in %s, kept in %s for every phase of this run; "
+                   "%d messages had disagreements between two operators (%d settled by a reviewer, whose decision "
+                   "trains; the rest train on the latest)", count, decisions_path, self.kept, differ, settled)
 
   def keep(self) -> None:
     """Moves the snapshot this run took into the model dir (once; the chief only), before its first run files."""

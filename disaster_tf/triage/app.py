@@ -16,8 +16,10 @@ from absl import logging
 from disaster_tf import labels
 from disaster_tf import records
 from disaster_tf.data import decisions
+from disaster_tf.data import keys
 from disaster_tf.serve import predict
 from disaster_tf.serve import scorefile
+from disaster_tf.triage import groups
 from disaster_tf.triage import retrain
 from disaster_tf.triage import review
 
@@ -51,6 +53,7 @@ class TriageApp:
     self.reload_error: Optional[str] = None
     self.decisions: Optional[review.DecisionsApi] = None  # --db: operators' decisions are saved
     self.retrainer: Optional[retrain.Retrainer] = None  # --retrain_every: the loop that trains new versions
+    self.grouper = groups.Grouper()  # near-copies: each answer names its group's first message (`group`)
     self._broken: Optional[tuple] = None  # (path, what it held) of a newer version that failed to load
     self._checked = time.monotonic()
     self._reloading = threading.Lock()
@@ -129,6 +132,8 @@ class TriageApp:
             "decisions": self.decisions is not None, "english_only": self.english_only(),
             "language_gate": m.language_gate if m else None,
             "retrain": self.retrainer.status.to_json() if self.retrainer else None,
+            "second_opinion": self.decisions.second_share if self.decisions else 0.0,
+            "reviewers": sorted(self.decisions.reviewers) if self.decisions else [],
             "operators_required": bool(self.decisions and self.decisions.operators)}
 
   def result(self, row: Dict[str, str], result: Dict) -> Dict:
@@ -136,8 +141,9 @@ class TriageApp:
     cells of `predict.SCORED_COLUMNS` (`scored`) that the page's CSV download writes."""
     text = row.get(predict.TEXT_COLUMN, "")
     answer = predict.ranked(result, self.order, text, self.english_only())
+    key = keys.row_message_id(row)
     return {"row": row, **answer, "scored": predict.scored_values(answer), "error": None,
-            "message_id": decisions.row_message_id(row)}
+            "message_id": key, "group": self.grouper.leader(key, text)}
 
   def english_only(self) -> bool:
     """Whether the export reads English only (unknown over TF Serving without the export: then no flag)."""
@@ -161,7 +167,7 @@ class TriageApp:
   def failed(self, row: Dict[str, str], error: str) -> Dict:
     """The answer for a line that could not be scored: the same fields, no category, and the reason."""
     return {"row": row, "error": error, "priority": len(self.order) + 1, "predicted": [], "related": "unsure",
-            "scores": {}, "unread": False, "scored": [""] * len(predict.SCORED_COLUMNS)}
+            "scores": {}, "unread": False, "scored": [""] * len(predict.SCORED_COLUMNS), "group": None}
 
 
 def _seen(path: str) -> tuple:

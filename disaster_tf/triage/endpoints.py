@@ -4,11 +4,15 @@
   GET  /api/model          categories, urgency order, thresholds, what the export was trained on    `model`
   GET  /api/decided        the standing decisions (--db)                                             `decided`
   GET  /api/queue          the undecided messages, most useful or most urgent first (--db)           `queue`
+  GET  /api/surges         counts per category per hour against their baseline (--db; surges.py)    `surges`
+  GET  /api/agreement      second opinions: agreement and kappa per category (--db; opinions.py)    `agreement`
   POST /api/classify       {"messages": [str, ...]} -> {"results": [...]} (at most app.MAX_MESSAGES) `classify`
   POST /api/upload         a CSV file (the body) -> NDJSON lines, streamed as scored: {"columns"}, then one
                            {"row", ...result} per row, then {"report"}                              `upload`
   POST /api/explain        {"message": str} -> its result with `explanation` (explain.py)            `explain`
   POST /api/decide, /undo  a decision saved, or taken back (--db; review.answer_decision)           `decide`
+  POST /api/claim, /release  a message claimed for its reader, or the next free one; released
+                           (--db; queue_lib.answer_claim)                                             `claim`
 
 What is HTTP stays in `server.py`: it frames the request, checks the Host, and calls the endpoint ROUTES names
 with a `Request` whose `body(limit, what)` reads the body under a limit; it writes what the endpoint returns
@@ -18,6 +22,7 @@ text fails alone (its `error`), the others are scored.
 """
 
 import dataclasses
+import datetime
 import json
 import os
 from typing import Any, Callable, Dict, Iterator, Optional, Tuple
@@ -25,7 +30,9 @@ from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 from disaster_tf.serve import predict
 from disaster_tf.serve import scorefile
 from disaster_tf.triage import app as app_lib
+from disaster_tf.triage import queue as queue_lib
 from disaster_tf.triage import review
+from disaster_tf.triage import surges as surges_lib
 
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 STATIC_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
@@ -100,10 +107,29 @@ def decided(app: app_lib.TriageApp, request: Request) -> Json:
 
 
 def queue(app: app_lib.TriageApp, request: Request) -> Json:
-  """GET /api/queue?order=useful|urgent&limit=N: the undecided messages (review.answer_queue)."""
+  """GET /api/queue?order=useful|urgent&limit=N: the undecided messages (queue_lib.answer_queue)."""
+  api = _decisions(app)
+  return Json(queue_lib.answer_queue(api, app, request.path, app_lib.MAX_MESSAGES, api.reader(request.authorization)))
+
+
+def agreement(app: app_lib.TriageApp, request: Request) -> Json:
+  """GET /api/agreement: the second opinions' agreement per category, and the disagreements left to settle."""
   api = _decisions(app)
   api.reader(request.authorization)
-  return Json(review.answer_queue(api, app, request.path, app_lib.MAX_MESSAGES))
+  return Json(queue_lib.answer_agreement(api))
+
+
+def surges(app: app_lib.TriageApp, request: Request) -> Json:
+  """GET /api/surges: each category's windows over the messages the page has seen, and which surge now."""
+  api = _decisions(app)
+  api.reader(request.authorization)
+  now = datetime.datetime.now(datetime.timezone.utc)
+  seen = [(datetime.datetime.fromisoformat(when), predicted) for when, predicted in
+          api.store.seen_since(surges_lib.window_start(now).isoformat(timespec="seconds"))]
+  counted = [c.to_json() for c in surges_lib.count(seen, now, app.order) if c.category != "related"]
+  return Json({"now": now.isoformat(timespec="seconds"), "window_minutes": surges_lib.WINDOW_MINUTES,
+               "rule": surges_lib.rule(), "categories": counted,
+               "surges": [c["category"] for c in counted if c["surge"]]})
 
 
 def classify(app: app_lib.TriageApp, request: Request) -> Json:
@@ -178,10 +204,20 @@ def decide(app: app_lib.TriageApp, request: Request) -> Json:
   return Json(answer)
 
 
+def claim(app: app_lib.TriageApp, request: Request) -> Json:
+  """POST /api/claim and /api/release (queue_lib.answer_claim): who reads which message now."""
+  api = _decisions(app)
+  body = request.body(app.max_request_bytes, "request")
+  _content_type(request, "application/json", "request")
+  return Json(queue_lib.answer_claim(api, app, request.path, request.authorization, body))
+
+
 ROUTES: Dict[Tuple[str, str], Endpoint] = {
     ("GET", "/api/model"): model, ("GET", "/api/decided"): decided, ("GET", "/api/queue"): queue,
+    ("GET", "/api/surges"): surges, ("GET", "/api/agreement"): agreement,
     ("POST", "/api/classify"): classify, ("POST", "/api/upload"): upload, ("POST", "/api/explain"): explain,
     ("POST", "/api/decide"): decide, ("POST", "/api/undo"): decide,
+    ("POST", "/api/claim"): claim, ("POST", "/api/release"): claim,
 }
 
 
@@ -192,8 +228,8 @@ def route(method: str, path: str) -> Endpoint:
     return endpoint
   if method == "GET":
     return page
-  raise Refused(404, f"{path}: no such endpoint (POST /api/classify, /api/upload, /api/explain, /api/decide or "
-                     "/api/undo)")
+  raise Refused(404, f"{path}: no such endpoint (POST /api/classify, /api/upload, /api/explain, /api/decide, "
+                     "/api/undo, /api/claim or /api/release)")
 
 
 def message_error(field: str, message) -> Optional[str]:

@@ -13,23 +13,26 @@ every refusal is a `Refused` with its HTTP status and a sentence naming the
 field.
 """
 
+import dataclasses
 import hashlib
 import hmac
 import json
 import os
-import re
 import secrets
-import urllib.parse
-from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import AbstractSet, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
+from disaster_tf.data import claims
 from disaster_tf.data import decisions
+from disaster_tf.data import opinions
+from disaster_tf.data import keys
 from disaster_tf import labels
 from disaster_tf.serve import predict
 from disaster_tf.triage import sampling
 
-ORDERS = ("useful", "urgent")  # the Review tab's two orders: most useful to teach, most urgent
+ORDERS = ("useful", "urgent")  # the Review tab's two orders: most useful to teach, most urgent (and "disputed")
+MAX_COPIES = 500  # near-copies one decision covers (one model call scores them all)
 
 
 class Refused(Exception):
@@ -88,8 +91,16 @@ class Operators:
 class DecisionsApi:
   """decide / undo / decided for the page, over `store`; `operators` None means the page is local only."""
 
-  def __init__(self, store: decisions.Store, operators: Optional[Operators] = None):
+  def __init__(self, store: decisions.Store, operators: Optional[Operators] = None,
+               claim_seconds: float = claims.CLAIM_SECONDS, second_share: float = 0.0,
+               reviewers: AbstractSet[str] = frozenset()):
+    if not 0.0 <= second_share <= 1.0:
+      raise ValueError(f"--second_opinion={second_share}: expected a share from 0 to 1")
     self.store, self.operators = store, operators
+    self.second_share = second_share  # the share of decided messages a second operator decides again
+    self.reviewers = frozenset(reviewers)  # who settles disagreements (their decision stands)
+    self.claims = claims.Claims(store, claim_seconds)  # who is reading which message (a shift shares the queue)
+    self._answers: Dict[str, Tuple] = {}  # message key -> (its result object, (urgency, english_only), ranked)
 
   def who(self, authorization: Optional[str], body: Mapping) -> str:
     """The deciding operator's name: the token's (with operators), else the page's `operator` field or "local".
@@ -137,34 +148,50 @@ class DecisionsApi:
       raise Refused(400, problem)
     if "replaces" not in body or not (body["replaces"] is None or _is_number(body["replaces"])):
       raise Refused(400, "replaces: expected the number of the decision the page showed, or null for none")
-    scores = score([message])[0]["scores"]
-    decision = decisions.Decision(decisions.message_key(given, message), message,
-                                  tuple(values[c] for c in labels.CATEGORIES), operator,
-                                  model_version=model_version, scores=tuple(scores[c] for c in labels.CATEGORIES))
+    copies = _copies(body)
+    scored = score([message] + [c["message"] for c in copies])
+    made = [decisions.Decision(keys.message_key(i, text), text, tuple(values[c] for c in labels.CATEGORIES), operator,
+                               model_version=model_version, scores=tuple(s["scores"][c] for c in labels.CATEGORIES))
+            for (i, text), s in zip([(given, message)] + [(c.get("id"), c["message"]) for c in copies], scored)]
+    if operator in self.reviewers and made[0].message_id in opinions.disputed(self.store):
+      made[0] = dataclasses.replace(made[0], reviewer=True)  # it settles the disagreement: it stands
     try:
-      return as_json(self.store.record(decision, replaces=body["replaces"], check_replaces=True))
+      decision, saved = self.store.record_group(made[0], body["replaces"], True, made[1:])
     except decisions.StoreError as e:
       raise Refused(getattr(e, "status", 400), str(e)) from None
+    return dict(as_json(decision), copies=[as_json(d) for d in saved])
 
   def undo(self, body: Mapping, operator: str) -> Dict:
-    """Undoes a standing decision: {"decision_id"}; with operators' tokens, only its own operator may."""
-    decision_id = body.get("decision_id")
+    """Undoes a standing decision: {"decision_id"}, and {"copies": [decision_id, ...]} decided with it (those
+    still standing); with operators' tokens, only its own operator may."""
+    decision_id, copies = body.get("decision_id"), body.get("copies", [])
     if not _is_number(decision_id):
       raise Refused(400, "decision_id: expected the decision's number")
+    if not isinstance(copies, list) or not all(_is_number(c) for c in copies):
+      raise Refused(400, "copies: expected a list of decision numbers")
     try:
       self.store.undo(decision_id, operator, own_only=self.operators is not None)
+      undone = [c for c in copies if self._undo_copy(c, operator)]
     except decisions.StoreError as e:
       raise Refused(getattr(e, "status", 400), str(e)) from None
-    return {"undone": decision_id, "undone_by": operator}
+    return {"undone": decision_id, "undone_by": operator, "copies_undone": undone}
+
+  def _undo_copy(self, decision_id: int, operator: str) -> bool:
+    """Undoes one copy's decision; False where it no longer stands (another decision replaced it)."""
+    try:
+      self.store.undo(decision_id, operator, own_only=self.operators is not None)
+      return True
+    except (decisions.Conflict, decisions.NoSuchDecision):
+      return False
 
   def enqueue(self, pairs: Sequence[Tuple[Dict[str, str], Dict]], model_version: Optional[str]) -> None:
     """Queues scored rows (row, the scorer's result) for review, by their message id."""
-    self.store.enqueue([(decisions.row_message_id(row), row.get("message", ""), result) for row, result in pairs
+    self.store.enqueue([(keys.row_message_id(row), row.get("message", ""), result) for row, result in pairs
                         if text_error("message", row.get("message", ""), blank=True) is None], model_version)
 
   def queue(self, order: str, limit: int, urgency: Sequence[str],
-            positives: Optional[Mapping[str, int]] = None, english_only: bool = False
-            ) -> List[Tuple[str, str, Dict]]:
+            positives: Optional[Mapping[str, int]] = None, english_only: bool = False,
+            skip: AbstractSet[str] = frozenset()) -> List[Tuple[str, str, Dict]]:
     """The undecided queued messages, `limit` at most: (message id, message, result), in `order`.
 
     "useful": `sampling.DEFAULT_METHOD` over the heads, their margins at `sampling.SAMPLE_AT` (not the tuned
@@ -172,6 +199,7 @@ class DecisionsApi:
     `sampling.diverse_top` (no near-copies); "urgent": by priority (`predict.ranked`), oldest first within one.
     Either way, the messages the model cannot read come first (the gate calls them another language and the
     model reads English only: `english_only`, or the stored result's own `reads_language`): an operator must.
+    The message keys in `skip` (claimed by another operator) are left out before the ranking.
 
     Raises:
       Refused: an unknown order.
@@ -180,7 +208,7 @@ class DecisionsApi:
       raise Refused(400, f"order: expected one of {', '.join(ORDERS)}, found {order!r}")
     # Each message ranked once: what the model cannot read (the metadata's `english_only`, or the result's own
     # word) comes first, the rest by priority.
-    answers = [(p, predict.ranked(p[2], urgency, p[1], english_only)) for p in self.store.undecided()]
+    answers = [(p, self._answer(p, tuple(urgency), english_only)) for p in self.store.undecided() if p[0] not in skip]
     first = [p for p, a in answers if a["not_english"]]
     rest = [(p, a) for p, a in answers if not a["not_english"]]
     if order == "urgent" or not rest:
@@ -191,6 +219,28 @@ class DecisionsApi:
     counts = np.array([positives[c] for c in labels.CATEGORIES]) if positives else None
     top = sampling.rank(scores, cut, [p[1] for p in pending], [p[0] for p in pending], limit, positives=counts)
     return (first + [pending[i] for i in top])[:limit]
+
+  def second_opinions(self, operator: str, limit: int) -> List[Tuple[str, str, decisions.Decision]]:
+    """Decided messages drawn for a second opinion (`opinions.wants_second`) that only another operator has
+    decided and no reviewer settled: (message key, message, the decision standing), oldest first."""
+    if not self.second_share:
+      return []
+    settled = {d.message_id for d in self.store.live() if d.reviewer}
+    out = []
+    for key, ops in opinions.by_message(self.store).items():
+      if (len(ops) == 1 and ops[0].operator != operator and key not in settled
+          and opinions.wants_second(key, self.second_share)):
+        out.append((key, ops[0].message, ops[0]))
+    return out[:limit]
+
+  def _answer(self, pending: Tuple[str, str, Dict], urgency: Tuple[str, ...], english_only: bool) -> Dict:
+    """predict.ranked of one queued message, kept while the store hands back the same result object."""
+    key, text, result = pending
+    kept = self._answers.get(key)
+    if kept is None or kept[0] is not result or kept[1] != (urgency, english_only):
+      kept = (result, (urgency, english_only), predict.ranked(result, urgency, text, english_only))
+      self._answers[key] = kept
+    return kept[2]
 
   def decided(self) -> Dict[str, Dict]:
     """{message id: its standing decision} for the page."""
@@ -217,46 +267,40 @@ def as_json(d: decisions.Decision) -> Dict:
           "decided_at": d.decided_at, "labels": dict(zip(labels.CATEGORIES, d.labels))}
 
 
-def answer_queue(api: DecisionsApi, app, path: str, max_limit: int) -> Dict:
-  """GET /api/queue?order=useful|urgent&limit=N: the undecided messages, as /api/classify answers them.
-
-  `app` is the page's `app.TriageApp` (its model, urgency order and `result`).
-  """
-  query = urllib.parse.parse_qs(urllib.parse.urlsplit(path).query)
-  limit = query.get("limit", ["50"])[0]
-  if not re.fullmatch(r"[0-9]{1,6}", limit) or not 0 < int(limit) <= max_limit:  # ASCII digits: not "²"
-    raise Refused(400, f"limit: expected a number from 1 to {max_limit}, found {limit!r}")
-  rescore_stale(api, app)
-  training = app.training_data()
-  pending = api.queue(query.get("order", ["useful"])[0], int(limit), app.order,
-                      training.positives if training else None, app.english_only())
-  return {"results": [app.result(decisions.message_row(i, text), result) for i, text, result in pending]}
+def _copies(body: Mapping) -> List[Dict]:
+  """The near-copies a decision also covers: {"copies": [{"message", "id"?}, ...]} (none if absent)."""
+  copies = body.get("copies", [])
+  if not isinstance(copies, list) or len(copies) > MAX_COPIES:
+    raise Refused(400, f"copies: expected a list of at most {MAX_COPIES} messages")
+  for n, copy in enumerate(copies):
+    error = (f"copies[{n}]: expected an object with a message" if not isinstance(copy, dict)
+             else text_error(f"copies[{n}].message", copy.get("message"))
+             or (text_error(f"copies[{n}].id", copy["id"], blank=True) if copy.get("id") is not None else None))
+    if error:
+      raise Refused(400, error)
+  return copies
 
 
-def rescore_stale(api: DecisionsApi, app, batch: int = 500) -> int:
-  """Scores again the queued messages a previous version scored, with the serving one; returns how many.
-
-  A new version (a retrain's, or any) re-ranks the queue: its first /api/queue rescores what the old one scored.
-  """
-  current = str(app.loaded.version) if app.loaded else None
-  if current is None:
-    return 0  # TF Serving without the export: no version to compare
-  stale = api.store.stale(current)
-  for start in range(0, len(stale), batch):
-    chunk = stale[start:start + batch]
-    results = app.score([text for _, text in chunk])
-    api.store.enqueue([(k, text, r) for (k, text), r in zip(chunk, results)], current)
-  return len(stale)
+def message_id(body: Mapping) -> str:
+  error = text_error("message_id", body.get("message_id"))
+  if error:
+    raise Refused(400, error)
+  return body["message_id"]
 
 
-def answer_decision(api: DecisionsApi, app, path: str, authorization: Optional[str], body: bytes) -> Dict:
-  """POST /api/decide or /api/undo: the operator is checked before the body becomes a decision."""
+def json_object(body: bytes) -> Dict:
   try:
     parsed = json.loads(body.decode("utf-8"))
   except (UnicodeDecodeError, ValueError, RecursionError):
     parsed = None
   if not isinstance(parsed, dict):
     raise Refused(400, "request: expected a JSON object")
+  return parsed
+
+
+def answer_decision(api: DecisionsApi, app, path: str, authorization: Optional[str], body: bytes) -> Dict:
+  """POST /api/decide or /api/undo: the operator is checked before the body becomes a decision."""
+  parsed = json_object(body)
   operator = api.who(authorization, parsed)
   if path == "/api/undo":
     return api.undo(parsed, operator)

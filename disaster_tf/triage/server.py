@@ -1,180 +1,50 @@
-"""The triage page's server: HTTP over the page's endpoints (endpoints.py), with the standard library only.
+"""The triage page's servers: the one WSGI application (wsgi.py) under waitress, or under the standard library.
 
-`http.server.ThreadingHTTPServer`: one thread per request, so several operators are served at once, and
-nothing to install on a machine that already runs the model. Each request is framed here, then answered by
-the endpoint `endpoints.route` names for its method and path.
+`make_server(app, host, port, extra_hosts, kind)`:
+  "waitress"  the `app` extra's production server (BUILD.md, "The page's server", says why this one):
+              connections are read by one event loop, so a slow or silent client holds no worker thread, and
+              a fixed pool of THREADS workers answers whole requests; its own refusals (a bad Content-Length,
+              headers over the limit) are the same JSON sentences as the page's.
+  "stdlib"    nothing to install: `wsgiref`'s server, one thread per connection (what the page had before),
+              for a machine that has only the model. The same application, the same checks.
+  "auto"      waitress where it is installed, else the standard library's (and the log says so).
 
-Every answer to a bad request is a 4xx with {"error": "<what and where>"}, and a defect a 500 with its type:
-a connection is never closed without an answer. The server trusts nothing a request says about itself: the
-Host must name this server (`allowed_hosts`: a page on another site cannot read the API through DNS
-rebinding), a body has exactly one well-formed Content-Length within the limit, and a silent connection is
-closed after app.SOCKET_TIMEOUT. HEAD answers as GET without the body. The page shows messages as text
-(never as HTML) and the server forbids inline scripts (Content-Security-Policy), so a message cannot run code
-in the page.
+Both return a `Server`: `serve_forever()`, `shutdown()` (from another thread), `server_close()`,
+`server_address`. The page's tests run against both.
 """
 
-import http.server
-import json
-import re
 import socket
-from typing import FrozenSet, Sequence
+import socketserver
+import threading
+from typing import FrozenSet, Optional, Sequence, Tuple
+from wsgiref import simple_server
 
 from absl import logging
 
 from disaster_tf.triage import app as app_lib
-from disaster_tf.triage import endpoints
+from disaster_tf.triage import wsgi
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")  # addresses that keep the page on this machine
-SECURITY_HEADERS = {
-    # Scripts, styles and images from this server only: a message holding markup cannot load or run anything.
-    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-                               "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-}
+KINDS = ("auto", "waitress", "stdlib")
+THREADS = 8  # waitress's workers (its default is 4): the model runs one call at a time (app.lock) and SQLite
+# writes one at a time, so more only queue there; a few more than 4 keep a poll from waiting behind an upload
+LOOP_SECONDS = 0.05  # waitress's event loop polls this often: how soon shutdown() is seen
+MAX_HEADER_BYTES = 65_536  # the request line and headers; what http.server refused beyond (431) before
 
 
-class Handler(http.server.BaseHTTPRequestHandler):
-  """Serves one request of a `app.TriageApp` (the server's `app` attribute); `timeout` comes from the app."""
+class Server:
+  """What triage.py and the tests hold of either server."""
 
-  server_version = "disaster-triage"
-  protocol_version = "HTTP/1.0"  # one request per connection: the upload's stream ends with the connection
+  server_address: Tuple
 
-  @property
-  def app(self) -> app_lib.TriageApp:
-    return self.server.app  # type: ignore[attr-defined]
+  def serve_forever(self) -> None:
+    raise NotImplementedError
 
-  def log_message(self, format, *args):  # pylint: disable=redefined-builtin
-    pass  # requests are not logged: they carry the public's messages
+  def shutdown(self) -> None:
+    raise NotImplementedError
 
-  def do_HEAD(self):  # pylint: disable=invalid-name
-    self._answer("GET", head=True)
-
-  def do_GET(self):  # pylint: disable=invalid-name
-    self._answer("GET")
-
-  def do_POST(self):  # pylint: disable=invalid-name
-    self._answer("POST")
-
-  def _answer(self, method: str, head: bool = False) -> None:
-    """Routes the request behind the Host check; every failure is an answer with a sentence, never a silent close."""
-    self._head, self._started = head, False
-    try:
-      self._check_host()
-      if method == "POST":
-        self._check_site()
-      self.app.refresh()
-      endpoint = endpoints.route(method, self.path)
-      self._write(endpoint(self.app, endpoints.Request(self.path, self.headers.get("Authorization"), self._body,
-                                                       self.headers.get("Content-Type") or "")))
-    except endpoints.Refused as e:
-      self._json(e.status, {"error": str(e)})
-    except TimeoutError:
-      if not self._started:  # a stream under way: its reader has gone quiet, the connection just closes
-        self._json(408, {"error": f"request: nothing arrived for {self.app.timeout:g} seconds; send it again"})
-    except Exception as e:  # pylint: disable=broad-except  # a defect: say so, and keep serving the others
-      logging.exception("request %s failed", self.path)
-      if self._started:  # an upload's stream has begun: its last line says what happened
-        self._line({"report": f"stopped early: {type(e).__name__}: {e}", "unreadable": None})
-      else:
-        self._json(500, {"error": f"internal error ({type(e).__name__}: {e}); the server goes on"})
-
-  def _write(self, answer) -> None:
-    """Sends an endpoint's answer: a Json, one of the page's Files, or a Stream of NDJSON lines."""
-    if isinstance(answer, endpoints.Json):
-      return self._json(answer.status, answer.value)
-    if isinstance(answer, endpoints.File):
-      return self._send(200, answer.content_type, answer.body)
-    self.send_response(200)
-    self.send_header("Content-Type", "application/x-ndjson; charset=utf-8")
-    self._security_headers()
-    self.end_headers()
-    self._started = True
-    for line in answer.lines:
-      self._line(line)
-    return None
-
-  def _check_host(self) -> None:
-    """Refuses a Host that is not this server's: a page on another site cannot reach it by DNS rebinding."""
-    host = (self.headers.get("Host") or "").strip().lower()
-    if host not in self.server.allowed_hosts:  # type: ignore[attr-defined]
-      raise endpoints.Refused(403, f"Host: {host or '(none)'!r} is not an address of this server (expected one "
-                                   f"of {', '.join(sorted(self.server.allowed_hosts))}; "  # type: ignore[attr-defined]
-                                   "start it with --allowed_hosts to add a name)")
-
-  def _check_site(self) -> None:
-    """Refuses a write sent by a page of another website (cross-site request forgery): browsers say where a
-    request comes from (`Sec-Fetch-Site`, `Origin`), and a page on another site cannot make them lie."""
-    site = (self.headers.get("Sec-Fetch-Site") or "").strip().lower()
-    if site and site not in ("same-origin", "none"):
-      raise endpoints.Refused(403, f"Sec-Fetch-Site: {site!r}: this server takes writes from its own page only")
-    origin = (self.headers.get("Origin") or "").strip().lower()
-    if origin:
-      scheme, _, netloc = origin.partition("://")
-      if scheme not in ("http", "https") or netloc not in self.server.allowed_hosts:  # type: ignore[attr-defined]
-        raise endpoints.Refused(403, f"Origin: {origin!r} is not this server's page; this server takes writes "
-                                     "from its own page only")
-
-  def send_error(self, code, message=None, explain=None):
-    """http.server's own refusals (a request line or headers too long, a bad request line) as JSON sentences,
-    with the same security headers, instead of its HTML page."""
-    self.close_connection = True
-    text = message or self.responses.get(code, ("error",))[0]
-    try:
-      self._json(code, {"error": f"request: {text}" + (f" ({explain})" if explain else "")})
-    except OSError:
-      pass  # the client has gone
-
-  def _body(self, limit: int, what: str) -> bytes:
-    """The request's body, of exactly the length its one well-formed Content-Length header announces."""
-    if self.headers.get("Transfer-Encoding"):
-      raise endpoints.Refused(411, f"{what}: Transfer-Encoding is not accepted; send a Content-Length header")
-    values = self.headers.get_all("Content-Length") or []
-    if not values:
-      raise endpoints.Refused(411, f"{what}: a Content-Length header is required")
-    if len(values) > 1 or not re.fullmatch(r"[0-9]{1,15}", values[0].strip()):
-      raise endpoints.Refused(400, f"{what}: Content-Length must be one non-negative integer, found "
-                                   f"{', '.join(map(repr, values))}")
-    length = int(values[0])
-    if length > limit:
-      self._drain(length)  # read what was sent, so that the client sees this answer, not a broken pipe
-      raise endpoints.Refused(413, f"{what}: {length} bytes is over the limit of {limit} bytes; split it into "
-                                   "smaller files")
-    body = self.rfile.read(length)
-    if len(body) < length:
-      raise endpoints.Refused(400, f"{what}: the body ended after {len(body)} of the {length} bytes its "
-                                   "Content-Length announced")
-    return body
-
-  def _drain(self, length: int) -> None:
-    """Reads and drops up to 4x the upload limit of a refused body (beyond that, the connection just closes)."""
-    left = min(length, 4 * self.app.max_upload_bytes)
-    while left > 0:
-      chunk = self.rfile.read(min(left, 1 << 16))
-      if not chunk:
-        return
-      left -= len(chunk)
-
-  def _line(self, value) -> None:
-    self.wfile.write(json.dumps(value).encode("utf-8") + b"\n")
-    self.wfile.flush()
-
-  def _json(self, status: int, value) -> None:
-    self._send(status, "application/json; charset=utf-8", json.dumps(value).encode("utf-8"))
-
-  def _send(self, status: int, content_type: str, body: bytes) -> None:
-    self.send_response(status)
-    self.send_header("Content-Type", content_type)
-    self.send_header("Content-Length", str(len(body)))
-    self._security_headers()
-    self.end_headers()
-    if not getattr(self, "_head", False):
-      self.wfile.write(body)
-
-  def _security_headers(self) -> None:
-    for name, value in SECURITY_HEADERS.items():
-      self.send_header(name, value)
-    self.send_header("Cache-Control", "no-store")
+  def server_close(self) -> None:
+    raise NotImplementedError
 
 
 def allowed_hosts(host: str, port: int, extra: Sequence[str] = ()) -> FrozenSet[str]:
@@ -190,12 +60,153 @@ def allowed_hosts(host: str, port: int, extra: Sequence[str] = ()) -> FrozenSet[
 
 
 def make_server(app: app_lib.TriageApp, host: str = "127.0.0.1", port: int = 8080,
-                extra_hosts: Sequence[str] = ()) -> http.server.ThreadingHTTPServer:
-  """A threaded server of `app` on host:port (port 0: any free port; `server.server_address` tells)."""
-  handler = type("TriageHandler", (Handler,), {"timeout": app.timeout})  # the socket timeout of each connection
-  family = socket.AF_INET6 if ":" in host else socket.AF_INET  # --host=::1 listens on IPv6, as it says
-  server = type("TriageServer", (http.server.ThreadingHTTPServer,), {"address_family": family})((host, port), handler)
-  server.daemon_threads = True
-  server.app = app  # type: ignore[attr-defined]
-  server.allowed_hosts = allowed_hosts(host, server.server_address[1], extra_hosts)  # type: ignore[attr-defined]
-  return server
+                extra_hosts: Sequence[str] = (), kind: str = "auto") -> Server:
+  """A server of `app` on host:port (port 0: any free port; `server.server_address` tells).
+
+  Raises:
+    ValueError: an unknown `kind`, or "waitress" where it is not installed.
+  """
+  if kind not in KINDS:
+    raise ValueError(f"--server={kind}: expected one of {', '.join(KINDS)}")
+  if kind in ("auto", "waitress"):
+    try:
+      import waitress  # pylint: disable=import-outside-toplevel,unused-import
+    except ImportError:
+      if kind == "waitress":
+        raise ValueError("--server=waitress: waitress is not installed (pip install 'disaster_tf[app]'), or "
+                         "use --server=stdlib") from None
+      logging.warning("waitress is not installed (pip install 'disaster_tf[app]'): serving with the standard "
+                      "library's server, one thread per connection")
+      kind = "stdlib"
+    else:
+      kind = "waitress"
+  return (WaitressServer if kind == "waitress" else StdlibServer)(app, host, port, extra_hosts)
+
+
+class _Handler(simple_server.WSGIRequestHandler):
+  """wsgiref's handler with the page's rules: silence closes after app.timeout, its own refusals (a request
+  line or headers too long) are JSON sentences, requests are not logged (they carry the public's messages)."""
+
+  server_version = "disaster-triage"
+
+  def log_message(self, format, *args):  # pylint: disable=redefined-builtin
+    pass
+
+  def get_environ(self):
+    environ = super().get_environ()
+    lengths = self.headers.get_all("Content-Length") or []
+    if len(lengths) > 1:  # wsgiref keeps the first; the page refuses two (as waitress's joined value shows them)
+      environ["CONTENT_LENGTH"] = ", ".join(lengths)
+    return environ
+
+  def send_error(self, code, message=None, explain=None):
+    self.close_connection = True
+    text = message or self.responses.get(code, ("error",))[0]
+    status, headers, body = wsgi.json_answer(code, {"error": f"request: {text}" + (f" ({explain})" if explain else "")})
+    try:
+      self.wfile.write(f"HTTP/1.0 {status}\r\n".encode("latin-1") + "".join(f"{k}: {v}\r\n" for k, v in headers)
+                       .encode("latin-1") + b"\r\n" + body)
+    except OSError:
+      pass  # the client has gone
+
+
+class _ThreadingWSGIServer(socketserver.ThreadingMixIn, simple_server.WSGIServer):
+  daemon_threads = True
+
+
+class StdlibServer(Server):
+  """The application under `wsgiref`: one thread per connection, the standard library only."""
+
+  def __init__(self, app: app_lib.TriageApp, host: str, port: int, extra_hosts: Sequence[str] = ()):
+    handler = type("TriageHandler", (_Handler,), {"timeout": app.timeout})  # each connection's socket timeout
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET  # --host=::1 listens on IPv6, as it says
+    self._server = type("TriageServer", (_ThreadingWSGIServer,), {"address_family": family})((host, port), handler)
+    self.server_address = self._server.server_address
+    self._server.set_app(wsgi.Application(app, allowed_hosts(host, self.server_address[1], extra_hosts)))
+
+  def serve_forever(self) -> None:
+    self._server.serve_forever(poll_interval=0.05)
+
+  def shutdown(self) -> None:
+    self._server.shutdown()
+
+  def server_close(self) -> None:
+    self._server.server_close()
+
+
+class WaitressServer(Server):
+  """The application under waitress, with serve_forever / shutdown as socketserver's servers have them.
+
+  Waitress reads every connection in one event loop and hands a worker (THREADS of them) a request only once it
+  has arrived whole, so a client that stops mid-body holds no thread; a connection silent for app.timeout is
+  closed. Its own refusals, before the application sees a request (a Content-Length that is not a number,
+  headers over MAX_HEADER_BYTES, a body over the upload limit), are the page's JSON sentences (`_json_channel`).
+  """
+
+  def __init__(self, app: app_lib.TriageApp, host: str, port: int, extra_hosts: Sequence[str] = ()):
+    import waitress  # pylint: disable=import-outside-toplevel  # the `app` extra
+    application = wsgi.Application(app, frozenset())  # the Host names are known once the port is
+    seconds = max(1, int(round(app.timeout)))  # waitress counts whole seconds
+    self._server = waitress.create_server(
+        application, host=host, port=port, threads=THREADS, ident="disaster-triage",
+        channel_timeout=seconds, cleanup_interval=seconds, max_request_header_size=MAX_HEADER_BYTES,
+        # Headers over the limit are read in one go before the refusal, so the client gets it, not a reset.
+        recv_bytes=2 * MAX_HEADER_BYTES,
+        # Above the largest body an endpoint takes (each refuses beyond its own limit, naming it), as the
+        # standard library's server drains 4x the upload limit before its refusal; beyond, waitress's own 413.
+        max_request_body_size=4 * max(app.max_upload_bytes, app.max_request_bytes),
+        # A shift's operators, each with a page open: waitress's default of 100 open connections is too few.
+        connection_limit=1000, expose_tracebacks=False, clear_untrusted_proxy_headers=True)
+    self._server.channel_class = _json_channel()
+    self.server_address = (self._server.effective_host, self._server.effective_port)
+    application.allowed_hosts = allowed_hosts(host, self.server_address[1], extra_hosts)
+    self._stop, self._stopped = threading.Event(), threading.Event()
+
+  def serve_forever(self) -> None:
+    """Runs the event loop until shutdown(); then closes every connection and stops the workers."""
+    from waitress import wasyncore  # pylint: disable=import-outside-toplevel,protected-access
+    try:
+      while not self._stop.is_set():
+        wasyncore.loop(timeout=LOOP_SECONDS, map=self._server._map, count=1)
+    finally:
+      self._close()
+
+  def shutdown(self) -> None:
+    """Stops serve_forever (running in another thread) and waits until it has."""
+    self._stop.set()
+    self._stopped.wait()
+
+  def server_close(self) -> None:
+    if not self._stopped.is_set():  # never served: the listening socket is closed here
+      self._close()
+
+  def _close(self) -> None:
+    from waitress import wasyncore  # pylint: disable=import-outside-toplevel,protected-access
+    self._server.task_dispatcher.shutdown()
+    wasyncore.close_all(self._server._map, ignore_all=True)
+    self._stopped.set()
+
+
+def _json_channel():
+  """Waitress's connection class, its refusals of a malformed request sent as {"error": "request: <what>"}."""
+  from waitress import channel, task  # pylint: disable=import-outside-toplevel
+
+  class JsonErrorTask(task.ErrorTask):
+
+    def execute(self):
+      error = self.request.error
+      status, headers, body = wsgi.json_answer(error.code, {"error": f"request: {error.reason}: {error.body}"})
+      self.status = status
+      self.response_headers.extend(h for h in headers if h[0] != "Content-Length")
+      self.set_close_on_finish()
+      self.content_length = len(body)
+      self.write(body)
+
+  return type("JsonChannel", (channel.HTTPChannel,), {"error_task_class": JsonErrorTask})
+
+
+def serve_in_thread(server: Server) -> Optional[threading.Thread]:
+  """Starts `server.serve_forever` in a daemon thread (the tests' and the load bench's way)."""
+  thread = threading.Thread(target=server.serve_forever, daemon=True)
+  thread.start()
+  return thread

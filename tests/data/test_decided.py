@@ -9,6 +9,7 @@ from disaster_tf import labels
 from disaster_tf.data import csv_files
 from disaster_tf.data import decided
 from disaster_tf.data import decisions
+from disaster_tf.data import keys
 from tests import fixtures
 from tests.data.test_decisions import decision
 
@@ -38,7 +39,7 @@ def test_a_decision_overrides_its_message_adds_a_new_one_and_the_loader_reads_it
   assert merged.overridden == 1 and len(merged.ids) == 2 and merged.clashes == ()
   read = by_id(str(tmp_path / "merged"), tmp_path)
   assert len(read) == 41 and read[first["id"]][1] == [1] * 36  # the operator's labels, under the data's id
-  assert read[decisions.message_key(None, "A new message about fire")][1][labels.CATEGORIES.index("fire")] == 1
+  assert read[keys.message_key(None, "A new message about fire")][1][labels.CATEGORIES.index("fire")] == 1
   with pytest.raises(decisions.StoreError, match="--decisions needs the two-file format"):
     decided.merged_data(str(tmp_path / "data" / labels.MESSAGES_FILE), snapshot, str(tmp_path / "m2"))
 
@@ -101,3 +102,16 @@ def test_a_snapshot_refuses_a_stored_decision_training_cannot_read_naming_it_and
   assert not (tmp_path / "again" / labels.MESSAGES_FILE).exists()
   assert [(d.key, d.number) for d in decided.read_snapshot(str(tmp_path / "snapshot"))] == [
       (next(iter(store.standing())), "1")]
+
+
+def test_an_export_with_hxl_hashtags_is_read_back_by_training_as_without(tmp_path):
+  store = decisions.Store(str(tmp_path / "d.db"))
+  store.record(decision("We need water", given="1", water=1))
+  store.record(decision("trapped under the school", given="2", search_and_rescue=1))
+  assert decided.export_csv(store, str(tmp_path / "plain")) == 2
+  assert decided.export_csv(store, str(tmp_path / "hxl"), with_hxl=True) == 2
+  with open(tmp_path / "hxl" / labels.MESSAGES_FILE, encoding="utf-8") as f:
+    assert f.read().splitlines()[1] == "#meta+id,#description+message,#description+original+native,#meta+genre"
+  (tmp_path / "a").mkdir()
+  (tmp_path / "b").mkdir()
+  assert by_id(str(tmp_path / "hxl"), tmp_path / "a") == by_id(str(tmp_path / "plain"), tmp_path / "b")

@@ -10,6 +10,8 @@ import pytest
 
 from disaster_tf import labels
 from disaster_tf.data import decisions
+from disaster_tf.data import sqlite
+from disaster_tf.data import keys
 from tests import fixtures
 
 ROOT = fixtures.ROOT
@@ -19,7 +21,7 @@ def decision(message="We need water", operator="ana", given=None, **changes):
   values = [1] + [0] * 35
   for name, value in changes.items():
     values[labels.CATEGORIES.index(name)] = value
-  return decisions.Decision(decisions.message_key(given, message), message, tuple(values), operator)
+  return decisions.Decision(keys.message_key(given, message), message, tuple(values), operator)
 
 
 def test_a_decision_is_saved_and_the_latest_that_is_not_undone_stands(tmp_path):
@@ -28,7 +30,7 @@ def test_a_decision_is_saved_and_the_latest_that_is_not_undone_stands(tmp_path):
   second = store.record(decision(operator="ben", food=1))
   assert first.decision_id < second.decision_id and first.decided_at
   standing = store.standing()
-  assert list(standing) == [decisions.message_key(None, "We need water")]
+  assert list(standing) == [keys.message_key(None, "We need water")]
   assert standing[first.message_id].operator == "ben"
   with pytest.raises(decisions.Conflict, match=f"decision {second.decision_id} by ben .* stands for this message"):
     store.undo(first.decision_id, "ana")  # not the one standing: undoing it would change nothing
@@ -46,15 +48,15 @@ def test_a_decision_is_saved_and_the_latest_that_is_not_undone_stands(tmp_path):
 
 
 def test_a_message_is_its_id_and_its_text():
-  assert decisions.message_key("7", "water") == decisions.message_key(" 7 ", "water")  # spaces around an id
-  assert decisions.message_key("7", "water") != decisions.message_key("7", "fire")  # a new day's file's id 7
-  assert decisions.message_key(None, "water") == decisions.message_key("", "water")
-  assert decisions.message_key("", "water") != decisions.message_key("7", "water")
-  key = decisions.message_key("7", "water")
-  assert decisions.id_of(key) == "7" and decisions.id_of(decisions.message_key(None, "x")) is None
-  assert decisions.message_key(key, "anything") == key  # a key is kept as it is
-  assert decisions.message_row(key, "water") == {"message": "water", "id": "7"}
-  assert decisions.row_message_id({"id": "7", "message": "water"}) == key
+  assert keys.message_key("7", "water") == keys.message_key(" 7 ", "water")  # spaces around an id
+  assert keys.message_key("7", "water") != keys.message_key("7", "fire")  # a new day's file's id 7
+  assert keys.message_key(None, "water") == keys.message_key("", "water")
+  assert keys.message_key("", "water") != keys.message_key("7", "water")
+  key = keys.message_key("7", "water")
+  assert keys.id_of(key) == "7" and keys.id_of(keys.message_key(None, "x")) is None
+  assert keys.message_key(key, "anything") == key  # a key is kept as it is
+  assert keys.message_row(key, "water") == {"message": "water", "id": "7"}
+  assert keys.row_message_id({"id": "7", "message": "water"}) == key
 
 
 def test_a_save_names_the_decision_it_replaces_and_a_stale_one_is_refused(tmp_path):
@@ -185,7 +187,7 @@ def test_a_file_of_the_first_schema_is_migrated_and_keeps_its_decisions(tmp_path
   connection.close()
   store = decisions.Store(path)
   assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == decisions.SCHEMA_VERSION
-  key = decisions.message_key("7", "help")  # version 3: the message's id and text
+  key = keys.message_key("7", "help")  # version 3: the message's id and text
   assert store.standing()[key].operator == "ana"
   store.enqueue([("8", "water please", {"scores": {}})])
   assert [i for i, _, _ in store.undecided()] == ["8"]
@@ -222,7 +224,7 @@ def test_a_file_is_listed_read_only_also_where_nothing_can_be_written_beside_it(
   old = sqlite3.connect(str(tmp_path / "old.db"))
   old.executescript(decisions.MIGRATIONS[0] + "; PRAGMA user_version = 1;")
   old.close()
-  with pytest.raises(decisions.StoreError, match=r"old.db: schema version 1, older than this disaster_tf's \(3\); "
+  with pytest.raises(decisions.StoreError, match=r"old.db: schema version 1, older than this disaster_tf's \(4\); "
                                                  "open it once where it can be written, to migrate it"):
     decisions.Store(str(tmp_path / "old.db"), read_only=True)
   assert not (tmp_path / "none.db").exists()
@@ -244,7 +246,7 @@ def test_sqlite_failures_are_said_as_what_to_do(tmp_path, monkeypatch):
   assert len(store.standing()) == 1
   for text, reason in (("attempt to write a readonly database", "read-only media or permissions"),
                        ("database is locked", "another process holds the file locked")):
-    assert reason in decisions.sqlite_reason(sqlite3.OperationalError(text))
+    assert reason in sqlite.sqlite_reason(sqlite3.OperationalError(text))
 
 
 def test_a_process_killed_mid_save_leaves_the_earlier_decisions_and_a_readable_file(tmp_path):

@@ -23,6 +23,7 @@ from disaster_tf.cli import predict as predict_cli
 from disaster_tf.data import csv_files
 from disaster_tf.data import textfiles
 from disaster_tf.data import decisions
+from disaster_tf.data import keys
 from disaster_tf.data import lexicon
 from disaster_tf.data import text
 from disaster_tf.model import features
@@ -136,7 +137,7 @@ def test_the_command_writes_what_it_could_read_and_exits_with_its_own_code(expor
   assert result.returncode == predict_cli.EXIT_SKIPPED_ROWS == 3, result.stderr[-2000:]
   # --db queued the scored rows for the page's Review tab, by their ids (and texts: a message is both).
   queued = decisions.Store(str(tmp_path / "d.db")).undecided()
-  assert sorted(decisions.id_of(i) for i, _, _ in queued) == ["1", "4", "6", "7"]
+  assert sorted(keys.id_of(i) for i, _, _ in queued) == ["1", "4", "6", "7"]
   assert "3 row(s) of" in result.stderr and "in.csv:6: malformed CSV" in result.stdout
   assert f"scoring with version 1 ({path})" in result.stdout
   assert [r["id"] for r in fixtures.read_csv(tmp_path / "out.csv")] == ["1", "4", "6", "7"]

@@ -1,11 +1,13 @@
 """Operators' CSV files: every readable row scored with the input's columns kept, files that cannot be used at all
 refused before anything is written (the faults an adversarial user causes: tests/test_faults.py)."""
 
+import csv
 import os
 
 import pytest
 
 from disaster_tf import labels
+from disaster_tf.data import hxl
 from disaster_tf.data import textfiles
 from disaster_tf.serve import scorefile
 from tests import fixtures
@@ -76,3 +78,17 @@ def test_a_file_scored_by_an_english_only_model_flags_and_counts_what_it_cannot_
   assert [r["language"].split(" ")[0] for r in rows] == ["english", "other", "english"]
   assert rows[1]["priority"] == "1" and "read it yourself" in rows[1]["language"]
   assert report.not_english == 1 and "1 not English (this model reads English only" in report.summary()
+
+
+def test_hxl_hashtags_are_written_when_asked_and_an_inputs_hashtag_row_is_no_message(tmp_path):
+  source = fixtures.write_csv(tmp_path / "in.csv", "id,message,note\n#meta+id,#description +message,\n"
+                                                   "1,We need water,x\n2,#help,y\n")
+  report = scorefile.score_csv(source, str(tmp_path / "out.csv"), fixtures.keyword_scorer, with_hxl=True)
+  assert (report.rows, report.scored) == (2, 2)  # the hashtag row was not read as a message; "#help" was
+  with open(tmp_path / "out.csv", encoding="utf-8", newline="") as f:
+    header, tags, *rows = list(csv.reader(f))
+  assert tags[:4] == ["#meta+id", "#description+message", "", "#meta+priority"] and len(tags) == len(header)
+  assert tags[header.index("score_water")] == "#indicator+score+water" and [r[0] for r in rows] == ["1", "2"]
+  assert hxl.is_hashtag_row(tags) and not hxl.is_hashtag_row(["1", "#help"]) and not hxl.is_hashtag_row(["", ""])
+  plain = scorefile.score_csv(source, str(tmp_path / "plain.csv"), fixtures.keyword_scorer)  # off by default
+  assert plain.scored == 2 and [r["id"] for r in fixtures.read_csv(tmp_path / "plain.csv")] == ["1", "2"]

@@ -10,6 +10,7 @@ import tensorflow as tf
 from disaster_tf import labels
 from disaster_tf.data import decided as decided_lib
 from disaster_tf.data import decisions
+from disaster_tf.data import keys
 from disaster_tf.data import examples as examples_lib
 from disaster_tf.model import features
 from disaster_tf.model import losses
@@ -121,11 +122,11 @@ def test_decisions_override_the_data_keep_their_side_and_count_in_the_fingerprin
   held_out = next(r for r in rows if side[r["id"]] == examples_lib.VALIDATION)
   store = decisions.Store(str(tmp_path / "d.db"))
   for row in (trained, held_out):
-    store.record(decisions.Decision(decisions.message_key(row["id"], row["message"]), row["message"], (1,) * 36,
+    store.record(decisions.Decision(keys.message_key(row["id"], row["message"]), row["message"], (1,) * 36,
                                     "ana"))
   new = [f"a message pasted on the page, number {k}" for k in range(12)]  # by their hash, ~3 would not train
   for text in new:
-    store.record(decisions.Decision(decisions.message_key(None, text), text, (1,) + (0,) * 35, "ana"))
+    store.record(decisions.Decision(keys.message_key(None, text), text, (1,) + (0,) * 35, "ana"))
   decided_lib.take_snapshot(store, str(tmp_path / "snapshot"))
   (tmp_path / "s1").mkdir()
   (tmp_path / "s2").mkdir()

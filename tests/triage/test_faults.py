@@ -8,6 +8,7 @@ answer is a status with a sentence and that the server goes on serving.
 import json
 import shutil
 import socket
+import sys
 import urllib.parse
 
 import pytest
@@ -23,11 +24,13 @@ pytestmark = pytest.mark.faults
 # --- Reliability III: the page server ------------------------------------------------------------
 
 
-@pytest.fixture
-def page():
-  """A triage server with a stand-in model and a one-second socket timeout: (app, url)."""
+@pytest.fixture(params=server_lib.KINDS[1:])
+def page(request):
+  """A triage server (waitress, then the standard library's) with a stand-in model and a one-second socket
+  timeout: (app, url); `request.param` says which."""
   app = app_lib.TriageApp(fixtures.keyword_scorer, max_request_bytes=4000, max_upload_bytes=3000, timeout=1.0)
-  server, url = fixtures.serve(app)
+  server, url = fixtures.serve(app, request.param)
+  app.kind = request.param
   yield app, url
   server.shutdown()
   server.server_close()
@@ -53,24 +56,50 @@ def post(url, length_headers, body=b"", host=None, path="/api/classify"):
           ).encode() + body
 
 
-@pytest.mark.parametrize("headers, status, error", [
-    ("Content-Length: -1\r\n", 400, "Content-Length must be one non-negative integer, found '-1'"),
-    ("Content-Length: 1_0\r\n", 400, "found '1_0'"),
-    ("Content-Length: 10\r\nContent-Length: 5000\r\n", 400, "found '10', '5000'"),
-    ("Transfer-Encoding: chunked\r\n", 411, "Transfer-Encoding is not accepted"),
-    ("Content-Length: 100\r\n", 400, "the body ended after 17 of the 100 bytes its Content-Length announced"),
+# (headers, status, the standard library's sentence, waitress's): waitress refuses a malformed length itself
+@pytest.mark.parametrize("headers, status, error, waitress_error", [
+    ("Content-Length: -1\r\n", 400, "Content-Length must be one non-negative integer, found '-1'", "is invalid"),
+    ("Content-Length: 1_0\r\n", 400, "found '1_0'", "Content-Length is invalid"),
+    ("Content-Length: 10\r\nContent-Length: 5000\r\n", 400, "found '10', '5000'", "Content-Length is invalid"),
+    ("Transfer-Encoding: chunked\r\n", 411, "Transfer-Encoding is not accepted", "Transfer-Encoding is not accepted"),
+    ("Content-Length: 10000\r\n", 413, "request: 10000 bytes is over the limit of 4000 bytes",
+     "request: 10000 bytes is over the limit of 4000 bytes"),
 ])
-def test_a_missing_negative_or_lying_length_is_refused_with_a_sentence(page, headers, status, error):
-  _, url = page
-  got, body = raw(url, post(url, headers, b'{"messages": []}\n'))
-  assert got == status and error in json.loads(body)["error"]
+def test_a_missing_negative_or_lying_length_is_refused_with_a_sentence(page, headers, status, error, waitress_error):
+  app, url = page
+  got, body = raw(url, post(url, headers, b'{"messages": []}\n' + b" " * (10_000 - 17) * ("10000" in headers)))
+  assert got == status and (waitress_error if app.kind == "waitress" else error) in json.loads(body)["error"]
 
 
-def test_a_client_that_stops_mid_body_is_answered_and_frees_its_thread(page):
-  _, url = page
-  got, body = raw(url, post(url, "Content-Length: 100\r\n", b'{"messa'), close_writing=False)  # then silence
-  assert got == 408 and "nothing arrived for 1 seconds" in json.loads(body)["error"]
-  assert fixtures.call(url + "/api/model")[0] == 200  # the server goes on
+def test_a_body_shorter_than_its_length_is_never_scored(page):
+  app, url = page
+  address = urllib.parse.urlsplit(url)
+  with socket.create_connection((address.hostname, address.port), timeout=30) as connection:
+    connection.sendall(post(url, "Content-Length: 100\r\n", b'{"messages": ["water"]}'))
+    connection.shutdown(socket.SHUT_WR)
+    answer = b""
+    while chunk := connection.recv(1 << 16):
+      answer += chunk
+  if app.kind == "stdlib":  # it reads the body itself, and says what was missing
+    assert b"the body ended after 23 of the 100 bytes its Content-Length announced" in answer
+  else:  # waitress waits for the whole body, and the client hung up before: nothing to answer, nothing scored
+    assert answer == b""
+  assert fixtures.call(url + "/api/model")[0] == 200
+
+
+def test_a_client_that_stops_mid_body_holds_no_one_up(page):
+  app, url = page
+  address = urllib.parse.urlsplit(url)
+  with socket.create_connection((address.hostname, address.port), timeout=30) as silent:
+    silent.sendall(post(url, "Content-Length: 100\r\n", b'{"messa'))  # then silence
+    assert fixtures.call(url + "/api/model")[0] == 200  # served while that client is silent
+    answer = b""
+    while chunk := silent.recv(1 << 16):  # the server closes the silent connection after app.timeout
+      answer += chunk
+  if app.kind == "stdlib":  # its thread was reading the body: it answers, and the thread is free
+    assert b"408" in answer.split(b"\r\n", 1)[0] and b"nothing arrived for 1 seconds" in answer
+  else:  # waitress's event loop was reading it: no thread was held, the connection just closes
+    assert answer == b""
 
 
 @pytest.mark.parametrize("body", [b"[" * 100_000, b'{"messages": ' + b"[" * 50_000 + b"]" * 50_000 + b"}",
@@ -158,19 +187,20 @@ def test_a_form_or_text_plain_post_is_refused_for_its_content_type(page):
 def test_http_servers_own_refusals_are_json_sentences_too(page):
   _, url = page
   netloc = urllib.parse.urlsplit(url).netloc
-  status, body = raw(url, f"GET / HTTP/1.0\r\nHost: {netloc}\r\nX-Long: {'a' * 70_000}\r\n\r\n".encode())
+  long = f"GET / HTTP/1.0\r\nHost: {netloc}\r\nX-Long: {'a' * 70_000}\r\n\r\n".encode()
+  status, body = raw(url, long)  # waitress reads it whole before refusing: the answer arrives, not a reset
   assert status == 431 and json.loads(body)["error"].startswith("request: ")
   status, body = raw(url, b"BREW /pot HTTP/1.0\r\n\r\n")
   assert status == 501 and "BREW" in json.loads(body)["error"]
 
 
-def test_a_page_on_ipv6_loopback_listens_there():
+@pytest.mark.parametrize("kind", server_lib.KINDS[1:])
+def test_a_page_on_ipv6_loopback_listens_there(kind):
   try:
-    server = server_lib.make_server(app_lib.TriageApp(fixtures.keyword_scorer), host="::1", port=0)
+    server = server_lib.make_server(app_lib.TriageApp(fixtures.keyword_scorer), host="::1", port=0, kind=kind)
   except OSError as e:  # a machine without IPv6 at all
     pytest.skip(f"no IPv6 loopback here ({e})")
-  import threading  # pylint: disable=import-outside-toplevel
-  threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+  server_lib.serve_in_thread(server)
   try:
     assert fixtures.call(f"http://[::1]:{server.server_address[1]}/api/model")[0] == 200
   finally:
@@ -178,12 +208,30 @@ def test_a_page_on_ipv6_loopback_listens_there():
     server.server_close()
 
 
-def test_one_long_explanation_cannot_hold_the_model_for_everyone(page):
-  app, url = page
-  app.explainer = fixtures.keyword_scorer
-  app.max_request_bytes = 1 << 20
+def test_a_server_kind_must_be_known_and_installed(monkeypatch):
+  page_app = app_lib.TriageApp(fixtures.keyword_scorer)
+  with pytest.raises(ValueError, match="--server=gunicorn: expected one of auto, waitress, stdlib"):
+    server_lib.make_server(page_app, port=0, kind="gunicorn")
+  monkeypatch.setitem(sys.modules, "waitress", None)  # as on a machine without the `app` extra
+  with pytest.raises(ValueError, match="waitress is not installed"):
+    server_lib.make_server(page_app, port=0, kind="waitress")
+  server = server_lib.make_server(page_app, port=0)  # "auto" falls back to the standard library's
+  try:
+    assert isinstance(server, server_lib.StdlibServer)
+  finally:
+    server.server_close()
+
+
+@pytest.mark.parametrize("kind", server_lib.KINDS[1:])
+def test_one_long_explanation_cannot_hold_the_model_for_everyone(kind):
+  app = app_lib.TriageApp(fixtures.keyword_scorer, explainer=fixtures.keyword_scorer, max_request_bytes=1 << 20)
+  server, url = fixtures.serve(app, kind)
   long = json.dumps({"message": "water " * 20_000}).encode()
-  status, _, answer = fixtures.call(url + "/api/explain", long)
+  try:
+    status, _, answer = fixtures.call(url + "/api/explain", long)
+  finally:
+    server.shutdown()
+    server.server_close()
   assert status == 413 and "characters is over the limit of 5000 for an explanation" in json.loads(answer)["error"]
 
 

@@ -12,8 +12,10 @@ import types
 import pytest
 
 from disaster_tf.data import decisions
+from disaster_tf.data import keys
 from disaster_tf.triage import app as app_lib
 from disaster_tf.triage import retrain
+from disaster_tf.triage import queue as queue_lib
 from disaster_tf.triage import review
 from tests import fixtures
 
@@ -28,7 +30,7 @@ def tiny_flagfile(tmp_path, data) -> str:
 
 def decide(store, texts, operator="ana"):
   for text in texts:
-    store.record(decisions.Decision(decisions.message_key(None, text), text, (1,) + (0,) * 35, operator))
+    store.record(decisions.Decision(keys.message_key(None, text), text, (1,) + (0,) * 35, operator))
 
 
 @pytest.fixture
@@ -60,7 +62,7 @@ def test_n_decisions_train_and_export_a_version_the_page_then_serves_and_ranks_w
   info = page.model_info()
   assert info["retrain"]["trained_on"] == 3 and info["retrain"]["model_dir"].startswith(str(tmp_path / "retrain"))
   assert [m for _, m in store.stale("2")] == ["we need water in the camp"]  # scored by version 1
-  review.answer_queue(page.decisions, page, "/api/queue?order=useful&limit=10", 500)
+  queue_lib.answer_queue(page.decisions, page, "/api/queue?order=useful&limit=10", 500)
   assert not store.stale("2")  # the queue is ranked by the new version's scores
 
 

@@ -3,12 +3,14 @@
 import json
 import subprocess
 import sys
+import threading
 import urllib.request
 
 import pytest
 
 from disaster_tf import labels
 from disaster_tf.data import decisions
+from disaster_tf.data import keys
 from disaster_tf.serve import predict
 from disaster_tf.triage import app as app_lib
 from disaster_tf.triage import review
@@ -48,7 +50,7 @@ def test_a_local_operator_decides_undoes_and_the_page_sees_it(tmp_path):
   try:
     status, answer = post(url + "/api/decide", {"message": "We need water", "id": "17", "replaces": None,
                                                 "labels": dict(LABELS, related=1, water=1), "operator": "ana"})
-    key = decisions.message_key("17", "We need water")
+    key = keys.message_key("17", "We need water")
     assert status == 200 and answer["decision"]["operator"] == "ana" and answer["decision"]["message_id"] == key
     decided = json.loads(fixtures.call(url + "/api/decided")[2])["decided"]
     assert decided[key]["labels"]["water"] == 1
@@ -211,8 +213,12 @@ def test_the_review_queue_holds_what_was_scored_and_not_decided_in_either_order(
     # A new day's file numbers its messages from 1 again, and one file may give two messages one id: each is
     # its own message in the queue, and a decision of one marks no other.
     fixtures.call(url + "/api/upload", b"id,message\n1,Roads blocked to Jacmel\n1,Thank you all\n", "text/csv")
-    ids = [r["message_id"] for r in json.loads(fixtures.call(url + "/api/queue?order=urgent")[2])["results"]]
-    assert len(ids) == 6 and len(set(ids)) == 6
+    rows = json.loads(fixtures.call(url + "/api/queue?order=urgent")[2])["results"]
+    ids = [r["message_id"] for r in rows] + [c["message_id"] for r in rows for c in r["copies"]]
+    assert len(rows) == 5 and len(ids) == 6 and len(set(ids)) == 6  # the two water appeals are one row
+    (water,) = [r for r in rows if r["copies"]]
+    assert {water["row"]["message"], water["copies"][0]["message"]} == {"We need water in Carrefour please",
+                                                                       "we need WATER in carrefour, please!"}
     urgent = json.loads(fixtures.call(url + "/api/queue?order=urgent")[2])["results"]
     assert [r["row"]["message"] for r in urgent][0] == "People trapped under the school"  # priority 1
     useful = json.loads(fixtures.call(url + "/api/queue?order=useful&limit=3")[2])["results"]
@@ -222,12 +228,114 @@ def test_the_review_queue_holds_what_was_scored_and_not_decided_in_either_order(
     post(url + "/api/decide", {"message": "People trapped under the school", "labels": dict(LABELS, related=1),
                                "replaces": None})
     left = [r["row"]["message"] for r in json.loads(fixtures.call(url + "/api/queue?order=urgent")[2])["results"]]
-    assert "People trapped under the school" not in left and len(left) == 5
+    assert "People trapped under the school" not in left and len(left) == 4
     for query, error in (("order=newest", "order: expected one of useful, urgent"),
                          ("limit=0", "limit: expected a number from 1 to 500"),
                          ("limit=%C2%B2", "limit: expected a number from 1 to 500, found '²'")):
       status, _, body = fixtures.call(url + "/api/queue?" + query)
       assert status == 400 and error in json.loads(body)["error"]
+  finally:
+    server.shutdown()
+    server.server_close()
+
+
+# --- Team triage: claims ------------------------------------------------------------------------------------
+
+
+def test_a_shift_asking_for_the_next_message_at_once_never_gets_the_same_one(tmp_path):
+  server, url = page(tmp_path)
+  try:
+    # Thirty different appeals (digits are not words: "camp 1" and "camp 2" would be copies of one)
+    messages = [f"we need water at camp {_letters(i)} near {_letters(i + 100)}" for i in range(30)]
+    fixtures.call(url + "/api/classify", json.dumps({"messages": messages}).encode())
+    got, barrier = {}, threading.Barrier(12)
+
+    def next_for(name):
+      barrier.wait()  # twelve operators press Next at the same moment, on twelve connections
+      got[name] = post(url + "/api/claim", {"next": "urgent", "operator": name})
+
+    threads = [threading.Thread(target=next_for, args=(f"op{i}",)) for i in range(12)]
+    for t in threads:
+      t.start()
+    for t in threads:
+      t.join()
+    assert all(status == 200 for status, _ in got.values())
+    claimed = [a["claim"]["message_id"] for _, a in got.values()]
+    assert len(set(claimed)) == 12 and all(a["result"]["message_id"] == a["claim"]["message_id"]
+                                           for _, a in got.values())
+    queue = json.loads(fixtures.call(url + "/api/queue?order=urgent&limit=30")[2])["results"]
+    holders = {r["message_id"]: r["claimed_by"] for r in queue}
+    assert {holders[a["claim"]["message_id"]] for _, a in got.values()} == set(got)  # the list says who reads what
+    assert sum(h is None for h in holders.values()) == 18
+  finally:
+    server.shutdown()
+    server.server_close()
+
+
+def _letters(n):
+  return "".join(chr(ord("a") + int(d)) for d in str(n))
+
+
+def test_an_opened_message_is_refused_to_another_and_freed_by_a_decision_or_a_release(tmp_path):
+  server, url = page(tmp_path)
+  try:
+    fixtures.call(url + "/api/classify", json.dumps({"messages": ["we need water", "trapped"]}).encode())
+    water, trapped = (keys.message_key(None, t) for t in ("we need water", "trapped"))
+    assert post(url + "/api/claim", {"message_id": water, "operator": "ana"})[0] == 200
+    status, answer = post(url + "/api/claim", {"message_id": water, "operator": "ben"})
+    assert status == 409 and "being read by ana" in answer["error"]
+    assert post(url + "/api/claim", {"next": "urgent", "operator": "ben"})[1]["claim"]["message_id"] == trapped
+    assert post(url + "/api/claim", {"next": "urgent", "operator": "cai"})[1] == {"claim": None, "result": None}
+    status, answer = post(url + "/api/release", {"message_id": trapped, "operator": "ana"})
+    assert status == 403 and "ben is reading it; only ben releases it" in answer["error"]
+    assert post(url + "/api/release", {"message_id": trapped, "operator": "ben"})[1]["released"] is True
+    post(url + "/api/decide", {"message": "we need water", "labels": dict(LABELS, related=1), "replaces": None,
+                               "operator": "ana"})
+    assert post(url + "/api/claim", {"next": "urgent", "operator": "cai"})[1]["claim"]["message_id"] == trapped
+    for body, error in (({"next": "newest"}, 'next: expected one of useful, urgent, found "newest"'),
+                        ({"message_id": 7}, "message_id: expected text, found 7"), ({}, "message_id: expected text")):
+      status, answer = post(url + "/api/claim", body)
+      assert status == 400 and error in answer["error"], body
+  finally:
+    server.shutdown()
+    server.server_close()
+
+
+# --- Team triage: a second opinion ------------------------------------------------------------------------
+
+
+def test_a_second_operator_decides_again_blind_and_a_reviewer_settles_the_disagreement(tmp_path):
+  app = app_lib.TriageApp(fixtures.keyword_scorer)
+  app.decisions = review.DecisionsApi(decisions.Store(str(tmp_path / "d.db")), second_share=1.0,
+                                      reviewers=frozenset({"rev"}))
+  server, url = fixtures.serve(app)
+  try:
+    saved = post(url + "/api/decide", {"message": "we need water", "labels": dict(LABELS, related=1, water=1),
+                                       "replaces": None, "operator": "ana"})[1]["decision"]
+    mine = json.loads(fixtures.call(url + "/api/queue?order=urgent&operator=ana")[2])["results"]
+    assert not any(r.get("second_opinion") for r in mine)  # never back to its first operator
+    (ben_item,) = json.loads(fixtures.call(url + "/api/queue?order=urgent&operator=ben")[2])["results"]
+    assert ben_item["second_opinion"] and ben_item["standing_id"] == saved["decision_id"]
+    assert ben_item["predicted"] == ["water", "aid_related"]  # the model's answer, not ana's decision
+    status, _ = post(url + "/api/decide", {"message": "we need water", "labels": dict(LABELS, related=1, food=1),
+                                           "replaces": ben_item["standing_id"], "operator": "ben"})
+    assert status == 200
+    assert json.loads(fixtures.call(url + "/api/queue?order=urgent&operator=cai")[2])["results"] == []  # two: done
+    agreement = json.loads(fixtures.call(url + "/api/agreement")[2])
+    water = next(c for c in agreement["categories"] if c["category"] == "water")
+    assert (agreement["messages"], agreement["disagreements"], agreement["settled"]) == (1, 1, 0)
+    assert water == {"category": "water", "messages": 1, "agreement": 0.0, "kappa": 0.0}
+    status, answer = get(url + "/api/queue?order=disputed&operator=ben")
+    assert status == 403 and "disputed is the reviewers' queue (rev" in answer["error"]
+    (disputed,) = json.loads(fixtures.call(url + "/api/queue?order=disputed&operator=rev")[2])["results"]
+    assert [o["operator"] for o in disputed["opinions"]] == ["ana", "ben"]
+    status, answer = post(url + "/api/decide", {"message": "we need water", "replaces": disputed["standing_id"],
+                                                "labels": dict(LABELS, related=1, water=1, food=1), "operator": "rev"})
+    assert status == 200
+    (standing,) = app.decisions.store.standing().values()
+    assert standing.operator == "rev" and standing.reviewer
+    assert json.loads(fixtures.call(url + "/api/agreement")[2])["settled"] == 1
+    assert json.loads(fixtures.call(url + "/api/queue?order=disputed&operator=rev")[2])["results"] == []
   finally:
     server.shutdown()
     server.server_close()

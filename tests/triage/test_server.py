@@ -18,6 +18,7 @@ import pytest
 from disaster_tf import labels
 from disaster_tf import records
 from disaster_tf.data import decisions
+from disaster_tf.data import keys
 from disaster_tf.serve import evaluate
 from disaster_tf.serve import predict
 from disaster_tf.serve import scorefile
@@ -25,9 +26,11 @@ from disaster_tf.triage import app as app_lib
 from disaster_tf.triage import retrain
 from disaster_tf.triage import review
 from tests import fixtures
+from tests.triage import test_surges
 
 ROOT = fixtures.ROOT
 SCREENSHOT = os.path.join(ROOT, "docs", "triage.png")
+TEAM_SCREENSHOT = os.path.join(ROOT, "docs", "team.png")
 INJECTION = "<img src=x onerror=alert(1)>"
 
 
@@ -89,7 +92,8 @@ def test_the_model_answer_of_a_real_export_has_every_field_the_page_reads(export
   assert set(info["report"]["training_data"]["positives"]) == set(labels.CATEGORIES)
   # Each answer of /api/classify has what the table, the detail bars and the download read.
   item = app.result({"message": "need water"}, app.score(["need water"])[0])
-  assert fields_read("item") <= set(item) and len(item["scored"]) == len(info["scored_columns"])
+  queue_only = {"claimed_by", "copies", "second_opinion", "opinions", "standing_id"}  # a Review row's (test_review)
+  assert fields_read("item") - queue_only <= set(item) and len(item["scored"]) == len(info["scored_columns"])
 
 
 def test_classify_answers_each_message_with_its_priority_and_scores(site):
@@ -278,7 +282,9 @@ def test_an_operator_classifies_uploads_filters_and_downloads_in_a_real_browser(
     wait_for(browser, lambda: stale(shown_before) and browser.find_elements(By.CSS_SELECTOR,
                                                                           "#review-results tr.item"),
              "the urgent order")
-    browser.find_element(By.CSS_SELECTOR, "#review-results tr.item").click()
+    browser.find_element(By.CSS_SELECTOR, "#review-results tr.item").click()  # claims it, then opens it
+    wait_for(browser, lambda: browser.find_elements(By.CSS_SELECTOR, "#review-results tr.detail button.save"),
+             "the claimed message")
     browser.find_element(By.CSS_SELECTOR, "#review-results tr.detail button.save").click()
     wait_for(browser, lambda: "Saved: decided by local" in browser.find_element(By.ID, "status").text, "a review save")
     assert len(decisions.Store(str(tmp_path / "decisions.db")).standing()) == 2
@@ -383,8 +389,234 @@ def test_over_tf_serving_the_page_flags_what_the_export_says_it_cannot_read(tmp_
     server.server_close()
 
 
-def take_screenshot(browser):
-  """README's picture of the page, refreshed only when asked (UPDATE_SCREENSHOT=1), so runs leave the tree alone."""
+def test_two_operators_side_by_side_never_read_the_same_message(tmp_path):
+  from selenium.webdriver.common.by import By  # pylint: disable=import-outside-toplevel
+  app = app_lib.TriageApp(fixtures.keyword_scorer)
+  app.decisions = review.DecisionsApi(decisions.Store(str(tmp_path / "decisions.db")))
+  texts = ["people trapped in the church", "we need water at the camp", "thanks for the news"]
+  app.enqueue([({"message": t}, r) for t, r in zip(texts, fixtures.keyword_scorer(texts))])
+  server, url = fixtures.serve(app)
+  ana, ben = (chromium(tmp_path / f"{n}-downloads", tmp_path / f"{n}-profile") for n in ("ana", "ben"))
+  try:
+    for browser, name in ((ana, "ana"), (ben, "ben")):
+      browser.get(url + "/")
+      wait_for(browser, lambda b=browser: not b.find_element(By.ID, "tab-review").get_attribute("hidden"), "the tab")
+      browser.find_element(By.ID, "operator-name").send_keys(name)
+      browser.find_element(By.ID, "tab-review").click()
+      browser.find_element(By.CSS_SELECTOR, "#review-order option[value='urgent']").click()
+    ana.find_element(By.ID, "review-next").click()  # ana: the most urgent one, claimed for her
+    wait_for(ana, lambda: ana.find_elements(By.CSS_SELECTOR, "#review-results tr.detail button.save"), "ana's message")
+    opened = ana.find_element(By.CSS_SELECTOR, "#review-results tr.detail").find_element(
+        By.XPATH, "preceding-sibling::tr[1]").find_element(By.CLASS_NAME, "message").text
+    assert opened == "people trapped in the church"
+    ben.find_element(By.ID, "review-button").click()
+    wait_for(ben, lambda: "being read by ana" in ben.find_element(By.ID, "review-results").text, "ana's claim")
+    row = next(r for r in ben.find_elements(By.CSS_SELECTOR, "#review-results tr.item") if opened in r.text)
+    row.click()  # ben opens it anyway: refused, with who reads it
+    wait_for(ben, lambda: "being read by ana" in ben.find_element(By.ID, "status").text, "the refusal")
+    assert not ben.find_elements(By.CSS_SELECTOR, "#review-results tr.detail")
+    ben.find_element(By.ID, "review-next").click()  # ben's Next: the next one nobody reads
+    wait_for(ben, lambda: ben.find_elements(By.CSS_SELECTOR, "#review-results tr.detail button.save"), "ben's message")
+    held = app.decisions.claims.held()
+    assert sorted(c.operator for c in held.values()) == ["ana", "ben"] and len(held) == 2
+    ana.find_element(By.CSS_SELECTOR, "#review-results tr.detail button.save").click()
+    wait_for(ana, lambda: "Saved: decided by ana" in ana.find_element(By.ID, "status").text, "ana's save")
+    assert [c.operator for c in app.decisions.claims.held().values()] == ["ben"]  # her decision ended her claim
+  finally:
+    ana.quit()
+    ben.quit()
+    server.shutdown()
+    server.server_close()
+
+
+def test_near_copies_fold_into_one_row_and_one_decision_covers_them(tmp_path):
+  from selenium.webdriver.common.by import By  # pylint: disable=import-outside-toplevel
+  app = app_lib.TriageApp(fixtures.keyword_scorer)
+  app.decisions = review.DecisionsApi(decisions.Store(str(tmp_path / "decisions.db")))
+  server, url = fixtures.serve(app)
+  browser = chromium(tmp_path / "downloads", tmp_path / "profile")
+  try:
+    browser.get(url + "/")
+    wait_for(browser, lambda: len(browser.find_elements(By.CSS_SELECTOR, "#filter option")) > 1, "the model")
+    browser.find_element(By.ID, "messages").send_keys(
+        "We need water in Carrefour please\nthanks for the news\nwe need WATER in carrefour, please!")
+    browser.find_element(By.ID, "classify-button").click()
+    wait_for(browser, lambda: "Scored 3 messages" in browser.find_element(By.ID, "status").text, "the answers")
+    rows = browser.find_elements(By.CSS_SELECTOR, "#results tr.item")
+    assert len(rows) == 2 and "+1 near-copies" in rows[0].text  # the two water appeals are one row
+    assert "1 near-copies folded" in browser.find_element(By.ID, "count").text
+    header = browser.find_element(By.XPATH, "//table[@id='results']//th[text()='Message']")
+
+    def messages():
+      return [r.find_element(By.CLASS_NAME, "message").text for r in browser.find_elements(By.CSS_SELECTOR,
+                                                                                            "#results tr.item")]
+    header.click()  # columns sort, one way then the other
+    assert messages() == ["thanks for the news", "We need water in Carrefour please"]
+    assert header.get_attribute("aria-sort") == "ascending"
+    header.click()
+    assert messages() == ["We need water in Carrefour please", "thanks for the news"]
+    rows = browser.find_elements(By.CSS_SELECTOR, "#results tr.item")
+    rows[0].click()
+    detail = browser.find_element(By.CSS_SELECTOR, "#results tr.detail")
+    assert "Bar: score" in detail.find_element(By.CLASS_NAME, "legend").text
+    assert "Your decision" in detail.find_element(By.CSS_SELECTOR, ".decide h4").text
+    detail.find_element(By.CSS_SELECTOR, "input[data-category='fire']").click()
+    detail.find_element(By.CSS_SELECTOR, "button.save").click()
+    wait_for(browser, lambda: "with its 1 near-copies" in browser.find_element(By.ID, "status").text, "the save")
+    standing = decisions.Store(str(tmp_path / "decisions.db")).standing()
+    assert sorted(d.message for d in standing.values()) == ["We need water in Carrefour please",
+                                                           "we need WATER in carrefour, please!"]
+    assert all(d.labels[labels.CATEGORIES.index("fire")] == 1 for d in standing.values())
+    # The row stays open and shows the decision (fire now, marked decided), not the model's answer.
+    row = browser.find_element(By.CSS_SELECTOR, "#results tr.item")
+    assert "decided by local" in row.text and "fire" in row.text
+    assert browser.find_elements(By.CSS_SELECTOR, "#results tr.detail button.undo-all")
+    browser.find_element(By.ID, "download").click()
+    scored = tmp_path / "downloads" / "scored.csv"
+    wait_for(browser, scored.exists, "the download")
+    with open(scored, encoding="utf-8", newline="") as f:
+      downloaded = {r["message"]: r for r in csv.DictReader(f)}
+    water = downloaded["We need water in Carrefour please"]
+    assert water["decided_by"] == "local" and "fire" in water["decided"].split(";") and "fire" not in water["predicted"]
+    assert downloaded["thanks for the news"]["decided_by"] == ""
+    browser.find_element(By.CSS_SELECTOR, "#results tr.detail button.undo-all").click()
+    wait_for(browser, lambda: "with the decisions of its 1 near-copies" in browser.find_element(By.ID, "status").text,
+             "the undo")
+    assert decisions.Store(str(tmp_path / "decisions.db")).standing() == {}
+  finally:
+    browser.quit()
+    server.shutdown()
+    server.server_close()
+
+
+def test_every_review_action_works_from_the_keyboard(tmp_path):
+  from selenium.webdriver.common.by import By  # pylint: disable=import-outside-toplevel
+  from selenium.webdriver.common.keys import Keys  # pylint: disable=import-outside-toplevel
+  app = app_lib.TriageApp(fixtures.keyword_scorer)
+  app.decisions = review.DecisionsApi(decisions.Store(str(tmp_path / "decisions.db")))
+  texts = ["people trapped in the church", "we need water at the camp", "thanks for the news"]
+  app.enqueue([({"message": t}, r) for t, r in zip(texts, fixtures.keyword_scorer(texts))])
+  server, url = fixtures.serve(app)
+  browser = chromium(tmp_path / "downloads", tmp_path / "profile")
+
+  def press(*keys):
+    browser.switch_to.active_element.send_keys(*keys)
+
+  def status():
+    return browser.find_element(By.ID, "status").text
+
+  try:
+    browser.get(url + "/")
+    wait_for(browser, lambda: not browser.find_element(By.ID, "tab-review").get_attribute("hidden"), "the tab")
+    browser.find_element(By.ID, "tab-review").click()
+    wait_for(browser, lambda: len(browser.find_elements(By.CSS_SELECTOR, "#review-results tr.item")) == 3, "the queue")
+    press("?")
+    keys = browser.find_element(By.ID, "keys")
+    assert keys.is_displayed() and "Next for me" in keys.text
+    press(Keys.ESCAPE)
+    assert not browser.find_element(By.ID, "keys").is_displayed()
+    press("j")  # the first row has the focus, visibly
+    first = browser.find_element(By.CSS_SELECTOR, "#review-results tr.item")
+    assert browser.switch_to.active_element == first
+    assert browser.execute_script("return getComputedStyle(arguments[0]).outlineStyle", first) != "none"
+    press("j", "k", Keys.ENTER)  # down, up, open: the first one, claimed
+    wait_for(browser, lambda: browser.find_elements(By.CSS_SELECTOR, "#review-results tr.detail"), "the opened row")
+    assert [c.operator for c in app.decisions.claims.held().values()] == ["local"]
+    press("c")  # to the categories; Space ticks the focused one
+    box = browser.switch_to.active_element
+    category, before = box.get_attribute("data-category"), box.is_selected()
+    press(Keys.SPACE)
+    assert category and box.is_selected() != before
+    related = browser.find_element(By.CSS_SELECTOR, "tr.detail select.related")
+    was = int(related.get_attribute("value"))
+    press("r")  # related in turn
+    assert int(related.get_attribute("value")) == (was + 1) % 3
+    press("s")
+    wait_for(browser, lambda: "Saved: decided by local" in status(), "the save")
+    (saved,) = app.decisions.store.standing().values()
+    assert saved.labels[labels.CATEGORIES.index(category)] == int(not before)
+    assert browser.find_elements(By.CSS_SELECTOR, "#review-results tr.detail button.undo")  # still open, decided
+    press("u")
+    wait_for(browser, lambda: "Decision undone." in status(), "the undo")
+    assert app.decisions.store.standing() == {}
+    wait_for(browser, lambda: browser.find_elements(By.CSS_SELECTOR, "#review-results tr.detail"), "the row again")
+    press("x")  # closed, and released
+    wait_for(browser, lambda: not app.decisions.claims.held(), "the release")
+    assert not browser.find_elements(By.CSS_SELECTOR, "#review-results tr.detail")
+    press("n")
+    wait_for(browser, lambda: "You are reading message" in status(), "Next for me")
+    assert len(app.decisions.claims.held()) == 1
+  finally:
+    browser.quit()
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_surge_is_flagged_on_every_tab_and_drawn_on_the_team_tab(tmp_path, monkeypatch):
+  from selenium.webdriver.common.by import By  # pylint: disable=import-outside-toplevel
+  app = app_lib.TriageApp(fixtures.keyword_scorer)
+  app.decisions = review.DecisionsApi(test_surges.surging_store(str(tmp_path / "d.db"), monkeypatch))
+  server, url = fixtures.serve(app)
+  browser = chromium(tmp_path / "downloads", tmp_path / "profile")
+  try:
+    browser.get(url + "/")
+    banner = browser.find_element(By.ID, "surge-banner")
+    wait_for(browser, banner.is_displayed, "the surge banner")
+    assert banner.text.startswith("Surge: water 8 in the last 60 min (4x its baseline)")
+    browser.find_element(By.ID, "tab-team").click()
+    rows = browser.find_elements(By.CSS_SELECTOR, "#surges .surge-row")
+    assert "water" in rows[0].text and "SURGE" in rows[0].text
+    bars = rows[0].find_elements(By.CSS_SELECTOR, "svg.surge-chart rect")
+    assert len(bars) == 25 and bars[-1].get_attribute("fill") == "#c01c28"  # the page's own chart, no library
+    assert "at least 3x its baseline" in browser.find_element(By.ID, "surge-rule").text
+  finally:
+    browser.quit()
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_second_opinion_in_the_browser_and_the_agreement_on_the_team_tab(tmp_path, monkeypatch):
+  from selenium.webdriver.common.by import By  # pylint: disable=import-outside-toplevel
+  app = app_lib.TriageApp(fixtures.keyword_scorer)
+  app.decisions = review.DecisionsApi(test_surges.surging_store(str(tmp_path / "decisions.db"), monkeypatch),
+                                      second_share=1.0)
+  values = [1 if c in ("related", "fire") else 0 for c in labels.CATEGORIES]  # ana said fire, not water
+  app.decisions.store.record(decisions.Decision(keys.message_key(None, "we need water"), "we need water",
+                                                tuple(values), "ana"))
+  server, url = fixtures.serve(app)
+  browser = chromium(tmp_path / "downloads", tmp_path / "profile")
+  try:
+    browser.get(url + "/")
+    wait_for(browser, lambda: not browser.find_element(By.ID, "tab-review").get_attribute("hidden"), "the tab")
+    browser.find_element(By.ID, "operator-name").send_keys("ben")
+    browser.find_element(By.ID, "tab-review").click()
+    wait_for(browser, lambda: "second opinion" in browser.find_element(By.ID, "review-results").text, "the item")
+    row = browser.find_element(By.CSS_SELECTOR, "#review-results tr.item")  # first: the second opinion
+    assert "fire" not in row.text and "decided by ana" not in row.text  # blind: the model's answer only
+    row.click()
+    wait_for(browser, lambda: browser.find_elements(By.CSS_SELECTOR, "#review-results tr.detail button.save"), "form")
+    assert browser.find_element(By.CSS_SELECTOR, "tr.detail input[data-category='water']").is_selected()
+    assert not browser.find_element(By.CSS_SELECTOR, "tr.detail input[data-category='fire']").is_selected()
+    browser.find_element(By.CSS_SELECTOR, "#review-results tr.detail button.save").click()
+    wait_for(browser, lambda: "Saved: decided by ben" in browser.find_element(By.ID, "status").text, "the save")
+    browser.find_element(By.ID, "tab-team").click()
+    wait_for(browser, lambda: browser.find_elements(By.CSS_SELECTOR, "#agreement .agreement-table tr"), "the table")
+    text = browser.find_element(By.ID, "agreement").text
+    assert "1 decided by two so far; 1 disagreed" in text
+    rows = {r.find_elements(By.TAG_NAME, "td")[0].text: r.text
+            for r in browser.find_elements(By.CSS_SELECTOR, "#agreement .agreement-table tr")[1:]}
+    assert "0%" in rows["water"] and "0%" in rows["fire"] and "food" not in rows  # both said no food: not listed
+    assert "more categories: the two operators always gave the same one label" in text
+    wait_for(browser, lambda: browser.find_elements(By.CSS_SELECTOR, "#surges .surge-row"), "the surges")
+    take_screenshot(browser, TEAM_SCREENSHOT)
+  finally:
+    browser.quit()
+    server.shutdown()
+    server.server_close()
+
+
+def take_screenshot(browser, path=SCREENSHOT):
+  """README's pictures of the page, refreshed only when asked (UPDATE_SCREENSHOT=1), so runs leave the tree alone."""
   if os.environ.get("UPDATE_SCREENSHOT") == "1":
-    os.makedirs(os.path.dirname(SCREENSHOT), exist_ok=True)
-    browser.save_screenshot(SCREENSHOT)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    browser.save_screenshot(path)

@@ -7,7 +7,7 @@ const BATCH = 100;      // pasted lines per /api/classify request, so progress s
 const MAX_SHOWN = 1000; // rows drawn at once; the rest stay in the CSV download and the filter
 const RELATED = ["no", "yes", "unsure"]; // `related`'s labels 0, 1, 2
 
-const state = { model: null, columns: ["message"], items: [], decided: {}, queue: [] };
+const state = { model: null, columns: ["message"], items: [], decided: {}, queue: [], claimed: null };
 const $ = (id) => document.getElementById(id);
 
 function el(tag, attrs, text) {
@@ -41,7 +41,16 @@ async function loadModel() {
   drawModel();
   retrainNote();
   $("tab-review").hidden = !state.model.decisions;
+  $("tab-team").hidden = !state.model.decisions;
+  $("review-disputed").hidden = !state.model.reviewers.length;
+  if (state.model.decisions) {
+    loadSurges().catch(() => {});
+    setInterval(() => loadSurges().catch(() => {}), 60_000);
+  }
   $("token-label").hidden = !state.model.operators_required;
+  $("name-label").hidden = !state.model.decisions || state.model.operators_required;
+  $("operator-name").value = localStorage.getItem("operator-name") || "";
+  $("operator-name").addEventListener("change", () => localStorage.setItem("operator-name", $("operator-name").value.trim()));
   if (state.model.operators_required) setStatus("Enter your operator token to read and decide messages.");
   else await loadDecided();
 }
@@ -134,12 +143,33 @@ async function uploadFile(file) {
   render();
 }
 
+// What a row shows: the standing decision where there is one (its categories, in urgency order), else the model's.
+function shown(item) {
+  const decided = item.second_opinion ? null : state.decided[item.message_id];  // a second opinion is blind
+  if (!decided) return { predicted: item.predicted, priority: item.priority, related: item.related, decided: null };
+  const predicted = state.model.urgency.filter((c) => c !== "related" && decided.labels[c] === 1);
+  const rank = state.model.urgency.findIndex((c) => predicted.includes(c));
+  return { predicted, priority: rank < 0 ? state.model.urgency.length + 1 : rank + 1,
+           related: RELATED[decided.labels.related], decided };
+}
+
 function ordered() {
+  // Most urgent first (by the decision where one stands); near-copies fold into their group's first row.
   const filter = $("filter").value;
-  return state.items
-    .map((item, index) => ({ item, index }))
-    .filter(({ item }) => !filter || item.predicted.includes(filter))
-    .sort((a, b) => a.item.priority - b.item.priority || a.index - b.index);
+  const rows = state.items
+    .map((item, index) => ({ item, index, view: shown(item) }))
+    .filter(({ view }) => !filter || view.predicted.includes(filter))
+    .sort((a, b) => a.view.priority - b.view.priority || a.index - b.index);
+  const first = new Map();
+  const folded = [];
+  for (const row of rows) {
+    const leader = row.item.group && first.get(row.item.group);
+    if (leader) { leader.copies.push(row.item); continue; }
+    row.copies = [];
+    if (row.item.group) first.set(row.item.group, row);
+    folded.push(row);
+  }
+  return folded;
 }
 
 function render() {
@@ -147,39 +177,58 @@ function render() {
   drawRows($("results"), rows.slice(0, MAX_SHOWN));
   $("results").hidden = false;
   $("toolbar").hidden = false;
-  $("count").textContent = rows.length > MAX_SHOWN
-    ? `showing the ${MAX_SHOWN} most urgent of ${rows.length}; the CSV holds all` : `${rows.length} shown`;
+  const copies = rows.reduce((n, r) => n + r.copies.length, 0);
+  $("count").textContent = (rows.length > MAX_SHOWN
+    ? `showing the ${MAX_SHOWN} most urgent of ${rows.length} rows; the CSV holds all` : `${rows.length} rows`) +
+    (copies ? ` (${copies} near-copies folded into their first message's row)` : "");
 }
 
 function drawRows(table, rows) {
   const tbody = table.querySelector("tbody");
   tbody.replaceChildren();
   const urgent = new Set(state.model ? state.model.urgency.slice(0, URGENT) : []);
-  for (const { item, index } of rows) {
-    const tr = el("tr", { class: "item", "data-index": String(index) });
-    tr.appendChild(el("td", {}, String(index + 1)));
-    tr.appendChild(el("td", {}, item.predicted.length ? item.predicted[0] : "—"));
+  const review = table.id === "review-results";
+  rows.forEach(({ item, index, copies }, position) => {
+    const view = shown(item);
+    copies = review ? (item.copies || []) : (copies || []);
+    const tr = el("tr", { class: view.decided ? "item decided" : "item", "data-index": String(index),
+                          "data-key": item.message_id || "", tabindex: "0" });
+    tr.appendChild(el("td", {}, String(review ? position + 1 : index + 1)));  // Review: rank; Classify: line
+    tr.appendChild(el("td", {}, view.predicted.length ? view.predicted[0] : "—"));
     tr.appendChild(el("td", { class: "message" }, item.row.message));
     const cats = el("td", { class: "categories" });
     if (item.error) cats.appendChild(el("span", { class: "chip error" }, `not scored: ${item.error}`));
+    else if (view.decided) cats.appendChild(el("span", { class: "chip decided" }, `decided by ${view.decided.operator}`));
     else if (item.unread) cats.appendChild(el("span", { class: "chip urgent" }, "model could not read it: read it yourself"));
     else if (item.not_english) {
       cats.appendChild(el("span", { class: "chip urgent" }, "not English: this model reads English only; read it yourself"));
     }
-    else if (!item.predicted.length) cats.appendChild(el("span", { class: "none" }, "none"));
-    const decided = state.decided[item.message_id];
-    if (decided) cats.appendChild(el("span", { class: "chip decided" }, `decided by ${decided.operator}`));
-    for (const c of item.predicted) cats.appendChild(el("span", { class: urgent.has(c) ? "chip urgent" : "chip" }, c));
-    if (item.related === "unsure") cats.appendChild(el("span", { class: "chip" }, "related: unsure"));
+    if (!item.error && !view.predicted.length) cats.appendChild(el("span", { class: "none" }, "none"));
+    if (item.claimed_by && item.claimed_by !== myName()) {
+      cats.appendChild(el("span", { class: "chip claimed" }, `being read by ${item.claimed_by}`));
+    }
+    if (copies.length) cats.appendChild(el("span", { class: "chip copies" }, `+${copies.length} near-copies`));
+    if (item.second_opinion) {
+      cats.appendChild(el("span", { class: "chip second" }, "second opinion: decide it yourself (another operator has)"));
+    }
+    for (const o of item.opinions || []) {
+      const said = state.model.urgency.filter((c) => c !== "related" && o.labels[c] === 1);
+      cats.appendChild(el("span", { class: "chip opinion" }, `${o.operator}: ${said.join(", ") || "none"}`));
+    }
+    for (const c of view.predicted) cats.appendChild(el("span", { class: urgent.has(c) ? "chip urgent" : "chip" }, c));
+    if (view.related === "unsure") cats.appendChild(el("span", { class: "chip" }, "related: unsure"));
     tr.appendChild(cats);
-    tr.addEventListener("click", () => toggleDetail(tr, item));
+    const open = () => (review ? openClaimed(tr, item, copies) : toggleDetail(tr, item, copies));
+    tr.addEventListener("click", open);
+    tr.reopen = () => toggleDetail(tr, item, copies);  // after a save: the row again, without a new claim
     tbody.appendChild(tr);
-  }
+  });
 }
 
 async function showQueue() {
   // The undecided messages, in the order the operator chose: most useful to teach, or most urgent.
-  const response = await fetch(`/api/queue?order=${$("review-order").value}`, { headers: auth() });
+  const name = state.model.operators_required ? "" : `&operator=${encodeURIComponent(myName())}`;
+  const response = await fetch(`/api/queue?order=${$("review-order").value}${name}`, { headers: auth() });
   if (!response.ok) { setStatus(await errorOf(response), true); return; }
   state.queue = (await response.json()).results;
   redraw();
@@ -188,7 +237,48 @@ async function showQueue() {
   if (changed) setStatus(changed.trim());
 }
 
-// What the Review tab says happens next with a decision: retrained by the page, or by hand.
+// Claims (a shift shares the queue): opening a message in the Review tab claims it, closing it releases it;
+// a message another operator reads is not opened, and Next gives the first one nobody reads.
+function myName() {
+  return state.model.operators_required ? null : ($("operator-name").value.trim() || "local");
+}
+
+async function openClaimed(tr, item, copies) {
+  const open = tr.nextElementSibling && tr.nextElementSibling.classList.contains("detail");
+  if (open) {
+    toggleDetail(tr, item, copies);
+    await send("/api/release", { message_id: item.message_id }).catch(() => {});
+    state.claimed = null;
+    return;
+  }
+  try {
+    await send("/api/claim", { message_id: item.message_id });
+  } catch (e) {
+    setStatus(String(e.message || e), true);
+    if (e.status === 409) await showQueue();
+    return;
+  }
+  state.claimed = item.message_id;
+  setStatus("");
+  toggleDetail(tr, item, copies);
+}
+
+async function nextMessage() {
+  if (state.claimed) await send("/api/release", { message_id: state.claimed }).catch(() => {});
+  state.claimed = null;
+  let answer;
+  try {
+    answer = await send("/api/claim", { next: $("review-order").value });
+  } catch (e) { setStatus(String(e.message || e), true); return; }
+  if (!answer.claim) { setStatus("Every undecided message is being read by another operator, or decided."); return; }
+  await showQueue();
+  state.claimed = answer.claim.message_id;
+  const index = state.queue.findIndex((q) => q.message_id === answer.claim.message_id);
+  const row = $("review-results").querySelector(`tr.item[data-index="${index}"]`);
+  if (row) toggleDetail(row, state.queue[index], state.queue[index].copies || []);
+  setStatus(`You are reading message ${index + 1}; others are given the next one.`);
+}
+
 function retrainNote() {
   const r = state.model.retrain;
   $("review-retrain").textContent = r
@@ -197,10 +287,16 @@ function retrainNote() {
     : "Retraining is by hand: disaster-train --decisions=THE_DB, then disaster-export.";
 }
 
-function redraw() {
-  // After a decision: both lists show who decided what.
+function redraw(keep) {
+  // After a decision: both lists show who decided what; the row `keep` (a message key) is opened again, so the
+  // operator sees what was saved.
   if (state.items.length) render();
   if (state.queue.length) drawRows($("review-results"), state.queue.map((item, index) => ({ item, index })));
+  if (!keep) return;
+  for (const table of ["results", "review-results"]) {
+    const tr = $(table).querySelector(`tr.item[data-key="${CSS.escape(keep)}"]`);
+    if (tr) tr.reopen();
+  }
 }
 
 function scoreBars(scores, thresholds, predicted) {
@@ -222,15 +318,23 @@ function scoreBars(scores, thresholds, predicted) {
   return grid;
 }
 
-function toggleDetail(tr, item) {
+function toggleDetail(tr, item, copies) {
   const next = tr.nextElementSibling;
   if (next && next.classList.contains("detail")) { next.remove(); return; }
   if (item.error) return;
   const detail = el("tr", { class: "detail" });
   const td = el("td", { colspan: "4" });
   if (item.predicted.length) td.appendChild(explanation(item.row.message));
+  td.appendChild(el("p", { class: "legend" },
+                    "The model's scores. Bar: score · tick: the category's threshold · dark bar: suggested."));
   td.appendChild(scoreBars(item.scores, state.model.thresholds, item.predicted));
-  if (state.model.decisions) td.appendChild(decisionForm(item));
+  if (copies && copies.length) {
+    const list = el("details", { class: "copies" });
+    list.appendChild(el("summary", {}, `${copies.length} near-copies of this message`));
+    for (const c of copies) list.appendChild(el("div", { class: "copy" }, (c.row || c).message));
+    td.appendChild(list);
+  }
+  if (state.model.decisions) td.appendChild(decisionForm(item, copies || []));
   detail.appendChild(td);
   tr.after(detail);
 }
@@ -266,10 +370,13 @@ function explanation(message) {
   return box;
 }
 
-function decisionForm(item) {
-  // The operator's labels: the standing decision's if there is one, else the model's.
-  const decided = state.decided[item.message_id];
+function decisionForm(item, copies) {
+  // The operator's labels: the standing decision's if there is one, else the model's (a second opinion always
+  // starts from the model's: the first operator's decision is not shown).
+  const decided = item.second_opinion ? null : state.decided[item.message_id];
   const form = el("div", { class: "decide" });
+  form.appendChild(el("h4", {}, decided ? `Decision by ${decided.operator} (${decided.decided_at}); change it:`
+                                        : "Your decision: tick every category the message asks for"));
   const boxes = {};
   for (const c of state.model.urgency.filter((c) => c !== "related")) {
     const label = el("label", {}, ` ${c}`);
@@ -279,10 +386,18 @@ function decisionForm(item) {
     boxes[c] = box;
     form.appendChild(label);
   }
-  const related = el("select", { class: "related" });
+  const related = el("select", { class: "related", "aria-label": "related" });
   RELATED.forEach((name, value) => related.appendChild(el("option", { value: String(value) }, `related: ${name}`)));
   related.value = String(decided ? decided.labels.related : RELATED.indexOf(item.related));
   form.appendChild(related);
+  const undecided = copies.filter((c) => !state.decided[c.message_id]);
+  const all = el("input", { type: "checkbox", class: "all-copies" });
+  all.checked = true;
+  if (undecided.length) {
+    const label = el("label", { class: "copies-label" }, ` also for its ${undecided.length} undecided near-copies`);
+    label.prepend(all);
+    form.appendChild(label);
+  }
   const save = el("button", { type: "button", class: "save" }, decided ? `Save (decided by ${decided.operator})` : "Save");
   save.addEventListener("click", () => {
     const labels = { related: Number(related.value) };
@@ -291,22 +406,40 @@ function decisionForm(item) {
     if (labels.related === 0 && Object.values(boxes).some((b) => b.checked)) labels.related = 1;
     // `replaces`: the decision this form showed (null: the model's answer). If another operator decided the
     // message since, the server refuses the save, and the page shows what stands now.
-    send("/api/decide", { message: item.row.message, id: item.row.id, labels,
-                          replaces: decided ? decided.decision_id : null })
+    const also = all.checked ? undecided.map((c) => ({ message: (c.row || c).message, id: (c.row || c).id })) : [];
+    send("/api/decide", { message: item.row.message, id: item.row.id, labels, copies: also,
+                          replaces: item.standing_id ?? (decided ? decided.decision_id : null) })
       .then((answer) => {
         state.decided[item.message_id] = answer.decision;
-        setStatus(`Saved: decided by ${answer.decision.operator}.`);
-        redraw();
+        item.second_opinion = false;  // given: the row now shows it
+        delete item.standing_id;
+        for (const d of answer.decision.copies) state.decided[d.message_id] = { ...d, copies: [] };
+        const n = answer.decision.copies.length;
+        setStatus(`Saved: decided by ${answer.decision.operator}` + (n ? `, with its ${n} near-copies.` : "."));
+        redraw(item.message_id);
       })
       .catch((e) => staleOrError(e));
   });
   form.appendChild(save);
   if (decided) {
-    const undo = el("button", { type: "button", class: "undo" }, "Undo");
-    undo.addEventListener("click", () => send("/api/undo", { decision_id: decided.decision_id })
-      .then(async () => { state.decided = {}; await loadDecided(); setStatus("Decision undone."); redraw(); })
-      .catch((e) => staleOrError(e)));
+    const together = (decided.copies || []).map((d) => d.decision_id);
+    const undo = el("button", { type: "button", class: "undo" }, together.length ? "Undo this one" : "Undo");
+    const undoing = (copies) => send("/api/undo", { decision_id: decided.decision_id, copies })
+      .then(async (answer) => {
+        state.decided = {};
+        await loadDecided();
+        const n = answer.copies_undone.length;
+        setStatus(n ? `Decision undone, with the decisions of its ${n} near-copies.` : "Decision undone.");
+        redraw(item.message_id);
+      })
+      .catch((e) => staleOrError(e));
+    undo.addEventListener("click", () => undoing([]));
     form.appendChild(undo);
+    if (together.length) {
+      const undoAll = el("button", { type: "button", class: "undo-all" }, `Undo with its ${together.length} near-copies`);
+      undoAll.addEventListener("click", () => undoing(together));
+      form.appendChild(undoAll);
+    }
   }
   return form;
 }
@@ -318,8 +451,11 @@ async function staleOrError(error) {
 }
 
 async function send(path, body) {
+  // On loopback there is no login: the name the operator typed is what their decisions and claims record.
+  const name = $("operator-name").value.trim();
+  const sent = name && !state.model.operators_required ? { ...body, operator: name } : body;
   const response = await fetch(path, { method: "POST", headers: auth({ "Content-Type": "application/json" }),
-                                       body: JSON.stringify(body) });
+                                       body: JSON.stringify(sent) });
   if (!response.ok) {
     const error = new Error(await errorOf(response));
     error.status = response.status;
@@ -338,10 +474,13 @@ function csvField(value) {
 
 function download() {
   // The scored columns and their cells come from the server (predict.SCORED_COLUMNS): one definition of the format.
-  const header = [...state.columns, ...state.model.scored_columns];
+  // Beside the model's answer, the operators' standing decision: who, and its categories (";" as `predicted`).
+  const header = [...state.columns, ...state.model.scored_columns, "decided_by", "decided", "decided_related"];
   const lines = [header.map(csvField).join(",")];
   for (const item of state.items) {
-    lines.push([...state.columns.map((c) => item.row[c] ?? ""), ...item.scored].map(csvField).join(","));
+    const view = shown(item);
+    const decision = view.decided ? [view.decided.operator, view.predicted.join(";"), view.related] : ["", "", ""];
+    lines.push([...state.columns.map((c) => item.row[c] ?? ""), ...item.scored, ...decision].map(csvField).join(","));
   }
   const link = el("a", { download: "scored.csv" });
   link.href = URL.createObjectURL(new Blob([lines.join("\r\n") + "\r\n"], { type: "text/csv" }));
@@ -371,6 +510,86 @@ function svgBars(values, max) {
     svg.append(label, rect, number);
   });
   return svg;
+}
+
+// Surges (GET /api/surges): each category's messages per window, the last window ending now; a category well
+// above its baseline is flagged in the header, whatever tab is open, and drawn on the Team tab.
+function surgeChart(windows, surge) {
+  const NS = "http://www.w3.org/2000/svg", barWidth = 10, height = 40;
+  const max = Math.max(1, ...windows);
+  const svg = document.createElementNS(NS, "svg");
+  svg.setAttribute("class", "chart surge-chart");
+  svg.setAttribute("width", String(windows.length * barWidth));
+  svg.setAttribute("height", String(height));
+  svg.setAttribute("role", "img");
+  svg.setAttribute("aria-label", `messages per window, oldest first: ${windows.join(", ")}`);
+  windows.forEach((value, i) => {
+    const rect = document.createElementNS(NS, "rect");
+    const h = (height - 2) * value / max;
+    rect.setAttribute("x", String(i * barWidth)); rect.setAttribute("y", String(height - h));
+    rect.setAttribute("width", String(barWidth - 2)); rect.setAttribute("height", String(h));
+    rect.setAttribute("fill", i === windows.length - 1 ? (surge ? "#c01c28" : "#1a5fb4") : "#9bb8d3");
+    svg.appendChild(rect);
+  });
+  return svg;
+}
+
+async function loadAgreement() {
+  const response = await fetch("/api/agreement", { headers: auth() });
+  if (!response.ok) return;
+  const a = await response.json();
+  const box = $("agreement");
+  box.replaceChildren();
+  box.appendChild(el("p", {}, a.share
+    ? `${Math.round(a.share * 100)}% of decided messages go back to a second operator. ${a.messages} decided by ` +
+      `two so far; ${a.disagreements} disagreed, ${a.settled} of them settled by a reviewer ` +
+      `(${a.reviewers.join(", ") || "none named: triage.py --reviewers"}).`
+    : "No second opinions: triage.py --second_opinion=0.1 sends a share of decided messages to a second operator."));
+  if (!a.messages) return;
+  const table = el("table", { class: "agreement-table" });
+  const head = el("tr");
+  for (const h of ["category", "messages", "agreement", "Cohen's kappa"]) head.appendChild(el("th", {}, h));
+  table.appendChild(head);
+  // A category both operators always gave one same label (kappa undefined) says little: counted, not listed.
+  const quiet = a.categories.filter((c) => c.kappa === null && c.agreement === 1);
+  for (const c of a.categories.filter((c) => !quiet.includes(c))) {
+    const tr = el("tr");
+    tr.append(el("td", {}, c.category), el("td", {}, String(c.messages)),
+              el("td", {}, c.agreement === null ? "—" : `${(100 * c.agreement).toFixed(0)}%`),
+              el("td", {}, c.kappa === null ? "— (one label only)" : c.kappa.toFixed(2)));
+    table.appendChild(tr);
+  }
+  box.appendChild(table);
+  if (quiet.length) {
+    box.appendChild(el("p", { class: "note" }, `${quiet.length} more categories: the two operators always gave ` +
+                        "the same one label (agreement 100%, kappa undefined)."));
+  }
+}
+
+async function loadSurges() {
+  if (!state.model || !state.model.decisions) return;
+  const response = await fetch("/api/surges", { headers: auth() });
+  if (!response.ok) return;  // no token yet: the next poll tries again
+  const answer = await response.json();
+  const flagged = answer.categories.filter((c) => c.surge);
+  $("surge-banner").hidden = !flagged.length;
+  $("surge-banner").textContent = flagged.length
+    ? `Surge: ${flagged.map((c) => `${c.category} ${c.count} in the last ${answer.window_minutes} min (${c.ratio}x its baseline)`).join("; ")}`
+    : "";
+  $("surge-rule").textContent = `A category surges when ${answer.rule}. Counted over every message this page has ` +
+    `seen (pasted, uploaded, or scored into its database), by the model's answer; checked each minute.`;
+  const list = $("surges");
+  list.replaceChildren();
+  const busy = answer.categories.filter((c) => c.windows.some((n) => n > 0))
+    .sort((a, b) => Number(b.surge) - Number(a.surge) || b.ratio - a.ratio);
+  if (!busy.length) list.appendChild(el("p", { class: "none" }, "No message in the last day."));
+  for (const c of busy) {
+    const row = el("div", { class: c.surge ? "surge-row surge" : "surge-row" });
+    row.appendChild(el("span", { class: "surge-name" }, c.category));
+    row.appendChild(surgeChart(c.windows, c.surge));
+    row.appendChild(el("span", {}, `${c.count} now, baseline ${c.baseline}` + (c.surge ? " — SURGE" : "")));
+    list.appendChild(row);
+  }
 }
 
 // The validation messages that have an original, scored as sent and in English: how far to trust the model on
@@ -504,8 +723,92 @@ function drawModel() {
   info.appendChild(details);
 }
 
+// Keys (the ? overlay lists them): every Review action without a mouse. Ignored while typing in a field, but
+// for Escape, which leaves it.
+const KEYS = [
+  ["j / ↓", "next message"], ["k / ↑", "previous message"], ["Enter / o", "open or close the message"],
+  ["n", "Next for me: the first message nobody reads (Review)"], ["c", "to the categories: Tab moves, Space ticks"],
+  ["r", "related: no, yes, unsure in turn"], ["s", "save the decision"], ["u", "undo the decision"],
+  ["x / Esc", "close the message (releases it)"], ["?", "this list"],
+];
+
+function visibleTable() {
+  return $("review").hidden ? $("results") : $("review-results");
+}
+
+function openRow() {
+  const detail = visibleTable().querySelector("tr.detail");
+  return detail ? { detail, row: detail.previousElementSibling } : null;
+}
+
+function moveFocus(step) {
+  const rows = [...visibleTable().querySelectorAll("tr.item")];
+  if (!rows.length) return;
+  const at = rows.indexOf(document.activeElement.closest ? document.activeElement.closest("tr.item") : null);
+  rows[Math.min(Math.max(at < 0 ? 0 : at + step, 0), rows.length - 1)].focus();
+}
+
+function onKey(event) {
+  const typing = ["INPUT", "TEXTAREA", "SELECT"].includes(event.target.tagName) && event.target.type !== "checkbox";
+  if (event.ctrlKey || event.metaKey || event.altKey || (typing && event.key !== "Escape")) return;
+  const open = openRow();
+  const press = (selector) => { const b = open && open.detail.querySelector(selector); if (b) b.click(); };
+  const actions = {
+    j: () => moveFocus(1), ArrowDown: () => moveFocus(1), k: () => moveFocus(-1), ArrowUp: () => moveFocus(-1),
+    Enter: () => { const tr = document.activeElement.closest && document.activeElement.closest("tr.item"); if (tr) tr.click(); },
+    n: () => { if (!$("review").hidden) nextMessage().catch((e) => setStatus(String(e), true)); },
+    c: () => { const box = open && open.detail.querySelector("input[data-category]"); if (box) box.focus(); },
+    r: () => {
+      const related = open && open.detail.querySelector("select.related");
+      if (related) related.value = String((Number(related.value) + 1) % RELATED.length);
+    },
+    s: () => press("button.save"), u: () => press("button.undo"),
+    x: () => { if (open) { open.row.click(); open.row.focus(); } },
+    Escape: () => {
+      if (!$("keys").hidden) { $("keys").hidden = true; return; }
+      if (typing) { event.target.blur(); return; }
+      if (open) { open.row.click(); open.row.focus(); }
+    },
+    "?": () => { $("keys").hidden = !$("keys").hidden; },
+  };
+  actions.o = actions.Enter;
+  const action = actions[event.key];
+  if (!action) return;
+  event.preventDefault();
+  action();
+}
+
+// Columns sort: a click on a header orders the drawn rows by that column (numbers as numbers), again the other
+// way; an opened row moves with its message. The next redraw returns to the page's order (urgency, or rank).
+function sortBy(th) {
+  const table = th.closest("table");
+  const column = [...th.parentElement.children].indexOf(th);
+  const ascending = th.getAttribute("aria-sort") !== "ascending";
+  for (const other of th.parentElement.children) other.removeAttribute("aria-sort");
+  th.setAttribute("aria-sort", ascending ? "ascending" : "descending");
+  const tbody = table.querySelector("tbody");
+  const rows = [...tbody.querySelectorAll("tr.item")];
+  const key = (tr) => tr.children[column].textContent.trim();
+  const numeric = rows.every((tr) => /^[0-9]+$/.test(key(tr)));
+  rows.sort((a, b) => (numeric ? Number(key(a)) - Number(key(b)) : key(a).localeCompare(key(b))) * (ascending ? 1 : -1));
+  for (const tr of rows) {
+    const detail = tr.nextElementSibling && tr.nextElementSibling.classList.contains("detail") ? tr.nextElementSibling : null;
+    tbody.appendChild(tr);
+    if (detail) tbody.appendChild(detail);
+  }
+}
+
+function drawKeys() {
+  const list = $("keys-list");
+  for (const [key, what] of KEYS) {
+    list.appendChild(el("dt", {}, key));
+    list.appendChild(el("dd", {}, what));
+  }
+}
+
 function showTab(name) {
-  for (const tab of ["classify", "review", "model"]) {
+  setStatus("");  // a tab's status line is about that tab
+  for (const tab of ["classify", "review", "team", "model"]) {
     $(tab).hidden = tab !== name;
     $(`tab-${tab}`).classList.toggle("active", tab === name);
   }
@@ -520,7 +823,22 @@ $("filter").addEventListener("change", render);
 $("download").addEventListener("click", download);
 $("tab-classify").addEventListener("click", () => showTab("classify"));
 $("tab-model").addEventListener("click", () => showTab("model"));
+$("tab-team").addEventListener("click", () => {
+  showTab("team");
+  Promise.all([loadSurges(), loadAgreement()]).catch((e) => setStatus(String(e), true));
+});
 $("tab-review").addEventListener("click", () => { showTab("review"); showQueue().catch((e) => setStatus(String(e), true)); });
 $("review-button").addEventListener("click", () => showQueue().catch((e) => setStatus(String(e), true)));
+$("review-order").addEventListener("change", () => showQueue().catch((e) => setStatus(String(e), true)));
+$("review-next").addEventListener("click", () => nextMessage().catch((e) => setStatus(String(e), true)));
 $("token").addEventListener("change", () => loadDecided().then(redraw).catch((e) => setStatus(String(e), true)));
+document.addEventListener("keydown", onKey);
+for (const th of document.querySelectorAll("#results th, #review-results th")) {
+  th.tabIndex = 0;
+  th.title = `${th.title ? th.title + "; " : ""}click (or Enter) to sort by this column`;
+  th.addEventListener("click", () => sortBy(th));
+  th.addEventListener("keydown", (e) => { if (e.key === "Enter") { e.stopPropagation(); sortBy(th); } });
+}
+drawKeys();
+$("keys-close").addEventListener("click", () => { $("keys").hidden = true; });
 loadModel().catch((e) => setStatus(`Could not reach the model: ${e}`, true));
