@@ -19,6 +19,7 @@ from disaster_tf.data import csv_files
 from disaster_tf.data import decided as decided_lib
 from disaster_tf.data import decisions as decisions_lib
 from disaster_tf.data import examples as examples_lib
+from disaster_tf.data import keys
 from disaster_tf.data import text
 from disaster_tf.model import features
 from disaster_tf.model import metrics
@@ -189,13 +190,13 @@ def test_one_snapshot_of_the_decisions_trains_every_phase_and_a_resume_whatever_
   fixtures.write_two_file(tmp_path / "data", rows)
   store = decisions_lib.Store(str(tmp_path / "d.db"))
   water = tuple(int(c in ("related", "water")) for c in labels.CATEGORIES)
-  store.record(decisions_lib.Decision(decisions_lib.message_key(rows[0]["id"], rows[0]["message"]),
+  store.record(decisions_lib.Decision(keys.message_key(rows[0]["id"], rows[0]["message"]),
                                       rows[0]["message"], water, "ana"))
   config = fixtures.tiny_config(str(tmp_path / "data"), epochs=2, linear_epochs=1, decisions=str(tmp_path / "d.db"))
   kept = rundir.DecisionsSnapshot.keep
   def keep_then_an_operator_saves(self):
     kept(self)
-    store.record(decisions_lib.Decision(decisions_lib.message_key(None, f"new {len(store.standing())}"),
+    store.record(decisions_lib.Decision(keys.message_key(None, f"new {len(store.standing())}"),
                                         "a new message about fire", water, "ben"))
   monkeypatch.setattr(rundir.DecisionsSnapshot, "keep", keep_then_an_operator_saves)
   model_dir = tmp_path / "model"
