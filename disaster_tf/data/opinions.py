@@ -10,7 +10,7 @@ trains on it, else on the latest decision, and says how many messages had disagr
 
 import dataclasses
 import hashlib
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 from disaster_tf import labels
 from disaster_tf.data import decisions
@@ -23,11 +23,11 @@ def wants_second(key: str, share: float) -> bool:
   return int.from_bytes(hashlib.sha256(key.encode("utf-8", "surrogatepass")).digest()[:8], "big") < share * 2 ** 64
 
 
-def by_message(store: decisions.Store) -> Dict[str, List[decisions.Decision]]:
-  """{message key: its operators' opinions}: per operator the latest decision not undone, in the order the
-  operators first decided it; reviewers' decisions left out."""
+def by_message(live: Sequence[decisions.Decision]) -> Dict[str, List[decisions.Decision]]:
+  """{message key: its operators' opinions}, over `live` (Store.live: every decision not undone, oldest first):
+  per operator the latest decision, in the order the operators first decided it; reviewers' left out."""
   first: Dict[str, Dict[str, decisions.Decision]] = {}
-  for d in store.live():
+  for d in live:
     if not d.reviewer:
       first.setdefault(d.message_id, {})[d.operator] = d  # dicts keep the first insertion's place
   return {k: list(ops.values()) for k, ops in first.items()}
@@ -38,10 +38,16 @@ def pairs(opinions: Dict[str, List[decisions.Decision]]) -> Dict[str, Pair]:
   return {k: (ops[0], ops[1]) for k, ops in opinions.items() if len(ops) >= 2}
 
 
-def disputed(store: decisions.Store) -> Dict[str, Pair]:
-  """The messages whose two opinions differ and that no reviewer has settled: the reviewers' queue."""
-  settled = {d.message_id for d in store.live() if d.reviewer}
-  return {k: p for k, p in pairs(by_message(store)).items() if p[0].labels != p[1].labels and k not in settled}
+def settled(live: Sequence[decisions.Decision]) -> Set[str]:
+  """The messages a reviewer has decided (among `live`, Store.live)."""
+  return {d.message_id for d in live if d.reviewer}
+
+
+def disputed(live: Sequence[decisions.Decision]) -> Dict[str, Pair]:
+  """The messages whose two opinions differ and that no reviewer has settled (among `live`, Store.live): the
+  reviewers' queue."""
+  done = settled(live)
+  return {k: p for k, p in pairs(by_message(live)).items() if p[0].labels != p[1].labels and k not in done}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,8 +84,8 @@ def agreement(two: Sequence[Pair]) -> List[Agreement]:
   return out
 
 
-def summary(store: decisions.Store) -> Tuple[int, int]:
-  """(messages whose two opinions disagree, how many of them a reviewer settled)."""
-  settled = {d.message_id for d in store.live() if d.reviewer}
-  differ = [k for k, p in pairs(by_message(store)).items() if p[0].labels != p[1].labels]
-  return len(differ), sum(k in settled for k in differ)
+def summary(live: Sequence[decisions.Decision]) -> Tuple[int, int]:
+  """(messages whose two opinions disagree, how many of them a reviewer settled), among `live` (Store.live)."""
+  done = settled(live)
+  differ = [k for k, p in pairs(by_message(live)).items() if p[0].labels != p[1].labels]
+  return len(differ), sum(k in done for k in differ)

@@ -265,7 +265,7 @@ class DecisionsSnapshot:
     else:
       self.path, self.taken = os.path.join(dirs.scratch, "decisions-snapshot"), True
       count = decided.take_snapshot(store, self.path)
-      differ, settled = opinions.summary(store)
+      differ, settled = opinions.summary(store.live())
       logging.info("decisions: a snapshot of the %d standing in %s, kept in %s for every phase of this run; "
                    "%d messages had disagreements between two operators (%d settled by a reviewer, whose decision "
                    "trains; the rest train on the latest)", count, decisions_path, self.kept, differ, settled)

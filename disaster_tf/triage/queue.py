@@ -61,8 +61,9 @@ def answer_queue(api: review.DecisionsApi, app, path: str, max_limit: int, opera
 
 def answer_agreement(api: review.DecisionsApi) -> Dict:
   """GET /api/agreement: per category, raw agreement and Cohen's kappa over the messages two operators decided."""
-  two = list(opinions.pairs(opinions.by_message(api.store)).values())
-  differ, settled = opinions.summary(api.store)
+  live = api.store.live()
+  two = list(opinions.pairs(opinions.by_message(live)).values())
+  differ, settled = opinions.summary(live)
   return {"share": api.second_share, "reviewers": sorted(api.reviewers), "messages": len(two),
           "disagreements": differ, "settled": settled,
           "categories": [a.to_json() for a in opinions.agreement(two)]}
@@ -78,11 +79,10 @@ def _disputed(api: review.DecisionsApi, app, operator: str, limit: int) -> List[
   """The reviewers' queue: the messages two operators decided differently, with both decisions."""
   if operator not in api.reviewers:
     raise review.Refused(403, f"order: disputed is the reviewers' queue ({', '.join(sorted(api.reviewers)) or 'none'}: "
-                       "triage.py --reviewers); "
-                       f"{operator} is not one of them")
+                              f"triage.py --reviewers); {operator} is not one of them")
   standing = api.store.standing()
-  items = [(k, a.message, standing[k]) for k, (a, _) in list(opinions.disputed(api.store).items())[:limit]]
-  pairs = opinions.disputed(api.store)
+  pairs = opinions.disputed(api.store.live())
+  items = [(k, a.message, standing[k]) for k, (a, _) in list(pairs.items())[:limit]]
   return [dict(answer, standing_id=d.decision_id, claimed_by=None, copies=[],
                opinions=[review.as_json(o) for o in pairs[k]]) for answer, (k, _, d) in zip(_fresh(app, items), items)]
 

@@ -153,7 +153,7 @@ class DecisionsApi:
     made = [decisions.Decision(keys.message_key(i, text), text, tuple(values[c] for c in labels.CATEGORIES), operator,
                                model_version=model_version, scores=tuple(s["scores"][c] for c in labels.CATEGORIES))
             for (i, text), s in zip([(given, message)] + [(c.get("id"), c["message"]) for c in copies], scored)]
-    if operator in self.reviewers and made[0].message_id in opinions.disputed(self.store):
+    if operator in self.reviewers and made[0].message_id in opinions.disputed(self.store.live()):
       made[0] = dataclasses.replace(made[0], reviewer=True)  # it settles the disagreement: it stands
     try:
       decision, saved = self.store.record_group(made[0], body["replaces"], True, made[1:])
@@ -225,9 +225,10 @@ class DecisionsApi:
     decided and no reviewer settled: (message key, message, the decision standing), oldest first."""
     if not self.second_share:
       return []
-    settled = {d.message_id for d in self.store.live() if d.reviewer}
+    live = self.store.live()
+    settled = opinions.settled(live)
     out = []
-    for key, ops in opinions.by_message(self.store).items():
+    for key, ops in opinions.by_message(live).items():
       if (len(ops) == 1 and ops[0].operator != operator and key not in settled
           and opinions.wants_second(key, self.second_share)):
         out.append((key, ops[0].message, ops[0]))

@@ -34,11 +34,11 @@ def test_two_operators_opinions_a_disagreement_and_the_reviewer_who_settles_it(t
   store.record(decision("help", operator="ana", water=1, food=1), replaces=ana.decision_id)  # her latest counts
   ben = store.record(decision("help", operator="ben", water=0))
   store.record(decision("other", operator="ana"))
-  (first, second), = opinions.pairs(opinions.by_message(store)).values()
+  (first, second), = opinions.pairs(opinions.by_message(store.live())).values()
   assert (first.operator, second.operator) == ("ana", "ben") and first.labels[labels.CATEGORIES.index("food")] == 1
-  assert list(opinions.disputed(store)) == [ben.message_id] and opinions.summary(store) == (1, 0)
+  assert list(opinions.disputed(store.live())) == [ben.message_id] and opinions.summary(store.live()) == (1, 0)
   settled = store.record(dataclasses.replace(decision("help", operator="rev", fire=1), reviewer=True))
-  assert opinions.disputed(store) == {} and opinions.summary(store) == (1, 1)
+  assert opinions.disputed(store.live()) == {} and opinions.summary(store.live()) == (1, 1)
   later = store.record(decision("help", operator="ana"))  # a later operator's decision does not overturn it
   assert store.standing()[ben.message_id].decision_id == settled.decision_id != later.decision_id
   assert store.standing()[ben.message_id].reviewer
