@@ -43,12 +43,13 @@ def answer_queue(api: review.DecisionsApi, app, path: str, max_limit: int, opera
   second = api.second_opinions(operator, int(limit))
   results = [dict(answer, second_opinion=True, standing_id=d.decision_id, claimed_by=None, copies=[])
              for answer, (_, _, d) in zip(_fresh(app, second), second)]
+  undecided = api.store.undecided()
   copies: Dict[str, List[Dict]] = {}  # a group's first message -> its undecided members, as rows
-  for i, text, _ in api.store.undecided():
+  for i, text, _ in undecided:
     copies.setdefault(app.grouper.leader(i, text), []).append(dict(keys.message_row(i, text), message_id=i))
   shown = set()
   # Twice the rows asked for: a group's copies fold into its row, so fewer rows are left
-  for i, text, result in _ranked(api, app, order, 2 * int(limit)):
+  for i, text, result in _ranked(api, app, order, 2 * int(limit), pending=undecided):
     answer = app.result(keys.message_row(i, text), result)
     if answer["group"] in shown or len(results) >= int(limit):
       continue
@@ -87,10 +88,12 @@ def _disputed(api: review.DecisionsApi, app, operator: str, limit: int) -> List[
                opinions=[review.as_json(o) for o in pairs[k]]) for answer, (k, _, d) in zip(_fresh(app, items), items)]
 
 
-def _ranked(api: review.DecisionsApi, app, order: str, limit: int, skip: AbstractSet[str] = frozenset()):
+def _ranked(api: review.DecisionsApi, app, order: str, limit: int, skip: AbstractSet[str] = frozenset(),
+            pending=None):
   """api.queue in `order` with what the serving model learnt from (its training positives, its language)."""
   training = app.training_data()
-  return api.queue(order, limit, app.order, training.positives if training else None, app.english_only(), skip)
+  return api.queue(order, limit, app.order, training.positives if training else None, app.english_only(), skip,
+                   pending)
 
 
 def answer_claim(api: review.DecisionsApi, app, path: str, authorization: Optional[str], body: bytes) -> Dict:
@@ -111,11 +114,12 @@ def answer_claim(api: review.DecisionsApi, app, path: str, authorization: Option
         raise review.Refused(400, f"next: expected one of {', '.join(review.ORDERS)}, found "
                                   f"{json.dumps(parsed['next'])}")
       # What another operator reads, and its near-copies: one group is one operator's
-      leaders = {i: app.grouper.leader(i, text) for i, text, _ in api.store.undecided()}
+      undecided = api.store.undecided()
+      leaders = {i: app.grouper.leader(i, text) for i, text, _ in undecided}
       others = {leaders.get(k, k) for k, c in api.claims.held().items() if c.operator != operator}
       taken = {i for i, leader in leaders.items() if leader in others}
       # A few more than the operators who might ask at once: one taken meanwhile is passed over.
-      pending = {i: (text, result) for i, text, result in _ranked(api, app, parsed["next"], 100, taken)}
+      pending = {i: (text, result) for i, text, result in _ranked(api, app, parsed["next"], 100, taken, undecided)}
       claim = api.claims.claim_first(list(pending), operator)
       if claim is None:
         return {"claim": None, "result": None}

@@ -191,7 +191,8 @@ class DecisionsApi:
 
   def queue(self, order: str, limit: int, urgency: Sequence[str],
             positives: Optional[Mapping[str, int]] = None, english_only: bool = False,
-            skip: AbstractSet[str] = frozenset()) -> List[Tuple[str, str, Dict]]:
+            skip: AbstractSet[str] = frozenset(),
+            pending: Optional[Sequence[Tuple[str, str, Dict]]] = None) -> List[Tuple[str, str, Dict]]:
     """The undecided queued messages, `limit` at most: (message id, message, result), in `order`.
 
     "useful": `sampling.DEFAULT_METHOD` over the heads, their margins at `sampling.SAMPLE_AT` (not the tuned
@@ -199,7 +200,8 @@ class DecisionsApi:
     `sampling.diverse_top` (no near-copies); "urgent": by priority (`predict.ranked`), oldest first within one.
     Either way, the messages the model cannot read come first (the gate calls them another language and the
     model reads English only: `english_only`, or the stored result's own `reads_language`): an operator must.
-    The message keys in `skip` (claimed by another operator) are left out before the ranking.
+    The message keys in `skip` (claimed by another operator) are left out before the ranking. `pending` is
+    `store.undecided()` where the caller has read it already.
 
     Raises:
       Refused: an unknown order.
@@ -208,12 +210,13 @@ class DecisionsApi:
       raise Refused(400, f"order: expected one of {', '.join(ORDERS)}, found {order!r}")
     # Each message ranked once: what the model cannot read (the metadata's `english_only`, or the result's own
     # word) comes first, the rest by priority.
-    answers = [(p, self._answer(p, tuple(urgency), english_only)) for p in self.store.undecided() if p[0] not in skip]
+    answers = [(p, self._answer(p, tuple(urgency), english_only))
+               for p in (self.store.undecided() if pending is None else pending) if p[0] not in skip]
     first = [p for p, a in answers if a["not_english"]]
     rest = [(p, a) for p, a in answers if not a["not_english"]]
     if order == "urgent" or not rest:
       return (first + [p for p, _ in sorted(rest, key=lambda pa: pa[1]["priority"])])[:limit]
-    pending = [p for p, _ in rest]
+    pending = [p for p, _ in rest]  # the ones the model reads, in the queue's order
     scores = np.array([[p[2]["scores"][c] for c in labels.CATEGORIES] for p in pending])
     cut = np.full(labels.NUM_CATEGORIES, sampling.SAMPLE_AT)
     counts = np.array([positives[c] for c in labels.CATEGORIES]) if positives else None
