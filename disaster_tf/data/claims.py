@@ -8,6 +8,7 @@ save's own transaction), or when its holder releases it.
 """
 
 import dataclasses
+import sqlite3
 import time
 from typing import Callable, Dict, Optional, Sequence
 
@@ -69,12 +70,8 @@ class Claims:
     now = self.clock()
     with self.store.connect() as connection, sqlite.transaction(connection):
       for key in keys:
-        row = connection.execute("SELECT operator FROM claims WHERE message_id = ? AND expires > ?",
-                                 (key, now)).fetchone()
-        if row is not None and row[0] != operator:
-          continue
-        if skip_decided and connection.execute("SELECT 1 FROM decisions WHERE message_id = ? AND undone_at IS NULL",
-                                               (key,)).fetchone():
+        holder = _holder(connection, key, now)
+        if (holder is not None and holder != operator) or (skip_decided and decisions.stands(connection, key)):
           continue
         claim = Claim(key, operator, decisions.now(), now + self.seconds)
         connection.execute("INSERT INTO claims (message_id, operator, claimed_at, expires) VALUES (?, ?, ?, ?) "
@@ -91,11 +88,10 @@ class Claims:
       decisions.NotYours: another operator holds it.
     """
     with self.store.connect() as connection, sqlite.transaction(connection):
-      row = connection.execute("SELECT operator FROM claims WHERE message_id = ? AND expires > ?",
-                               (key, self.clock())).fetchone()
-      if row is not None and row[0] != operator:
-        raise decisions.NotYours(f"message_id: {row[0]} is reading it; only {row[0]} releases it")
-      return connection.execute("DELETE FROM claims WHERE message_id = ?", (key,)).rowcount > 0 and row is not None
+      holder = _holder(connection, key, self.clock())
+      if holder is not None and holder != operator:
+        raise decisions.NotYours(f"message_id: {holder} is reading it; only {holder} releases it")
+      return connection.execute("DELETE FROM claims WHERE message_id = ?", (key,)).rowcount > 0 and holder is not None
 
   def held(self) -> Dict[str, Claim]:
     """{message key: its claim} of the claims that have not expired."""
@@ -103,3 +99,9 @@ class Claims:
       rows = connection.execute("SELECT message_id, operator, claimed_at, expires FROM claims WHERE expires > ?",
                                 (self.clock(),)).fetchall()
     return {row[0]: Claim(*row) for row in rows}
+
+
+def _holder(connection: sqlite3.Connection, key: str, now: float) -> Optional[str]:
+  """Who holds an unexpired claim of `key` at `now`, or None."""
+  row = connection.execute("SELECT operator FROM claims WHERE message_id = ? AND expires > ?", (key, now)).fetchone()
+  return row[0] if row else None

@@ -12,7 +12,7 @@ SQLite file (stdlib `sqlite3`, the embedded default):
     returns (`synchronous=FULL`): a server killed at any point loses at most
     the save under way, never a finished one;
   - a schema version (`PRAGMA user_version`): an older file is migrated in
-    place (MIGRATIONS, one transaction each, whoever opens it first), a newer
+    place (schema.MIGRATIONS, one transaction each, whoever opens it first), a newer
     one (written by a later disaster_tf) is refused with a sentence, never read
     wrongly, and a SQLite file of something else is refused, never changed;
   - one connection per call (`sqlite3` connections stay in their thread), with
@@ -36,59 +36,9 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from disaster_tf import labels
 from disaster_tf.data import keys
+from disaster_tf.data import schema
 from disaster_tf.data import sqlite
 
-SCHEMA_VERSION = 4
-# The schema at each version, as the statements that reach it from the one before (index 0: from nothing),
-# separated by semicolons (none inside a statement). `keys.message_key(id, text)` is registered on every
-# connection.
-MIGRATIONS = (
-    """
-    CREATE TABLE decisions (
-      decision_id INTEGER PRIMARY KEY AUTOINCREMENT,
-      message_id TEXT NOT NULL,
-      message TEXT NOT NULL,
-      labels TEXT NOT NULL,          -- JSON: 36 labels in labels.CATEGORIES order
-      operator TEXT NOT NULL,
-      decided_at TEXT NOT NULL,      -- UTC, ISO 8601
-      model_version TEXT,            -- the export the operator saw (its version directory)
-      scores TEXT,                   -- JSON: the model's 36 scores at that moment
-      undone_at TEXT                 -- set when the decision is undone: it then no longer stands
-    );
-    CREATE INDEX decisions_by_message ON decisions (message_id, decision_id);
-    """,
-    # 2: the review queue, messages waiting for a decision (pasted, uploaded, or scored by predict.py --db)
-    """
-    CREATE TABLE queue (
-      message_id TEXT PRIMARY KEY,
-      message TEXT NOT NULL,
-      result TEXT NOT NULL,          -- JSON: the model's answer when it was queued (scores, labels, predicted)
-      model_version TEXT,
-      queued_at TEXT NOT NULL
-    );
-    """,
-    # 3: a message is its id and its text (message_key); who undid a decision
-    """
-    UPDATE decisions SET message_id = message_key(message_id, message);
-    UPDATE queue SET message_id = message_key(message_id, message);
-    ALTER TABLE decisions ADD COLUMN undone_by TEXT
-    """,
-    # 4: who is reading a message now (claims.py): a claim ends by its time, a decision or a release; a queued
-    # result's revision, +1 at each rescore, so that a reader parses it once per revision; a reviewer's decision
-    # (opinions.py: it stands over the operators' it settles). No comment on an ALTER: SQLite copies the
-    # column's text into the table's CREATE statement.
-    """
-    CREATE TABLE claims (
-      message_id TEXT PRIMARY KEY,
-      operator TEXT NOT NULL,
-      claimed_at TEXT NOT NULL,      -- UTC, ISO 8601
-      expires REAL NOT NULL          -- seconds since the epoch
-    );
-    ALTER TABLE queue ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;
-    ALTER TABLE decisions ADD COLUMN reviewer INTEGER NOT NULL DEFAULT 0
-    """,
-)
-assert len(MIGRATIONS) == SCHEMA_VERSION
 
 
 class StoreError(ValueError):
@@ -212,20 +162,20 @@ class Store:
 
   def _check_or_migrate(self, connection: sqlite3.Connection) -> None:
     version = connection.execute("PRAGMA user_version").fetchone()[0]
-    if version > SCHEMA_VERSION:
+    if version > schema.VERSION:
       raise StoreError(f"{self.path}: schema version {version} is newer than this disaster_tf's "
-                       f"({SCHEMA_VERSION}); upgrade disaster_tf to read it (nothing was changed)")
+                       f"({schema.VERSION}); upgrade disaster_tf to read it (nothing was changed)")
     if version == 0:
       tables = [r[0] for r in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
       if tables:
         raise StoreError(f"{self.path}: not a decisions database (it holds the table(s) {', '.join(tables)}); "
                          "nothing was changed: name a new file")
     if self.read_only:
-      if version < SCHEMA_VERSION:
+      if version < schema.VERSION:
         raise StoreError(f"{self.path}: schema version {version}, older than this disaster_tf's "
-                         f"({SCHEMA_VERSION}); open it once where it can be written, to migrate it")
+                         f"({schema.VERSION}); open it once where it can be written, to migrate it")
       return
-    if version < SCHEMA_VERSION:
+    if version < schema.VERSION:
       self._migrate(connection)
 
   def _migrate(self, connection: sqlite3.Connection) -> None:
@@ -233,9 +183,9 @@ class Store:
     while True:  # each migration whole or not at all, and read again under the lock: another may be first
       with sqlite.transaction(connection):
         step = connection.execute("PRAGMA user_version").fetchone()[0]
-        if step >= SCHEMA_VERSION:
+        if step >= schema.VERSION:
           return
-        for statement in MIGRATIONS[step].split(";"):
+        for statement in schema.MIGRATIONS[step].split(";"):
           if statement.strip():
             connection.execute(statement)
         connection.execute(f"PRAGMA user_version = {step + 1}")
@@ -265,10 +215,7 @@ class Store:
       if check_replaces:
         _check_standing(connection, decision.message_id, replaces)
       saved = [_insert(connection, decision, decided_at)]
-      for copy in copies:
-        if connection.execute("SELECT 1 FROM decisions WHERE message_id = ? AND undone_at IS NULL",
-                              (copy.message_id,)).fetchone() is None:
-          saved.append(_insert(connection, copy, decided_at))
+      saved += [_insert(connection, copy, decided_at) for copy in copies if not stands(connection, copy.message_id)]
     return saved[0], saved[1:]
 
   def undo(self, decision_id: int, operator: str, own_only: bool = False) -> Decision:
@@ -376,6 +323,12 @@ _UNDECIDED = ("message_id NOT IN (SELECT message_id FROM decisions WHERE undone_
               "ORDER BY queued_at, message_id")
 _SELECT = ("SELECT decision_id, message_id, message, labels, operator, decided_at, model_version, scores, "
            "reviewer FROM decisions")
+
+
+def stands(connection: sqlite3.Connection, key: str) -> bool:
+  """Whether a decision not undone stands for message `key` (inside the caller's transaction; claims.py too)."""
+  return connection.execute("SELECT 1 FROM decisions WHERE message_id = ? AND undone_at IS NULL",
+                            (key,)).fetchone() is not None
 
 
 def _insert(connection: sqlite3.Connection, decision: Decision, decided_at: str) -> Decision:

@@ -12,6 +12,7 @@ from disaster_tf import labels
 from disaster_tf.data import decisions
 from disaster_tf.data import sqlite
 from disaster_tf.data import keys
+from disaster_tf.data import schema
 from tests import fixtures
 
 ROOT = fixtures.ROOT
@@ -96,11 +97,11 @@ def test_the_file_is_wal_with_a_schema_version_and_a_newer_one_is_refused(tmp_pa
   decisions.Store(path)
   connection = sqlite3.connect(path)
   assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-  assert connection.execute("PRAGMA user_version").fetchone()[0] == decisions.SCHEMA_VERSION
-  connection.execute(f"PRAGMA user_version = {decisions.SCHEMA_VERSION + 1}")
+  assert connection.execute("PRAGMA user_version").fetchone()[0] == schema.VERSION
+  connection.execute(f"PRAGMA user_version = {schema.VERSION + 1}")
   connection.close()
-  with pytest.raises(decisions.StoreError, match=rf"d.db: schema version {decisions.SCHEMA_VERSION + 1} is newer than "
-                                                rf"this disaster_tf's \({decisions.SCHEMA_VERSION}\)"):
+  with pytest.raises(decisions.StoreError, match=rf"d.db: schema version {schema.VERSION + 1} is newer than "
+                                                rf"this disaster_tf's \({schema.VERSION}\)"):
     decisions.Store(path)
   (tmp_path / "text.db").write_text("not a database" * 100)
   with pytest.raises(decisions.StoreError, match="text.db: not a decisions database"):
@@ -180,13 +181,13 @@ def test_the_command_lists_exports_and_undoes(tmp_path):
 def test_a_file_of_the_first_schema_is_migrated_and_keeps_its_decisions(tmp_path):
   path = str(tmp_path / "d.db")
   connection = sqlite3.connect(path)
-  connection.executescript(decisions.MIGRATIONS[0] + "; PRAGMA user_version = 1;")
+  connection.executescript(schema.MIGRATIONS[0] + "; PRAGMA user_version = 1;")
   connection.execute("INSERT INTO decisions (message_id, message, labels, operator, decided_at) VALUES "
                      "('7', 'help', ?, 'ana', '2026-01-01T00:00:00+00:00')", (str([1] + [0] * 35),))
   connection.commit()
   connection.close()
   store = decisions.Store(path)
-  assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == decisions.SCHEMA_VERSION
+  assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == schema.VERSION
   key = keys.message_key("7", "help")  # version 3: the message's id and text
   assert store.standing()[key].operator == "ana"
   store.enqueue([("8", "water please", {"scores": {}})])
@@ -201,7 +202,7 @@ def test_two_processes_opening_a_new_file_at_once_both_get_it(tmp_path):
   both = [subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stderr=subprocess.PIPE, text=True)
           for _ in range(2)]
   assert [p.wait(timeout=60) for p in both] == [0, 0], [p.stderr.read() for p in both]
-  assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == decisions.SCHEMA_VERSION
+  assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == schema.VERSION
 
 
 def test_a_file_is_listed_read_only_also_where_nothing_can_be_written_beside_it(tmp_path, monkeypatch):
@@ -222,7 +223,7 @@ def test_a_file_is_listed_read_only_also_where_nothing_can_be_written_beside_it(
   with pytest.raises(decisions.StoreError, match="cannot open a decisions database there"):
     decisions.Store(str(tmp_path / "none.db"), read_only=True)
   old = sqlite3.connect(str(tmp_path / "old.db"))
-  old.executescript(decisions.MIGRATIONS[0] + "; PRAGMA user_version = 1;")
+  old.executescript(schema.MIGRATIONS[0] + "; PRAGMA user_version = 1;")
   old.close()
   with pytest.raises(decisions.StoreError, match=r"old.db: schema version 1, older than this disaster_tf's \(4\); "
                                                  "open it once where it can be written, to migrate it"):
