@@ -14,7 +14,7 @@
   POST /api/claim, /release  a message claimed for its reader, or the next free one; released
                            (--db; queue_lib.answer_claim)                                             `claim`
 
-What is HTTP stays in `server.py`: it frames the request, checks the Host, and calls the endpoint ROUTES names
+What is HTTP stays in `wsgi.py`: it frames the request, checks the Host, and calls the endpoint ROUTES names
 with a `Request` whose `body(limit, what)` reads the body under a limit; it writes what the endpoint returns
 (a `Json`, a `File` or a `Stream`) and turns a `review.Refused` into its status and sentence. An endpoint
 refuses a bad request with `review.Refused` naming the field; in a /api/classify batch a message that is not
@@ -196,9 +196,7 @@ def upload(app: app_lib.TriageApp, request: Request) -> Stream:
 def decide(app: app_lib.TriageApp, request: Request) -> Json:
   """POST /api/decide and /api/undo (review.answer_decision): the operator is checked first."""
   api = _decisions(app)
-  body = request.body(app.max_request_bytes, "request")
-  _content_type(request, "application/json", "request")
-  answer = review.answer_decision(api, app, request.path, request.authorization, body)
+  answer = review.answer_decision(api, app, request.path, request.authorization, _json_body(app, request))
   if app.retrainer is not None:
     app.retrainer.poke()  # it counts the decisions in its own thread, never on this one
   return Json(answer)
@@ -207,9 +205,7 @@ def decide(app: app_lib.TriageApp, request: Request) -> Json:
 def claim(app: app_lib.TriageApp, request: Request) -> Json:
   """POST /api/claim and /api/release (queue_lib.answer_claim): who reads which message now."""
   api = _decisions(app)
-  body = request.body(app.max_request_bytes, "request")
-  _content_type(request, "application/json", "request")
-  return Json(queue_lib.answer_claim(api, app, request.path, request.authorization, body))
+  return Json(queue_lib.answer_claim(api, app, request.path, request.authorization, _json_body(app, request)))
 
 
 ROUTES: Dict[Tuple[str, str], Endpoint] = {
@@ -263,10 +259,16 @@ def _content_type(request: Request, expected: str, what: str) -> None:
     raise Refused(415, f"{what}: Content-Type must be {expected}, found {given or '(none)'!r}")
 
 
-def _json_field(app: app_lib.TriageApp, request: Request, field: str, shape: str):
-  """`field` of the request's JSON body; a 400 saying the expected `shape` when there is none."""
+def _json_body(app: app_lib.TriageApp, request: Request) -> bytes:
+  """A JSON request's body, within app.max_request_bytes and sent as application/json."""
   body = request.body(app.max_request_bytes, "request")
   _content_type(request, "application/json", "request")
+  return body
+
+
+def _json_field(app: app_lib.TriageApp, request: Request, field: str, shape: str):
+  """`field` of the request's JSON body; a 400 saying the expected `shape` when there is none."""
+  body = _json_body(app, request)
   try:
     return json.loads(body.decode("utf-8"))[field]
   except (UnicodeDecodeError, ValueError, KeyError, TypeError, IndexError, RecursionError):

@@ -16,7 +16,7 @@ Both return a `Server`: `serve_forever()`, `shutdown()` (from another thread), `
 import socket
 import socketserver
 import threading
-from typing import FrozenSet, Optional, Sequence, Tuple
+from typing import FrozenSet, Sequence, Tuple
 from wsgiref import simple_server
 
 from absl import logging
@@ -205,7 +205,7 @@ def _json_channel():
   return type("JsonChannel", (channel.HTTPChannel,), {"error_task_class": JsonErrorTask})
 
 
-def serve_in_thread(server: Server) -> Optional[threading.Thread]:
+def serve_in_thread(server: Server) -> threading.Thread:
   """Starts `server.serve_forever` in a daemon thread (the tests' and the load bench's way)."""
   thread = threading.Thread(target=server.serve_forever, daemon=True)
   thread.start()
