@@ -1,5 +1,6 @@
 """The triage page: every endpoint at the HTTP level, then the page itself in a real browser (headless Chromium)."""
 
+import contextlib
 import csv
 import dataclasses
 import http.client
@@ -389,15 +390,34 @@ def test_over_tf_serving_the_page_flags_what_the_export_says_it_cannot_read(tmp_
     server.server_close()
 
 
+QUEUED = ["people trapped in the church", "we need water at the camp", "thanks for the news"]
+
+
+@contextlib.contextmanager
+def review_page(tmp_path, names=("op",), store=None, queued=(), **api):
+  """A page over a decisions file (`store`, else a new one) with `queued` in its queue (`api`: more
+  review.DecisionsApi arguments), served, and a Chromium for each of `names`: (app, url, {name: browser});
+  all closed after."""
+  app = app_lib.TriageApp(fixtures.keyword_scorer)
+  app.decisions = review.DecisionsApi(store or decisions.Store(str(tmp_path / "decisions.db")), **api)
+  app.enqueue([({"message": t}, r) for t, r in zip(queued, fixtures.keyword_scorer(list(queued)))])
+  server, url = fixtures.serve(app)
+  browsers = {}
+  try:
+    for name in names:
+      browsers[name] = chromium(tmp_path / f"{name}-downloads", tmp_path / f"{name}-profile")
+    yield app, url, browsers
+  finally:
+    for browser in browsers.values():
+      browser.quit()
+    server.shutdown()
+    server.server_close()
+
+
 def test_two_operators_side_by_side_never_read_the_same_message(tmp_path):
   from selenium.webdriver.common.by import By  # pylint: disable=import-outside-toplevel
-  app = app_lib.TriageApp(fixtures.keyword_scorer)
-  app.decisions = review.DecisionsApi(decisions.Store(str(tmp_path / "decisions.db")))
-  texts = ["people trapped in the church", "we need water at the camp", "thanks for the news"]
-  app.enqueue([({"message": t}, r) for t, r in zip(texts, fixtures.keyword_scorer(texts))])
-  server, url = fixtures.serve(app)
-  ana, ben = (chromium(tmp_path / f"{n}-downloads", tmp_path / f"{n}-profile") for n in ("ana", "ben"))
-  try:
+  with review_page(tmp_path, ("ana", "ben"), queued=QUEUED) as (app, url, browsers):
+    ana, ben = browsers["ana"], browsers["ben"]
     for browser, name in ((ana, "ana"), (ben, "ben")):
       browser.get(url + "/")
       wait_for(browser, lambda b=browser: not b.find_element(By.ID, "tab-review").get_attribute("hidden"), "the tab")
@@ -422,20 +442,12 @@ def test_two_operators_side_by_side_never_read_the_same_message(tmp_path):
     ana.find_element(By.CSS_SELECTOR, "#review-results tr.detail button.save").click()
     wait_for(ana, lambda: "Saved: decided by ana" in ana.find_element(By.ID, "status").text, "ana's save")
     assert [c.operator for c in app.decisions.claims.held().values()] == ["ben"]  # her decision ended her claim
-  finally:
-    ana.quit()
-    ben.quit()
-    server.shutdown()
-    server.server_close()
 
 
 def test_near_copies_fold_into_one_row_and_one_decision_covers_them(tmp_path):
   from selenium.webdriver.common.by import By  # pylint: disable=import-outside-toplevel
-  app = app_lib.TriageApp(fixtures.keyword_scorer)
-  app.decisions = review.DecisionsApi(decisions.Store(str(tmp_path / "decisions.db")))
-  server, url = fixtures.serve(app)
-  browser = chromium(tmp_path / "downloads", tmp_path / "profile")
-  try:
+  with review_page(tmp_path) as (_, url, browsers):
+    browser = browsers["op"]
     browser.get(url + "/")
     wait_for(browser, lambda: len(browser.find_elements(By.CSS_SELECTOR, "#filter option")) > 1, "the model")
     browser.find_element(By.ID, "messages").send_keys(
@@ -472,7 +484,7 @@ def test_near_copies_fold_into_one_row_and_one_decision_covers_them(tmp_path):
     assert "decided by local" in row.text and "fire" in row.text
     assert browser.find_elements(By.CSS_SELECTOR, "#results tr.detail button.undo-all")
     browser.find_element(By.ID, "download").click()
-    scored = tmp_path / "downloads" / "scored.csv"
+    scored = tmp_path / "op-downloads" / "scored.csv"
     wait_for(browser, scored.exists, "the download")
     with open(scored, encoding="utf-8", newline="") as f:
       downloaded = {r["message"]: r for r in csv.DictReader(f)}
@@ -483,29 +495,20 @@ def test_near_copies_fold_into_one_row_and_one_decision_covers_them(tmp_path):
     wait_for(browser, lambda: "with the decisions of its 1 near-copies" in browser.find_element(By.ID, "status").text,
              "the undo")
     assert decisions.Store(str(tmp_path / "decisions.db")).standing() == {}
-  finally:
-    browser.quit()
-    server.shutdown()
-    server.server_close()
 
 
 def test_every_review_action_works_from_the_keyboard(tmp_path):
   from selenium.webdriver.common.by import By  # pylint: disable=import-outside-toplevel
   from selenium.webdriver.common.keys import Keys  # pylint: disable=import-outside-toplevel
-  app = app_lib.TriageApp(fixtures.keyword_scorer)
-  app.decisions = review.DecisionsApi(decisions.Store(str(tmp_path / "decisions.db")))
-  texts = ["people trapped in the church", "we need water at the camp", "thanks for the news"]
-  app.enqueue([({"message": t}, r) for t, r in zip(texts, fixtures.keyword_scorer(texts))])
-  server, url = fixtures.serve(app)
-  browser = chromium(tmp_path / "downloads", tmp_path / "profile")
+  with review_page(tmp_path, queued=QUEUED) as (app, url, browsers):
+    browser = browsers["op"]
 
-  def press(*keys):
-    browser.switch_to.active_element.send_keys(*keys)
+    def press(*keys):
+      browser.switch_to.active_element.send_keys(*keys)
 
-  def status():
-    return browser.find_element(By.ID, "status").text
+    def status():
+      return browser.find_element(By.ID, "status").text
 
-  try:
     browser.get(url + "/")
     wait_for(browser, lambda: not browser.find_element(By.ID, "tab-review").get_attribute("hidden"), "the tab")
     browser.find_element(By.ID, "tab-review").click()
@@ -546,19 +549,13 @@ def test_every_review_action_works_from_the_keyboard(tmp_path):
     press("n")
     wait_for(browser, lambda: "You are reading message" in status(), "Next for me")
     assert len(app.decisions.claims.held()) == 1
-  finally:
-    browser.quit()
-    server.shutdown()
-    server.server_close()
 
 
 def test_a_surge_is_flagged_on_every_tab_and_drawn_on_the_team_tab(tmp_path, monkeypatch):
   from selenium.webdriver.common.by import By  # pylint: disable=import-outside-toplevel
-  app = app_lib.TriageApp(fixtures.keyword_scorer)
-  app.decisions = review.DecisionsApi(test_surges.surging_store(str(tmp_path / "d.db"), monkeypatch))
-  server, url = fixtures.serve(app)
-  browser = chromium(tmp_path / "downloads", tmp_path / "profile")
-  try:
+  with review_page(tmp_path, store=test_surges.surging_store(str(tmp_path / "d.db"), monkeypatch)) as (
+      _, url, browsers):
+    browser = browsers["op"]
     browser.get(url + "/")
     banner = browser.find_element(By.ID, "surge-banner")
     wait_for(browser, banner.is_displayed, "the surge banner")
@@ -569,23 +566,15 @@ def test_a_surge_is_flagged_on_every_tab_and_drawn_on_the_team_tab(tmp_path, mon
     bars = rows[0].find_elements(By.CSS_SELECTOR, "svg.surge-chart rect")
     assert len(bars) == 25 and bars[-1].get_attribute("fill") == "#c01c28"  # the page's own chart, no library
     assert "at least 3x its baseline" in browser.find_element(By.ID, "surge-rule").text
-  finally:
-    browser.quit()
-    server.shutdown()
-    server.server_close()
 
 
 def test_a_second_opinion_in_the_browser_and_the_agreement_on_the_team_tab(tmp_path, monkeypatch):
   from selenium.webdriver.common.by import By  # pylint: disable=import-outside-toplevel
-  app = app_lib.TriageApp(fixtures.keyword_scorer)
-  app.decisions = review.DecisionsApi(test_surges.surging_store(str(tmp_path / "decisions.db"), monkeypatch),
-                                      second_share=1.0)
+  store = test_surges.surging_store(str(tmp_path / "decisions.db"), monkeypatch)
   values = [1 if c in ("related", "fire") else 0 for c in labels.CATEGORIES]  # ana said fire, not water
-  app.decisions.store.record(decisions.Decision(keys.message_key(None, "we need water"), "we need water",
-                                                tuple(values), "ana"))
-  server, url = fixtures.serve(app)
-  browser = chromium(tmp_path / "downloads", tmp_path / "profile")
-  try:
+  store.record(decisions.Decision(keys.message_key(None, "we need water"), "we need water", tuple(values), "ana"))
+  with review_page(tmp_path, store=store, second_share=1.0) as (_, url, browsers):
+    browser = browsers["op"]
     browser.get(url + "/")
     wait_for(browser, lambda: not browser.find_element(By.ID, "tab-review").get_attribute("hidden"), "the tab")
     browser.find_element(By.ID, "operator-name").send_keys("ben")
@@ -609,10 +598,6 @@ def test_a_second_opinion_in_the_browser_and_the_agreement_on_the_team_tab(tmp_p
     assert "more categories: the two operators always gave the same one label" in text
     wait_for(browser, lambda: browser.find_elements(By.CSS_SELECTOR, "#surges .surge-row"), "the surges")
     take_screenshot(browser, TEAM_SCREENSHOT)
-  finally:
-    browser.quit()
-    server.shutdown()
-    server.server_close()
 
 
 def take_screenshot(browser, path=SCREENSHOT):
