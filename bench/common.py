@@ -43,10 +43,13 @@ def write_section(name: str, title: str, body: str, command: str = None) -> None
     f.write(new)
 
 
-def run_train(name: str, flagfile: str, extra: Sequence[str], data: str, out: str) -> Tuple[Dict, float]:
-  """Runs train.py on a fresh model dir; returns (its metrics.json, or its refit's, and wall seconds)."""
+def run_train(name: str, flagfile: str, extra: Sequence[str], data: str, out: str,
+              keep: bool = False) -> Tuple[Dict, float]:
+  """Runs train.py on a fresh model dir (`keep`: on the one there, which the run resumes, its finished phases
+  kept); returns (its metrics.json, or its refit's, and wall seconds)."""
   model_dir = os.path.join(out, name)
-  subprocess.run(["rm", "-rf", model_dir], check=True)
+  if not keep:
+    subprocess.run(["rm", "-rf", model_dir], check=True)
   cmd = [sys.executable, "train.py", f"--flagfile={flagfile}", f"--data={data}", f"--model_dir={model_dir}",
          "--verbose=0", *extra]
   print("$", " ".join(cmd[1:]), flush=True)

@@ -4,6 +4,8 @@ bench/quality.py uses it for a member trained apart (the fine-tuned encoder) bes
 of probabilities the in-graph ensemble serves, with the same threshold tuning and metrics as every other row.
 """
 
+import json
+import os
 import tempfile
 from typing import Any, Dict, Sequence
 
@@ -42,3 +44,52 @@ def mean_of_exports(export_dirs: Sequence[str], data_path: str, train_config) ->
   final["at_0.5"] = report(labels.default_thresholds())
   final["best_epoch"] = "-"
   return {"final": final, "epochs": []}
+
+
+THREE = "three members"  # configs/pretrained.flags: the default's ensemble and the encoder member, one export
+
+
+def three_member_rows(name: str, model_dir: str, wall: float):
+  """The rows of one three-member run: its blend (members.json), its ensemble alone (the default's two members:
+  metrics.json) and its encoder member alone (encoder/metrics.json), each a (name, metrics.json-like body, wall);
+  the blend's body also holds `phase_seconds`, where the run's time went by phase (the epochs' own seconds and the
+  blend's, which a resumed run keeps)."""
+  def read(*parts):
+    with open(os.path.join(model_dir, *parts), encoding="utf-8") as f:
+      return json.load(f)
+  blend, ensemble, encoder, linear = (read("members.json"), read("metrics.json"), read("encoder", "metrics.json"),
+                                      read("linear", "metrics.json"))
+  def seconds(body):
+    return sum(e["train_seconds"] for e in body["epochs"])
+  phases = {"linear member": seconds(linear), "CNN": seconds(ensemble), "encoder member": seconds(encoder),
+            "blend": blend.get("seconds", 0.0)}
+  return [(name, {"final": blend["report"], "epochs": [], "phase_seconds": phases}, wall),
+          (f"{name}: its ensemble (the default)", ensemble, float("nan")),
+          (f"{name}: its encoder member", encoder, float("nan"))]
+
+
+def three_member_lines(rows, reference: str) -> list:
+  """Per seed: the blend and its ensemble against the reference (issue 40's targets on every seed), and where the
+  run's time went."""
+  by_name = {n: b for n, b, _ in rows}
+  if reference not in by_name:
+    return []
+  r = by_name[reference]["final"]
+  lines, met = [], []
+  for name in [n for n in by_name if n.startswith(THREE) and ":" not in n]:
+    blend, ensemble = by_name[name], by_name[f"{name}: its ensemble (the default)"]
+    gains = (blend["final"]["total"] - r["total"], blend["final"]["mean_positive_f1"] - r["mean_positive_f1"])
+    met.append(gains[0] >= 1.0 and gains[1] >= 0.03)
+    phases = blend["phase_seconds"]
+    default = phases["linear member"] + phases["CNN"]
+    lines.append(f"{name} - {reference}: Total {gains[0]:+.2f}, mean positive F1 {gains[1]:+.3f}; over its own "
+                 f"ensemble (the default) {blend['final']['total'] - ensemble['final']['total']:+.2f} Total, "
+                 f"{blend['final']['mean_positive_f1'] - ensemble['final']['mean_positive_f1']:+.3f} mean positive "
+                 "F1. Seconds by phase (the epochs' training, and the blend): " + ", ".join(
+                     f"{k} {v:.0f}" for k, v in phases.items()) +
+                 f"; encoder member and blend {(phases['encoder member'] + phases['blend']) / default:.2f}x the "
+                 "default's two phases.")
+  if met:
+    lines.append(f"Issue 40's quality targets (>= +1.0 Total and >= +0.03 mean positive F1 over the reference on "
+                 f"every seed): {'met' if all(met) else 'NOT met'} ({sum(met)} of {len(met)} seeds).")
+  return lines

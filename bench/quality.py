@@ -27,6 +27,7 @@ from absl import flags
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402  (bench/common.py)
+import members  # noqa: E402  (bench/members.py)
 
 DEFAULT = "configs/disaster_response.flags"
 LINEAR = "configs/linear.flags"
@@ -65,7 +66,7 @@ RUNS = (
     ("default with frozen vectors", DEFAULT, ["--freeze_vectors"]),
     ("multi_cnn + GloVe", "configs/multi_cnn.flags", [f"--pretrained_vectors={VECTORS}", "--embedding_dim=50"]),
     # all-MiniLM-L6-v2 fine-tuned under the heads (configs/pretrained.flags); then averaged with the default.
-    (ENCODER, "configs/pretrained.flags", []),
+    (ENCODER, "configs/encoder.flags", []),
 )
 LINEAR_MEMBER = "linear member (fitted apart, in the default)"
 ENSEMBLED = "default + encoder (mean of the two exports)"  # a row read from the default's linear/ run
@@ -79,6 +80,9 @@ LANGUAGE_GROUPS = {
     "multilingual": [],
     "multilingual pairs": ["--pairs", "--consistency=5"],
 }
+# Issue 40: the encoder as the default's third member, in one export (configs/pretrained.flags), over 3 seeds; each
+# run also gives its ensemble alone (the default, its first two phases) and its encoder member alone.
+RUNS += tuple((members.THREE + seed, "configs/pretrained.flags", seed_flags) for seed, seed_flags in SEEDS.items())
 RUNS += tuple(("english" + seed, ENGLISH, seed_flags) for seed, seed_flags in SEEDS.items())
 RUNS += tuple((group + seed, MULTILINGUAL, extra + seed_flags)
               for group, extra in LANGUAGE_GROUPS.items() for seed, seed_flags in SEEDS.items())
@@ -86,6 +90,10 @@ RUNS += tuple((group + seed, MULTILINGUAL, extra + seed_flags)
 RATIO_TARGET, GAP_TARGET, ENGLISH_COST = 0.97, 1.0, 0.05
 REFERENCE = "sklearn reference"
 SEEDED = {"default": ("default", "default seed 43", "default seed 44"),
+          members.THREE: tuple(members.THREE + seed for seed in SEEDS),
+          f"{members.THREE}' ensembles (the default)": tuple(f"{members.THREE}{seed}: its ensemble (the default)"
+                                                            for seed in SEEDS),
+          f"{members.THREE}' encoder members": tuple(f"{members.THREE}{seed}: its encoder member" for seed in SEEDS),
           "previous default": ("previous default", "previous default seed 43", "previous default seed 44"),
           "refit": ("refit", "refit seed 43", "refit seed 44"),
           **{group: tuple(group + seed for seed in SEEDS) for group in ("english", *LANGUAGE_GROUPS)}}
@@ -97,6 +105,8 @@ def define_flags():
   flags.DEFINE_string("data", "../shared/data", "Data to train on.")
   flags.DEFINE_string("out", "/tmp/disaster_tf_quality", "Parent of the runs' model dirs (emptied first).")
   flags.DEFINE_list("only", [], "Run only these names (default: all).")
+  flags.DEFINE_bool("keep", False, "Resume the runs' model dirs in --out instead of emptying them: a finished "
+                    "phase is kept (its epochs' seconds stay in its metrics.json; the wall is the resume's).")
   flags.DEFINE_string("section", "quality", "The BENCHMARKS.md section to (re)write: with --only, another name "
                       "keeps the full table of the last complete run.")
 
@@ -258,7 +268,10 @@ def main(argv):
   for name, flagfile, extra in RUNS:
     if f.only and name not in f.only:
       continue
-    body, wall = common.run_train(name, flagfile, extra, f.data, f.out)
+    body, wall = common.run_train(name, flagfile, extra, f.data, f.out, keep=f.keep)
+    if name.startswith(members.THREE):
+      rows += members.three_member_rows(name, os.path.join(f.out, name), wall)
+      continue
     rows.append((name, body, wall))
     member = os.path.join(f.out, name, "linear", "metrics.json")
     if name == "default" and os.path.exists(member):
@@ -267,7 +280,6 @@ def main(argv):
   export_line = main_job_line(rows, f.out, vectors_wall)
   # The default's export of this --out (this run's, or the run before when --only picks the encoder alone).
   if ENCODER in {n for n, _, _ in rows} and os.path.isdir(os.path.join(f.out, "default-export")):
-    import members  # pylint: disable=import-outside-toplevel  # bench/members.py
     exports = [os.path.join(f.out, "default-export"), os.path.join(f.out, "encoder-export")]
     start = time.time()
     common.run_export(os.path.join(f.out, ENCODER), exports[1])
@@ -279,7 +291,8 @@ def main(argv):
       "thresholds tuned on tune like the others); " +
       "; ".join(f"`{n}` = `{ff}{(' ' + ' '.join(e)) if e else ''}`" for n, ff, e in RUNS
                 if not f.only or n in f.only),
-      common.summary_table(rows), seed_spread(rows), targets(rows), export_line,
+      common.summary_table(rows), seed_spread(rows), targets(rows), "\n".join(
+          f"- {line}" for line in members.three_member_lines(rows, REFERENCE)), export_line,
       "F1 of the positive class of rare categories on the validation split:", rare_table(rows),
       languages_table(rows) and "Messages in other languages (validation messages that have an original, the "
                                 "same model, tuned thresholds):",

@@ -45,7 +45,9 @@ import common  # noqa: E402  (bench/common.py)
 
 CONFIGS = {"default": "configs/disaster_response.flags", "article": "configs/seed_article.flags",
            "multi_cnn": "configs/multi_cnn.flags", "pretrained": "configs/pretrained.flags"}
-TRAINED = ("default", "article")  # the configurations whose training is timed
+TRAINED = ("default", "article")  # the configurations whose training is timed (--train_configs)
+# The pretrained configuration's third member alone, as it trains in <model_dir>/encoder (members.encoder_config).
+ENCODER_MEMBER = "encoder_member"
 # (name, kind, steps_per_execution, jit, cache, precision)
 TRAIN_VARIANTS = (
     ("loop", "custom", 1, False, True, "float32"),
@@ -72,6 +74,11 @@ def define_flags():
   flags.DEFINE_list("parts", ["training", "serving", "time"], "What to measure: training, serving, time (to a model).")
   flags.DEFINE_list("serve_configs", ["default", "multi_cnn", "pretrained"], "The configurations served (--parts "
                     "serving); multi_cnn's run also times the article's Python serving.")
+  flags.DEFINE_list("train_configs", list(TRAINED), f"The configurations whose training is timed (--parts training); "
+                    f"{ENCODER_MEMBER}: the pretrained configuration's encoder member as it fine-tunes.")
+  flags.DEFINE_list("variants", [], "Only these training variants (TRAIN_VARIANTS' names; default: all).")
+  flags.DEFINE_list("trained", [], "config:model_dir pairs: serve that trained model dir's export instead of random "
+                    "weights (a three-member configuration exports only from a finished run).")
   flags.DEFINE_string("section", "speed", "The BENCHMARKS.md section to (re)write; another name keeps the last full "
                       "run's.")
   flags.DEFINE_string("worker", None, "Internal: run one measurement (train:CONFIG:VARIANT or serve:CONFIG).")
@@ -213,9 +220,10 @@ def python_clean(message: str, stop_words) -> list:
   return [w for w in message.split() if w not in stop_words]
 
 
-def serve_worker(config, calls):
-  """The config's export in float32 and bfloat16, and its explain signature; for a token-ids model, the article's
-  Python ways too."""
+def serve_worker(config, calls, trained_dir=None):
+  """The config's export in float32 and bfloat16, and its explain signature (not for a three-member export: 65
+  encoder passes a message); for a token-ids model, the article's Python ways too. `trained_dir`: export that
+  trained model dir rather than random weights (which serve as fast)."""
   import numpy as np  # pylint: disable=import-outside-toplevel
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   from disaster_tf.data import text  # pylint: disable=import-outside-toplevel
@@ -230,8 +238,9 @@ def serve_worker(config, calls):
   model = networks.build_model(config.model, run.featurizer.sizes,  # weights do not change speed
                                 encoder_shape=run.vocabularies.get(features.ENCODER))
   work = tempfile.mkdtemp()
-  model_dir = os.path.join(work, "model")
-  ckpt_lib.write_model_dir(model_dir, config, run.vocabularies, model)
+  model_dir = trained_dir or os.path.join(work, "model")
+  if not trained_dir:
+    ckpt_lib.write_model_dir(model_dir, config, run.vocabularies, model)
   signatures = {p: tf.saved_model.load(savedmodel.export(model_dir, os.path.join(work, "export"), warmup=False,
                                                       precision=p)).signatures for p in ("float32", "bfloat16")}
   exported = {p: s[savedmodel.PREDICT_KEY] for p, s in signatures.items()}
@@ -253,6 +262,8 @@ def serve_worker(config, calls):
       # The explain signature: the same scores and each word's leave-one-out contribution (explain.py).
       "SavedModel explain": lambda b: explain(text=tf.constant(b))["top_contributions"].numpy(),
   }
+  if config.train.encoder_member:
+    del systems["SavedModel explain"]
   if list(run.vocabularies) == [features.TOKEN_IDS]:  # Python can only build token ids
     systems["Python + model.predict"] = lambda b: model.predict(ids_of(b), verbose=0)
     systems["Python + model call"] = lambda b: networks.probabilities(model(ids_of(b), training=False))[0].numpy()
@@ -286,7 +297,7 @@ def run_worker(spec: str) -> dict:
   """Runs one measurement in a fresh process; a failure becomes {"error": its last line}."""
   f = flags.FLAGS
   cmd = [sys.executable, os.path.abspath(__file__), f"--worker={spec}", f"--data={f.data}", f"--steps={f.steps}",
-         f"--warmup={f.warmup}", f"--calls={f.calls}"]
+         f"--warmup={f.warmup}", f"--calls={f.calls}", f"--trained={','.join(f.trained)}"]
   print("$", " ".join(cmd[1:]), flush=True)
   out = subprocess.run(cmd, cwd=common.ROOT, capture_output=True, text=True,
                        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
@@ -299,22 +310,30 @@ def run_worker(spec: str) -> dict:
   return result
 
 
+def worker_config(config_name: str, data: str):
+  """The Config a worker measures: a shipped flagfile's, or the pretrained configuration's encoder member."""
+  if config_name == ENCODER_MEMBER:
+    from disaster_tf.train import members  # pylint: disable=import-outside-toplevel
+    return members.encoder_config(common.config_from_flagfile(CONFIGS["pretrained"], data=data))
+  return common.config_from_flagfile(CONFIGS[config_name], data=data)
+
+
 def main(argv):
   del argv
   f = flags.FLAGS
   if f.worker:
     kind, config_name, *rest = f.worker.split(":")
-    config = common.config_from_flagfile(CONFIGS[config_name], data=f.data)
+    config = worker_config(config_name, f.data)
     if kind == "train":
       result = train_worker(config, rest[0], f.steps, f.warmup)
     elif kind == "profile":
       result = profile_worker(config, f.steps, f.warmup, rest[0])
     else:
-      result = serve_worker(config, f.calls)
+      result = serve_worker(config, f.calls, dict(t.split(":", 1) for t in f.trained).get(config_name))
     print(json.dumps(result))
     return
   lines = []
-  for config_name in TRAINED if "training" in f.parts else ():
+  for config_name in f.train_configs if "training" in f.parts else ():
     lines += training_lines(config_name)
   if "serving" in f.parts:
     served = {}
@@ -347,18 +366,21 @@ def training_lines(config_name: str) -> list:
   """The loop against fit in each precision, and where a step's time goes in float32 and bfloat16."""
   from disaster_tf import config as config_lib  # pylint: disable=import-outside-toplevel
   f = flags.FLAGS
-  config = common.config_from_flagfile(CONFIGS[config_name])
+  config = worker_config(config_name, f.data)
   sparse = config.model.architecture in config_lib.TFIDF_ARCHITECTURES
   rows = {}
   for v in TRAIN_VARIANTS:
-    if sparse and v[3]:
+    if f.variants and v[0] not in f.variants:
+      rows[v[0]] = {"error": "not measured in this run (--variants)"}
+    elif sparse and v[3]:
       rows[v[0]] = {"error": "n/a: XLA cannot compile the TF-IDF inputs' sparse ops"}
     elif v[0] in OPTIMIZER_OF and config.train.optimizer != "adam":
       rows[v[0]] = {"error": f"n/a: this configuration trains with {config.train.optimizer}"}
     else:
       rows[v[0]] = run_worker(f"train:{config_name}:{v[0]}")
   fit = {"float32": rows["fit"].get("examples_per_s"), "mixed_bfloat16": rows["fit bf16"].get("examples_per_s")}
-  lines = [f"**Training, {config_name} configuration** (`{CONFIGS[config_name]}`), {f.steps} timed steps "
+  source = CONFIGS.get(config_name, f"members.encoder_config of {CONFIGS['pretrained']}")
+  lines = [f"**Training, {config_name} configuration** (`{source}`), {f.steps} timed steps "
            f"after {f.warmup}:", "",
            "| variant | precision | examples/s | vs. fit (same precision) | vs. loop float32 | peak RSS MB |",
            "| --- | --- | --- | --- | --- | --- |"]
@@ -375,7 +397,7 @@ def training_lines(config_name: str) -> list:
     lines.append(f"| {name} | {precision} | {r['examples_per_s']:.0f} | {versus_fit} | {versus_f32} | "
                  f"{r['peak_rss_mb']:.0f} |")
   lines.append("")
-  for precision in ("float32", "mixed_bfloat16"):
+  for precision in ("float32", "mixed_bfloat16") if not f.variants else ():  # --variants: those rows only
     profile = run_worker(f"profile:{config_name}:{precision}")
     if "error" in profile:
       lines += [f"Profile ({precision}) failed: {profile['error']}", ""]
@@ -399,7 +421,9 @@ def serving_lines(config_name: str, served: dict) -> list:
   if "error" in serve:
     return [f"Serving, {config_name}: failed: {serve['error']}", ""]
   base = serve["SavedModel"]
-  lines = [f"**Serving, {config_name} configuration** (`{CONFIGS[config_name]}`), in-process, raw validation "
+  trained = dict(t.split(":", 1) for t in f.trained).get(config_name)
+  lines = [f"**Serving, {config_name} configuration** (`{CONFIGS[config_name]}`"
+           f"{f', the trained model dir {trained}' if trained else ''}), in-process, raw validation "
            f"messages (latency over {f.calls} single-message calls; throughput over 3 s per batch size):", "",
            "| system | p50 ms | p99 ms | msgs/s b=1 | msgs/s b=32 | msgs/s b=256 | p50 vs. SavedModel "
            "| b=256 vs. SavedModel |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]

@@ -192,10 +192,15 @@ class TrainConfig:
   # `message` alone, no lexicon) in <model_dir>/english, first; the export then routes each message by the gate,
   # English to that model and the rest to this one, in one SavedModel (configs/routed.flags).
   route_english: bool = False
+  # --model=ensemble: a BERT checkpoint directory (model/encoder.py's layout) fine-tuned as a third member in a
+  # phase of its own after the network (<model_dir>/encoder: train/members.py), its probabilities averaged with
+  # the other two in the one export; "" keeps two members. configs/pretrained.flags names all-MiniLM-L6-v2.
+  encoder_member: str = ""
+  encoder_epochs: int = 2  # the encoder member's passes: BERT's paper fine-tunes for 2 to 4, each minutes on CPU
 
   def __post_init__(self):
     _check_positive(self, ("batch_size", "epochs", "learning_rate", "class_weight_cap",
-                           "shuffle_buffer", "log_every", "steps_per_execution"))
+                           "shuffle_buffer", "log_every", "steps_per_execution", "encoder_epochs"))
     if not 0.0 < self.validation_fraction < 1.0:
       raise ValueError(f"validation_fraction={self.validation_fraction}: expected a fraction in (0, 1)")
     if not 0.0 <= self.tune_fraction < 1.0 - self.validation_fraction:
@@ -262,6 +267,12 @@ class Config:
     if self.train.route_english and self.train.refit:
       raise ValueError("route_english=True with refit=True: a routed run exports its two models' best epochs; "
                        "drop --refit")
+    if self.train.encoder_member and (self.model.architecture != "ensemble" or self.train.route_english
+                                      or self.train.refit):
+      raise ValueError(f"encoder_member={self.train.encoder_member!r} with --model={self.model.architecture}"
+                       f"{' --route_english' * self.train.route_english}{' --refit' * self.train.refit}: the encoder "
+                       "is the third member of an ensemble's one export; use --model=ensemble, without "
+                       "--route_english or --refit")
     if self.model.lexicon and "original" not in self.train.text_fields:
       raise ValueError("lexicon=True with text_fields=message: the lexicon is learnt from the originals and "
                        "their translations; add --text_fields=message,original or drop --lexicon")
@@ -298,7 +309,7 @@ def linear_member_config(config: Config) -> Config:
   model = dataclasses.replace(config.model, architecture="linear", pretrained_vectors="", freeze_vectors=False)
   train = dataclasses.replace(config.train, epochs=config.train.linear_epochs, linear_epochs=0, patience=0,
                               select_metric="last", class_weight="balanced", class_weight_cap=1000.0,
-                              lr_schedule="cosine", refit=False)
+                              lr_schedule="cosine", refit=False, encoder_member="")
   return Config(model=model, train=train)
 
 

@@ -257,6 +257,9 @@ class ExportMetadata:
   language_gate: Optional[Dict[str, float]] = None
   # A routed export's English-only model (--route_english): its model dir, checkpoint and validation scores.
   english_model: Optional[Dict[str, Any]] = None
+  # A three-member export (--encoder_member): per model, its name, model dir, checkpoint, share of the scores and
+  # validation scores (`Scores` JSON); () for every other export.
+  members: Tuple[Dict[str, Any], ...] = ()
 
   def reads_english_only(self) -> bool:
     """Whether the model was trained on the `message` column alone (English): it cannot read messages as sent."""
@@ -274,6 +277,8 @@ class ExportMetadata:
       out["language_gate"] = self.language_gate
     if self.english_model is not None:
       out["english_model"] = self.english_model
+    if self.members:
+      out["members"] = [dict(m) for m in self.members]
     if self.report is not None:
       out.update(report=self.report.to_json(), data=self.data.to_json() if self.data else None)
     return out
@@ -285,7 +290,8 @@ class ExportMetadata:
                raw.get("vocabulary_fingerprint", ""), tuple(raw["thresholds"]), raw.get("precision", "float32"),
                raw.get("version"), bool(raw.get("refit", False)), raw.get("exported"),
                FinalReport.from_json(report) if report else None, LoadReport.from_json(data) if data else None,
-               bool(raw.get("unfinished", False)), raw.get("language_gate"), raw.get("english_model"))
+               bool(raw.get("unfinished", False)), raw.get("language_gate"), raw.get("english_model"),
+               tuple(raw.get("members", ())))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -133,3 +133,18 @@ def test_a_routed_run_needs_originals_and_the_gate_and_no_refit():
                         "route_english=True with refit=True")):
     with pytest.raises(ValueError, match=error):
       config_lib.Config(train=config_lib.TrainConfig(**train))
+
+
+def test_an_encoder_member_belongs_to_an_ensemble_without_routing_or_refit():
+  for model, train, error in (("multi_cnn", {}, "with --model=multi_cnn: the encoder is the third member"),
+                              ("ensemble", dict(refit=True), "with --model=ensemble --refit: the encoder"),
+                              ("ensemble", dict(route_english=True, text_fields=("message", "original")),
+                               "with --model=ensemble --route_english: the encoder")):
+    with pytest.raises(ValueError, match=error):
+      config_lib.Config(model=config_lib.ModelConfig(architecture=model),
+                        train=config_lib.TrainConfig(encoder_member="bert", **train))
+  with pytest.raises(ValueError, match="encoder_epochs=0: expected a positive"):
+    config_lib.TrainConfig(encoder_member="bert", encoder_epochs=0)
+  member = config_lib.linear_member_config(config_lib.Config(train=config_lib.TrainConfig(
+      encoder_member="bert", linear_epochs=3)))
+  assert member.train.encoder_member == ""  # the linear member is one model

@@ -21,7 +21,7 @@ TFIDF_FIELDS = {"ngrams", "min_df", "max_ngrams", "char_ngrams", "linear_l2", "l
 DEFAULT_IS = "english"
 SHIPPED = ("configs/seed_article.flags", "configs/disaster_response.flags", "configs/english.flags",
            "configs/linear.flags", "configs/multi_cnn.flags", "configs/multilingual.flags", "configs/pretrained.flags",
-           "configs/routed.flags")
+           "configs/routed.flags", "configs/encoder.flags")
 
 
 def flag_names(path):
@@ -48,7 +48,8 @@ def test_flagfiles_parse_into_the_config_train_py_runs(path):
   config = train.config_from_flagfile(os.path.join(ROOT, path), "--epochs=2", "--loss_weights=offer=2")
   assert config.train.epochs == 2 and config.train.loss_weights == (("offer", 2.0),)  # later flags win
   expected = {"seed_article": "cnn_rnn", "disaster_response": "ensemble", "english": "ensemble", "linear": "linear",
-              "multi_cnn": "multi_cnn", "multilingual": "ensemble", "pretrained": "encoder", "routed": "ensemble"}
+              "multi_cnn": "multi_cnn", "multilingual": "ensemble", "pretrained": "ensemble", "routed": "ensemble",
+              "encoder": "encoder"}
   assert config.model.architecture == expected[os.path.basename(path)[:-len(".flags")]]  # --model
   assert config_lib.Config.from_json(config.to_json()) == config
   reads_both = ("multilingual" in path or "routed" in path
@@ -67,6 +68,17 @@ def test_the_routed_model_is_the_multilingual_one_routing_flag_for_flag():
   assert english.train.text_fields == ("message",) and not english.model.lexicon and not english.train.route_english
 
 
+def test_the_pretrained_model_is_the_default_with_the_encoder_alones_fine_tune_as_its_third_member():
+  from disaster_tf.train import members  # pylint: disable=import-outside-toplevel
+  pretrained, default, alone = (train.config_from_flagfile(os.path.join(ROOT, f"configs/{name}.flags"))
+                                for name in ("pretrained", "disaster_response", "encoder"))
+  assert pretrained == dataclasses.replace(default, train=dataclasses.replace(
+      default.train, encoder_member="vectors/all-MiniLM-L6-v2", encoder_epochs=2))
+  member = members.encoder_config(pretrained)  # what it trains in <model_dir>/encoder
+  assert member.model == alone.model  # the encoder.flags run's model: BENCHMARKS' "encoder" rows
+  assert member.train == dataclasses.replace(alone.train, precision="auto", language_gate=False)
+
+
 def test_the_default_is_the_multilingual_or_the_english_model_flag_for_flag():
   default, chosen = (train.config_from_flagfile(os.path.join(ROOT, f"configs/{name}.flags"))
                      for name in ("disaster_response", DEFAULT_IS))
@@ -74,15 +86,15 @@ def test_the_default_is_the_multilingual_or_the_english_model_flag_for_flag():
 
 
 def test_shipped_flagfiles_are_found_by_name_and_the_top_level_configs_link_to_them():
-  assert flagfiles.names() == ["disaster_response", "english", "linear", "multi_cnn", "multilingual",
+  assert flagfiles.names() == ["disaster_response", "encoder", "english", "linear", "multi_cnn", "multilingual",
                                "pretrained", "routed", "seed_article"]
   for name in flagfiles.names():
     assert os.path.samefile(flagfiles.path(name), os.path.join(ROOT, "configs", f"{name}.flags"))
     assert flagfiles.path(f"{name}.flags") == flagfiles.path(name)
   assert train.config_from_flagfile("linear") == train.config_from_flagfile(os.path.join(ROOT, "configs/linear.flags"))
   with pytest.raises(ValueError, match="'bert': no such shipped flagfile; expected a file or one of "
-                                       "disaster_response, english, linear, multi_cnn, multilingual, pretrained, "
-                                       "routed, seed_article"):
+                                       "disaster_response, encoder, english, linear, multi_cnn, multilingual, "
+                                       "pretrained, routed, seed_article"):
     flagfiles.path("bert")
   # Only a bare name is looked up; a path (or a name that is a file here) is absl's to read.
   assert flagfiles.expand(["x", "--flagfile=linear", "--flagfile=a/b.flags", "--model=linear"]) == [

@@ -8,10 +8,11 @@ linear member for 30 epochs, then trains the CNN for up to 10), then each
 epoch with the time left, and why the epochs stopped; the second example is
 a trial run of one epoch each.
 
-Shipped flagfiles, by name or path (eight): disaster_response (the default
+Shipped flagfiles, by name or path (nine): disaster_response (the default
 model, flag for flag english), multilingual (messages as sent, too), routed
 (the English-only and the multilingual model in one export, routed by the
-language gate), pretrained (a BERT encoder fine-tuned), seed_article (the
+language gate), pretrained (the default with a fine-tuned BERT encoder as its
+third member, in one export), encoder (that encoder alone), seed_article (the
 reference article's setup), multi_cnn (the CNN alone), linear (the linear
 baseline).
 Later flags override a --flagfile. Flags are read here once and passed down as
@@ -186,7 +187,13 @@ def _define_model_flags(fv: flags.FlagValues) -> None:
                     "while training.", flag_values=fv)
   fv_string("pretrained_encoder", m.pretrained_encoder, "--model=encoder: a BERT checkpoint directory "
             "(config.json, vocab.txt, model.safetensors), fine-tuned under the heads with its own WordPiece "
-            "tokenizer in the graph; read at a new run's start, never downloaded (configs/pretrained.flags).")
+            "tokenizer in the graph; read at a new run's start, never downloaded (configs/encoder.flags).")
+  fv_string("encoder_member", config_lib.TrainConfig().encoder_member, "--model=ensemble: a BERT checkpoint "
+            "directory (as --pretrained_encoder) fine-tuned as a third member after the network, in "
+            "<model_dir>/encoder; the export serves the three members' blend, its thresholds tuned on tune "
+            "(configs/pretrained.flags).")
+  integer("encoder_epochs", config_lib.TrainConfig().encoder_epochs, "With --encoder_member: its fine-tune's passes "
+          "over the training split (BERT's paper: 2 to 4; each takes minutes on a CPU).", lower_bound=1)
   integer("verbose", None, "1: a progress bar per epoch; 0: log lines only. Default: 1 on a terminal, 0 "
           "otherwise (a bar in a log file is noise).")
 

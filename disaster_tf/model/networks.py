@@ -240,12 +240,17 @@ def probabilities(outputs: Outputs,
   related_probs, binary_probs = _mean(related_probs), _mean(binary_probs)
   # `related` is column 0, the binary categories follow in order.
   scores = tf.concat([related_probs[:, 1:2], binary_probs], axis=-1)
-  if has_tokens is not None:  # broadcasting constants: no op beyond serving/allowed_ops.txt
-    keep = has_tokens[:, tf.newaxis]
-    scores = tf.where(keep, scores, tf.constant(0.0, scores.dtype))
-    not_related = tf.constant([[1.0] + [0.0] * (labels.RELATED_CLASSES - 1)], related_probs.dtype)
-    related_probs = tf.where(keep, related_probs, not_related)
-  return scores, related_probs
+  return (scores, related_probs) if has_tokens is None else nothing_applies(scores, related_probs, has_tokens)
+
+
+def nothing_applies(scores: tf.Tensor, related_probabilities: tf.Tensor,
+                    has_tokens: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
+  """Scores 0 and related probabilities (1, 0, 0) where `has_tokens` ([batch] bool) is false: the answer to a
+  message with no token (see `probabilities`); a three-member export applies it to its mix too."""
+  keep = has_tokens[:, tf.newaxis]  # broadcasting constants: no op beyond serving/allowed_ops.txt
+  scores = tf.where(keep, scores, tf.constant(0.0, scores.dtype))
+  not_related = tf.constant([[1.0] + [0.0] * (labels.RELATED_CLASSES - 1)], related_probabilities.dtype)
+  return scores, tf.where(keep, related_probabilities, not_related)
 
 
 def _mean(tensors: List[tf.Tensor]) -> tf.Tensor:

@@ -11,7 +11,7 @@ what that means on this machine's CPU, by timing the same step with oneDNN
 allowed, then denied, its bfloat16 instructions.
 """
 
-from typing import Optional
+from typing import Optional, Tuple
 
 EXPORT_PRECISIONS = {"float32": "float32", "bfloat16": "mixed_bfloat16"}  # export.py --precision -> policy
 CPU_BF16_FLAGS = ("amx_bf16", "avx512_bf16")  # /proc/cpuinfo: AMX tiles, or AVX-512 BF16 dot products
@@ -19,12 +19,7 @@ CPU_BF16_FLAGS = ("amx_bf16", "avx512_bf16")  # /proc/cpuinfo: AMX tiles, or AVX
 
 def cpu_has_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
   """Whether the CPU advertises native bfloat16 arithmetic (AMX or AVX512-BF16)."""
-  try:
-    with open(cpuinfo, encoding="utf-8") as f:
-      flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
-  except OSError:
-    return False
-  return any(flag in flags for flag in CPU_BF16_FLAGS)
+  return bool(cpu_bf16_flags(cpuinfo))
 
 
 def gpu_has_bf16() -> Optional[bool]:
@@ -35,6 +30,29 @@ def gpu_has_bf16() -> Optional[bool]:
     return None
   capability = tf.config.experimental.get_device_details(gpus[0]).get("compute_capability", (0, 0))
   return tuple(capability) >= (8, 0)
+
+
+def cpu_bf16_flags(cpuinfo: str = "/proc/cpuinfo") -> Tuple[str, ...]:
+  """Which of CPU_BF16_FLAGS the CPU advertises (none where /proc/cpuinfo cannot be read)."""
+  try:
+    with open(cpuinfo, encoding="utf-8") as f:
+      flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+  except OSError:
+    return ()
+  return tuple(flag for flag in CPU_BF16_FLAGS if flag in flags)
+
+
+def describe(precision: str) -> str:
+  """`precision` resolved, and for "auto" why, in words for a log: "mixed_bfloat16 (auto: the CPU has amx_bf16)"."""
+  policy = resolve(precision)
+  if precision != "auto":
+    return f"{policy} (--precision)"
+  gpu = gpu_has_bf16()
+  if gpu is not None:
+    return f"{policy} (auto: the GPU {'computes' if gpu else 'does not compute'} bfloat16 natively)"
+  found = cpu_bf16_flags()
+  return f"{policy} (auto: " + (f"the CPU has {' and '.join(found)})" if found else
+                                "the CPU has neither AMX nor AVX512-BF16: bfloat16 would be emulated)")
 
 
 def resolve(precision: str) -> str:

@@ -1,7 +1,8 @@
 """The serving wing: the text-in SavedModel for TF Serving, and everything that scores messages with one.
 
-  module      ServingModule (predict, classify, explain signatures) over one trained Member, or two routed by
-              the language gate
+  module      ServingModule (predict, classify, explain signatures) over one trained Member, two routed by
+              the language gate, or the Blend of an ensemble and its encoder member
+  blend       a three-member run's export (--encoder_member): its blend checked, its members described
   savedmodel  a model dir -> ServingModule -> the atomic versioned export; its metadata
   explain     leave-one-word-out: which words made each category, in the export's graph
   warmup      TF Serving's warmup requests (each signature, each batch size batching may form)

@@ -25,12 +25,16 @@ model if it is English and to the multilingual one if not, in the graph (`tf.dyn
 scoring only its own messages, then `tf.dynamic_stitch`), with each member's own thresholds: one contract, one
 version, TF Serving unchanged.
 
+A three-member export (--encoder_member) holds the ensemble and its fine-tuned encoder (`Blend`): each reads the
+raw text through its own featurizer (the encoder's WordPiece tokenizer is TF Text's op, in the graph), and
+their probabilities are mixed by the weight training chose, then decided at the blend's thresholds.
+
 A message with no token after standardisation (empty, whitespace, control characters, punctuation or English
 stop words only) is answered with scores 0, labels 0, related = 0 and related_probabilities (1, 0, 0), whatever
 the thresholds: nothing applies.
 """
 
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional, Tuple, Union
 
 import numpy as np
 import tensorflow as tf
@@ -79,10 +83,35 @@ class Member(tf.Module):
     return scores, related, networks.decide(scores, related, self.thresholds)
 
 
+class Blend(tf.Module):
+  """A three-member export's model (--encoder_member): the ensemble's and the encoder's probabilities mixed,
+  (1 - weight) and weight (train/members.py chose it on tune), decided at the blend's own [36] thresholds.
+
+  It answers as a `Member` does (`probabilities`, `answers`, `thresholds`), so the module serves it unchanged.
+  """
+
+  def __init__(self, ensemble: Member, encoder: Member, weight: float, thresholds: np.ndarray):
+    super().__init__(name="blend")
+    self.ensemble, self.encoder, self.weight = ensemble, encoder, float(weight)
+    self.thresholds = tf.Variable(np.asarray(thresholds, np.float32), trainable=False, name="thresholds")
+
+  def probabilities(self, text_batch: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
+    """(scores [batch, 36], related probabilities [batch, 3]): each member's from the raw text, mixed; a message
+    with no token for the ensemble (stop words only, ...) gets nothing, whatever WordPiece makes of it."""
+    first, second = self.ensemble.probabilities(text_batch), self.encoder.probabilities(text_batch)
+    scores, related = ((1.0 - self.weight) * a + self.weight * b for a, b in zip(first, second))
+    return networks.nothing_applies(scores, related, features.has_tokens(self.ensemble.featurizer(text_batch)))
+
+  def answers(self, text_batch: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """(scores, related probabilities, labels at the blend's thresholds) of raw messages."""
+    scores, related = self.probabilities(text_batch)
+    return scores, related, networks.decide(scores, related, self.thresholds)
+
+
 class ServingModule(tf.Module):
   """Raw text in, per-category scores and decisions out (see the module docstring)."""
 
-  def __init__(self, member: Member, gate: Optional[language.LanguageGate] = None,
+  def __init__(self, member: Union[Member, Blend], gate: Optional[language.LanguageGate] = None,
                english: Optional[Member] = None, english_only: bool = False):
     """Args: the trained model, the run's language gate (if any), a routed run's English-only model (needs the
     gate: English messages go to it, the others to `member`), and whether `member` reads English only (its

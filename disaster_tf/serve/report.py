@@ -94,6 +94,13 @@ def model_card(metadata: records.ExportMetadata, report: Optional[records.Scores
               f"{int(gate['english_texts'])} English messages wrongly so."
               + (" This model reads English only: a message the gate calls `other` is flagged to be read by a "
                  "person, never answered as if it had been read." if metadata.reads_english_only() else ""), ""]
+  if metadata.members:
+    lines += ["## Its members", "", "Its scores are the mean of three models' probabilities, each reading the raw "
+              "message with its own tokenizer, in these shares (chosen on the tune messages):", ""]
+    lines += [f"- {m['name']}: {m['weight']:.2f} of the scores" + (
+        f"; validation Total {m['report']['total']:.2f}, mean positive F1 {m['report']['mean_positive_f1']:.3f} "
+        f"({m['scored']})" if m.get("report") else "") for m in metadata.members]
+    lines.append("")
   lines += ["## How to use it", "",
             "It supports a person's triage of incoming messages: it suggests categories and an order to read them "
             "in. It does not replace reading them. A message it gives no category may still be urgent.", ""]

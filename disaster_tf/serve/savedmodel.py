@@ -1,8 +1,9 @@
 """The export: a text-in SavedModel for TF Serving, with its metadata, model card and warmup requests.
 
 The SavedModel is `module.ServingModule` (its signatures and outputs are described there): the training
-code's own featurizer and trained model, the run's thresholds, its language gate, and for a routed run
-(--route_english) its English-only model too. `export` writes a numbered version directory atomically:
+code's own featurizer and trained model, the run's thresholds, its language gate, for a routed run
+(--route_english) its English-only model too, and for a three-member run (--encoder_member) its encoder member
+beside the ensemble (blend.py). `export` writes a numbered version directory atomically:
 everything is built in a hidden temporary directory beside it (TF Serving ignores names that are not integers)
 and renamed into place at the end.
 """
@@ -29,6 +30,7 @@ from disaster_tf import records
 from disaster_tf.model import features
 from disaster_tf.model import language
 from disaster_tf.model import precision as precision_lib
+from disaster_tf.serve import blend as blend_lib
 from disaster_tf.serve import module as module_lib
 from disaster_tf.serve import report
 from disaster_tf.serve import warmup as warmup_lib
@@ -116,8 +118,9 @@ def export(model_dir: str, export_base: str, *, checkpoint: str = "best", versio
     if release != model_dir:
       _hold(held, release, checkpoint)
     refit, top, model_dir = release != model_dir, model_dir, release
+    three = blend_lib.record(model_dir)  # --encoder_member: the blend's record, checked
     if thresholds is None:  # every file is checked before a TensorFlow object is built (load_model goes on)
-      thresholds = ckpt_lib.read_thresholds(model_dir)
+      thresholds = three.report.thresholds_array() if three else ckpt_lib.read_thresholds(model_dir)
     thresholds = np.asarray(thresholds, np.float32)
     if thresholds.shape != (labels.NUM_CATEGORIES,):
       raise ValueError(f"thresholds: expected {labels.NUM_CATEGORIES} values, got shape {thresholds.shape}")
@@ -130,7 +133,12 @@ def export(model_dir: str, export_base: str, *, checkpoint: str = "best", versio
     english = _english_member(top, loaded, precision, gate is not None)
     if english is not None:
       metadata = dataclasses.replace(metadata, english_model=english[1])
-    module = module_lib.ServingModule(module_lib.Member(loaded.model, loaded.featurizer, thresholds),
+    served = module_lib.Member(loaded.model, loaded.featurizer, thresholds)
+    if three is not None:
+      served, described = blend_lib.build(model_dir, loaded, three, thresholds, precision)
+      metadata = dataclasses.replace(metadata, members=described,
+                                     report=three.report if metadata.report is not None else None)
+    module = module_lib.ServingModule(served,
                                       language.LanguageGate(*gate) if gate is not None else None,
                                       english[0] if english is not None else None,
                                       english_only=metadata.reads_english_only())

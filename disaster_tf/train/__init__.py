@@ -3,6 +3,7 @@
   loop        the outer loop as named phases: train_and_evaluate(config, model_dir); progress lines
   course      what the log says of the run's course: the plan, each phase, the time left, early stops
   gate        the language gate's phase: fitted on the training split's messages against their originals
+  members     an ensemble's third member, the fine-tuned encoder: its run's config, and the members' blend
   inputs      the first phase: data, splits, vocabularies, class weights, vectorised datasets
   trainer     the second: model, optimizer, counters, checkpoint managers, compiled steps
   steps       the inner loop: compiled training and evaluation steps (model math only)

@@ -47,6 +47,8 @@ REFIT_DIR = "refit"  # a --refit run's own model dir, inside the first run's
 PRUNED_FILE = "PRUNED"  # in a pruned model dir (prune.py): what was removed, and that train.py must not write there
 DECISIONS_DIR = "decisions"  # train.py --decisions: the snapshot of the decisions the run trains on (two-file CSV)
 ENGLISH_DIR = "english"  # a routed run's English-only model (--route_english), inside its run's
+ENCODER_DIR = "encoder"  # an ensemble's encoder member (--encoder_member), fine-tuned in a run of its own inside it
+MEMBERS_FILE = "members.json"  # a three-member run's blend: the encoder's weight, thresholds, report (members.py)
 LINEAR_DIR = "linear"  # the run fitting an ensemble's linear member on its own (--linear_epochs), inside its run's
 
 

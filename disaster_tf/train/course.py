@@ -1,9 +1,10 @@
 """The run's course as its log tells it: the plan first, a line as each phase starts, the time left after each
 epoch, and why the epochs stopped.
 
-A run has up to three training phases, in this order (`phases`): an ensemble's linear member fitted on its own
+A run has up to four training phases, in this order (`phases`): an ensemble's linear member fitted on its own
 (--linear_epochs, in <model_dir>/linear), the network (--epochs, early stopping after --patience epochs without
-a better selection score), and with --refit the same network again on train + tune (<model_dir>/refit). Each
+a better selection score), with --encoder_member its encoder member (--encoder_epochs, in <model_dir>/encoder,
+then the members' blend: members.py), and with --refit the same network again on train + tune (<model_dir>/refit). Each
 ends in thresholds and a report on validation. `Course` says which phase is running and, from the epochs this
 process has timed, how long the rest should take: a phase not yet started has no time of its own to go by, so
 the estimate names it instead of guessing.
@@ -24,6 +25,7 @@ from disaster_tf.train import checkpoint as ckpt_lib
 # network); a refit fits its own linear member first, as the first run did; the language gate comes last.
 ENGLISH_LINEAR, ENGLISH = "english_linear", "english"
 LINEAR, NETWORK, REFIT_LINEAR, REFIT, GATE = "linear", "network", "refit_linear", "refit", "gate"
+ENCODER = "encoder"  # an ensemble's encoder member (--encoder_member), after the network
 NETWORK_NAMES = {"cnn_rnn": "the CNN-RNN", "bigru": "the BiGRU", "multi_cnn": "the CNN", "linear": "the linear model",
                  "ensemble": "the ensemble", "wide_deep": "the wide-and-deep model", "encoder": "the encoder"}
 
@@ -60,6 +62,9 @@ def phases(config: config_lib.Config, model_dir: str) -> Tuple[Phase, ...]:
   if tc.linear_epochs:
     out.append(Phase(LINEAR, "the linear member", tc.linear_epochs, 0, os.path.join(model_dir, ckpt_lib.LINEAR_DIR)))
   out.append(Phase(NETWORK, name, tc.epochs, tc.patience, model_dir))
+  if tc.encoder_member:
+    out.append(Phase(ENCODER, "the encoder member", tc.encoder_epochs, 0, os.path.join(model_dir,
+                                                                                      ckpt_lib.ENCODER_DIR)))
   if tc.refit and tc.linear_epochs:
     out.append(Phase(REFIT_LINEAR, "the refit's linear member", tc.linear_epochs, 0,
                      os.path.join(refit_dir, ckpt_lib.LINEAR_DIR)))
@@ -96,6 +101,9 @@ def plan_lines(config: config_lib.Config, model_dir: str) -> List[str]:
       what = f"up to {phase.epochs} epochs (--epochs)" + (
           f", stopping after {phase.patience} without a better {selection} {METRIC_NAMES[tc.select_metric]} "
           "(--patience)" if phase.patience else "")
+    elif phase.key == ENCODER:
+      what = (f"{phase.epochs} epochs (--encoder_epochs) fine-tuning {tc.encoder_member}, in {phase.directory}; "
+              "then the three members' blend, its thresholds tuned on tune")
     elif phase.key == REFIT_LINEAR:
       what = f"{phase.epochs} epochs on train + tune, in {phase.directory}"
     elif phase.key == GATE:

@@ -137,10 +137,7 @@ def prepare(config: config_lib.Config, scratch: str,
     ValueError: a split the loop cannot use (too small, or empty).
   """
   tc = config.train
-  examples, load_report, decided = _load(config, scratch, decisions)
-  splits, languages = _split_languages(examples_lib.split(examples, tc))
-  logging.info("split by id hash: %d train, %d tune, %d validation", *map(len, splits))
-  check_splits(splits, tc, total=len(examples))
+  splits, languages, load_report, decided = load_splits(config, scratch, decisions)
   how = "reloaded"
   if vocabularies is None:
     start = time.time()
@@ -177,6 +174,21 @@ def prepare(config: config_lib.Config, scratch: str,
                    train_blocks=train_blocks, steps_per_epoch=steps_per_epoch,
                    selection_name=selection_name, selection_ds=tune_ds if tune_ds is not None else validation_ds,
                    tune_ds=tune_ds, validation_ds=validation_ds, languages=languages, decided=decided)
+
+
+def load_splits(config: config_lib.Config, scratch: str, decisions: Optional[str] = None):
+  """The run's examples split by id (validation on `message`: `_split_languages`), checked, with what loading
+  said: (splits, language splits, load report, decided ids). `prepare` starts here; so does the members' phase
+  (members.py), which scores the same tune and validation messages.
+
+  Raises:
+    csv_files.DataError: bad input data. ValueError: a split the loop cannot use (too small, or empty).
+  """
+  examples, load_report, decided = _load(config, scratch, decisions)
+  splits, languages = _split_languages(examples_lib.split(examples, config.train))
+  logging.info("split by id hash: %d train, %d tune, %d validation", *map(len, splits))
+  check_splits(splits, config.train, total=len(examples))
+  return splits, languages, load_report, decided
 
 
 def _training_blocks(train: examples_lib.Examples, train_config: config_lib.TrainConfig,

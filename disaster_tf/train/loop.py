@@ -24,6 +24,8 @@ With --refit the same phases then run again in `<model_dir>/refit`, from
 scratch on train + tune (`config.refit_config`), following a `RefitPlan`: as
 many epochs as the first run chose, its thresholds, the last epoch kept and
 reported on validation. Export takes that model (`checkpoint.release_dir`).
+With --encoder_member the same phases run for the encoder in `<model_dir>/encoder`
+(`members.encoder_config`), then `members.blend` mixes the two models' scores.
 
 What this module does not do: the compiled steps (model math, `steps.py`),
 the model dir's files and checkpoints (`rundir.py`), signals (`stops.py`),
@@ -54,6 +56,7 @@ from disaster_tf.train import dirlock
 from disaster_tf.train import distribute
 from disaster_tf.train import gate
 from disaster_tf.train import inputs
+from disaster_tf.train import members
 from disaster_tf.train import prune
 from disaster_tf.train import rundir as rundir_lib
 from disaster_tf.train import steps
@@ -130,13 +133,19 @@ def train_and_evaluate(config: config_lib.Config, model_dir: str, *, flags_text:
 def _phases(config: config_lib.Config, strategy: tf.distribute.Strategy, dirs: distribute.RunDirs,
             flags_text: Optional[str], verbose: int, run_course: course.Course) -> records.FinalReport:
   """The run's phases in course.phases' order: a routed run's English model, the network (after its linear
-  member), the refit, the language gate; returns the network's final report (with its refit's)."""
+  member), the encoder member and the members' blend, the refit, the language gate; returns the final report of
+  what export.py exports (the network's with its refit's, or the three members' blend)."""
   # One snapshot of the operators' decisions for every phase, the refit and a resume (rundir, invariant 4).
   snapshot = rundir_lib.DecisionsSnapshot(config.train.decisions, dirs) if config.train.decisions else None
   if config.train.route_english:  # the English-only model the export routes English messages to
     _run(config_lib.english_member_config(config), strategy, dirs.inside(ckpt_lib.ENGLISH_DIR), flags_text,
          verbose, run_course, course.ENGLISH, snapshot)
   final = _run(config, strategy, dirs, flags_text, verbose, run_course, course.NETWORK, snapshot)
+  if config.train.encoder_member:  # the third member, then the blend the export serves (members.py)
+    logging.info("the encoder member computes in %s", members.describe_precision(config))
+    _run(members.encoder_config(config), strategy, dirs.inside(ckpt_lib.ENCODER_DIR), flags_text, verbose,
+         run_course, course.ENCODER, snapshot)
+    final = members.blend(config, dirs, final, snapshot.path if snapshot else None)
   if config.train.refit:
     refit = _run(config_lib.refit_config(config), strategy, dirs.inside(ckpt_lib.REFIT_DIR),
                  flags_text, verbose, run_course, course.REFIT, snapshot, plan=records.RefitPlan.chosen_by(final))

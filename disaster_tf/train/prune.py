@@ -28,7 +28,8 @@ from disaster_tf.train import dirlock
 
 PRUNED_FILE = ckpt_lib.PRUNED_FILE
 TRAINING_ONLY = (ckpt_lib.CHECKPOINTS_DIR, ckpt_lib.LINEAR_DIR)  # what export never reads
-SUB_RUNS = (ckpt_lib.REFIT_DIR, ckpt_lib.ENGLISH_DIR)  # runs inside a run: --refit's, --route_english's
+# Runs inside a run: --refit's, --route_english's, --encoder_member's.
+SUB_RUNS = (ckpt_lib.REFIT_DIR, ckpt_lib.ENGLISH_DIR, ckpt_lib.ENCODER_DIR)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -34,6 +34,16 @@ def test_auto_resolves_to_a_policy_and_the_others_to_themselves():
   assert precision.gpu_has_bf16() is None and precision.resolve("auto") == expected
 
 
+@pytest.mark.parametrize("found, said", [
+    (("amx_bf16", "avx512_bf16"), "mixed_bfloat16 (auto: the CPU has amx_bf16 and avx512_bf16)"),
+    ((), "float32 (auto: the CPU has neither AMX nor AVX512-BF16: bfloat16 would be emulated)"),
+])
+def test_the_log_says_what_auto_chose_and_why(monkeypatch, found, said):
+  monkeypatch.setattr(precision, "cpu_bf16_flags", lambda cpuinfo="/proc/cpuinfo": found)
+  assert precision.describe("auto") == said  # no GPU here
+  assert precision.describe("float32") == "float32 (--precision)"
+
+
 def optimizer_for(name, model, learning_rate=0.05):
   tc = config_lib.TrainConfig(precision=name, learning_rate=learning_rate)
   optimizer = trainer_lib.make_optimizer(tc, steps_per_epoch=10)
