@@ -87,9 +87,43 @@ def three_member_lines(rows, reference: str) -> list:
                  f"{blend['final']['mean_positive_f1'] - ensemble['final']['mean_positive_f1']:+.3f} mean positive "
                  "F1. Seconds by phase (the epochs' training, and the blend): " + ", ".join(
                      f"{k} {v:.0f}" for k, v in phases.items()) +
-                 f"; encoder member and blend {(phases['encoder member'] + phases['blend']) / default:.2f}x the "
-                 "default's two phases.")
+                 f"; all four {sum(phases.values()) / default:.2f}x the default's two phases (issue 40's bound on "
+                 "the main job: 3x).")
   if met:
     lines.append(f"Issue 40's quality targets (>= +1.0 Total and >= +0.03 mean positive F1 over the reference on "
                  f"every seed): {'met' if all(met) else 'NOT met'} ({sum(met)} of {len(met)} seeds).")
   return lines
+
+
+FLOAT32 = "encoder member float32"  # the encoder member's fine-tune alone, float32 (bench/quality.py)
+
+
+def precision_line(rows) -> str:
+  """bfloat16 against float32 for the encoder member, same run and seed: the three-member run's encoder member
+  (bfloat16 where the CPU has it) and `FLOAT32`, by the epochs' own seconds and by validation Total."""
+  by_name = {n: b for n, b, _ in rows}
+  member = f"{THREE}: its encoder member"
+  if FLOAT32 not in by_name or member not in by_name:
+    return ""
+  def seconds(body):
+    return sum(e["train_seconds"] for e in body["epochs"])
+  bf16, f32 = by_name[member], by_name[FLOAT32]
+  return (f"The encoder member's fine-tune, {member} against {FLOAT32} (same seed, same run): "
+          f"{seconds(f32) / seconds(bf16):.2f}x the examples per second over its {len(bf16['epochs'])} epochs "
+          f"({seconds(bf16):.0f} s against {seconds(f32):.0f} s); validation Total tuned {bf16['final']['total']:.2f} "
+          f"against {f32['final']['total']:.2f} ({bf16['final']['total'] - f32['final']['total']:+.2f}).")
+
+
+def main_job_line(rows, job_seconds) -> str:
+  """The three-member main job against the default's, same run: `job_seconds` maps a run's name to the seconds of
+  its whole processes (vectors file, train, export)."""
+  if "default" not in job_seconds:
+    return ""
+  parts = [f"{name} {job_seconds[name]:.0f} s, {job_seconds[name] / job_seconds['default']:.2f}x"
+           for name, _, _ in rows if name.startswith(THREE) and ":" not in name and name in job_seconds]
+  if not parts:
+    return ""
+  worst = max(job_seconds[n] for n in job_seconds if n.startswith(THREE)) / job_seconds["default"]
+  return (f"Main job (vectors file, train, export; whole processes), against the default's {job_seconds['default']:.0f}"
+          f" s in this run: " + "; ".join(parts) +
+          f" (issue 40's bound: 3x, {'met' if worst <= 3 else 'NOT met'}).")

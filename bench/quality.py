@@ -83,6 +83,9 @@ LANGUAGE_GROUPS = {
 # Issue 40: the encoder as the default's third member, in one export (configs/pretrained.flags), over 3 seeds; each
 # run also gives its ensemble alone (the default, its first two phases) and its encoder member alone.
 RUNS += tuple((members.THREE + seed, "configs/pretrained.flags", seed_flags) for seed, seed_flags in SEEDS.items())
+# bfloat16 against float32 (issue 40): the encoder member's own fine-tune (members.encoder_config, which has no
+# language gate) in float32, beside the three-member run's encoder member of the same seed.
+RUNS += ((members.FLOAT32, "configs/encoder.flags", ["--language_gate=false", "--precision=float32"]),)
 RUNS += tuple(("english" + seed, ENGLISH, seed_flags) for seed, seed_flags in SEEDS.items())
 RUNS += tuple((group + seed, MULTILINGUAL, extra + seed_flags)
               for group, extra in LANGUAGE_GROUPS.items() for seed, seed_flags in SEEDS.items())
@@ -237,11 +240,12 @@ def write_vectors() -> float:
   return time.time() - start
 
 
-def main_job_line(rows, out: str, vectors_wall: float) -> str:
-  """The default's main job (vectors file, train, export: whole processes) against the previous default's."""
+def main_job_lines(rows, out: str, vectors_wall: float) -> list:
+  """The default's main job (vectors file, train, export: whole processes) against the previous default's, and the
+  three-member runs' main jobs against the default's (in a fresh --out: with --keep a wall is the resume's)."""
   walls = {n: w for n, _, w in rows}
   if "default" not in walls:
-    return ""
+    return []
   export_wall = common.run_export(os.path.join(out, "default"), os.path.join(out, "default-export"))
   job = vectors_wall + walls["default"] + export_wall
   line = (f"The default's main job: vectors file {vectors_wall:.0f} s + train {walls['default']:.0f} s + export "
@@ -251,7 +255,11 @@ def main_job_line(rows, out: str, vectors_wall: float) -> str:
                                                            os.path.join(out, "previous-export"))
     line += (f"; the previous default's train + export {before:.0f} s: {job / before:.2f}x (bound: 3x, "
              f"{'met' if job <= 3 * before else 'NOT met'})")
-  return line + "."
+  jobs = {"default": job}
+  for name in [n for n in walls if n.startswith(members.THREE) and ":" not in n]:
+    export_dir = os.path.join(out, name.replace(" ", "-") + "-export")
+    jobs[name] = vectors_wall + walls[name] + common.run_export(os.path.join(out, name), export_dir)
+  return [line + ".", members.main_job_line(rows, jobs)]
 
 
 def main(argv):
@@ -277,7 +285,7 @@ def main(argv):
     if name == "default" and os.path.exists(member):
       with open(member, encoding="utf-8") as fh:
         rows.append((LINEAR_MEMBER, json.load(fh), float("nan")))
-  export_line = main_job_line(rows, f.out, vectors_wall)
+  export_lines = main_job_lines(rows, f.out, vectors_wall)
   # The default's export of this --out (this run's, or the run before when --only picks the encoder alone).
   if ENCODER in {n for n, _, _ in rows} and os.path.isdir(os.path.join(f.out, "default-export")):
     exports = [os.path.join(f.out, "default-export"), os.path.join(f.out, "encoder-export")]
@@ -292,7 +300,8 @@ def main(argv):
       "; ".join(f"`{n}` = `{ff}{(' ' + ' '.join(e)) if e else ''}`" for n, ff, e in RUNS
                 if not f.only or n in f.only),
       common.summary_table(rows), seed_spread(rows), targets(rows), "\n".join(
-          f"- {line}" for line in members.three_member_lines(rows, REFERENCE)), export_line,
+          f"- {line}" for line in members.three_member_lines(rows, REFERENCE)), *export_lines,
+      members.precision_line(rows),
       "F1 of the positive class of rare categories on the validation split:", rare_table(rows),
       languages_table(rows) and "Messages in other languages (validation messages that have an original, the "
                                 "same model, tuned thresholds):",
