@@ -561,10 +561,16 @@ def test_a_surge_is_flagged_on_every_tab_and_drawn_on_the_team_tab(tmp_path, mon
     wait_for(browser, banner.is_displayed, "the surge banner")
     assert banner.text.startswith("Surge: water 8 in the last 60 min (4x its baseline)")
     browser.find_element(By.ID, "tab-team").click()
-    rows = browser.find_elements(By.CSS_SELECTOR, "#surges .surge-row")
-    assert "water" in rows[0].text and "SURGE" in rows[0].text
-    bars = rows[0].find_elements(By.CSS_SELECTOR, "svg.surge-chart rect")
-    assert len(bars) == 25 and bars[-1].get_attribute("fill") == "#c01c28"  # the page's own chart, no library
+    # The tab's poll redraws the rows: read the first row and its chart in one script, not element by element.
+    def first_row():
+      return browser.execute_script(
+          "const r = document.querySelector('#surges .surge-row'); if (!r) return null;"
+          "const bars = r.querySelectorAll('svg.surge-chart rect');"
+          "return {text: r.innerText, bars: bars.length, last: bars.length ? bars[bars.length - 1].getAttribute("
+          "'fill') : null};")
+    row = wait_for(browser, lambda: (r := first_row()) and "water" in r["text"] and r, "the team tab's surge row")
+    assert "SURGE" in row["text"]
+    assert row["bars"] == 25 and row["last"] == "#c01c28"  # the page's own chart, no library
     assert "at least 3x its baseline" in browser.find_element(By.ID, "surge-rule").text
 
 
