@@ -49,6 +49,17 @@ def mean_of_exports(export_dirs: Sequence[str], data_path: str, train_config) ->
 THREE = "three members"  # configs/pretrained.flags: the default's ensemble and the encoder member, one export
 
 
+def blend_names(names) -> list:
+  """The three-member runs among `names` (each also gives rows "NAME: its ensemble ..." and "NAME: its encoder
+  member", which are not runs)."""
+  return [n for n in names if n.startswith(THREE) and ":" not in n]
+
+
+def epoch_seconds(body) -> float:
+  """The seconds a metrics.json body's epochs trained for (a resumed run keeps the finished epochs' own)."""
+  return sum(e["train_seconds"] for e in body["epochs"])
+
+
 def three_member_rows(name: str, model_dir: str, wall: float):
   """The rows of one three-member run: its blend (members.json), its ensemble alone (the default's two members:
   metrics.json) and its encoder member alone (encoder/metrics.json), each a (name, metrics.json-like body, wall);
@@ -59,9 +70,8 @@ def three_member_rows(name: str, model_dir: str, wall: float):
       return json.load(f)
   blend, ensemble, encoder, linear = (read("members.json"), read("metrics.json"), read("encoder", "metrics.json"),
                                       read("linear", "metrics.json"))
-  def seconds(body):
-    return sum(e["train_seconds"] for e in body["epochs"])
-  phases = {"linear member": seconds(linear), "CNN": seconds(ensemble), "encoder member": seconds(encoder),
+  phases = {"linear member": epoch_seconds(linear), "CNN": epoch_seconds(ensemble),
+            "encoder member": epoch_seconds(encoder),
             "blend": blend.get("seconds", 0.0)}
   return [(name, {"final": blend["report"], "epochs": [], "phase_seconds": phases}, wall),
           (f"{name}: its ensemble (the default)", ensemble, float("nan")),
@@ -76,7 +86,7 @@ def three_member_lines(rows, reference: str) -> list:
     return []
   r = by_name[reference]["final"]
   lines, met = [], []
-  for name in [n for n in by_name if n.startswith(THREE) and ":" not in n]:
+  for name in blend_names(by_name):
     blend, ensemble = by_name[name], by_name[f"{name}: its ensemble (the default)"]
     gains = (blend["final"]["total"] - r["total"], blend["final"]["mean_positive_f1"] - r["mean_positive_f1"])
     met.append(gains[0] >= 1.0 and gains[1] >= 0.03)
@@ -105,25 +115,21 @@ def precision_line(rows) -> str:
   member = f"{THREE}: its encoder member"
   if FLOAT32 not in by_name or member not in by_name:
     return ""
-  def seconds(body):
-    return sum(e["train_seconds"] for e in body["epochs"])
   bf16, f32 = by_name[member], by_name[FLOAT32]
+  fast, slow = epoch_seconds(bf16), epoch_seconds(f32)
   return (f"The encoder member's fine-tune, {member} against {FLOAT32} (same seed, same run): "
-          f"{seconds(f32) / seconds(bf16):.2f}x the examples per second over its {len(bf16['epochs'])} epochs "
-          f"({seconds(bf16):.0f} s against {seconds(f32):.0f} s); validation Total tuned {bf16['final']['total']:.2f} "
+          f"{slow / fast:.2f}x the examples per second over its {len(bf16['epochs'])} epochs "
+          f"({fast:.0f} s against {slow:.0f} s); validation Total tuned {bf16['final']['total']:.2f} "
           f"against {f32['final']['total']:.2f} ({bf16['final']['total'] - f32['final']['total']:+.2f}).")
 
 
-def main_job_line(rows, job_seconds) -> str:
-  """The three-member main job against the default's, same run: `job_seconds` maps a run's name to the seconds of
-  its whole processes (vectors file, train, export)."""
-  if "default" not in job_seconds:
+def main_job_line(job_seconds) -> str:
+  """The three-member main jobs against the default's, same run: `job_seconds` maps "default" and each
+  three-member run's name to the seconds of its whole processes (vectors file, train, export)."""
+  default, runs = job_seconds.get("default"), blend_names(job_seconds)
+  if default is None or not runs:
     return ""
-  parts = [f"{name} {job_seconds[name]:.0f} s, {job_seconds[name] / job_seconds['default']:.2f}x"
-           for name, _, _ in rows if name.startswith(THREE) and ":" not in name and name in job_seconds]
-  if not parts:
-    return ""
-  worst = max(job_seconds[n] for n in job_seconds if n.startswith(THREE)) / job_seconds["default"]
-  return (f"Main job (vectors file, train, export; whole processes), against the default's {job_seconds['default']:.0f}"
-          f" s in this run: " + "; ".join(parts) +
+  worst = max(job_seconds[n] for n in runs) / default
+  return (f"Main job (vectors file, train, export; whole processes), against the default's {default:.0f} s in this "
+          "run: " + "; ".join(f"{n} {job_seconds[n]:.0f} s, {job_seconds[n] / default:.2f}x" for n in runs) +
           f" (issue 40's bound: 3x, {'met' if worst <= 3 else 'NOT met'}).")

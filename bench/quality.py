@@ -256,10 +256,10 @@ def main_job_lines(rows, out: str, vectors_wall: float) -> list:
     line += (f"; the previous default's train + export {before:.0f} s: {job / before:.2f}x (bound: 3x, "
              f"{'met' if job <= 3 * before else 'NOT met'})")
   jobs = {"default": job}
-  for name in [n for n in walls if n.startswith(members.THREE) and ":" not in n]:
+  for name in members.blend_names(walls):
     export_dir = os.path.join(out, name.replace(" ", "-") + "-export")
     jobs[name] = vectors_wall + walls[name] + common.run_export(os.path.join(out, name), export_dir)
-  return [line + ".", members.main_job_line(rows, jobs)]
+  return [line + ".", members.main_job_line(jobs)]
 
 
 def main(argv):
