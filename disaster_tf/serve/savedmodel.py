@@ -36,6 +36,7 @@ from disaster_tf.serve import report
 from disaster_tf.serve import warmup as warmup_lib
 from disaster_tf.train import checkpoint as ckpt_lib
 from disaster_tf.train import dirlock
+from disaster_tf.train import members as members_lib
 
 PREDICT_KEY = "serving_default"
 CLASSIFY_KEY = "classify"
@@ -119,11 +120,8 @@ def export(model_dir: str, export_base: str, *, checkpoint: str = "best", versio
       _hold(held, release, checkpoint)
     refit, top, model_dir = release != model_dir, model_dir, release
     three = blend_lib.record(model_dir)  # --encoder_member: the blend's record, checked
-    if thresholds is None:  # every file is checked before a TensorFlow object is built (load_model goes on)
-      thresholds = three.report.thresholds_array() if three else ckpt_lib.read_thresholds(model_dir)
-    thresholds = np.asarray(thresholds, np.float32)
-    if thresholds.shape != (labels.NUM_CATEGORIES,):
-      raise ValueError(f"thresholds: expected {labels.NUM_CATEGORIES} values, got shape {thresholds.shape}")
+    # Every file is checked before a TensorFlow object is built (load_model goes on).
+    thresholds = _thresholds(model_dir, three, thresholds)
     gate = language.load(top)  # the run's, beside its refit: fitted once on the run's training split
     loaded = ckpt_lib.load_model(model_dir, checkpoint, precision_lib.EXPORT_PRECISIONS[precision])
     metadata = _metadata(loaded, model_dir, thresholds, precision, refit, with_report=checkpoint == "best",
@@ -133,16 +131,33 @@ def export(model_dir: str, export_base: str, *, checkpoint: str = "best", versio
     english = _english_member(top, loaded, precision, gate is not None)
     if english is not None:
       metadata = dataclasses.replace(metadata, english_model=english[1])
-    served = module_lib.Member(loaded.model, loaded.featurizer, thresholds)
-    if three is not None:
-      served, described = blend_lib.build(model_dir, loaded, three, thresholds, precision)
-      metadata = dataclasses.replace(metadata, members=described,
-                                     report=three.report if metadata.report is not None else None)
+    served, metadata = _served(model_dir, loaded, three, thresholds, precision, metadata)
     module = module_lib.ServingModule(served,
                                       language.LanguageGate(*gate) if gate is not None else None,
                                       english[0] if english is not None else None,
                                       english_only=metadata.reads_english_only())
     return _publish(module, metadata, export_base, version, warmup)
+
+
+def _thresholds(model_dir: str, three: Optional[members_lib.Blend], given: Optional[Sequence[float]]) -> np.ndarray:
+  """The [36] thresholds to serve: `given`, else the blend's (a three-member run's), else the model dir's."""
+  if given is None:
+    given = three.report.thresholds_array() if three else ckpt_lib.read_thresholds(model_dir)
+  thresholds = np.asarray(given, np.float32)
+  if thresholds.shape != (labels.NUM_CATEGORIES,):
+    raise ValueError(f"thresholds: expected {labels.NUM_CATEGORIES} values, got shape {thresholds.shape}")
+  return thresholds
+
+
+def _served(model_dir: str, loaded: ckpt_lib.LoadedModel, three: Optional[members_lib.Blend], thresholds: np.ndarray,
+            precision: str, metadata: records.ExportMetadata):
+  """What the module serves: the run's model, or for a three-member run its blend, whose members and report the
+  metadata then carries (the report only where the export has one: a finished run's best)."""
+  if three is None:
+    return module_lib.Member(loaded.model, loaded.featurizer, thresholds), metadata
+  served, described = blend_lib.build(model_dir, loaded, three, thresholds, precision)
+  return served, dataclasses.replace(metadata, members=described,
+                                     report=three.report if metadata.report is not None else None)
 
 
 def _english_member(top: str, loaded: ckpt_lib.LoadedModel, precision: str, gated: bool):
