@@ -561,7 +561,8 @@ def test_a_surge_is_flagged_on_every_tab_and_drawn_on_the_team_tab(tmp_path, mon
     wait_for(browser, banner.is_displayed, "the surge banner")
     assert banner.text.startswith("Surge: water 8 in the last 60 min (4x its baseline)")
     browser.find_element(By.ID, "tab-team").click()
-    # The tab's poll redraws the rows: read the first row and its chart in one script, not element by element.
+    # Opening the tab loads the surges again and redraws their rows (so does the minute's poll): read the first row
+    # and its chart in one script, not element by element.
     def first_row():
       return browser.execute_script(
           "const r = document.querySelector('#surges .surge-row'); if (!r) return null;"
